@@ -1,0 +1,101 @@
+"""Configuration options of watcher-failpredict (the ``[failpredict]`` group).
+
+The options live in ``watcher.conf`` next to Watcher's own. ``list_opts()`` is
+the ``oslo.config.opts`` entry point that ``oslo-config-generator`` uses to
+render ``etc/watcher-failpredict.conf.sample``.
+"""
+
+from oslo_config import cfg
+
+GROUP = cfg.OptGroup(
+    name='failpredict',
+    title='watcher-failpredict options',
+    help='Where the failure-prediction strategy reads collectd metrics '
+         '(InfluxDB) and which trained model it scores hosts with.',
+)
+
+INFLUXDB_OPTS = [
+    cfg.URIOpt(
+        'influxdb_url', default='http://127.0.0.1:8086',
+        schemes=['http', 'https'],
+        help='Base URL of the InfluxDB 1.x HTTP API that collectd writes '
+             'into (InfluxDB native collectd input).'),
+    cfg.StrOpt(
+        'influxdb_database', default='collectd',
+        help='InfluxDB database holding the collectd measurements.'),
+    cfg.StrOpt(
+        'influxdb_username', default=None,
+        help='InfluxDB user. Leave unset when authentication is disabled.'),
+    cfg.StrOpt(
+        'influxdb_password', default=None, secret=True,
+        help='Password of influxdb_username.'),
+    cfg.BoolOpt(
+        'influxdb_verify_ssl', default=True,
+        help='Verify the server certificate when influxdb_url is https.'),
+    cfg.StrOpt(
+        'influxdb_ca_file', default=None,
+        help='CA bundle used to verify the InfluxDB server certificate '
+             '(default: the system bundle).'),
+    cfg.FloatOpt(
+        'influxdb_timeout', default=10.0, min=0.1,
+        help='Seconds to wait for one InfluxDB HTTP request.'),
+    cfg.IntOpt(
+        'influxdb_retries', default=2, min=0,
+        help='How many times a failed InfluxDB request is retried before '
+             'the audit fails.'),
+    cfg.StrOpt(
+        'cpu_form', default='percent', choices=[
+            ('percent', "collectd cpu plugin with 'ValuesPercentage true' "
+                        "and 'ReportByCpu false'"),
+            ('jiffies', 'collectd cpu plugin default: per-CPU jiffies '
+                        'counters'),
+        ],
+        help='How collectd reports CPU into InfluxDB.'),
+    cfg.StrOpt(
+        'instance_metrics', default='guest', choices=[
+            ('guest', 'collectd inside each VNF image, its Hostname set to '
+                      'the instance UUID'),
+            ('virt', "collectd virt plugin on the compute host with "
+                     "'HostnameFormat uuid'"),
+        ],
+        help='Where instance (VNF) metrics come from. In both forms the '
+             'InfluxDB "host" tag is the Nova instance UUID.'),
+    cfg.DictOpt(
+        'host_name_map', default={},
+        help='Map of Watcher compute node hostname to collectd Hostname, '
+             'for nodes whose collectd Hostname differs, e.g. '
+             '"compute-1.example.org:compute-1,compute-2.example.org:'
+             'compute-2". Unmapped nodes use their hostname as is.'),
+    cfg.IntOpt(
+        'metrics_max_age', default=120, min=1,
+        help='Seconds after which a host\'s latest sample is stale. A host '
+             'with stale or missing metrics is never chosen as a '
+             'destination.'),
+]
+
+MODEL_OPTS = [
+    cfg.StrOpt(
+        'model_path', default=None,
+        help='Model bundle written by "watcher-failpredict train". The '
+             'file is a pickle, i.e. code: point this only at bundles you '
+             'trained, and set model_sha256.'),
+    cfg.StrOpt(
+        'model_sha256', default=None,
+        regex=r'^[0-9a-fA-F]{64}$',
+        help='Expected SHA-256 of model_path, as printed by '
+             '"watcher-failpredict train". When set, a bundle whose digest '
+             'differs is refused before it is unpickled.'),
+]
+
+
+def register_opts(conf=cfg.CONF):
+    conf.register_group(GROUP)
+    conf.register_opts(INFLUXDB_OPTS + MODEL_OPTS, group=GROUP)
+
+
+def list_opts():
+    return [(GROUP, INFLUXDB_OPTS + MODEL_OPTS)]
+
+
+register_opts()
+CONF = cfg.CONF

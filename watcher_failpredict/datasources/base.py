@@ -1,0 +1,325 @@
+"""What every watcher-failpredict datasource shares.
+
+A datasource here answers two kinds of questions:
+
+* Watcher's own, per resource (``statistic_aggregation``,
+  ``statistic_series`` and the ``get_host_*`` / ``get_instance_*``
+  helpers of :class:`DataSourceBase`), so that Watcher's built-in strategies
+  such as ``workload_balance`` run on it unchanged;
+* ours, in bulk: :meth:`WindowsDataSource.cluster_windows` returns the
+  recent per-metric windows of many resources at once, fetched with a small
+  constant number of backend requests whatever the number of resources.
+
+Both are served from one backend method, :meth:`WindowsDataSource._fetch`,
+that a concrete datasource (InfluxDB, in-memory) implements.
+"""
+
+import abc
+import dataclasses
+import datetime
+import time
+
+import numpy as np
+from oslo_log import log
+from watcher.common import exception as watcher_exc
+from watcher.decision_engine.datasources import base as watcher_ds_base
+
+LOG = log.getLogger(__name__)
+
+COMPUTE_NODE = 'compute_node'
+INSTANCE = 'instance'
+
+#: Host-level metrics, in the units every datasource must return them in.
+HOST_METRICS = {
+    'cpu': 'CPU in use, percent of the host (0-100)',
+    'memory': 'memory in use, percent of the host (0-100)',
+    'load': 'load average over 1 minute (collectd load_shortterm)',
+    'disk': 'disk I/O, bytes per second read + written, all disks',
+    'net': 'network I/O, bytes per second received + sent, all '
+           'interfaces but loopback',
+}
+
+#: Instance-level metrics (keyed by instance UUID).
+INSTANCE_METRICS = {
+    'cpu': 'CPU in use, percent of the instance\'s vCPUs (0-100)',
+    'memory': 'memory in use by the guest, MiB',
+}
+
+METRICS_BY_TYPE = {COMPUTE_NODE: HOST_METRICS, INSTANCE: INSTANCE_METRICS}
+
+
+class MetricsUnavailable(Exception):
+    """The metrics backend could not be read; no decision may use zeros."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ClusterWindows:
+    """Aligned recent windows of several metrics for several resources.
+
+    ``data[metric]`` has shape ``(len(names), len(times))``; a missing sample
+    is NaN. ``times`` are the window starts, Unix seconds, ``step`` apart.
+    ``last_seen[i]`` is the time of resource i's latest raw sample of any
+    metric (NaN when it has none at all).
+    """
+
+    names: tuple
+    times: np.ndarray
+    step: int
+    data: dict
+    last_seen: np.ndarray
+
+    def index(self, name):
+        return self.names.index(name)
+
+    def series(self, metric, name):
+        return self.data[metric][self.index(name)]
+
+    def subset(self, names):
+        idx = [self.index(n) for n in names]
+        return dataclasses.replace(
+            self, names=tuple(names),
+            data={m: v[idx] for m, v in self.data.items()},
+            last_seen=self.last_seen[idx])
+
+    def with_added(self, name, additions):
+        """A copy where ``additions[metric]`` (a series) is added to name's."""
+        i = self.index(name)
+        data = dict(self.data)
+        for metric, extra in additions.items():
+            arr = data[metric].copy()
+            arr[i] = arr[i] + np.asarray(extra, dtype=float)
+            data[metric] = arr
+        return dataclasses.replace(self, data=data)
+
+
+def align(raw, names, metrics, start, end, step):
+    """Put ``raw[metric][name] = (times, values)`` on a common time grid.
+
+    Samples are averaged into ``step``-second buckets starting at ``start``
+    (inclusive) up to ``end`` (exclusive). Backends may already return one
+    value per bucket; averaging is then the identity.
+    """
+    n_steps = max(int((end - start) // step), 0)
+    times = start + step * np.arange(n_steps, dtype=float)
+    data = {}
+    last_seen = np.full(len(names), np.nan)
+    for metric in metrics:
+        arr = np.full((len(names), n_steps), np.nan)
+        per_name = raw.get(metric, {})
+        for i, name in enumerate(names):
+            if name not in per_name:
+                continue
+            t, v = per_name[name]
+            t = np.asarray(t, dtype=float)
+            v = np.asarray(v, dtype=float)
+            ok = ~np.isnan(v)
+            if ok.any():
+                last_seen[i] = np.nanmax([last_seen[i], t[ok].max()])
+            b = ((t - start) // step).astype(int)
+            ok &= (b >= 0) & (b < n_steps)
+            if not ok.any():
+                continue
+            sums = np.bincount(b[ok], weights=v[ok], minlength=n_steps)
+            counts = np.bincount(b[ok], minlength=n_steps)
+            with np.errstate(invalid='ignore', divide='ignore'):
+                arr[i] = np.where(counts > 0, sums / np.maximum(counts, 1),
+                                  np.nan)
+        data[metric] = arr
+    return ClusterWindows(names=tuple(names), times=times, step=int(step),
+                          data=data, last_seen=last_seen)
+
+
+class WindowsDataSource(watcher_ds_base.DataSourceBase, metaclass=abc.ABCMeta):
+    """A Watcher datasource backed by a bulk windows reader.
+
+    Subclasses implement :meth:`_fetch` and :meth:`check_availability`.
+    """
+
+    # Watcher meter name -> (resource type, our metric name)
+    METRIC_MAP = dict(
+        watcher_ds_base.DataSourceBase.METRIC_MAP,
+        host_cpu_usage=(COMPUTE_NODE, 'cpu'),
+        host_ram_usage=(COMPUTE_NODE, 'memory_kib'),
+        instance_cpu_usage=(INSTANCE, 'cpu'),
+        instance_ram_usage=(INSTANCE, 'memory'),
+    )
+
+    def __init__(self):
+        super().__init__()
+        self._windows_cache = {}
+
+    # -- the one public bulk entry point ------------------------------------
+
+    def cluster_windows(self, resource_type, names, period, granularity,
+                        metrics=None, end=None):
+        """Recent windows of ``metrics`` for every resource in ``names``.
+
+        :param resource_type: COMPUTE_NODE or INSTANCE
+        :param names: collectd host names (for instances: instance UUIDs)
+        :param period: seconds of history, ending at ``end`` (default: now)
+        :param granularity: seconds per window step
+        :param metrics: metric names (default: all of the resource type's)
+        :raises MetricsUnavailable: the backend could not be read
+        """
+        known = METRICS_BY_TYPE[resource_type]
+        metrics = tuple(metrics or known)
+        unknown = [m for m in metrics if m not in known]
+        if unknown:
+            raise ValueError(f'unknown {resource_type} metric(s) {unknown}; '
+                             f'known: {sorted(known)}')
+        period, granularity = int(period), int(granularity)
+        if period <= 0 or granularity <= 0:
+            raise ValueError('period and granularity must be positive, got '
+                             f'{period} and {granularity}')
+        now = time.time() if end is None else float(end)
+        end_t = (now // granularity + 1) * granularity
+        start_t = end_t - period - granularity
+        key = (resource_type, tuple(names), metrics, period, granularity,
+               end_t)
+        cached = self._windows_cache.get(key)
+        if cached is not None:
+            return cached
+        # One name: let the backend filter on it; many: read them all at
+        # once and keep ours, so the request count does not grow with them.
+        only = tuple(names) if len(names) == 1 else None
+        raw = self._fetch(resource_type, metrics, only, start_t, end_t,
+                          granularity)
+        windows = align(raw, tuple(names), metrics, start_t, end_t,
+                        granularity)
+        self._windows_cache[key] = windows
+        return windows
+
+    @abc.abstractmethod
+    def _fetch(self, resource_type, metrics, names, start, end, granularity):
+        """Read raw samples from the backend.
+
+        :param names: a tuple of names to restrict to, or None for all
+        :returns: ``{metric: {name: (times, values)}}``, times in Unix
+            seconds; values already in the units of HOST_METRICS /
+            INSTANCE_METRICS (``memory_kib``: host memory used in KiB)
+        :raises MetricsUnavailable: on any backend failure
+        """
+
+    # -- Watcher's per-resource interface -----------------------------------
+
+    def list_metrics(self):
+        return {k for k, v in self.METRIC_MAP.items() if v is not None}
+
+    def query_retry_reset(self, exception_instance):
+        pass
+
+    def _resource_name(self, resource, resource_type):
+        if resource_type == INSTANCE:
+            return resource.uuid
+        return self.collectd_host(resource.hostname)
+
+    def collectd_host(self, hostname):
+        """The collectd Hostname that Watcher's node ``hostname`` reports as."""
+        return hostname
+
+    def _series(self, resource, resource_type, meter_name, start, end,
+                granularity):
+        rtype, metric = self._get_meter(meter_name)
+        if rtype != resource_type:
+            raise watcher_exc.MetricNotAvailable(metric=meter_name)
+        name = self._resource_name(resource, resource_type)
+        raw = self._fetch(resource_type, (metric,), (name,), start, end,
+                          granularity)
+        return align(raw, (name,), (metric,), start, end,
+                     granularity).data[metric][0]
+
+    def _statistic_aggregation(self, resource=None, resource_type=None,
+                               meter_name=None, period=300, aggregate='mean',
+                               granularity=300):
+        granularity = int(granularity or 300)
+        end = (time.time() // granularity + 1) * granularity
+        values = self._series(resource, resource_type, meter_name,
+                              end - int(period), end, granularity)
+        values = values[~np.isnan(values)]
+        if values.size == 0:
+            return None
+        if aggregate == 'count':
+            return float(values.size)
+        func = {'mean': np.mean, 'min': np.min, 'max': np.max}.get(aggregate)
+        if func is None:
+            raise ValueError(f'unsupported aggregate {aggregate!r}; use one '
+                             f'of {self.AGGREGATES}')
+        return float(func(values))
+
+    def statistic_series(self, resource=None, resource_type=None,
+                         meter_name=None, start_time=None, end_time=None,
+                         granularity=300):
+        granularity = int(granularity or 300)
+        start = _epoch(start_time)
+        end = _epoch(end_time) if end_time else time.time()
+        values = self._series(resource, resource_type, meter_name, start, end,
+                              granularity)
+        times = start + granularity * np.arange(values.size)
+        return {
+            datetime.datetime.fromtimestamp(
+                t, datetime.timezone.utc).isoformat(): float(v)
+            for t, v in zip(times, values) if not np.isnan(v)
+        }
+
+    def get_host_cpu_usage(self, resource, period=300, aggregate='mean',
+                           granularity=None):
+        return self.statistic_aggregation(resource, COMPUTE_NODE,
+                                          'host_cpu_usage', period, aggregate,
+                                          granularity)
+
+    def get_host_ram_usage(self, resource, period=300, aggregate='mean',
+                           granularity=None):
+        return self.statistic_aggregation(resource, COMPUTE_NODE,
+                                          'host_ram_usage', period, aggregate,
+                                          granularity)
+
+    def get_instance_cpu_usage(self, resource, period=300, aggregate='mean',
+                               granularity=None):
+        return self.statistic_aggregation(resource, INSTANCE,
+                                          'instance_cpu_usage', period,
+                                          aggregate, granularity)
+
+    def get_instance_ram_usage(self, resource, period=300, aggregate='mean',
+                               granularity=None):
+        return self.statistic_aggregation(resource, INSTANCE,
+                                          'instance_ram_usage', period,
+                                          aggregate, granularity)
+
+    def _not_collected(self, meter_name):
+        raise watcher_exc.MetricNotAvailable(metric=meter_name)
+
+    def get_host_outlet_temp(self, resource, period, aggregate,
+                             granularity=None):
+        self._not_collected('host_outlet_temp')
+
+    def get_host_inlet_temp(self, resource, period, aggregate,
+                            granularity=None):
+        self._not_collected('host_inlet_temp')
+
+    def get_host_airflow(self, resource, period, aggregate, granularity=None):
+        self._not_collected('host_airflow')
+
+    def get_host_power(self, resource, period, aggregate, granularity=None):
+        self._not_collected('host_power')
+
+    def get_instance_ram_allocated(self, resource, period, aggregate,
+                                   granularity=None):
+        self._not_collected('instance_ram_allocated')
+
+    def get_instance_l3_cache_usage(self, resource, period, aggregate,
+                                    granularity=None):
+        self._not_collected('instance_l3_cache_usage')
+
+    def get_instance_root_disk_size(self, resource, period, aggregate,
+                                    granularity=None):
+        self._not_collected('instance_root_disk_size')
+
+
+def _epoch(value):
+    if value is None:
+        raise ValueError('start_time is required')
+    if isinstance(value, datetime.datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=datetime.timezone.utc)
+        return value.timestamp()
+    return float(value)
