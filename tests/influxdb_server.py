@@ -1,0 +1,290 @@
+"""A real, throw-away InfluxDB 1.x server for tests.
+
+Tests of the InfluxDB datasource, the strategy and the end-to-end audit read
+metrics back from a real ``influxd`` (Debian package ``influxdb``) rather
+than from a mock, because the query shapes (bind parameters, GROUP BY time,
+``non_negative_derivative`` on collectd counters, several statements in one
+request) are exactly what a mock would get wrong.
+
+:class:`InfluxDBServer` writes an ``influxd`` configuration into a temporary
+folder with every listener on 127.0.0.1 on a free port (HTTP, the RPC
+``bind-address`` and, optionally, the native collectd input on UDP), starts
+it, waits for ``/ping`` and removes everything on :meth:`stop`. It has no
+pytest dependency so that unittest/testtools-style tests can use it too::
+
+    server = InfluxDBServer().start()
+    self.addCleanup(server.stop)
+    server.create_database('collectd')
+    server.write_lines('collectd', ['load_shortterm,host=h value=1 10'])
+"""
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+INFLUXD = '/usr/bin/influxd'
+TYPESDB = '/usr/share/collectd/types.db'
+
+_MISSING = ('{path} not found: the tests need a real InfluxDB 1.x server '
+            '(Debian package "influxdb"). Run the test command from '
+            'README.rst, which installs it (apt-get install -y '
+            '--no-install-recommends influxdb).')
+
+
+def free_port(kind=socket.SOCK_STREAM):
+    """A port on 127.0.0.1 that is free right now (TCP or UDP)."""
+    with socket.socket(socket.AF_INET, kind) as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
+class InfluxDBServer:
+    """One ``influxd`` process on loopback, its data in a temporary folder.
+
+    :param collectd: also enable the native collectd input (UDP) writing
+        into ``collectd_database``; its port is ``collectd_port``.
+    :param auth: enable authentication and create an admin user
+        ``admin_user`` / ``admin_password`` before returning from start().
+    """
+
+    def __init__(self, collectd=False, collectd_database='collectd',
+                 auth=False, admin_user='admin',
+                 admin_password='s3cret-admin-pw', influxd=INFLUXD,
+                 start_timeout=20.0):
+        self.collectd = collectd
+        self.collectd_database = collectd_database
+        self.auth = auth
+        self.admin_user = admin_user
+        self.admin_password = admin_password
+        self.influxd = influxd
+        self.start_timeout = start_timeout
+        self.http_port = None
+        self.collectd_port = None
+        self.dir = None
+        self._proc = None
+        self._log = None
+
+    # -- lifecycle ---------------------------------------------------------
+
+    @property
+    def url(self):
+        if self.http_port is None:
+            raise RuntimeError('InfluxDBServer is not started')
+        return f'http://127.0.0.1:{self.http_port}'
+
+    @property
+    def running(self):
+        return self._proc is not None and self._proc.poll() is None
+
+    def start(self):
+        """Start influxd and wait until /ping answers; returns self."""
+        if not os.path.exists(self.influxd):
+            raise RuntimeError(_MISSING.format(path=self.influxd))
+        if self.collectd and not os.path.exists(TYPESDB):
+            raise RuntimeError(f'{TYPESDB} not found: install the Debian '
+                               f'package "collectd-core" (README.rst test '
+                               f'command) to use the collectd input')
+        self.dir = tempfile.mkdtemp(prefix='failpredict-influxd-')
+        last_error = None
+        # A free port can be taken between free_port() and influxd's bind;
+        # try a few times with fresh ports before giving up.
+        for _attempt in range(3):
+            try:
+                self._start_once()
+                break
+            except RuntimeError as exc:
+                last_error = exc
+                self._kill()
+        else:
+            self.stop()
+            raise last_error
+        if self.auth:
+            self._query(f"CREATE USER \"{self.admin_user}\" WITH PASSWORD "
+                        f"'{self.admin_password}' WITH ALL PRIVILEGES",
+                        method='POST', auth=False)
+        if self.collectd:
+            self.create_database(self.collectd_database)
+        return self
+
+    def _start_once(self):
+        self.http_port = free_port()
+        rpc_port = free_port()
+        self.collectd_port = free_port(socket.SOCK_DGRAM)
+        conf = os.path.join(self.dir, 'influxdb.conf')
+        with open(conf, 'w') as f:
+            f.write(self._config(rpc_port))
+        self._log = open(os.path.join(self.dir, 'influxd.log'), 'ab')
+        self._proc = subprocess.Popen(
+            [self.influxd, '-config', conf], stdout=self._log,
+            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + self.start_timeout
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                raise RuntimeError(
+                    f'influxd exited with {self._proc.returncode} at start; '
+                    f'log tail:\n{self.log_tail()}')
+            if self.ping():
+                return
+            time.sleep(0.05)
+        raise RuntimeError(f'influxd did not answer /ping on {self.url} '
+                           f'within {self.start_timeout} s; log tail:\n'
+                           f'{self.log_tail()}')
+
+    def _config(self, rpc_port):
+        d = self.dir
+        text = f"""\
+reporting-disabled = true
+bind-address = "127.0.0.1:{rpc_port}"
+
+[meta]
+  dir = "{d}/meta"
+  logging-enabled = false
+
+[data]
+  dir = "{d}/data"
+  wal-dir = "{d}/wal"
+  query-log-enabled = false
+  index-version = "inmem"
+
+[monitor]
+  store-enabled = false
+
+[subscriber]
+  enabled = false
+
+[continuous_queries]
+  enabled = false
+
+[retention]
+  enabled = false
+
+[http]
+  enabled = true
+  bind-address = "127.0.0.1:{self.http_port}"
+  auth-enabled = {'true' if self.auth else 'false'}
+  log-enabled = false
+  pprof-enabled = false
+  https-enabled = false
+  unix-socket-enabled = false
+  max-body-size = 0
+
+[ifql]
+  enabled = false
+
+[logging]
+  level = "warn"
+  suppress-logo = true
+"""
+        if self.collectd:
+            text += f"""
+[[collectd]]
+  enabled = true
+  bind-address = "127.0.0.1:{self.collectd_port}"
+  database = "{self.collectd_database}"
+  typesdb = "{TYPESDB}"
+  security-level = "none"
+  batch-size = 5000
+  batch-timeout = "1s"
+"""
+        return text
+
+    def _kill(self):
+        if self._proc is not None:
+            if self._proc.poll() is None:
+                self._proc.terminate()
+                try:
+                    self._proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    self._proc.kill()
+                    self._proc.wait(10)
+            self._proc = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def stop(self):
+        """Terminate influxd and remove its folder (idempotent)."""
+        self._kill()
+        if self.dir is not None:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            self.dir = None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def log_tail(self, n=4000):
+        """The end of influxd's own log, for failure messages."""
+        if self.dir is None:
+            return ''
+        try:
+            with open(os.path.join(self.dir, 'influxd.log'), 'rb') as f:
+                return f.read()[-n:].decode('utf-8', 'replace')
+        except OSError:
+            return ''
+
+    # -- HTTP helpers (stdlib only) -----------------------------------------
+
+    def ping(self):
+        try:
+            with urllib.request.urlopen(self.url + '/ping', timeout=1) as r:
+                return r.status == 204
+        except (urllib.error.URLError, OSError):
+            return False
+
+    def _open(self, path, params, data=None, method='GET', auth=True):
+        url = f'{self.url}/{path}?{urllib.parse.urlencode(params)}'
+        req = urllib.request.Request(url, data=data, method=method)
+        if self.auth and auth:
+            import base64
+            token = base64.b64encode(
+                f'{self.admin_user}:{self.admin_password}'.encode()).decode()
+            req.add_header('Authorization', 'Basic ' + token)
+        try:
+            with urllib.request.urlopen(req, timeout=60) as resp:
+                return resp.read()
+        except urllib.error.HTTPError as exc:
+            body = exc.read().decode('utf-8', 'replace')
+            raise RuntimeError(f'influxd {path} answered {exc.code}: '
+                               f'{body}') from None
+
+    def _query(self, q, db=None, method='GET', auth=True):
+        params = {'q': q}
+        if db:
+            params['db'] = db
+        return self._open('query', params, method=method, auth=auth)
+
+    def query(self, q, db=None):
+        """Run InfluxQL (trusted test input), return the JSON body text."""
+        return self._query(q, db, method='POST').decode()
+
+    def create_database(self, name):
+        """Create database ``name`` (a test-chosen identifier)."""
+        if '"' in name or '\\' in name:
+            raise ValueError(f'database name {name!r} must not contain '
+                             f'quotes or backslashes')
+        self._query(f'CREATE DATABASE "{name}"', method='POST')
+        return name
+
+    def create_user(self, user, password, admin=False):
+        self._query(f"CREATE USER \"{user}\" WITH PASSWORD '{password}'"
+                    + (' WITH ALL PRIVILEGES' if admin else ''),
+                    method='POST')
+
+    def write_lines(self, db, lines, precision='s', batch=5000):
+        """Write line-protocol strings into ``db``, ``batch`` per request."""
+        if isinstance(lines, str):
+            lines = [lines]
+        lines = list(lines)
+        for i in range(0, len(lines), batch):
+            body = ('\n'.join(lines[i:i + batch]) + '\n').encode('utf-8')
+            self._open('write', {'db': db, 'precision': precision},
+                       data=body, method='POST')
