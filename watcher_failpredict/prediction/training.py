@@ -1,0 +1,257 @@
+"""Train a model bundle on a history of host windows and evaluate it.
+
+The split is by time, never shuffled: the model is fitted on the earlier
+stretch of the history and scored on the later one, with a gap of
+``window + horizon`` between them so that no test sample's window or label
+overlaps a training sample's (neighbouring samples of a time series are
+nearly copies; a shuffled split would report memorisation as skill).
+
+The held-out report puts the model next to a persistence baseline, "the
+host's current mean CPU is its risk", which is what a least-CPU-now policy
+implicitly believes. A model that does not beat it is not worth deploying,
+and the report says so plainly.
+
+The bundle holds the model fitted on the training stretch, i.e. exactly the
+model the evaluation describes.
+"""
+
+import datetime
+import platform
+
+import numpy as np
+import sklearn
+from sklearn import metrics as skm
+
+from watcher_failpredict.prediction import bundle as bundle_mod
+from watcher_failpredict.prediction import dataset
+from watcher_failpredict.prediction import features as feat
+from watcher_failpredict.prediction import labels as lab
+from watcher_failpredict.prediction import models
+
+_CPU_MEAN = feat.feature_names().index('cpu_mean')
+_CPU_LAST = feat.feature_names().index('cpu_last')
+
+
+def _steps(name, seconds, step):
+    seconds = float(seconds)
+    if seconds <= 0:
+        raise ValueError(f'{name} must be positive, got {seconds:g} s')
+    n = seconds / step
+    if abs(n - round(n)) > 1e-9:
+        raise ValueError(f'{name} ({seconds:g} s) must be a multiple of the '
+                         f'granularity ({step} s)')
+    return int(round(n))
+
+
+def _iso(ts):
+    return datetime.datetime.fromtimestamp(
+        float(ts), datetime.timezone.utc).isoformat()
+
+
+def split_times(n_steps, window_steps, horizon_steps, test_fraction):
+    """(last train time, first test time) as column indices.
+
+    Decision times run from window_steps to n_steps - horizon_steps; the
+    last ``test_fraction`` of them are held out, and the training times stop
+    window_steps + horizon_steps before the first test time.
+    """
+    if not 0 < test_fraction < 1:
+        raise ValueError(f'test_fraction must be in (0, 1), got '
+                         f'{test_fraction}')
+    first, last = window_steps, n_steps - horizon_steps
+    gap = window_steps + horizon_steps
+    span = last - first + 1
+    n_test = max(1, int(round(test_fraction * span)))
+    test_start = last - n_test + 1
+    train_end = test_start - gap
+    if train_end < first:
+        need = (window_steps + 2 * horizon_steps + gap) + 2
+        raise ValueError(
+            f'history too short: {n_steps} steps leave no training samples '
+            f'before the held-out stretch (window {window_steps} + horizon '
+            f'{horizon_steps} steps + gap {gap}); read a longer span '
+            f'(at least ~{int(need / (1 - test_fraction))} steps)')
+    return train_end, test_start
+
+
+def _binary_scores(y, score, predicted):
+    out = {
+        'roc_auc': None, 'pr_auc': None,
+        'precision': float(skm.precision_score(y, predicted,
+                                               zero_division=0)),
+        'recall': float(skm.recall_score(y, predicted, zero_division=0)),
+        'f1': float(skm.f1_score(y, predicted, zero_division=0)),
+    }
+    if np.unique(y).size == 2:
+        out['roc_auc'] = float(skm.roc_auc_score(y, score))
+        out['pr_auc'] = float(skm.average_precision_score(y, score))
+    return out
+
+
+def evaluate_risk(model, X, y, threshold):
+    """Held-out scores of a risk model and of the persistence baseline."""
+    proba = model.predict_proba(X)[:, list(model.classes_).index(1)]
+    cpu_mean = X[:, _CPU_MEAN]
+    return {
+        'model': _binary_scores(y, proba, proba >= 0.5),
+        'baseline_persistence': _binary_scores(y, cpu_mean,
+                                               cpu_mean >= threshold),
+    }
+
+
+def _check_classes(y, what, threshold, span_hint):
+    positives = int(np.sum(y == 1))
+    if positives == 0:
+        raise ValueError(
+            f'{what} has no failure samples (no host reaches a mean CPU of '
+            f'{threshold:g} % over the period): lower --threshold or use a '
+            f'history that contains saturations ({span_hint})')
+    if positives == y.size:
+        raise ValueError(
+            f'{what} has only failure samples (every host is always at or '
+            f'above {threshold:g} %): raise --threshold or use a history '
+            f'with calm stretches ({span_hint})')
+
+
+def _positive_rate(model_kind, y):
+    """Share of failure labels (None for fixed_hosts: y is a host index)."""
+    return float(np.mean(y == 1)) if model_kind == 'svm' else None
+
+
+def _report(progress, stage, done, total):
+    if progress is not None:
+        progress(stage, done, total)
+
+
+def train(windows, threshold=90.0, period=300, horizon=300, window=600,
+          model_kind='svm', test_fraction=0.25, progress=None,
+          random_state=0, max_samples=models.DEFAULT_MAX_SAMPLES, stride=1):
+    """Fit a model on ``windows`` and evaluate it on a later stretch.
+
+    :param windows: ClusterWindows of host metrics over the whole history
+    :param threshold: CPU percent of the failure state
+    :param period: trigger period, seconds (rolling mean CPU over it)
+    :param horizon: how far ahead a failure is predicted, seconds
+    :param window: feature window, seconds
+    :param model_kind: 'svm' (per-host risk, default) or 'fixed_hosts'
+    :param test_fraction: share of decision times held out (the latest)
+    :param progress: callable(stage, done, total) or None
+    :param max_samples: training subsample cap (see models)
+    :param stride: keep every stride-th decision time
+    :returns: (ModelBundle, evaluation dict)
+    :raises ValueError: bad parameters, too short a history, or training
+        labels of a single class
+    """
+    step = int(windows.step)
+    w = _steps('window', window, step)
+    p = _steps('period', period, step)
+    h = _steps('horizon', horizon, step)
+    if model_kind not in models.MODEL_KINDS:
+        raise ValueError(f'unknown model kind {model_kind!r}; known: '
+                         f'{models.MODEL_KINDS}')
+    n_steps = len(windows.times)
+    train_end, test_start = split_times(n_steps, w, h, test_fraction)
+    times = np.asarray(windows.times, dtype=float)
+    span_hint = (f'history {_iso(times[0])} .. {_iso(times[-1] + step)}, '
+                 f'{len(windows.names)} hosts') if n_steps else 'empty'
+
+    _report(progress, 'features', 0, 1)
+    if model_kind == 'svm':
+        X, y, t_idx, _ = dataset.make_dataset(windows, w, p, h, threshold,
+                                              stride)
+    else:
+        X, y, t_idx = dataset.make_destination_dataset(windows, w, p, h,
+                                                       stride)
+    _report(progress, 'features', 1, 1)
+    train_rows = t_idx <= train_end
+    test_rows = t_idx >= test_start
+    if not train_rows.any() or not test_rows.any():
+        raise ValueError(f'no usable samples in the training or held-out '
+                         f'stretch (hosts without CPU data?); {span_hint}')
+    X_tr, y_tr, X_te, y_te = (X[train_rows], y[train_rows], X[test_rows],
+                              y[test_rows])
+
+    _report(progress, 'fit', 0, 1)
+    if model_kind == 'svm':
+        _check_classes(y_tr, 'the training stretch', threshold, span_hint)
+        model = models.make_model('svm', random_state=random_state,
+                                  max_samples=max_samples).fit(X_tr, y_tr)
+    else:
+        model = models.make_model('fixed_hosts', random_state=random_state,
+                                  hosts=tuple(windows.names),
+                                  max_samples=max_samples).fit(X_tr, y_tr)
+    _report(progress, 'fit', 1, 1)
+
+    _report(progress, 'evaluate', 0, 1)
+    if model_kind == 'svm':
+        scores = evaluate_risk(model, X_te, y_te, threshold)
+    else:
+        scores = _evaluate_destination(model, windows, X_te, y_te,
+                                       t_idx[test_rows], p, h, threshold)
+    evaluation = dict(
+        scores,
+        n_train=int(y_tr.size), n_test=int(y_te.size),
+        positive_rate_train=_positive_rate(model_kind, y_tr),
+        positive_rate_test=_positive_rate(model_kind, y_te),
+        train_span=[_iso(times[0]), _iso(times[train_end - 1] + step)],
+        test_span=[_iso(times[test_start - w]), _iso(times[-1] + step)],
+    )
+    if model_kind == 'svm':
+        m, b = evaluation['model'], evaluation['baseline_persistence']
+        evaluation['beats_baseline'] = (
+            m['roc_auc'] is not None and b['roc_auc'] is not None
+            and m['roc_auc'] > b['roc_auc'])
+    _report(progress, 'evaluate', 1, 1)
+
+    cpu = windows.data.get('cpu')
+    seen = [n for i, n in enumerate(windows.names)
+            if cpu is not None and not np.isnan(cpu[i]).all()]
+    metadata = {
+        'format': bundle_mod.FORMAT,
+        'format_version': bundle_mod.FORMAT_VERSION,
+        'feature_schema_version': feat.FEATURE_SCHEMA_VERSION,
+        'feature_names': feat.feature_names(),
+        'model_kind': model_kind,
+        'threshold': float(threshold),
+        'period': p * step, 'horizon': h * step, 'window': w * step,
+        'granularity': step,
+        'training_span': evaluation['train_span'],
+        'hosts_seen': seen,
+        'n_samples': int(y_tr.size),
+        'positive_rate': _positive_rate(model_kind, y_tr),
+        'library_versions': {'sklearn': sklearn.__version__,
+                             'numpy': np.__version__,
+                             'python': platform.python_version()},
+        'created_at': datetime.datetime.now(
+            datetime.timezone.utc).isoformat(),
+        'evaluation': evaluation,
+    }
+    return bundle_mod.ModelBundle(model, metadata), evaluation
+
+
+def _evaluate_destination(model, windows, X, y, t_idx, p, h, threshold):
+    """Scores of the fixed-host destination model vs least-CPU-now.
+
+    For every held-out time: the future peak (rolling-mean CPU over the
+    period, within the horizon) of the host each policy picks, and how often
+    that host then fails; the oracle's pick bounds what is possible.
+    """
+    cpu = np.asarray(windows.data['cpu'], dtype=float)
+    peak = lab.future_peak(lab.rolling_mean(cpu, p), h)[:, t_idx - 1]
+    cols = np.arange(t_idx.size)
+    n_feat = len(feat.feature_names())
+    cpu_last = X.reshape(X.shape[0], -1, n_feat)[:, :, _CPU_LAST]
+    picks = {
+        'model': model.predict(X),
+        'baseline_least_cpu': np.argmin(cpu_last, axis=1),
+        'oracle': y,
+    }
+    out = {}
+    for name, pick in picks.items():
+        chosen = peak[pick, cols]
+        out[name] = {
+            'accuracy': float(np.mean(pick == y)),
+            'mean_future_peak_cpu': float(np.mean(chosen)),
+            'destination_failure_rate': float(np.mean(chosen >= threshold)),
+        }
+    return out
