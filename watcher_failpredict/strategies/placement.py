@@ -1,0 +1,237 @@
+"""The decision rules of ``predicted_least_failure`` as small pure functions.
+
+Like OpenStack Neat's detectors, each rule is a function of plain values
+(numbers, arrays, Watcher model elements) that returns a decision and, when
+it says no, the reason why. The strategy only wires them together, reads the
+metrics and the model, and logs the reasons; these functions can be tested
+one by one without a cluster.
+
+Units: host CPU and memory are percent of the host (0-100); instance CPU is
+percent of the instance's own vCPUs; instance memory is MiB.
+"""
+
+import collections
+import dataclasses
+import math
+import warnings
+
+import numpy as np
+from watcher.decision_engine.model import element
+
+# -- host evaluability and the trigger ----------------------------------------
+
+
+def period_mean(series, period_steps):
+    """Mean of the last ``period_steps`` columns, ignoring NaN.
+
+    :param series: array ``(n, steps)`` or ``(steps,)``
+    :returns: array ``(n,)`` (or a float); NaN where no sample exists
+    """
+    arr = np.asarray(series, dtype=float)
+    period_steps = max(int(period_steps), 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', RuntimeWarning)
+        return np.nanmean(arr[..., -period_steps:], axis=-1)
+
+
+def host_skip_reason(last_seen, mean_cpu, now, max_age):
+    """Why a host cannot be evaluated (None when it can).
+
+    A host is usable only if it reported recently and has CPU samples in
+    the trigger period: a decision taken on missing data would treat an
+    unknown host as idle, the worst possible destination error.
+    """
+    if last_seen is None or math.isnan(last_seen):
+        return 'no metrics at all in the window'
+    age = now - last_seen
+    if age > max_age:
+        return (f'stale metrics: latest sample {age:.0f} s old '
+                f'(metrics_max_age {max_age} s)')
+    if mean_cpu is None or math.isnan(mean_cpu):
+        return 'no CPU sample in the trigger period'
+    return None
+
+
+def is_failing(mean_cpu, threshold):
+    """The paper's failure state: mean CPU over the period >= threshold."""
+    return mean_cpu >= threshold
+
+
+# -- which VNF to move ----------------------------------------------------------
+
+
+def instance_skip_reason(instance, in_cooldown_since=None):
+    """Why an instance may not be moved (None when it may).
+
+    :param in_cooldown_since: seconds since its last migration when that is
+        within the cooldown, else None
+    """
+    if instance.watcher_exclude:
+        return 'excluded by the audit scope (watcher_exclude)'
+    if instance.locked:
+        return 'locked'
+    if instance.state != element.InstanceState.ACTIVE.value:
+        return f'not ACTIVE (state {instance.state})'
+    if in_cooldown_since is not None:
+        return f'migrated {in_cooldown_since:.0f} s ago (cooldown)'
+    return None
+
+
+def cpu_contribution(instance_cpu, instance_vcpus, node_vcpus):
+    """Host CPU percent points an instance's load accounts for on a node.
+
+    ``instance_cpu`` (percent of its own vCPUs; a number or an array) times
+    its share of the node's physical vCPUs.
+    """
+    if not node_vcpus:
+        raise ValueError('node has 0 vCPUs: cannot scale instance CPU')
+    return np.asarray(instance_cpu, dtype=float) * instance_vcpus / node_vcpus
+
+
+def memory_contribution(instance_memory_mib, node_memory_mb):
+    """Host memory percent an instance's memory (MiB) accounts for."""
+    if not node_memory_mb:
+        raise ValueError('node has 0 MB of memory: cannot scale instance '
+                         'memory')
+    return np.asarray(instance_memory_mib, dtype=float) * 100.0 / node_memory_mb
+
+
+def migration_cost(memory_mb, instance_cpu):
+    """Proxy of a live migration's duration and outage.
+
+    Pre-copy live migration sends the whole memory once, then re-sends the
+    pages dirtied meanwhile; its time grows with the memory size and with
+    the dirty-page rate, which rises with the guest's activity. Memory (MB)
+    times (1 + CPU fraction) orders candidates the same way without a
+    network model.
+    """
+    cpu = 0.0 if instance_cpu is None or math.isnan(instance_cpu) else float(
+        instance_cpu)
+    return float(memory_mb) * (1.0 + max(cpu, 0.0) / 100.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class Candidate:
+    """An instance that could leave a failing host."""
+
+    uuid: str
+    relief: float          # host CPU percent points freed on the source
+    cost: float            # migration_cost()
+    ends_overload: bool    # host mean CPU - relief < threshold
+
+
+def make_candidate(uuid, relief, cost, host_cpu, threshold):
+    return Candidate(uuid=uuid, relief=float(relief), cost=float(cost),
+                     ends_overload=bool(host_cpu - relief < threshold))
+
+
+def choose_instance(candidates):
+    """The VNF to move off a failing host, or None.
+
+    Prefer the instances whose departure alone ends the overload, and among
+    them the cheapest to migrate: the overload ends after one migration and
+    the outage (proportional to the cost) is the smallest possible. When no
+    single instance ends it, take the one that relieves the most (cheapest
+    on ties), so the fewest migrations are needed over the next audits.
+    Candidates that relieve nothing are never chosen.
+    """
+    useful = [c for c in candidates if c.relief > 0]
+    if not useful:
+        return None
+    ending = [c for c in useful if c.ends_overload]
+    if ending:
+        return min(ending, key=lambda c: (c.cost, -c.relief, c.uuid))
+    return min(useful, key=lambda c: (-c.relief, c.cost, c.uuid))
+
+
+# -- where to ---------------------------------------------------------------------
+
+
+def destination_reject_reason(node, source, instance, free, skip_reason=None):
+    """Why ``node`` cannot receive ``instance`` from ``source`` (None if it can).
+
+    :param free: ``compute_model.get_node_free_resources(node)``, i.e. the
+        free capacity under the allocation ratios and reservations
+    :param skip_reason: the node's host_skip_reason(), if any
+    """
+    if node.uuid == source.uuid:
+        return 'it is the source'
+    if node.status != element.ServiceState.ENABLED.value:
+        return f'compute service {node.status}'
+    if node.state != element.ServiceState.ONLINE.value:
+        return f'compute service {node.state}'
+    if skip_reason:
+        return skip_reason
+    for key, need, unit in (('vcpu', instance.vcpus, 'vCPU'),
+                            ('memory', instance.memory, 'MB RAM'),
+                            ('disk', instance.disk, 'GB disk')):
+        if free[key] < need:
+            return (f'not enough {unit}: {free[key]:g} free, '
+                    f'{need:g} needed')
+    return None
+
+
+def add_to_rows(windows, additions, rows=None):
+    """A copy of a ClusterWindows with ``additions[metric]`` added to rows.
+
+    ``additions[metric]`` is either one series (added to every selected
+    row) or one series per selected row (2-D). Missing samples stay NaN.
+    """
+    data = dict(windows.data)
+    idx = slice(None) if rows is None else list(rows)
+    for metric, extra in additions.items():
+        if metric not in data:
+            continue
+        arr = data[metric].copy()
+        arr[idx] = arr[idx] + np.asarray(extra, dtype=float)
+        data[metric] = arr
+    return dataclasses.replace(windows, data=data)
+
+
+def filled(series):
+    """A series with its NaN replaced by its mean (zeros when all NaN).
+
+    Used for the instance load moved between hosts: a missing instance
+    sample must not erase the destination's own sample.
+    """
+    arr = np.asarray(series, dtype=float)
+    if np.isnan(arr).all():
+        return np.zeros_like(arr)
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', RuntimeWarning)
+        return np.where(np.isnan(arr), np.nanmean(arr), arr)
+
+
+Ranked = collections.namedtuple('Ranked', 'name risk cpu_now')
+
+
+def rank_destinations(names, risks, cpu_now):
+    """Destinations ordered from least to most likely to fail.
+
+    Ties on the predicted risk go to the host with the lower CPU now, then
+    to the name (a stable, reproducible plan). Hosts the model could not
+    score (NaN risk) are dropped.
+    """
+    ranked = [Ranked(n, float(r), float(c))
+              for n, r, c in zip(names, risks, cpu_now) if not math.isnan(r)]
+    return sorted(ranked, key=lambda r: (r.risk, r.cpu_now, r.name))
+
+
+def expected_failing_hosts(risks):
+    """Expected number of hosts in failure state: the sum of their risks."""
+    risks = np.asarray(risks, dtype=float)
+    return float(np.nansum(risks)) if risks.size else 0.0
+
+
+def clip_nonnegative(windows, metrics):
+    """A copy where ``metrics`` are clipped at 0 (NaN kept).
+
+    Subtracting a VNF's measured load from its source can undershoot zero
+    when the host and guest agents disagree slightly; negative usage is
+    meaningless to the model.
+    """
+    data = dict(windows.data)
+    for metric in metrics:
+        if metric in data:
+            data[metric] = np.where(data[metric] < 0, 0.0, data[metric])
+    return dataclasses.replace(windows, data=data)

@@ -1,0 +1,611 @@
+"""The ``predicted_least_failure`` strategy."""
+
+import collections
+import datetime
+import logging
+import time
+
+import numpy as np
+from oslo_config import cfg
+from oslo_log import log
+from watcher.common import exception
+from watcher.decision_engine.strategy.strategies import base
+
+from watcher_failpredict import conf as fp_conf
+from watcher_failpredict.datasources import base as ds_base
+from watcher_failpredict.strategies import placement
+
+LOG = log.getLogger(__name__)
+CONF = fp_conf.CONF
+
+#: One past migration: instance UUID, source and destination hostnames,
+#: and when it happened (Unix seconds).
+Migration = collections.namedtuple(
+    'Migration', 'instance_uuid source_node destination_node at')
+
+
+class FailurePredictionError(exception.WatcherException):
+    """The audit cannot be decided safely; Watcher marks it FAILED."""
+
+    msg_fmt = '%(reason)s'
+
+
+class ModelUnavailable(FailurePredictionError):
+    """No usable failure-prediction model."""
+
+
+class NoEvaluableHost(FailurePredictionError):
+    """No host of the audit scope has metrics a decision can rely on."""
+
+
+class MetricsReadFailed(FailurePredictionError):
+    """The metrics backend could not be read."""
+
+
+class IncompatibleParameters(FailurePredictionError):
+    """The audit parameters contradict the model."""
+
+
+def _names_and_reasons(reasons, limit=20):
+    items = [f'{name} ({why})' for name, why in sorted(reasons.items())]
+    if len(items) > limit:
+        items = items[:limit] + [f'and {len(items) - limit} more']
+    return ', '.join(items)
+
+
+class PredictedLeastFailure(base.BaseStrategy):
+    """Predicted least failure
+
+    *Description*
+
+        Reacts to compute hosts in *failure state*: a host whose mean CPU
+        over the last ``period`` seconds is at or above ``threshold``
+        percent (the paper's trigger; saturated cores mean the VNFs on it
+        can no longer guarantee their performance). From each failing host
+        it live-migrates one VNF (Nova instance) to the feasible host that a
+        trained model predicts is least likely to be in failure state
+        within its horizon once that VNF's load is added.
+
+        Which VNF: among the host's ACTIVE, unlocked, non-excluded
+        instances that were not migrated in the last ``cooldown`` seconds
+        and have metrics, the one whose departure ends the overload at the
+        lowest migration cost; if none ends it alone, the one that relieves
+        the most. A live migration's duration and outage grow with the VM's
+        memory and its dirty-page rate, so the cost is memory (MB) x
+        (1 + CPU fraction), the CPU standing in for the dirty rate; moving
+        the cheapest VM that ends the overload ends the failure state with
+        the shortest disturbance.
+
+        Where: only hosts that are enabled and up, in the audit scope, not
+        the source, with enough free vCPU, RAM and disk under the allocation
+        ratios, with fresh metrics, and that would stay below the threshold
+        with the VNF; ranked by predicted risk (ties: lower CPU now). The
+        least-CPU-now host is not chosen when the model sees it about to
+        saturate: this is the paper's point. Every planned move updates the
+        working model and the metric windows (load subtracted from the
+        source, added to the destination) so the next choice sees it.
+
+    *Requirements*
+
+        * collectd on every compute host and in (or for) every VNF, writing
+          into InfluxDB; ``[failpredict]`` options set in watcher.conf.
+        * A model bundle trained with ``watcher-failpredict train`` at
+          ``[failpredict] model_path`` (and its ``model_sha256``). Without a
+          usable model the audit fails: there is no silent fallback.
+        * At least two compute hosts; live migration possible between them.
+
+    *Limitations*
+
+        * Reactive trigger: a host is acted upon once its mean CPU has
+          crossed the threshold, as in the paper.
+        * At most one VNF per failing host per audit, ``max_migrations`` in
+          all: predictions after a move rest on an additive load model, so
+          the next audit (use ``CONTINUOUS`` audits) sees the measured
+          effect before moving more.
+        * A VNF's load is moved as its CPU and memory; its disk and network
+          I/O are not attributed to instances by collectd and stay put.
+        * The model scores each host from its own windows; service-chain
+          position and SLA are not considered.
+        * Hosts with missing or stale metrics are skipped (never a source or
+          a destination); the decision engine log names them and the
+          ``hosts_skipped`` efficacy indicator counts them.
+    """
+
+    DATASOURCE_METRICS = ['host_cpu_usage', 'instance_cpu_usage',
+                          'instance_ram_usage']
+
+    def __init__(self, config, osc=None, datasource=None, model_bundle=None,
+                 migration_history=None, clock=None):
+        """Predicted least failure
+
+        :param config: the strategy's configuration (a Struct)
+        :param osc: an OpenStackClients instance
+        :param datasource: a WindowsDataSource to use instead of the
+            InfluxDB one built from ``[failpredict]`` (tests, the testbed)
+        :param model_bundle: a loaded model bundle to use instead of
+            ``[failpredict] model_path``
+        :param migration_history: ``callable(since) -> iterable of
+            Migration`` (``since`` in Unix seconds); default: Watcher's
+            action table
+        :param clock: ``callable() -> Unix seconds``; default time.time
+        """
+        super().__init__(config, osc)
+        self._datasource_backend = datasource
+        self.model_bundle = model_bundle
+        self.migration_history = migration_history or self._db_migrations
+        self.clock = clock or time.time
+        self._reset()
+
+    def _reset(self):
+        self.bundle = None
+        self.params = None
+        self.now = None
+        self.skipped = {}          # collectd name -> reason
+        self.node_names = {}       # node uuid -> collectd name
+        self.windows = None        # working ClusterWindows of usable hosts
+        self.failing = []          # [(node, mean cpu)] at audit time
+        self.risk_before = 0.0
+        self.moves = []            # [(instance, source, destination)]
+
+    @classmethod
+    def get_name(cls):
+        return 'predicted_least_failure'
+
+    @classmethod
+    def get_display_name(cls):
+        return 'Predicted least failure'
+
+    @classmethod
+    def get_translatable_display_name(cls):
+        return 'Predicted least failure'
+
+    @classmethod
+    def get_goal_name(cls):
+        return 'failure_mitigation'
+
+    @classmethod
+    def get_config_opts(cls):
+        # Watcher's own "datasources" option only accepts the datasources
+        # its DataSourceManager knows; ours is built from [failpredict].
+        return [
+            cfg.ListOpt(
+                'datasources', default=None,
+                item_type=cfg.types.String(),
+                help='Unused by this strategy: metrics are read from the '
+                     'InfluxDB configured in [failpredict].'),
+            cfg.BoolOpt(
+                'check_optimize_metadata', default=False,
+                help='Only move instances whose "optimize" metadata is '
+                     'true (or unset).'),
+        ]
+
+    @classmethod
+    def get_schema(cls):
+        return {
+            'type': 'object',
+            'properties': {
+                'threshold': {
+                    'description': 'Failure state: mean CPU over the '
+                                   'period at or above this percent of '
+                                   'the host (paper: 90).',
+                    'type': 'number', 'minimum': 0, 'maximum': 100,
+                    'default': 90.0,
+                },
+                'period': {
+                    'description': 'Seconds over which the trigger '
+                                   'averages host CPU.',
+                    'type': 'integer', 'minimum': 1, 'default': 300,
+                },
+                'granularity': {
+                    'description': 'Seconds between two metric samples; '
+                                   'must equal the model\'s.',
+                    'type': 'integer', 'minimum': 1, 'default': 10,
+                },
+                'horizon': {
+                    'description': 'Prediction horizon in seconds; null '
+                                   'uses the model\'s own. A different '
+                                   'value fails the audit (the model only '
+                                   'knows the horizon it was trained for).',
+                    'type': ['integer', 'null'], 'minimum': 1,
+                    'default': None,
+                },
+                'max_migrations': {
+                    'description': 'Most live migrations planned per '
+                                   'audit (one VNF per failing host at '
+                                   'most).',
+                    'type': 'integer', 'minimum': 1, 'default': 1,
+                },
+                'cooldown': {
+                    'description': 'Seconds during which a migrated '
+                                   'instance is not moved again and a host '
+                                   'that received one is not a source.',
+                    'type': 'integer', 'minimum': 0, 'default': 600,
+                },
+            },
+            'additionalProperties': False,
+        }
+
+    # -- injectable collaborators -------------------------------------------
+
+    @property
+    def datasource_backend(self):
+        if self._datasource_backend is None:
+            from watcher_failpredict.datasources import influxdb
+            self._datasource_backend = influxdb.InfluxDBDataSource()
+        return self._datasource_backend
+
+    @datasource_backend.setter
+    def datasource_backend(self, datasource):
+        self._datasource_backend = datasource
+
+    def _db_migrations(self, since):
+        """Live migrations Watcher ran or is running, from its database."""
+        from watcher import objects
+        state = objects.action.State
+        since_dt = datetime.datetime.fromtimestamp(
+            since, datetime.timezone.utc).replace(tzinfo=None)
+        done = objects.Action.list(self.ctx, filters={
+            'state': state.SUCCEEDED, 'updated_at__gte': since_dt})
+        running = objects.Action.list(self.ctx,
+                                      filters={'state': state.ONGOING})
+        for action, ongoing in ([(a, False) for a in done] +
+                                [(a, True) for a in running]):
+            if action.action_type != self.MIGRATION:
+                continue
+            params = action.input_parameters or {}
+            when = action.updated_at or action.created_at
+            at = self.clock() if ongoing or when is None else _epoch(when)
+            yield Migration(params.get('resource_id'),
+                            params.get('source_node'),
+                            params.get('destination_node'), at)
+
+    # -- parameters and model ---------------------------------------------------
+
+    def _parameters(self):
+        params = {name: spec['default'] for name, spec in
+                  self.get_schema()['properties'].items()}
+        params.update({k: v for k, v in dict(self.input_parameters).items()
+                       if k in params})
+        return params
+
+    def _load_model(self):
+        if self.model_bundle is not None:
+            return self.model_bundle
+        path = CONF.failpredict.model_path
+        if not path:
+            raise ModelUnavailable(
+                'no failure-prediction model configured: set '
+                '[failpredict] model_path to a bundle written by '
+                '"watcher-failpredict train"')
+        from watcher_failpredict.prediction import bundle
+        try:
+            return bundle.load_bundle(path, CONF.failpredict.model_sha256)
+        except (bundle.ModelError, OSError) as exc:
+            raise ModelUnavailable(
+                f'cannot use the failure-prediction model {path}: {exc}')
+
+    def _check_model_fits(self, meta, params):
+        model_h = meta.get('horizon')
+        if params['horizon'] is not None and model_h is not None and \
+                int(params['horizon']) != int(model_h):
+            raise IncompatibleParameters(
+                f'horizon {params["horizon"]} s requested but the model '
+                f'predicts {model_h} s ahead; retrain or omit horizon')
+        model_g = meta.get('granularity')
+        if model_g is not None and int(model_g) != int(params['granularity']):
+            raise IncompatibleParameters(
+                f'granularity {params["granularity"]} s requested but the '
+                f'model was trained on {model_g} s steps')
+        for key in ('threshold', 'period'):
+            if meta.get(key) is not None and \
+                    float(meta[key]) != float(params[key]):
+                LOG.warning('Audit %s %s differs from the model\'s %s: its '
+                            'risk is the risk of reaching the model\'s '
+                            'failure state.', key, params[key], meta[key])
+
+    # -- phases ---------------------------------------------------------------------
+
+    def pre_execute(self):
+        """Load the model and read every in-scope host's windows at once."""
+        LOG.info('Initializing %s', self.get_display_name())
+        self._reset()
+        model = self.compute_model  # raises when undefined or stale
+        # BaseStrategy._pre_execute logs model.to_string() eagerly: the XML
+        # is built even with debug logging off (~1.5 s at 1,000 nodes).
+        # Build it only when debug logging would show it.
+        if LOG.isEnabledFor(logging.DEBUG):
+            LOG.debug(model.to_string())
+        self.params = params = self._parameters()
+        self.bundle = self._load_model()
+        meta = dict(getattr(self.bundle, 'metadata', {}) or {})
+        self._check_model_fits(meta, params)
+        self.now = float(self.clock())
+        gran = int(params['granularity'])
+        self.length = max(int(meta.get('window') or 0), int(params['period']))
+        self.period_steps = max(int(params['period']) // gran, 1)
+
+        ds = self.datasource_backend
+        nodes = model.get_all_compute_nodes()
+        self.node_names = {u: ds.collectd_host(n.hostname)
+                           for u, n in nodes.items()}
+        names = tuple(dict.fromkeys(self.node_names.values()))
+        if not names:
+            raise NoEvaluableHost('no compute host in the audit scope')
+        try:
+            win = ds.cluster_windows(ds_base.COMPUTE_NODE, names,
+                                     self.length, gran, end=self.now)
+        except ds_base.MetricsUnavailable as exc:
+            raise MetricsReadFailed(f'cannot read host metrics: {exc}')
+        self._evaluate_hosts(win)
+
+    def _evaluate_hosts(self, win):
+        mean_cpu = placement.period_mean(win.data['cpu'], self.period_steps)
+        max_age = CONF.failpredict.metrics_max_age
+        usable = []
+        for i, name in enumerate(win.names):
+            why = placement.host_skip_reason(win.last_seen[i], mean_cpu[i],
+                                             self.now, max_age)
+            if why:
+                self.skipped[name] = why
+            else:
+                usable.append(name)
+        risks = np.array([])
+        if usable:
+            risks = np.asarray(
+                self.bundle.predict_risk(win.subset(usable)), dtype=float)
+            for name, risk in zip(list(usable), risks):
+                if np.isnan(risk):
+                    self.skipped[name] = 'the model could not score it'
+        if self.skipped:
+            LOG.warning('Hosts skipped (never a source nor a destination): '
+                        '%s', _names_and_reasons(self.skipped, limit=10**6))
+        kept = [n for n in usable if n not in self.skipped]
+        if not kept:
+            raise NoEvaluableHost(
+                'no host can be evaluated: ' +
+                _names_and_reasons(self.skipped))
+        self.windows = win.subset(kept)
+        self.risk_before = placement.expected_failing_hosts(risks)
+
+    def _host_cpu(self, name):
+        return float(placement.period_mean(
+            self.windows.series('cpu', name), self.period_steps))
+
+    def do_execute(self, audit=None):
+        params = self.params
+        threshold = float(params['threshold'])
+        model = self.compute_model
+        usable = set(self.windows.names)
+        nodes = model.get_all_compute_nodes()
+        failing = []
+        for uuid, node in nodes.items():
+            name = self.node_names[uuid]
+            if name in usable:
+                cpu = self._host_cpu(name)
+                if placement.is_failing(cpu, threshold):
+                    failing.append((node, cpu))
+        failing.sort(key=lambda nc: (-nc[1], nc[0].hostname))
+        self.failing = failing
+        if not failing:
+            LOG.info('No host in failure state (mean CPU >= %s %% over %s '
+                     's)', threshold, params['period'])
+            return self.solution
+        LOG.info('Hosts in failure state: %s', ', '.join(
+            f'{n.hostname} ({c:.1f} %)' for n, c in failing))
+
+        recent_inst, recent_dest = self._recent_migrations(params['cooldown'])
+        sources = []
+        for node, cpu in failing:
+            got = recent_dest.get(node.hostname)
+            if got is not None:
+                LOG.info('Host %s not used as a source: it received '
+                         'instance %s %.0f s ago (cooldown %s s)',
+                         node.hostname, got[1], got[0], params['cooldown'])
+                continue
+            sources.append(node)
+
+        cands = self._movable_instances(sources, recent_inst)
+        inst_win = self._instance_windows(
+            [i for insts in cands.values() for i in insts])
+        for source in sources:
+            if len(self.moves) >= int(params['max_migrations']):
+                LOG.info('max_migrations (%s) reached',
+                         params['max_migrations'])
+                break
+            self._relieve(source, cands[source.uuid], inst_win, threshold)
+        return self.solution
+
+    def _recent_migrations(self, cooldown):
+        recent_inst, recent_dest = {}, {}
+        if not cooldown:
+            return recent_inst, recent_dest
+        for mig in self.migration_history(self.now - cooldown):
+            age = max(self.now - float(mig.at), 0.0)
+            if age >= cooldown:
+                continue
+            if mig.instance_uuid and age < recent_inst.get(
+                    mig.instance_uuid, float('inf')):
+                recent_inst[mig.instance_uuid] = age
+            if mig.destination_node and age < recent_dest.get(
+                    mig.destination_node, (float('inf'),))[0]:
+                recent_dest[mig.destination_node] = (age, mig.instance_uuid)
+        return recent_inst, recent_dest
+
+    def _movable_instances(self, sources, recent_inst):
+        model = self.compute_model
+        out = {}
+        for source in sources:
+            insts = model.get_node_instances(source)
+            tagged = {i.uuid for i in self._audit_tag_filter(insts)}
+            ok = []
+            for inst in sorted(insts, key=lambda i: i.uuid):
+                why = placement.instance_skip_reason(
+                    inst, recent_inst.get(inst.uuid))
+                if why is None and inst.uuid not in tagged:
+                    why = 'its "optimize" metadata is false'
+                if why:
+                    LOG.debug('Instance %s on %s not a candidate: %s',
+                              inst.uuid, source.hostname, why)
+                else:
+                    ok.append(inst)
+            out[source.uuid] = ok
+        return out
+
+    def _audit_tag_filter(self, instances):
+        if not getattr(self.config, 'check_optimize_metadata', False):
+            return instances
+        return self.filter_instances_by_audit_tag(instances)
+
+    def _instance_windows(self, instances):
+        if not instances:
+            return None
+        try:
+            win = self.datasource_backend.cluster_windows(
+                ds_base.INSTANCE, tuple(i.uuid for i in instances),
+                self.length, int(self.params['granularity']),
+                metrics=('cpu', 'memory'), end=self.now)
+        except ds_base.MetricsUnavailable as exc:
+            raise MetricsReadFailed(f'cannot read instance metrics: {exc}')
+        if win.times.shape != self.windows.times.shape:
+            raise MetricsReadFailed(
+                f'instance windows have {win.times.size} steps, host '
+                f'windows {self.windows.times.size}: cannot move load')
+        return win
+
+    def _relieve(self, source, instances, inst_win, threshold):
+        """Plan one move off ``source``; False when none is possible."""
+        src_name = self.node_names[source.uuid]
+        host_cpu = self._host_cpu(src_name)
+        candidates, series = [], {}
+        for inst in instances:
+            cpu = inst_win.series('cpu', inst.uuid)
+            cpu_mean = float(placement.period_mean(cpu, self.period_steps))
+            if np.isnan(cpu_mean):
+                LOG.info('Instance %s on %s not a candidate: no CPU '
+                         'metrics in the last %s s', inst.uuid,
+                         source.hostname, self.params['period'])
+                continue
+            mem = inst_win.series('memory', inst.uuid)
+            if np.isnan(mem).all():
+                # No guest memory samples: assume it uses its whole flavor.
+                mem = np.full_like(mem, float(inst.memory))
+            series[inst.uuid] = (placement.filled(cpu), placement.filled(mem))
+            relief = float(placement.cpu_contribution(
+                cpu_mean, inst.vcpus, source.vcpus))
+            candidates.append(placement.make_candidate(
+                inst.uuid, relief,
+                placement.migration_cost(inst.memory, cpu_mean),
+                host_cpu, threshold))
+        choice = placement.choose_instance(candidates)
+        if choice is None:
+            LOG.warning('Host %s is failing (%.1f %%) but none of its '
+                        'instances can be moved', source.hostname, host_cpu)
+            return False
+        inst = self.compute_model.get_instance_by_uuid(choice.uuid)
+        cpu_series, mem_series = series[choice.uuid]
+        dest = self._best_destination(source, inst, cpu_series, mem_series,
+                                      threshold)
+        if dest is None:
+            return False
+        dst_name = self.node_names[dest.uuid]
+        self.compute_model.migrate_instance(inst, source, dest)
+        self.add_action_migrate(inst, 'live', source, dest)
+        w = self.windows
+        w = placement.add_to_rows(w, {
+            'cpu': -placement.cpu_contribution(cpu_series, inst.vcpus,
+                                               source.vcpus),
+            'memory': -placement.memory_contribution(mem_series,
+                                                     source.memory),
+        }, rows=[w.index(src_name)])
+        w = placement.add_to_rows(w, {
+            'cpu': placement.cpu_contribution(cpu_series, inst.vcpus,
+                                              dest.vcpus),
+            'memory': placement.memory_contribution(mem_series, dest.memory),
+        }, rows=[w.index(dst_name)])
+        self.windows = placement.clip_nonnegative(w, ('cpu', 'memory'))
+        self.moves.append((inst, source, dest))
+        LOG.info('Move %s (%s MB, relieves %.1f %% points, cost %.0f) from '
+                 '%s to %s', inst.uuid, inst.memory, choice.relief,
+                 choice.cost, source.hostname, dest.hostname)
+        return True
+
+    def _best_destination(self, source, inst, cpu_series, mem_series,
+                          threshold):
+        model = self.compute_model
+        usable = set(self.windows.names)
+        rejected = collections.Counter()
+        feasible = []
+        for uuid, node in sorted(model.get_all_compute_nodes().items(),
+                                 key=lambda kv: kv[1].hostname):
+            name = self.node_names[uuid]
+            skip = self.skipped.get(name)
+            if skip is None and name not in usable:
+                skip = 'no metrics'
+            why = placement.destination_reject_reason(
+                node, source, inst, model.get_node_free_resources(node), skip)
+            if why is None:
+                cpu_after = self._host_cpu(name) + float(
+                    placement.period_mean(placement.cpu_contribution(
+                        cpu_series, inst.vcpus, node.vcpus),
+                        self.period_steps))
+                if placement.is_failing(cpu_after, threshold):
+                    why = (f'would be in failure state with it '
+                           f'({cpu_after:.1f} %)')
+            if why:
+                rejected[why.split(':')[0]] += 1
+                LOG.debug('Host %s rejected as destination of %s: %s',
+                          node.hostname, inst.uuid, why)
+            else:
+                feasible.append(node)
+        if not feasible:
+            LOG.warning('No feasible destination for instance %s from %s '
+                        '(rejections: %s)', inst.uuid, source.hostname,
+                        dict(rejected))
+            return None
+        names = [self.node_names[n.uuid] for n in feasible]
+        cand = self.windows.subset(names)
+        cand = placement.add_to_rows(cand, {
+            'cpu': np.stack([placement.cpu_contribution(
+                cpu_series, inst.vcpus, n.vcpus) for n in feasible]),
+            'memory': np.stack([placement.memory_contribution(
+                mem_series, n.memory) for n in feasible]),
+        })
+        risks = np.asarray(self.bundle.predict_risk(cand), dtype=float)
+        ranked = placement.rank_destinations(
+            names, risks, [self._host_cpu(n) for n in names])
+        if not ranked:
+            LOG.warning('The model could not score any destination of %s',
+                        inst.uuid)
+            return None
+        LOG.info('Destinations of %s by predicted risk: %s', inst.uuid,
+                 ', '.join(f'{r.name} {r.risk:.3f}' for r in ranked[:5]))
+        by_name = {self.node_names[n.uuid]: n for n in feasible}
+        return by_name[ranked[0].name]
+
+    def post_execute(self):
+        threshold = float(self.params['threshold'])
+        relieved = sum(
+            1 for node, _ in self.failing
+            if self._host_cpu(self.node_names[node.uuid]) < threshold)
+        risk_after = self.risk_before
+        if self.moves:
+            risk_after = placement.expected_failing_hosts(
+                self.bundle.predict_risk(self.windows))
+        indicators = dict(
+            hosts_in_failure=len(self.failing),
+            hosts_relieved=int(relieved),
+            migrations_planned=len(self.moves),
+            cluster_risk_before=float(self.risk_before),
+            cluster_risk_after=float(risk_after),
+            hosts_skipped=len(self.skipped),
+        )
+        self.solution.set_efficacy_indicators(**indicators)
+        LOG.info('%s: %s', self.get_display_name(), ', '.join(
+            f'{k}={v:g}' if isinstance(v, float) else f'{k}={v}'
+            for k, v in indicators.items()))
+
+
+def _epoch(when):
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=datetime.timezone.utc)
+    return when.timestamp()
