@@ -280,9 +280,13 @@ class PredictedLeastFailure(base.BaseStrategy):
         from watcher_failpredict.prediction import bundle
         try:
             return bundle.load_bundle(path, CONF.failpredict.model_sha256)
-        except (bundle.ModelError, OSError) as exc:
+        except bundle.ModelError as exc:
+            # its message names the file and the reason
+            raise ModelUnavailable(f'unusable failure-prediction model: {exc}')
+        except OSError as exc:
             raise ModelUnavailable(
-                f'cannot use the failure-prediction model {path}: {exc}')
+                f'unusable failure-prediction model: model bundle {path}: '
+                f'{exc}')
 
     def _check_model_fits(self, meta, params):
         model_h = meta.get('horizon')
