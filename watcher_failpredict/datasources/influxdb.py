@@ -1,0 +1,599 @@
+"""The InfluxDB 1.x datasource for metrics written by collectd.
+
+collectd agents on the compute hosts (and, optionally, in each VNF or through
+the host's ``virt`` plugin) send their values to InfluxDB's native collectd
+input; :mod:`~watcher_failpredict.datasources.collectd_schema` describes the
+resulting measurements and tags.
+
+Every :meth:`InfluxDBDataSource._fetch` call is **one** HTTP request: the
+InfluxQL statements of all requested metrics are joined with ``;`` and sent
+together, and the server does the heavy lifting (``GROUP BY time``, ``mean``
+for gauges, ``non_negative_derivative(max(value), 1s)`` for counters, so that
+counter resets never give negative rates). Reading the whole cluster's
+windows therefore costs one request whatever the number of hosts, which is
+what keeps an audit's latency flat as the cloud grows.
+
+Tag values (host names, instance UUIDs) only ever reach the server as bind
+parameters; the only numbers interpolated into statements are times and
+durations this module computes itself.
+
+Units returned (see ``base.HOST_METRICS`` / ``base.INSTANCE_METRICS``):
+
+* host ``cpu``: percent of the host. Percent form: ``100 - idle``. Jiffies
+  form: ``100 * (1 - rate(idle) / rate(all states))`` over all CPUs.
+* host ``memory``: percent used, from ``type=percent``/``used`` when collectd
+  reports percentages, else ``used / (used + free + buffered + cached +
+  slab_recl + slab_unrecl)`` from ``type=memory``; ``memory_kib``: used KiB.
+* host ``load``: ``load_shortterm``; ``disk``: bytes/s read + written over
+  all disks; ``net``: bytes/s received + sent over all interfaces but ``lo``.
+* instance ``cpu``: 'guest' form, as host cpu (percent of its vCPUs);
+  'virt' form, ``rate(virt_cpu_total ns) / 1e9 * 100``, i.e. **percent of
+  one vCPU** (the datasource does not know the flavor: divide by the vCPU
+  count to get percent of the instance). Instance ``memory``: MiB used;
+  'guest': ``memory`` ``used``; 'virt': ``available - unused`` (the guest's
+  own view, needs the balloon driver's stats), else ``rss``.
+"""
+
+import math
+import re
+import time
+import urllib.parse
+
+import numpy as np
+from oslo_log import log
+
+from watcher_failpredict.conf import CONF
+from watcher_failpredict.datasources import base
+from watcher_failpredict.datasources import collectd_schema as cs
+
+LOG = log.getLogger(__name__)
+
+NAME = 'failpredict_influxdb'
+
+_MEMORY_PARTS = ('used', 'free', 'buffered', 'cached', 'slab_recl',
+                 'slab_unrecl')
+_VIRT_MEMORY_PARTS = (cs.VIRT_MEMORY_AVAILABLE, cs.VIRT_MEMORY_UNUSED,
+                      cs.VIRT_MEMORY_RSS)
+_MIB = 2.0 ** 20
+
+
+def _regex_of(words):
+    """An InfluxQL regex literal matching exactly ``words`` (constants)."""
+    return '/^(' + '|'.join(re.escape(w) for w in words) + ')$/'
+
+
+class InfluxDBDataSource(base.WindowsDataSource):
+    """Watcher datasource reading collectd metrics from InfluxDB 1.x.
+
+    Built from ``[failpredict]`` options; any keyword argument given
+    overrides its option (tests, the benchmark and the training command pass
+    them explicitly).
+    """
+
+    NAME = NAME
+
+    def __init__(self, url=None, database=None, username=None,
+                 password=None, verify_ssl=None, ca_file=None, timeout=None,
+                 retries=None, cpu_form=None, instance_metrics=None,
+                 host_name_map=None):
+        super().__init__()
+        opts = CONF.failpredict
+
+        def pick(value, option):
+            return getattr(opts, option) if value is None else value
+
+        url = pick(url, 'influxdb_url')
+        parsed = urllib.parse.urlsplit(url)
+        if parsed.scheme not in ('http', 'https') or not parsed.hostname:
+            raise ValueError(f'InfluxDB URL {_safe_url(url)!r} must be '
+                             f'http(s)://host[:port][/path]')
+        self.url = _safe_url(url)
+        self._parsed = parsed
+        self.database = pick(database, 'influxdb_database')
+        self.username = pick(username, 'influxdb_username')
+        self._password = pick(password, 'influxdb_password')
+        if self.username is None and parsed.username:
+            self.username = urllib.parse.unquote(parsed.username)
+            self._password = urllib.parse.unquote(parsed.password or '')
+        self.verify_ssl = pick(verify_ssl, 'influxdb_verify_ssl')
+        self.ca_file = pick(ca_file, 'influxdb_ca_file')
+        self.timeout = float(pick(timeout, 'influxdb_timeout'))
+        self.retries = int(pick(retries, 'influxdb_retries'))
+        self.cpu_form = pick(cpu_form, 'cpu_form')
+        if self.cpu_form not in cs.CPU_FORMS:
+            raise ValueError(f'cpu_form={self.cpu_form!r}; expected one of '
+                             f'{cs.CPU_FORMS}')
+        self.instance_metrics = pick(instance_metrics, 'instance_metrics')
+        if self.instance_metrics not in cs.INSTANCE_FORMS:
+            raise ValueError(f'instance_metrics={self.instance_metrics!r}; '
+                             f'expected one of {cs.INSTANCE_FORMS}')
+        self.host_name_map = dict(pick(host_name_map, 'host_name_map') or {})
+        #: HTTP requests made so far (each retry attempt counts).
+        self.request_count = 0
+        self._client = None
+
+    def __repr__(self):
+        return (f'{type(self).__name__}(url={self.url!r}, '
+                f'database={self.database!r})')
+
+    # -- connection ----------------------------------------------------------
+
+    @property
+    def client(self):
+        """The ``influxdb.InfluxDBClient``, created on first use."""
+        if self._client is None:
+            import influxdb
+            p = self._parsed
+            https = p.scheme == 'https'
+            verify = bool(self.verify_ssl)
+            if verify and self.ca_file:
+                verify = self.ca_file
+            self._client = influxdb.InfluxDBClient(
+                host=p.hostname, port=p.port or 8086,
+                username=self.username, password=self._password,
+                database=self.database, ssl=https, verify_ssl=verify,
+                timeout=self.timeout, retries=1, path=p.path.rstrip('/'),
+                # The server answers msgpack by default, which the client
+                # decodes poorly; JSON is what 1.6 handles everywhere.
+                headers={'Accept': 'application/json'})
+        return self._client
+
+    def _redact(self, text):
+        text = str(text)
+        # requests' messages quote the request path with its query string
+        # (the whole InfluxQL and bind parameters): keep the path only.
+        text = re.sub(r'(url: )([^\s?]*)\?\S*', r'\1\2?...', text)
+        if self._password:
+            for secret in {self._password,
+                           urllib.parse.quote(self._password, safe=''),
+                           urllib.parse.quote_plus(self._password)}:
+                text = text.replace(secret, '***')
+        if len(text) > 400:
+            text = text[:400] + '...'
+        return text
+
+    def _call(self, what, func, *args, **kwargs):
+        """Run one client call with retries; MetricsUnavailable at the end."""
+        import influxdb.exceptions
+        import requests
+        errors = (requests.RequestException, OSError, ValueError,
+                  influxdb.exceptions.InfluxDBClientError,
+                  influxdb.exceptions.InfluxDBServerError)
+        attempts = self.retries + 1
+        cause = None
+        for attempt in range(attempts):
+            self.request_count += 1
+            try:
+                return func(*args, **kwargs)
+            except errors as exc:
+                cause = f'{type(exc).__name__}: {self._redact(exc)}'
+                LOG.warning('InfluxDB %s at %s (database %s) failed, '
+                            'attempt %d of %d: %s', what, self.url,
+                            self.database, attempt + 1, attempts, cause)
+                if attempt + 1 < attempts:
+                    time.sleep(min(0.5, 0.05 * 2 ** attempt))
+        raise base.MetricsUnavailable(
+            f'InfluxDB at {self.url} (database {self.database!r}) could not '
+            f'be read ({what}) after {attempts} attempt(s): {cause}')
+
+    def _query(self, statements, bind_params):
+        """Send ``statements`` in one request; a list of raw result dicts."""
+        query = ';\n'.join(statements)
+        result = self._call('query', self.client.query, query,
+                            bind_params=bind_params or None, epoch='s',
+                            database=self.database)
+        results = result if isinstance(result, list) else [result]
+        if len(results) != len(statements):
+            raise base.MetricsUnavailable(
+                f'InfluxDB at {self.url} (database {self.database!r}) '
+                f'answered {len(results)} results to {len(statements)} '
+                f'statements')
+        return [r.raw for r in results]
+
+    def check_availability(self):
+        try:
+            self._call('ping', self.client.ping)
+        except base.MetricsUnavailable as exc:
+            LOG.warning('%s', exc)
+            return 'not available'
+        return 'available'
+
+    # -- names ----------------------------------------------------------------
+
+    def collectd_host(self, hostname):
+        """collectd's Hostname for Watcher's node ``hostname``."""
+        return self.host_name_map.get(hostname, hostname)
+
+    def _measurement_of(self, resource_type):
+        if resource_type == base.INSTANCE and self.instance_metrics == 'virt':
+            return cs.VIRT
+        return cs.CPU
+
+    def list_names(self, resource_type=base.COMPUTE_NODE):
+        """collectd host names that have reported CPU (sorted).
+
+        For instances, the UUIDs (the ``host`` tag). In the 'guest' form
+        hosts and instances share ``cpu_value``, so both appear either way.
+        """
+        if resource_type not in base.METRICS_BY_TYPE:
+            raise ValueError(f'unknown resource type {resource_type!r}')
+        meas = self._measurement_of(resource_type)
+        (raw,) = self._query(
+            [f'SHOW TAG VALUES FROM "{meas}" WITH KEY = "{cs.TAG_HOST}"'],
+            None)
+        names = set()
+        for series in raw.get('series', []):
+            col = series['columns'].index('value')
+            names.update(row[col] for row in series.get('values', []))
+        return sorted(names)
+
+    # -- reading --------------------------------------------------------------
+
+    def _fetch(self, resource_type, metrics, names, start, end, granularity):
+        if resource_type not in base.METRICS_BY_TYPE:
+            raise ValueError(f'unknown resource type {resource_type!r}')
+        g = int(granularity)
+        if g <= 0:
+            raise ValueError(f'granularity must be positive, got {g}')
+        start_s, end_s = int(math.floor(start)), int(math.ceil(end))
+        names = None if names is None else tuple(names)
+        if names is not None and not names:
+            return {m: {} for m in metrics}
+        q = _QueryBuilder(start_s, end_s, g, names)
+        plan = []  # (metric, [statement indexes], combiner)
+        statements = []
+        for metric in metrics:
+            parts = self._plan(resource_type, metric, q)
+            if parts is None:
+                raise ValueError(f'unknown {resource_type} metric '
+                                 f'{metric!r}')
+            stmts, combine = parts
+            idx = []
+            for s in stmts:
+                if s not in statements:
+                    statements.append(s)
+                idx.append(statements.index(s))
+            plan.append((metric, idx, combine))
+        raws = self._query(statements, q.bind_params)
+        out = {}
+        for metric, idx, combine in plan:
+            try:
+                per_name = combine(*[raws[i] for i in idx])
+            except (KeyError, IndexError, TypeError, ValueError) as exc:
+                raise base.MetricsUnavailable(
+                    f'InfluxDB at {self.url} (database {self.database!r}): '
+                    f'unexpected answer for {metric}: {exc!r}') from exc
+            out[metric] = {
+                n: _keep_from(t, v, start_s) for n, (t, v) in per_name.items()
+            }
+        return out
+
+    def _plan(self, resource_type, metric, q):
+        """The statements one metric needs and how to combine their rows."""
+        if resource_type == base.INSTANCE and self.instance_metrics == 'virt':
+            if metric == 'cpu':
+                return (q.counter_statements(cs.VIRT, cs.TYPE_VIRT_CPU_TOTAL,
+                                             (cs.TAG_INSTANCE,)),
+                        _patched(q, lambda r: _map(
+                            _sum_by_host(r),
+                            lambda v: v / cs.NS_PER_S * 100.0)))
+            if metric == 'memory':
+                return ([q.gauge(cs.VIRT, cs.TYPE_MEMORY,
+                                 _regex_of(_VIRT_MEMORY_PARTS),
+                                 (cs.TAG_TYPE_INSTANCE,))],
+                        _virt_memory_mib)
+            return None
+        if metric == 'cpu':
+            if self.cpu_form == 'percent':
+                return ([q.gauge(cs.CPU, cs.TYPE_PERCENT, cs.CPU_IDLE)],
+                        lambda r: _map(_by_host(r), lambda v: 100.0 - v))
+            return (q.counter_statements(
+                cs.CPU, cs.TYPE_CPU, (cs.TAG_INSTANCE, cs.TAG_TYPE_INSTANCE)),
+                _patched(q, _jiffies_used_pct))
+        absolute = q.gauge(cs.MEMORY, cs.TYPE_MEMORY,
+                           _regex_of(_MEMORY_PARTS), (cs.TAG_TYPE_INSTANCE,))
+        if resource_type == base.INSTANCE:
+            if metric == 'memory':
+                return ([absolute],
+                        lambda r: _map(_memory_used(r), lambda v: v / _MIB))
+            return None
+        if metric == 'memory':
+            return ([q.gauge(cs.MEMORY, cs.TYPE_PERCENT, cs.MEMORY_USED),
+                     absolute], _memory_pct)
+        if metric == 'memory_kib':
+            return ([absolute],
+                    lambda r: _map(_memory_used(r), lambda v: v / 1024.0))
+        if metric == 'load':
+            return ([q.gauge(cs.LOAD, None, None)], _by_host)
+        if metric == 'disk':
+            return (q.counter_statements((cs.DISK_READ, cs.DISK_WRITE),
+                                         cs.TYPE_DISK_OCTETS,
+                                         (cs.TAG_INSTANCE,)),
+                    _patched(q, _sum_by_host))
+        if metric == 'net':
+            return (q.counter_statements((cs.IF_RX, cs.IF_TX),
+                                         cs.TYPE_IF_OCTETS,
+                                         (cs.TAG_INSTANCE,),
+                                         exclude_instance=cs.LOOPBACK),
+                    _patched(q, _sum_by_host))
+        return None
+
+
+class _QueryBuilder:
+    """Builds InfluxQL for one time range / host filter.
+
+    Only constants of this module, ints and bind-parameter placeholders end
+    up in the text; host names travel in :attr:`bind_params`.
+    """
+
+    def __init__(self, start, end, granularity, names):
+        self.start, self.end, self.g = start, end, granularity
+        self.offset = start % granularity
+        self.bind_params = {}
+        if names is None:
+            self.host_filter = ''
+        else:
+            terms = []
+            for i, name in enumerate(names):
+                self.bind_params[f'h{i}'] = str(name)
+                terms.append(f'"{cs.TAG_HOST}" = $h{i}')
+            self.host_filter = ' AND (' + ' OR '.join(terms) + ')'
+
+    def _group(self, extra_tags):
+        tags = ', '.join(f'"{t}"' for t in (cs.TAG_HOST,) + tuple(extra_tags))
+        return f'GROUP BY time({self.g}s, {self.offset}s), {tags} fill(none)'
+
+    @staticmethod
+    def _from(measurements):
+        if isinstance(measurements, str):
+            measurements = (measurements,)
+        return ', '.join(f'"{m}"' for m in measurements)
+
+    @staticmethod
+    def _where_type(type_, type_instance):
+        clauses = []
+        if type_ is not None:
+            clauses.append(f""""{cs.TAG_TYPE}" = '{type_}'""")
+        if type_instance is not None:
+            if type_instance.startswith('/'):
+                clauses.append(f'"{cs.TAG_TYPE_INSTANCE}" =~ {type_instance}')
+            else:
+                clauses.append(
+                    f""""{cs.TAG_TYPE_INSTANCE}" = '{type_instance}'""")
+        return ''.join(c + ' AND ' for c in clauses)
+
+    def gauge(self, measurements, type_, type_instance, extra_tags=()):
+        """Mean per time bucket and host (and ``extra_tags``)."""
+        return (f'SELECT mean("{cs.FIELD}") FROM {self._from(measurements)} '
+                f'WHERE {self._where_type(type_, type_instance)}'
+                f'time >= {self.start}s AND time < {self.end}s'
+                f'{self.host_filter} {self._group(extra_tags)}')
+
+    def counter(self, measurements, type_, extra_tags,
+                exclude_instance=None):
+        """Per-second rate of a raw collectd counter, per series.
+
+        Reads one bucket before ``start`` so that the first bucket has a
+        predecessor to derive from; ``non_negative_derivative`` drops the
+        negative step of a counter reset.
+        """
+        exclude = ''
+        if exclude_instance is not None:
+            exclude = f""""{cs.TAG_INSTANCE}" != '{exclude_instance}' AND """
+        return (f'SELECT non_negative_derivative(max("{cs.FIELD}"), 1s) '
+                f'FROM {self._from(measurements)} '
+                f'WHERE {self._where_type(type_, None)}{exclude}'
+                f'time >= {self.start - self.g}s AND time < {self.end}s'
+                f'{self.host_filter} {self._group(extra_tags)}')
+
+    @property
+    def last_bucket(self):
+        """Start of the newest bucket of the range (usually still filling)."""
+        return self.start + (self.end - 1 - self.start) // self.g * self.g
+
+    def counter_last(self, measurement, type_, extra_tags,
+                     exclude_instance=None):
+        """Exact rate of the newest bucket, for one measurement.
+
+        ``derivative(max)`` divides by the full bucket width, which biases
+        the newest, still-filling bucket low by the share of it not yet
+        elapsed. Here the mean of the per-sample rates over that bucket
+        alone (a cheap subquery over two buckets) replaces it.
+        """
+        exclude = ''
+        if exclude_instance is not None:
+            exclude = f""""{cs.TAG_INSTANCE}" != '{exclude_instance}' AND """
+        tags = ', '.join(f'"{t}"' for t in (cs.TAG_HOST,) + tuple(extra_tags))
+        last = self.last_bucket
+        return (f'SELECT mean("rate") FROM ('
+                f'SELECT non_negative_derivative("{cs.FIELD}", 1s) AS "rate" '
+                f'FROM "{measurement}" '
+                f'WHERE {self._where_type(type_, None)}{exclude}'
+                f'time >= {last - self.g}s AND time < {self.end}s'
+                f'{self.host_filter} GROUP BY {tags}) '
+                f'WHERE time >= {last}s AND time < {self.end}s '
+                f'{self._group(extra_tags)}')
+
+    def counter_statements(self, measurements, type_, extra_tags,
+                           exclude_instance=None):
+        """All statements of a counter rate: full range, then newest bucket
+        per measurement; feed their results to :func:`_patched`."""
+        if isinstance(measurements, str):
+            measurements = (measurements,)
+        return ([self.counter(measurements, type_, extra_tags,
+                              exclude_instance)]
+                + [self.counter_last(m, type_, extra_tags, exclude_instance)
+                   for m in measurements])
+
+
+# -- combining rows (pure functions of the raw JSON results) -----------------
+
+def _series(raw):
+    """Yield (tags dict, times array, values array) of one statement."""
+    if raw.get('error'):
+        raise ValueError(raw['error'])
+    for s in raw.get('series', []) or []:
+        rows = s.get('values') or []
+        arr = np.array(rows, dtype=float).reshape(-1, 2)
+        ok = ~np.isnan(arr[:, 1])
+        yield s.get('tags') or {}, arr[ok, 0], arr[ok, 1]
+
+
+def _patched(q, combine):
+    """A combiner for counter_statements() results.
+
+    Replaces each series' newest-bucket row of the full-range statement with
+    the exact one of the newest-bucket statements, then runs ``combine``.
+    """
+    last = q.last_bucket
+
+    def run(main, *lasts):
+        if main.get('error'):
+            raise ValueError(main['error'])
+        series = {}
+        for s in main.get('series', []) or []:
+            key = (s.get('name'), tuple(sorted((s.get('tags') or {}).items())))
+            series[key] = dict(s, values=[row for row in s.get('values') or []
+                                          if row[0] != last])
+        for raw in lasts:
+            if raw.get('error'):
+                raise ValueError(raw['error'])
+            for s in raw.get('series', []) or []:
+                key = (s.get('name'),
+                       tuple(sorted((s.get('tags') or {}).items())))
+                rows = [row for row in s.get('values') or []
+                        if row[0] == last and row[1] is not None]
+                if key in series:
+                    series[key]['values'].extend(rows)
+                else:
+                    series[key] = dict(s, values=rows)
+        return combine({'series': list(series.values())})
+    return run
+
+
+def _by_host(raw):
+    """One series per host: {host: (t, v)} (statements grouped by host)."""
+    out = {}
+    for tags, t, v in _series(raw):
+        host = tags.get(cs.TAG_HOST, '')
+        if host in out:  # several measurements: concatenate then average
+            out[host] = _sum_aligned([out[host], (t, v)], mean=True)
+        else:
+            out[host] = (t, v)
+    return out
+
+
+def _group_by_host(raw):
+    """{host: [(tags, t, v), ...]} of every sub-series of each host."""
+    out = {}
+    for tags, t, v in _series(raw):
+        out.setdefault(tags.get(cs.TAG_HOST, ''), []).append((tags, t, v))
+    return out
+
+
+def _sum_aligned(parts, mean=False):
+    """Sum (or mean) several (t, v) series on the union of their times."""
+    t = np.concatenate([p[0] for p in parts])
+    v = np.concatenate([p[1] for p in parts])
+    if t.size == 0:
+        return t, v
+    times, inv = np.unique(t, return_inverse=True)
+    sums = np.bincount(inv, weights=v, minlength=times.size)
+    if mean:
+        sums = sums / np.bincount(inv, minlength=times.size)
+    return times, sums
+
+
+def _sum_by_host(raw):
+    """Rates of several devices/measurements summed per host."""
+    return {host: _sum_aligned([(t, v) for _tags, t, v in parts])
+            for host, parts in _group_by_host(raw).items()}
+
+
+def _map(per_name, func):
+    return {n: (t, func(v)) for n, (t, v) in per_name.items()}
+
+
+def _keep_from(t, v, start):
+    keep = t >= start
+    return t[keep], v[keep]
+
+
+def _jiffies_used_pct(raw):
+    """100 * (1 - idle rate / all states' rate), over all of a host's CPUs."""
+    out = {}
+    for host, parts in _group_by_host(raw).items():
+        idle = [(t, v) for tags, t, v in parts
+                if tags.get(cs.TAG_TYPE_INSTANCE) == cs.CPU_IDLE]
+        if not idle:
+            continue
+        t_all, v_all = _sum_aligned([(t, v) for _tags, t, v in parts])
+        t_idle, v_idle = _sum_aligned(idle)
+        common, i_all, i_idle = np.intersect1d(t_all, t_idle,
+                                               return_indices=True)
+        total = v_all[i_all]
+        ok = total > 0
+        out[host] = (common[ok],
+                     100.0 * (1.0 - v_idle[i_idle][ok] / total[ok]))
+    return out
+
+
+def _by_type_instance(parts):
+    return {tags.get(cs.TAG_TYPE_INSTANCE, ''): (t, v)
+            for tags, t, v in parts}
+
+
+def _memory_used(raw):
+    """Bytes used per host, from ``type=memory`` ``type_instance=used``."""
+    out = {}
+    for host, parts in _group_by_host(raw).items():
+        used = _by_type_instance(parts).get(cs.MEMORY_USED)
+        if used is not None:
+            out[host] = used
+    return out
+
+
+def _memory_pct(raw_percent, raw_absolute):
+    """Percent used: collectd's own percentage, else used / sum of parts."""
+    out = _by_host(raw_percent)
+    for host, parts in _group_by_host(raw_absolute).items():
+        if host in out:
+            continue
+        by_ti = _by_type_instance(parts)
+        used = by_ti.get(cs.MEMORY_USED)
+        if used is None:
+            continue
+        t_all, v_all = _sum_aligned(list(by_ti.values()))
+        common, i_all, i_used = np.intersect1d(t_all, used[0],
+                                               return_indices=True)
+        ok = v_all[i_all] > 0
+        out[host] = (common[ok],
+                     100.0 * used[1][i_used][ok] / v_all[i_all][ok])
+    return out
+
+
+def _virt_memory_mib(raw):
+    """Guest memory in use (MiB): available - unused, else rss."""
+    out = {}
+    for host, parts in _group_by_host(raw).items():
+        by_ti = _by_type_instance(parts)
+        avail = by_ti.get(cs.VIRT_MEMORY_AVAILABLE)
+        unused = by_ti.get(cs.VIRT_MEMORY_UNUSED)
+        if avail is not None and unused is not None:
+            common, ia, iu = np.intersect1d(avail[0], unused[0],
+                                            return_indices=True)
+            out[host] = (common, (avail[1][ia] - unused[1][iu]) / _MIB)
+        elif cs.VIRT_MEMORY_RSS in by_ti:
+            t, v = by_ti[cs.VIRT_MEMORY_RSS]
+            out[host] = (t, v / _MIB)
+    return out
+
+
+def _safe_url(url):
+    """``url`` without user information, query or fragment (for messages)."""
+    p = urllib.parse.urlsplit(str(url))
+    host = p.hostname or ''
+    if ':' in host:
+        host = f'[{host}]'
+    netloc = host + (f':{p.port}' if p.port else '')
+    return urllib.parse.urlunsplit((p.scheme, netloc, p.path, '', ''))
