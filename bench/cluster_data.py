@@ -10,8 +10,9 @@ Shape, chosen to match the paper's testbed and the issue's benchmark spec:
 
 * compute nodes of 16 vCPUs (vCPU allocation ratio 4), 64 GiB RAM (ratio
   1.5), 2 TB disk;
-* 20 instances per node, mostly 1 vCPU / 1 GiB VNFs, every 4th one
-  2 vCPU / 2 GiB, so that picking which VNF to move is not trivial;
+* 20 instances per node, 1 vCPU / 1 GiB VNFs as in the paper (one vCPU
+  also makes the collectd ``virt`` plugin's CPU, a percentage of one vCPU,
+  equal to the percentage of the instance's vCPUs that Watcher expects);
 * one saturated node per 50 (node 0, 50, 100, ...; at least one): its
   instances demand about 95 % of its cores; the others run at 25-45 %.
 
@@ -58,7 +59,7 @@ class ClusterSpec:
         return str(uuid.uuid5(_NS, f'inst-{self.nodes}-{i}-{j}'))
 
     def instance_vcpus(self, j):
-        return 2 if j % 4 == 3 else 1
+        return 1
 
     def saturated(self, i):
         return i % SATURATE_EVERY == 0
