@@ -1,0 +1,177 @@
+"""End to end: audit -> strategy -> action plan -> applier -> Nova.
+
+Everything is real except Nova and Placement, which are python-watcher's own
+in-process emulators: Watcher's API (wsgi-intercept), decision engine,
+planner and applier, a real ``influxd`` with collectd-shaped history, and a
+model trained on that history in the test class's set-up. See
+:mod:`tests.functional.base` for the scenario.
+"""
+
+import os
+import re
+import shutil
+
+from oslo_serialization import jsonutils
+
+from tests.functional import base
+from watcher_failpredict.prediction import bundle as bundle_mod
+
+
+def _indicators(action_plan):
+    return {i['name']: i['value'] for i in action_plan['efficacy_indicators']}
+
+
+class TestAuditEndToEnd(base.FailpredictFunctionalTestCase):
+    """The plan moves the saturated host's VNF to the calm host."""
+
+    def test_plan_moves_vnf_to_calm_host_and_applier_executes_it(self):
+        # The scenario as InfluxDB holds it: compute-1 is the one failing
+        # host and compute-2 is the least loaded host right now.
+        cpu = self.cpu_now()
+        self.assertEqual([base.SOURCE],
+                         [n for n, c in cpu.items() if c >= base.THRESHOLD])
+        self.assertEqual(base.LEAST_CPU_NOW, min(cpu, key=cpu.get), cpu)
+
+        audit_uuid = self.create_audit()
+        audit = self.wait_for_audit_end(audit_uuid)
+        self.assertEqual('SUCCEEDED', audit['state'], self.log_output())
+        self.assertEqual('failure_mitigation', audit['goal_name'])
+        self.assertEqual('predicted_least_failure', audit['strategy_name'])
+
+        plans = self.action_plans(audit_uuid)
+        self.assertEqual(1, len(plans))
+        ap_uuid = plans[0]['uuid']
+        plan = self.admin_api.get('/action_plans/%s' % ap_uuid).json()
+        self.assertEqual('RECOMMENDED', plan['state'])
+
+        actions = self.actions(ap_uuid)
+        self.assertEqual(
+            1, len(actions),
+            'expected exactly one action, got %s'
+            % [(a['action_type'], a['input_parameters']) for a in actions])
+        vnf_uuid = base.instance_uuid(base.MOVED_VNF)
+        action = self._assert_action(
+            actions, 'migrate', resource_id=vnf_uuid,
+            migration_type='live', source_node=base.SOURCE,
+            destination_node=base.CALM)
+        self.assertNotEqual(base.LEAST_CPU_NOW,
+                            action['input_parameters']['destination_node'])
+        # compute-2 was a feasible destination: the model, not a capacity or
+        # threshold rule, ranked it behind compute-3.
+        ranking = re.search(
+            r'Destinations of %s by predicted risk: (.*)' % vnf_uuid,
+            self.log_output())
+        self.assertIsNotNone(ranking, self.log_output())
+        risks = dict((name, float(risk)) for name, risk in re.findall(
+            r'(compute-\d+) ([0-9.]+)', ranking.group(1)))
+        self.assertEqual({base.CALM, base.LEAST_CPU_NOW}, set(risks))
+        self.assertGreater(risks[base.LEAST_CPU_NOW], 0.5)
+        self.assertLess(risks[base.CALM], 0.1)
+
+        # Efficacy indicators, as Watcher's API shows them on the plan.
+        indicators = _indicators(plan)
+        self.assertEqual(1, indicators['hosts_in_failure'])
+        self.assertEqual(1, indicators['hosts_relieved'])
+        self.assertEqual(1, indicators['migrations_planned'])
+        self.assertEqual(0, indicators['hosts_skipped'])
+        # compute-1 fails now and compute-2 is about to: the model's
+        # expected number of failing hosts is well above one before the
+        # plan, and the plan lowers it (vm-1 leaves compute-1, compute-3
+        # stays calm with it).
+        self.assertGreater(indicators['cluster_risk_before'], 1.0)
+        self.assertLess(indicators['cluster_risk_after'],
+                        indicators['cluster_risk_before'])
+        self.assertEqual(
+            [{'name': 'relieved_ratio', 'value': 100.0}],
+            [{'name': g['name'], 'value': g['value']}
+             for g in plan['global_efficacy']])
+
+        # Start the plan; the applier live-migrates through the Nova API.
+        resp = self.admin_api.patch(
+            '/action_plans/%s' % ap_uuid,
+            [{'op': 'replace', 'path': '/state', 'value': 'PENDING'}])
+        self.assertEqual(200, resp.status_code, resp.text)
+        self._wait_for_action_plan_state(ap_uuid, 'SUCCEEDED')
+        for act in self.admin_api.get(
+                '/actions?action_plan_uuid=%s' % ap_uuid).json()['actions']:
+            self.assertEqual('SUCCEEDED', act['state'])
+
+        servers = self.env.nova_fixture.nova_emulator.servers
+        self.assertEqual(base.CALM,
+                         servers[vnf_uuid]['OS-EXT-SRV-ATTR:host'])
+        # Nothing else moved.
+        for inst in base.TOPOLOGY.instances:
+            if inst.uuid != vnf_uuid:
+                self.assertEqual(inst.host,
+                                 servers[inst.uuid]['OS-EXT-SRV-ATTR:host'])
+
+
+class TestAuditParameters(base.FailpredictFunctionalTestCase):
+    """Bad audit parameters are refused by the API, before any audit runs."""
+
+    def _assert_refused(self, parameters, *fragments):
+        resp = self.post_audit(parameters)
+        self.assertEqual(400, resp.status_code, resp.text)
+        message = jsonutils.loads(resp.json()['error_message'])[
+            'faultstring']
+        for fragment in fragments:
+            self.assertIn(fragment, message)
+        self.assertEqual([], self.admin_api.get('/audits').json()['audits'])
+
+    def test_threshold_not_a_number(self):
+        self._assert_refused({'threshold': 'high'}, 'Invalid parameters',
+                             'high')
+
+    def test_threshold_negative(self):
+        self._assert_refused({'threshold': -5}, 'Invalid parameters', '-5')
+
+    def test_unknown_parameter(self):
+        self._assert_refused({'treshold': 90}, 'treshold')
+
+
+class TestAuditFailures(base.FailpredictFunctionalTestCase):
+    """An unusable model or metrics store fails the audit, with no plan."""
+
+    def _assert_audit_fails(self, *fragments):
+        audit_uuid = self.create_audit()
+        audit = self.wait_for_audit_end(audit_uuid)
+        self.assertEqual('FAILED', audit['state'], self.log_output())
+        self.assertEqual([], self.action_plans(audit_uuid))
+        log = self.log_output()
+        for fragment in fragments:
+            self.assertIn(fragment, log)
+        return log
+
+    def test_missing_model_file(self):
+        path = os.path.join(self.tmpdir, 'no-such-model.joblib')
+        self.use_model(path)
+        self._assert_audit_fails(path, 'no such file')
+
+    def test_tampered_model_file(self):
+        path = os.path.join(self.tmpdir, 'tampered.joblib')
+        shutil.copyfile(self.model_path, path)
+        with open(path, 'ab') as f:
+            f.write(b'\0')
+        self.use_model(path, self.model_sha256)
+        self._assert_audit_fails(path, 'sha256', self.model_sha256)
+
+    def test_incompatible_model(self):
+        """A bundle of another feature schema version is refused."""
+        old = bundle_mod.ModelBundle(
+            self.bundle.model,
+            dict(self.bundle.metadata, feature_schema_version=99))
+        path = os.path.join(self.tmpdir, 'schema-99.joblib')
+        digest = bundle_mod.save_bundle(old, path)
+        self.use_model(path, digest)
+        self._assert_audit_fails(path, 'feature schema version 99')
+
+    def test_influxdb_stopped(self):
+        """InfluxDB dies after the history was written: no plan on zeros."""
+        server = base.InfluxDBServer().start()
+        self.addCleanup(server.stop)
+        server.create_database(self.DATABASE)
+        server.write_lines(self.DATABASE, self.lines, batch=20000)
+        self.use_influxdb(server.url)
+        url = server.url
+        server.stop()
+        self._assert_audit_fails(url.split('//')[1])
