@@ -122,7 +122,7 @@ class ClusterValues:
 
 
 def generate_values(spec, start, end, step=STEP, nodes=None):
-    """Metric values of ``spec``'s hosts ``nodes`` (default all) in [start, end).
+    """Values of ``spec``'s hosts ``nodes`` (default: all) in [start, end).
 
     Done per block of nodes by the writer, so the whole cluster's history
     never sits in memory at once. Each node's randomness is seeded by its
