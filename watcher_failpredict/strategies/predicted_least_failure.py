@@ -241,13 +241,18 @@ class PredictedLeastFailure(base.BaseStrategy):
     def _db_migrations(self, since):
         """Live migrations Watcher ran or is running, from its database."""
         from watcher import objects
-        state = objects.action.State
+        objects.register_all()  # as Watcher's services do at start-up
+        action_obj = objects.action
+        state = action_obj.State
+        # Watcher stores naive UTC timestamps. 'action_type' is not a
+        # filterable column: filter on state and time, then on the type.
         since_dt = datetime.datetime.fromtimestamp(
             since, datetime.timezone.utc).replace(tzinfo=None)
-        done = objects.Action.list(self.ctx, filters={
+        done = action_obj.Action.list(self.ctx, filters={
             'state': state.SUCCEEDED, 'updated_at__gte': since_dt})
-        running = objects.Action.list(self.ctx,
-                                      filters={'state': state.ONGOING})
+        # a migration under way blocks its instance whatever its age
+        running = action_obj.Action.list(self.ctx,
+                                         filters={'state': state.ONGOING})
         for action, ongoing in ([(a, False) for a in done] +
                                 [(a, True) for a in running]):
             if action.action_type != self.MIGRATION:
