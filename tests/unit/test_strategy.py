@@ -8,7 +8,6 @@ each rule's effect is visible in isolation.
 """
 
 import logging
-import os
 from unittest import mock
 
 import jsonschema
@@ -123,7 +122,7 @@ def indicators(solution):
     return {i.name: i.value for i in solution.efficacy_indicators}
 
 
-# -- schema -----------------------------------------------------------------------
+# -- schema -------------------------------------------------------------------
 
 
 def test_schema_defaults_filled_like_watcher_api():
@@ -166,7 +165,7 @@ def test_names_and_config_opts():
     assert opts['check_optimize_metadata'].default is False
 
 
-# -- trigger ----------------------------------------------------------------------
+# -- trigger ------------------------------------------------------------------
 
 
 @pytest.mark.parametrize('cpu,expect_moves', [(90.0, 1), (89.9, 0)])
@@ -189,7 +188,7 @@ def test_trigger_uses_mean_over_period_only():
     assert moves(c.strategy().execute()) == []
 
 
-# -- which VNF ----------------------------------------------------------------------
+# -- which VNF ----------------------------------------------------------------
 
 
 def test_instance_choice_skips_ineligible_and_picks_cheapest_relieving():
@@ -254,7 +253,7 @@ def test_audit_tag_filter_when_configured():
     assert moves(strategy.execute()) == [('dear', 'src', 'dst')]
 
 
-# -- where --------------------------------------------------------------------------
+# -- where --------------------------------------------------------------------
 
 
 def test_each_destination_rejection_reason(caplog):
@@ -349,7 +348,7 @@ def test_max_migrations_respected(max_migrations, expected):
     assert indicators(solution)['migrations_planned'] == expected
 
 
-# -- ranking with a really trained model --------------------------------------------
+# -- ranking with a really trained model --------------------------------------
 
 
 def _training_history(n_steps=1080, seed=0):
@@ -433,7 +432,7 @@ def test_trained_model_loaded_from_file_through_conf(trained, tmp_path):
         fp_conf.CONF.clear_override('model_sha256', group='failpredict')
 
 
-# -- failures are loud ----------------------------------------------------------------
+# -- failures are loud --------------------------------------------------------
 
 
 def _simple():
@@ -530,7 +529,7 @@ def test_incompatible_granularity_and_horizon_fail():
     assert len(moves(_simple().strategy(horizon=600).execute())) == 1
 
 
-# -- reads, indicators, collaborators -----------------------------------------------
+# -- reads, indicators, collaborators -----------------------------------------
 
 
 def test_one_bulk_read_for_hosts_and_one_for_instances():
@@ -654,3 +653,15 @@ def test_migration_history_from_watcher_actions():
     assert listing.call_args_list[1].kwargs['filters'] == {
         'state': 'ONGOING'}
 
+
+
+def test_strategy_loads_through_watcher_entry_point():
+    from watcher.decision_engine.loading import default
+    # reload_config_files() needs a parsed CONF (Watcher's services have
+    # one); registering our options is what is under test here.
+    with mock.patch.object(default.DefaultStrategyLoader, '_reload_config'):
+        strategy = default.DefaultStrategyLoader().load(
+            'predicted_least_failure')
+    assert isinstance(strategy, plf.PredictedLeastFailure)
+    assert strategy.goal.name == 'failure_mitigation'
+    assert strategy.config.check_optimize_metadata is False

@@ -57,7 +57,7 @@ def is_failing(mean_cpu, threshold):
     return mean_cpu >= threshold
 
 
-# -- which VNF to move ----------------------------------------------------------
+# -- which VNF to move --------------------------------------------------------
 
 
 def instance_skip_reason(instance, in_cooldown_since=None):
@@ -93,7 +93,8 @@ def memory_contribution(instance_memory_mib, node_memory_mb):
     if not node_memory_mb:
         raise ValueError('node has 0 MB of memory: cannot scale instance '
                          'memory')
-    return np.asarray(instance_memory_mib, dtype=float) * 100.0 / node_memory_mb
+    return (np.asarray(instance_memory_mib, dtype=float) * 100.0
+            / node_memory_mb)
 
 
 def migration_cost(memory_mb, instance_cpu):
@@ -144,11 +145,11 @@ def choose_instance(candidates):
     return min(useful, key=lambda c: (-c.relief, c.cost, c.uuid))
 
 
-# -- where to ---------------------------------------------------------------------
+# -- where to -----------------------------------------------------------------
 
 
 def destination_reject_reason(node, source, instance, free, skip_reason=None):
-    """Why ``node`` cannot receive ``instance`` from ``source`` (None if it can).
+    """Why ``node`` cannot take ``instance`` from ``source`` (None: it can).
 
     :param free: ``compute_model.get_node_free_resources(node)``, i.e. the
         free capacity under the allocation ratios and reservations

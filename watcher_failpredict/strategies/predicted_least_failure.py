@@ -264,7 +264,7 @@ class PredictedLeastFailure(base.BaseStrategy):
                             params.get('source_node'),
                             params.get('destination_node'), at)
 
-    # -- parameters and model ---------------------------------------------------
+    # -- parameters and model -------------------------------------------------
 
     def _parameters(self):
         params = {name: spec['default'] for name, spec in
@@ -312,7 +312,7 @@ class PredictedLeastFailure(base.BaseStrategy):
                             'risk is the risk of reaching the model\'s '
                             'failure state.', key, params[key], meta[key])
 
-    # -- phases ---------------------------------------------------------------------
+    # -- phases ---------------------------------------------------------------
 
     def pre_execute(self):
         """Load the model and read every in-scope host's windows at once."""
