@@ -23,10 +23,10 @@ from sklearn.utils import validation
 
 #: SVC's fit time grows between quadratically and cubically with the number
 #: of samples, and the probability calibration fits it five more times
-#: (internal Platt-scaling cross-validation). 4000 samples fit in seconds; a day of
-#: 10 s data on 50 hosts is 400,000 samples, which would take hours. The
-#: samples of one history are strongly autocorrelated, so a stratified
-#: subsample loses little.
+#: (internal Platt-scaling cross-validation). 4000 samples fit in seconds;
+#: a day of 10 s data on 50 hosts is 400,000 samples, which would take
+#: hours. The samples of one history are strongly autocorrelated, so a
+#: stratified subsample loses little.
 DEFAULT_MAX_SAMPLES = 4000
 
 MODEL_KINDS = ('svm', 'fixed_hosts')

@@ -165,9 +165,14 @@ def train(windows, threshold=90.0, period=300, horizon=300, window=600,
     _report(progress, 'features', 1, 1)
     train_rows = t_idx <= train_end
     test_rows = t_idx >= test_start
-    if not train_rows.any() or not test_rows.any():
-        raise ValueError(f'no usable samples in the training or held-out '
-                         f'stretch (hosts without CPU data?); {span_hint}')
+    for rows, what, lo, hi in (
+            (train_rows, 'training', 0, train_end),
+            (test_rows, 'held-out', test_start - w, n_steps - 1)):
+        if not rows.any():
+            raise ValueError(
+                f'no usable samples in the {what} stretch {_iso(times[lo])}'
+                f' .. {_iso(times[hi] + step)}: no host has CPU data there; '
+                f'shorten the span to where the data is ({span_hint})')
     X_tr, y_tr, X_te, y_te = (X[train_rows], y[train_rows], X[test_rows],
                               y[test_rows])
 

@@ -1,0 +1,411 @@
+"""The ``watcher-failpredict`` console script.
+
+``watcher-failpredict train`` reads the compute hosts' collectd history from
+InfluxDB, trains a model bundle, prints its held-out evaluation and the
+``[failpredict]`` lines to paste into ``watcher.conf``.
+``watcher-failpredict show-model PATH`` prints what a bundle holds.
+
+Passwords never go on the command line (where ``ps`` and shell histories
+would show them): use ``--password-file`` or the environment variable
+``FAILPREDICT_INFLUXDB_PASSWORD``. Errors print one line on stderr and exit
+with status 2.
+"""
+
+import argparse
+import datetime
+import logging
+import os
+import re
+import sys
+import time
+
+import numpy as np
+
+from watcher_failpredict.datasources import base
+from watcher_failpredict.prediction import bundle as bundle_mod
+from watcher_failpredict.prediction import models
+from watcher_failpredict.prediction import training
+
+PROG = 'watcher-failpredict'
+PASSWORD_ENV = 'FAILPREDICT_INFLUXDB_PASSWORD'
+USERNAME_ENV = 'FAILPREDICT_INFLUXDB_USERNAME'
+
+_UUID = re.compile(r'^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-'
+                   r'[0-9a-f]{12}$', re.IGNORECASE)
+_UNITS = {'s': 1, 'm': 60, 'h': 3600, 'd': 86400, 'w': 604800}
+
+
+class CommandError(Exception):
+    """An error to report as one line, exit status 2."""
+
+
+def parse_duration(text):
+    """Seconds in ``'90'``, ``'90s'``, ``'15m'``, ``'24h'``, ``'7d'``."""
+    m = re.fullmatch(r'\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*', str(text))
+    if not m:
+        raise argparse.ArgumentTypeError(
+            f'{text!r} is not a duration (e.g. 3600, 90m, 24h, 7d)')
+    seconds = float(m.group(1)) * _UNITS[m.group(2) or 's']
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(f'{text!r} must be positive')
+    return int(seconds)
+
+
+def parse_time(text):
+    """Unix seconds from epoch seconds or an ISO 8601 date-time (UTC)."""
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        dt = datetime.datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f'{text!r} is neither Unix seconds nor an ISO 8601 time') from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=datetime.timezone.utc)
+    return dt.timestamp()
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'{text!r} is not an integer') \
+            from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f'{text!r} must be >= 1')
+    return value
+
+
+def build_parser():
+    # allow_abbrev=False: otherwise "--password X" would be taken as
+    # --password-file and a secret typed on the command line accepted.
+    parser = argparse.ArgumentParser(
+        prog=PROG, allow_abbrev=False,
+        description='Train and inspect watcher-failpredict '
+                    'failure-prediction models.')
+    sub = parser.add_subparsers(dest='command', metavar='COMMAND')
+    sub.required = True
+
+    t = sub.add_parser(
+        'train', allow_abbrev=False,
+        help='train a model bundle from InfluxDB history',
+        description='Read the compute hosts\' collectd history from '
+                    'InfluxDB, train a model on its earlier part, evaluate '
+                    'it on the later part (time-ordered, never shuffled) '
+                    'and write the bundle atomically.')
+    src = t.add_argument_group('InfluxDB')
+    src.add_argument('--influxdb', required=True, metavar='URL',
+                     help='InfluxDB 1.x base URL, e.g. http://127.0.0.1:8086')
+    src.add_argument('--database', required=True, metavar='DB',
+                     help='database the collectd input writes into')
+    src.add_argument('--username', default=os.environ.get(USERNAME_ENV),
+                     help=f'InfluxDB user (default: ${USERNAME_ENV})')
+    src.add_argument('--password-file', metavar='FILE',
+                     help='file whose first line is the password (default: '
+                          f'${PASSWORD_ENV})')
+    src.add_argument('--cpu-form', choices=('percent', 'jiffies'),
+                     default='percent',
+                     help='how collectd reports CPU (default: percent)')
+    src.add_argument('--timeout', type=float, default=60.0,
+                     help='seconds per InfluxDB request (default: 60)')
+    src.add_argument('--chunk', type=parse_duration, default=3600,
+                     help='history read per request (default: 1h)')
+    src.add_argument('--hosts', metavar='H1,H2',
+                     help='collectd host names to train on (default: every '
+                          'host reporting CPU, UUID-named series, i.e. VNF '
+                          'instances, excluded)')
+    span = t.add_argument_group('history')
+    span.add_argument('--since', type=parse_duration, default=86400,
+                      help='history length ending at --until (default: '
+                           '24h)')
+    span.add_argument('--until', type=parse_time, default=None,
+                      help='end of the history, Unix seconds or ISO 8601 '
+                           '(default: now)')
+    span.add_argument('--granularity', type=_positive_int, default=10,
+                      help='seconds per step; must match the strategy\'s '
+                           'granularity (default: 10)')
+    mdl = t.add_argument_group('model')
+    mdl.add_argument('--threshold', type=float, default=90.0,
+                     help='failure state: mean CPU %% over --period at or '
+                          'above this (default: 90)')
+    mdl.add_argument('--period', type=parse_duration, default=300,
+                     help='trigger period (default: 300 s)')
+    mdl.add_argument('--horizon', type=parse_duration, default=300,
+                     help='predict failures this far ahead (default: 300 s)')
+    mdl.add_argument('--window', type=parse_duration, default=600,
+                     help='feature window (default: 600 s)')
+    mdl.add_argument('--model-kind', choices=models.MODEL_KINDS,
+                     default='svm',
+                     help='svm: per-host risk, scores any host (default); '
+                          'fixed_hosts: the paper\'s which-server '
+                          'classifier, for evaluation only')
+    mdl.add_argument('--test-fraction', type=float, default=0.25,
+                     help='latest share of the history held out for '
+                          'evaluation (default: 0.25)')
+    mdl.add_argument('--max-samples', type=_positive_int,
+                     default=models.DEFAULT_MAX_SAMPLES,
+                     help='training subsample cap; SVM fit time grows '
+                          'quadratically or worse (default: %(default)s)')
+    mdl.add_argument('--stride', type=_positive_int, default=1,
+                     help='use every n-th time step as a sample (default: 1)')
+    mdl.add_argument('--seed', type=int, default=0, help='random seed')
+    t.add_argument('--out', required=True, metavar='PATH',
+                   help='where to write the model bundle')
+    t.set_defaults(func=cmd_train)
+
+    s = sub.add_parser('show-model', allow_abbrev=False,
+                       help='print a model bundle\'s metadata')
+    s.add_argument('path', metavar='PATH')
+    s.add_argument('--sha256', default=None,
+                   help='refuse the file unless its sha256 is this')
+    s.set_defaults(func=cmd_show_model)
+    return parser
+
+
+# -- helpers ---------------------------------------------------------------
+
+def read_password(path):
+    """The password from ``path`` (first line) or the environment."""
+    if path:
+        try:
+            with open(path, encoding='utf-8') as f:
+                return f.readline().rstrip('\r\n')
+        except OSError as exc:
+            raise CommandError(f'cannot read password file {path}: '
+                               f'{exc.strerror or exc}') from None
+    return os.environ.get(PASSWORD_ENV)
+
+
+class ProgressBar:
+    """A progress bar on a stream (stderr).
+
+    On a terminal it redraws one line; elsewhere (logs, pipes) it writes
+    one line per update so the log stays readable.
+    """
+
+    def __init__(self, label, total, stream=None, width=30):
+        self.label, self.total, self.width = label, max(int(total), 1), width
+        self.stream = stream or sys.stderr
+        self.start = time.monotonic()
+        isatty = getattr(self.stream, 'isatty', None)
+        self.tty = bool(isatty and isatty())
+
+    def update(self, done, note=''):
+        frac = min(max(done / self.total, 0.0), 1.0)
+        fill = int(round(frac * self.width))
+        bar = '#' * fill + '.' * (self.width - fill)
+        elapsed = time.monotonic() - self.start
+        text = (f'{self.label} [{bar}] {done}/{self.total} {elapsed:5.1f}s '
+                f'{note}').rstrip()
+        if self.tty:
+            end = '\n' if done >= self.total else ''
+            self.stream.write('\r\033[K' + text + end)
+        else:
+            self.stream.write(text + '\n')
+        self.stream.flush()
+
+
+def host_names(datasource, hosts_arg, stderr):
+    if hosts_arg:
+        names = [h.strip() for h in hosts_arg.split(',') if h.strip()]
+        if not names:
+            raise CommandError('--hosts is empty')
+        return names
+    names = datasource.list_names(base.COMPUTE_NODE)
+    hosts = [n for n in names if not _UUID.match(n)]
+    skipped = len(names) - len(hosts)
+    if skipped:
+        stderr.write(f'ignoring {skipped} UUID-named series (VNF '
+                     f'instances); pass --hosts to choose explicitly\n')
+    if not hosts:
+        raise CommandError(
+            f'no host reports CPU in database {datasource.database!r} at '
+            f'{datasource.url}; check --database and the collectd input')
+    return hosts
+
+
+def read_history(datasource, names, start, end, granularity, chunk, stderr,
+                 filter_names=True):
+    """All host metrics of ``names`` over [start, end), chunk by chunk.
+
+    One request per chunk keeps each answer small; the chunks are put on one
+    grid by the same align() the strategy's reads use. With
+    ``filter_names`` False every host is read and only ``names`` kept
+    (cheaper than a filter listing every host).
+    """
+    metrics = tuple(base.HOST_METRICS)
+    chunk = max(int(chunk) // granularity, 1) * granularity
+    bounds = list(range(int(start), int(end), chunk))
+    bar = ProgressBar('reading InfluxDB', len(bounds), stderr)
+    bar.update(0)
+    raw = {m: {} for m in metrics}
+    for i, lo in enumerate(bounds):
+        hi = min(lo + chunk, int(end))
+        part = datasource._fetch(base.COMPUTE_NODE, metrics,
+                                 tuple(names) if filter_names else None,
+                                 lo, hi, granularity)
+        for metric, per_name in part.items():
+            for name, (t, v) in per_name.items():
+                raw[metric].setdefault(name, []).append((t, v))
+        bar.update(i + 1, f'{_iso(hi)}')
+    joined = {
+        m: {n: (np.concatenate([p[0] for p in parts]),
+                np.concatenate([p[1] for p in parts]))
+            for n, parts in per_name.items()}
+        for m, per_name in raw.items()}
+    return base.align(joined, tuple(names), metrics, start, end, granularity)
+
+
+def _iso(ts):
+    return datetime.datetime.fromtimestamp(
+        ts, datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
+
+
+def _fmt(value, pct=False):
+    if value is None:
+        return 'n/a'
+    if isinstance(value, float):
+        return f'{value:.3f}' if not pct else f'{value:.1f}'
+    return str(value)
+
+
+def format_table(rows, header):
+    widths = [max(len(str(r[i])) for r in [header] + rows)
+              for i in range(len(header))]
+    lines = ['  '.join(str(c).ljust(w) if i == 0 else str(c).rjust(w)
+                       for i, (c, w) in enumerate(zip(r, widths)))
+             for r in [header] + rows]
+    lines.insert(1, '  '.join('-' * w for w in widths))
+    return '\n'.join(lines)
+
+
+def format_evaluation(ev):
+    """The held-out evaluation as a text table."""
+    if 'baseline_persistence' in ev:
+        m, b = ev['model'], ev['baseline_persistence']
+        rows = [(label, _fmt(m[k]), _fmt(b[k])) for label, k in (
+            ('ROC-AUC', 'roc_auc'), ('PR-AUC', 'pr_auc'),
+            ('precision@0.5', 'precision'), ('recall@0.5', 'recall'),
+            ('F1@0.5', 'f1'))]
+        table = format_table(rows, ('held-out', 'model',
+                                    'persistence (mean CPU now)'))
+        rates = (f'positive rate: train {ev["positive_rate_train"]:.3f}, '
+                 f'test {ev["positive_rate_test"]:.3f}')
+    else:
+        names = ('model', 'baseline_least_cpu', 'oracle')
+        rows = [(label, *(_fmt(ev[n][k]) for n in names)) for label, k in (
+            ('accuracy', 'accuracy'),
+            ('mean future peak CPU %', 'mean_future_peak_cpu'),
+            ('destination failure rate', 'destination_failure_rate'))]
+        table = format_table(rows, ('held-out', 'model', 'least-cpu',
+                                    'oracle'))
+        rates = ''
+    head = (f'train {ev["train_span"][0]} .. {ev["train_span"][1]} '
+            f'({ev["n_train"]} samples); test {ev["test_span"][0]} .. '
+            f'{ev["test_span"][1]} ({ev["n_test"]} samples)')
+    return '\n'.join(x for x in (head, table, rates) if x)
+
+
+# -- commands ----------------------------------------------------------------
+
+def cmd_train(args, stdout, stderr):
+    from watcher_failpredict.datasources import influxdb
+    out = os.path.abspath(args.out)
+    out_dir = os.path.dirname(out)
+    if not os.path.isdir(out_dir):
+        raise CommandError(f'--out {args.out}: directory {out_dir} does not '
+                           f'exist')
+    if not os.access(out_dir, os.W_OK):
+        raise CommandError(f'--out {args.out}: directory {out_dir} is not '
+                           f'writable')
+    g = args.granularity
+    for name in ('period', 'horizon', 'window'):
+        if getattr(args, name) % g:
+            raise CommandError(f'--{name} {getattr(args, name)} s is not a '
+                               f'multiple of --granularity {g} s')
+    until = time.time() if args.until is None else args.until
+    end = int(until // g) * g        # whole steps only: drop the one filling
+    start = end - (args.since // g) * g
+    ds = influxdb.InfluxDBDataSource(
+        url=args.influxdb, database=args.database, username=args.username,
+        password=read_password(args.password_file), timeout=args.timeout,
+        cpu_form=args.cpu_form, retries=1)
+    names = host_names(ds, args.hosts, stderr)
+    stderr.write(f'{len(names)} host(s), {_iso(start)} .. {_iso(end)} at '
+                 f'{g} s\n')
+    windows = read_history(ds, names, start, end, g, args.chunk, stderr,
+                           filter_names=bool(args.hosts))
+    empty = [n for i, n in enumerate(names)
+             if np.isnan(windows.data['cpu'][i]).all()]
+    if len(empty) == len(names):
+        raise CommandError(f'no CPU data for any of {len(names)} host(s) '
+                           f'between {_iso(start)} and {_iso(end)}; check '
+                           f'--since/--until, --hosts and --cpu-form')
+    if empty:
+        stderr.write(f'no CPU data for {len(empty)} host(s): '
+                     f'{", ".join(empty[:10])}\n')
+
+    def progress(stage, done, total):
+        if done == 0:
+            stderr.write(f'{stage}...\n')
+
+    bundle, ev = training.train(
+        windows, threshold=args.threshold, period=args.period,
+        horizon=args.horizon, window=args.window,
+        model_kind=args.model_kind, test_fraction=args.test_fraction,
+        progress=progress, random_state=args.seed,
+        max_samples=args.max_samples, stride=args.stride)
+    stdout.write(format_evaluation(ev) + '\n')
+    if ev.get('beats_baseline') is False:
+        stderr.write('WARNING: the model does not beat the persistence '
+                     'baseline on held-out data (ROC-AUC); consider a '
+                     'longer history before deploying it\n')
+    digest = bundle_mod.save_bundle(bundle, out)
+    stdout.write(f'\nwrote {out}\nsha256 {digest}\n\n'
+                 f'# add to watcher.conf:\n[failpredict]\n'
+                 f'model_path = {out}\nmodel_sha256 = {digest}\n')
+    return 0
+
+
+def cmd_show_model(args, stdout, stderr):
+    bundle = bundle_mod.load_bundle(args.path, expected_sha256=args.sha256)
+    md = bundle.metadata
+    stdout.write(f'{args.path}\nsha256 {bundle_mod.file_sha256(args.path)}'
+                 '\n')
+    for key in bundle_mod.REQUIRED_METADATA:
+        if key in ('evaluation', 'feature_names'):
+            continue
+        value = md[key]
+        if isinstance(value, (list, tuple)):
+            value = ', '.join(str(v) for v in value)
+        elif isinstance(value, dict):
+            value = ', '.join(f'{k} {v}' for k, v in value.items())
+        stdout.write(f'{key}: {value}\n')
+    stdout.write(f'feature_names: {", ".join(md["feature_names"])}\n')
+    if md.get('evaluation'):
+        stdout.write(format_evaluation(md['evaluation']) + '\n')
+    return 0
+
+
+def main(argv=None, stdout=None, stderr=None):
+    stdout = stdout or sys.stdout
+    stderr = stderr or sys.stderr
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.ERROR,
+                        format=f'{PROG}: %(levelname)s %(message)s')
+    try:
+        return args.func(args, stdout, stderr)
+    except (CommandError, ValueError, bundle_mod.ModelError,
+            base.MetricsUnavailable, OSError) as exc:
+        stderr.write(f'{PROG}: error: {exc}\n')
+        return 2
+    except KeyboardInterrupt:
+        stderr.write(f'{PROG}: interrupted\n')
+        return 130
+
+
+if __name__ == '__main__':
+    sys.exit(main())
