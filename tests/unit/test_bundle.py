@@ -29,13 +29,13 @@ def recent():
 
 
 class Marker:
-    """Unpickling this creates ``path`` (open(path, 'w')): proof of load."""
+    """Unpickling this creates ``path`` (os.mkdir(path)): proof of load."""
 
     def __init__(self, path):
         self.path = path
 
     def __reduce__(self):
-        return (open, (self.path, 'w'))
+        return (os.mkdir, (self.path,))
 
 
 def write_payload(path, payload):
