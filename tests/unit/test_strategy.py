@@ -529,6 +529,15 @@ def test_incompatible_granularity_and_horizon_fail():
     assert len(moves(_simple().strategy(horizon=600).execute())) == 1
 
 
+def test_fixed_hosts_model_is_refused_for_audits():
+    """The paper's which-server classifier cannot rank a subset of hosts."""
+    bundle = CpuRiskBundle()
+    bundle.metadata = dict(META, model_kind='fixed_hosts')
+    with pytest.raises(plf.IncompatibleParameters, match='fixed_hosts'):
+        _simple().strategy(bundle=bundle).execute()
+    assert bundle.calls == 0
+
+
 # -- reads, indicators, collaborators -----------------------------------------
 
 

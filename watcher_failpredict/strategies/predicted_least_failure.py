@@ -294,6 +294,14 @@ class PredictedLeastFailure(base.BaseStrategy):
                 f'{exc}')
 
     def _check_model_fits(self, meta, params):
+        if meta.get('model_kind') == 'fixed_hosts':
+            # The paper's classifier answers "which of the servers I was
+            # trained on"; an audit ranks any subset of feasible hosts.
+            raise IncompatibleParameters(
+                'the configured model is of kind fixed_hosts (the paper\'s '
+                'which-server classifier): it only scores the exact host set '
+                'it was trained on and serves offline evaluation; train a '
+                '"svm" model for audits')
         model_h = meta.get('horizon')
         if params['horizon'] is not None and model_h is not None and \
                 int(params['horizon']) != int(model_h):
