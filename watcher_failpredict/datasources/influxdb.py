@@ -286,7 +286,7 @@ class InfluxDBDataSource(base.WindowsDataSource):
         if metric == 'cpu':
             if self.cpu_form == 'percent':
                 return ([q.gauge(cs.CPU, cs.TYPE_PERCENT, cs.CPU_IDLE)],
-                        lambda r: _map(_by_host(r), lambda v: 100.0 - v))
+                        lambda r: _map(_by_host(r), _used_from_idle))
             return (q.counter_statements(
                 cs.CPU, cs.TYPE_CPU, (cs.TAG_INSTANCE, cs.TAG_TYPE_INSTANCE)),
                 _patched(q, _jiffies_used_pct))
@@ -517,6 +517,11 @@ def _map(per_name, func):
 def _keep_from(t, v, start):
     keep = t >= start
     return t[keep], v[keep]
+
+
+def _used_from_idle(idle_pct):
+    """100 - idle, clipped: collectd's percentages can sum to 100 + 1e-14."""
+    return np.clip(100.0 - idle_pct, 0.0, 100.0)
 
 
 def _jiffies_used_pct(raw):
