@@ -96,7 +96,7 @@ def test_jiffies_form_reads_all_cpus_of_a_host(influxdb_server, influxdb_db):
     assert _valid(w.data['cpu'][0]).size >= 4
 
 
-# -- memory --------------------------------------------------------------------
+# -- memory -------------------------------------------------------------------
 
 @pytest.mark.parametrize('forms', [('percent',), ('absolute',),
                                    ('absolute', 'percent')])
@@ -120,7 +120,7 @@ def test_memory_percent_and_absolute_forms(influxdb_server, influxdb_db,
         assert raw['memory_kib'] == {}
 
 
-# -- counters --------------------------------------------------------------------
+# -- counters -----------------------------------------------------------------
 
 def test_disk_and_net_counters_give_rates_reset_and_loopback(
         influxdb_server, influxdb_db):
@@ -174,7 +174,7 @@ def test_load(influxdb_server, influxdb_db):
     np.testing.assert_allclose(_valid(w.data['load'][0]), 3.25)
 
 
-# -- instances -------------------------------------------------------------------
+# -- instances ----------------------------------------------------------------
 
 @pytest.mark.parametrize('form,vcpus,expected_cpu', [
     ('guest', 2, 35.0),
@@ -291,7 +291,7 @@ def test_missing_host_and_missing_samples_are_nan_not_zero(influxdb_server,
     assert np.isnan(w.last_seen[2])
 
 
-# -- Watcher's per-resource helpers ----------------------------------------------
+# -- Watcher's per-resource helpers -------------------------------------------
 
 def test_watcher_helpers_on_model_objects(influxdb_server, influxdb_db):
     now = int(time.time())
@@ -332,7 +332,7 @@ def test_watcher_helpers_on_model_objects(influxdb_server, influxdb_db):
     assert ds.check_availability() == 'available'
 
 
-# -- failures and credentials ------------------------------------------------------
+# -- failures and credentials -------------------------------------------------
 
 SECRET = 'pa$$w0rd with spaces&p=leak'
 

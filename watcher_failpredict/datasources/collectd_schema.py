@@ -386,7 +386,7 @@ def instance_lines(uuid, t, cpu_pct, mem_used_bytes, form='guest', vcpus=1,
     return list(out)
 
 
-# -- writing --------------------------------------------------------------------
+# -- writing ------------------------------------------------------------------
 
 def write_lines(client_or_url, database, lines, batch=5000, username=None,
                 password=None, timeout=60):
