@@ -674,3 +674,20 @@ def test_strategy_loads_through_watcher_entry_point():
     assert isinstance(strategy, plf.PredictedLeastFailure)
     assert strategy.goal.name == 'failure_mitigation'
     assert strategy.config.check_optimize_metadata is False
+
+
+def test_virt_form_cpu_per_vcpu_is_scaled_to_the_instance():
+    """collectd's virt plugin reports percent of ONE vCPU: 200 % on a 4-vCPU
+    VNF is 2 cores (17 % of a 12-core host), not 8 cores (67 %)."""
+    def cluster():
+        c = Cluster()
+        c.host('src', 95.0)
+        c.host('dst', 50.0)
+        c.instance('vm4', 'src', cpu=200.0, vcpus=4)
+        return c
+
+    per_vcpu = cluster()
+    per_vcpu.ds.instance_cpu_per_vcpu = True
+    assert moves(per_vcpu.strategy().execute()) == [('vm4', 'src', 'dst')]
+    # read as percent of the instance, the same numbers would not fit on dst
+    assert moves(cluster().strategy().execute()) == []

@@ -1,6 +1,7 @@
 """The ``predicted_least_failure`` strategy."""
 
 import collections
+import dataclasses
 import datetime
 import logging
 import time
@@ -487,6 +488,14 @@ class PredictedLeastFailure(base.BaseStrategy):
             raise MetricsReadFailed(
                 f'instance windows have {win.times.size} steps, host '
                 f'windows {self.windows.times.size}: cannot move load')
+        if getattr(self.datasource_backend, 'instance_cpu_per_vcpu', False):
+            # collectd's virt plugin measures CPU time, i.e. percent of ONE
+            # vCPU; the rest of the strategy works in percent of the
+            # instance's vCPUs.
+            vcpus = np.array([max(int(i.vcpus or 1), 1) for i in instances],
+                             dtype=float)
+            win = dataclasses.replace(win, data=dict(
+                win.data, cpu=win.data['cpu'] / vcpus[:, None]))
         return win
 
     def _relieve(self, source, instances, inst_win, threshold):
