@@ -79,13 +79,19 @@ def _shape_of_lines(lines):
 
 
 def _samples(server, host):
-    body = json.loads(server.query(
-        f'SELECT count("value") FROM "cpu_value", "interface_rx" '
-        f'WHERE "host" = \'{host}\' AND "type_instance" =~ /^(idle|)$/ '
-        f'GROUP BY "instance"', 'collectd'))
-    series = body['results'][0].get('series', [])
-    counts = [s['values'][0][1] for s in series]
-    return min(counts) if len(series) >= 2 else 0
+    """Fewest points any of host's CPU-idle/disk/interface series has."""
+    counts = []
+    for meas, extra in (('cpu_value', ' AND "type_instance" = \'idle\''),
+                        ('disk_read', ' AND "type" = \'disk_octets\''),
+                        ('interface_rx', ' AND "type" = \'if_octets\'')):
+        body = json.loads(server.query(
+            f'SELECT count("value") FROM "{meas}" WHERE "host" = '
+            f'\'{host}\'{extra} GROUP BY "instance"', 'collectd'))
+        series = body['results'][0].get('series', [])
+        if not series:
+            return 0
+        counts += [s['values'][0][1] for s in series]
+    return min(counts)
 
 
 @pytest.fixture(scope='module')
