@@ -198,6 +198,8 @@ def test_instance_forms(influxdb_server, influxdb_db, form, vcpus,
     np.testing.assert_allclose(_valid(w.data['memory'][0]), 700.0)
     assert _valid(w.data['cpu'][0]).size >= 9
     assert ds.list_names(base.INSTANCE) == [uuid]
+    # the strategy divides by the flavor's vCPUs exactly when this says so
+    assert ds.instance_cpu_per_vcpu is (form == 'virt')
 
 
 # -- names, filters, injection ------------------------------------------------

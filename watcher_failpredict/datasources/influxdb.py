@@ -198,6 +198,11 @@ class InfluxDBDataSource(base.WindowsDataSource):
             return 'not available'
         return 'available'
 
+    @property
+    def instance_cpu_per_vcpu(self):
+        """True when instance CPU is percent of ONE vCPU (the virt form)."""
+        return self.instance_metrics == 'virt'
+
     # -- names ----------------------------------------------------------------
 
     def collectd_host(self, hostname):
