@@ -1,0 +1,1 @@
+"""Watcher scoring engines of watcher-failpredict (``watcher_scoring_engines``)."""
