@@ -71,6 +71,13 @@ INFLUXDB_OPTS = [
         help='Seconds after which a host\'s latest sample is stale. A host '
              'with stale or missing metrics is never chosen as a '
              'destination.'),
+    cfg.BoolOpt(
+        'record_risk', default=False,
+        help='Write, at each audit, every evaluated host\'s predicted risk, '
+             'CPU and failure state (measurement failpredict_risk) and the '
+             'planned moves (failpredict_move) into influxdb_database, for '
+             'the Grafana dashboard in etc/grafana/. Needs write access; a '
+             'failed write is logged and never fails the audit.'),
 ]
 
 MODEL_OPTS = [

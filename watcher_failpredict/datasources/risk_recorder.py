@@ -1,0 +1,156 @@
+"""Write each audit's predicted risks and planned moves back to InfluxDB.
+
+Opt-in (``[failpredict] record_risk = true``). An operator who sees a
+migration wants to see *why*: which hosts the model scored how risky at that
+audit, which were in failure state, and what moved where. Writing that next
+to collectd's own series lets one Grafana dashboard
+(``etc/grafana/failpredict-dashboard.json``) plot host CPU, predicted risk
+and migrations on the same time axis.
+
+Two measurements, in the database the strategy reads
+(``[failpredict] influxdb_database``):
+
+* ``failpredict_risk``, tags ``host`` (collectd name) and ``audit`` (audit
+  UUID), fields ``risk`` (predicted probability of failure state within the
+  model's horizon), ``cpu`` (mean CPU % over the trigger period) and
+  ``failing`` (boolean: in failure state at the audit);
+* ``failpredict_move``, tags ``audit``, ``source``, ``destination``, fields
+  ``instance`` (the instance UUID, a string) and ``moved`` (integer 1, so
+  that ``count``/``sum`` give migrations per interval).
+
+Recording is observability, never a reason to fail an audit: the strategy
+calls :func:`record_audit`, which logs a warning and returns 0 when the write
+fails.
+"""
+
+import collections
+import math
+
+from oslo_log import log
+
+LOG = log.getLogger(__name__)
+
+RISK = 'failpredict_risk'
+MOVE = 'failpredict_move'
+
+#: One evaluated host at audit time; risk or cpu may be NaN (left out).
+HostRisk = collections.namedtuple('HostRisk', 'host risk cpu failing')
+
+#: One planned live migration.
+Move = collections.namedtuple('Move', 'instance source destination')
+
+
+def escape_tag(value, what='tag value'):
+    """``value`` escaped for a line-protocol tag value.
+
+    Commas, equal signs and spaces are escaped with a backslash. Empty
+    values, line breaks and backslashes are refused (a backslash before the
+    separator would silently change the point): hostnames and UUIDs never
+    contain them.
+    """
+    text = str(value)
+    if not text:
+        raise ValueError(f'empty {what}')
+    if '\\' in text or '\n' in text or '\r' in text:
+        raise ValueError(f'{what} {text!r} contains a backslash or a line '
+                         f'break')
+    return text.replace(',', r'\,').replace('=', r'\=').replace(' ', r'\ ')
+
+
+def escape_string_field(value):
+    """``value`` as a double-quoted line-protocol string field."""
+    text = str(value)
+    if '\n' in text or '\r' in text:
+        raise ValueError(f'string field {text!r} contains a line break')
+    return '"' + text.replace('\\', '\\\\').replace('"', '\\"') + '"'
+
+
+def _float_field(name, value):
+    if value is None:
+        return None
+    value = float(value)
+    if math.isnan(value) or math.isinf(value):
+        return None
+    return f'{name}={value!r}'
+
+
+def _line(measurement, tags, fields, at):
+    tag_text = ''.join(f',{k}={escape_tag(v, f"{k} tag")}'
+                       for k, v in sorted(tags.items()))
+    return f'{measurement}{tag_text} {",".join(fields)} {int(at)}'
+
+
+def risk_lines(audit, at, hosts, moves=()):
+    """Line-protocol points of one audit (time ``at``, Unix seconds).
+
+    :param audit: the audit UUID (tag ``audit``)
+    :param hosts: iterable of :class:`HostRisk`; a host whose risk and CPU
+        are both missing gives no point
+    :param moves: iterable of :class:`Move`
+    :raises ValueError: on a tag value that cannot be written safely (it
+        names the value)
+    """
+    lines = []
+    for h in hosts:
+        fields = [f for f in (_float_field('risk', h.risk),
+                              _float_field('cpu', h.cpu)) if f]
+        if not fields:
+            continue
+        fields.append(f'failing={"true" if h.failing else "false"}')
+        lines.append(_line(RISK, {'host': h.host, 'audit': audit}, fields,
+                           at))
+    for m in moves:
+        lines.append(_line(
+            MOVE, {'audit': audit, 'source': m.source,
+                   'destination': m.destination},
+            [f'instance={escape_string_field(m.instance)}', 'moved=1i'], at))
+    return lines
+
+
+class RiskRecorder:
+    """Writes line-protocol points to the ``[failpredict]`` InfluxDB.
+
+    Keyword arguments override the options as for
+    :class:`~watcher_failpredict.datasources.influxdb.InfluxDBDataSource`,
+    whose connection handling (credentials, TLS, redaction of secrets in
+    errors) it reuses. ``retries`` defaults to 0: an audit does not wait on
+    a dashboard.
+    """
+
+    def __init__(self, retries=0, **kwargs):
+        from watcher_failpredict.datasources import influxdb
+        self._ds = influxdb.InfluxDBDataSource(retries=retries, **kwargs)
+
+    @property
+    def url(self):
+        return self._ds.url
+
+    @property
+    def database(self):
+        return self._ds.database
+
+    def write(self, lines):
+        """Write ``lines`` in one request; MetricsUnavailable on failure."""
+        lines = list(lines)
+        if lines:
+            self._ds._call('write', self._ds.client.write_points, lines,
+                           time_precision='s', protocol='line',
+                           database=self._ds.database)
+        return len(lines)
+
+
+def record_audit(audit, at, hosts, moves=(), recorder=None):
+    """Write one audit's risks and moves; never raises.
+
+    :returns: the number of points written (0 when recording failed; the
+        failure is logged as a warning naming the InfluxDB and the reason)
+    """
+    try:
+        lines = risk_lines(audit, at, hosts, moves)
+        recorder = recorder or RiskRecorder()
+        return recorder.write(lines)
+    except Exception as exc:  # observability must not fail the audit
+        LOG.warning('Could not record the predicted risks of audit %s '
+                    '([failpredict] record_risk): %s: %s', audit,
+                    type(exc).__name__, exc)
+        return 0
