@@ -1,0 +1,354 @@
+"""The simulated NFV cluster: its state, one time step, its metric stream.
+
+A Testbed holds one stretch (training or test) of a scenario: the
+exogenous inputs computed up front (background load per server, request
+rate per chain, both with seeded noise), the placement of every VNF, the
+fluid queue of every hop, the live migrations under way, and what
+collectd would have reported (host and instance metrics every
+``metrics_interval`` seconds). step() advances it by ``step`` seconds with
+the equations of physics.py; the decision loop (runner.py) reads its
+metrics through an InMemoryDataSource and starts migrations on it.
+"""
+
+import dataclasses
+
+import numpy as np
+from watcher.decision_engine.model import element
+from watcher.decision_engine.model import model_root
+
+from watcher_failpredict.datasources import base as ds_base
+from watcher_failpredict.datasources import memory
+from watcher_failpredict.prediction import labels
+from watcher_failpredict.testbed import loads
+from watcher_failpredict.testbed import physics
+
+#: Unix time of the start of the training stretch (any fixed value works;
+#: the test stretch starts train_duration seconds later).
+EPOCH = 1_700_000_000.0
+HOST_METRIC_NAMES = tuple(ds_base.HOST_METRICS)
+
+
+@dataclasses.dataclass
+class Migration:
+    vnf: int
+    src: int
+    dst: int
+    start: float          # seconds from the stretch start
+    end: float
+    downtime: float       # stop-and-copy seconds (the switch-over adds more)
+
+
+def host_name(i):
+    return f'compute-{i:02d}'
+
+
+def vnf_uuid(i):
+    return f'00000000-0000-4000-8000-{i:012d}'
+
+
+def initial_placement(n_chains, n_hops, n_servers):
+    """Server index of every VNF (chain-major order)."""
+    j, h = np.divmod(np.arange(n_chains * n_hops), n_hops)
+    return (j * (n_hops + 1) + h) % n_servers
+
+
+class Testbed:
+    """One stretch of a scenario, simulated step by step.
+
+    :param scn: a validated scenario (scenario.load())
+    :param seed: the run's seed (noise of loads and latency samples)
+    :param stretch: 'train' (starts at 0) or 'test' (starts at
+        train_duration, with the scenario's drift applied)
+    """
+
+    def __init__(self, scn, seed, stretch='test'):
+        if stretch not in ('train', 'test'):
+            raise ValueError(f'stretch must be train or test, got {stretch!r}')
+        self.scn = scn
+        self.seed = int(seed)
+        self.stretch = stretch
+        self.dt = float(scn['step'])
+        srv, ch = scn['servers'], scn['chains']
+        self.n_servers = srv['count']
+        self.cores = float(srv['cores'])
+        self.hops = [h['name'] for h in ch['hops']]
+        self.n_hops = len(self.hops)
+        self.n_chains = ch['count']
+        self.n_vnfs = self.n_chains * self.n_hops
+        self.cost = np.tile([h['cost'] for h in ch['hops']], self.n_chains)
+        self.vcpus = float(ch['vcpus'])
+        self.offset = 0.0 if stretch == 'train' else float(
+            scn['train_duration'])
+        duration = float(scn['train_duration'] if stretch == 'train'
+                         else scn['test_duration'])
+        self.n_steps = int(round(duration / self.dt))
+        self.t = self.dt * np.arange(self.n_steps)
+        self._exogenous()
+        # placement: hop h of chain j on server (j (hops + 1) + h) mod
+        # servers: each chain on consecutive servers, and each server a mix
+        # of hop kinds (not all the DPIs on one server)
+        self.host_of = initial_placement(self.n_chains, self.n_hops,
+                                         self.n_servers)
+        self.backlog = np.zeros(self.n_vnfs)
+        self.migrations = []          # every migration started
+        self.active = []
+        self.k = 0
+        self.rng_lat = np.random.default_rng([self.seed, 7])
+        self._alloc_records()
+
+    # -- inputs ---------------------------------------------------------------
+
+    def _exogenous(self):
+        scn = self.scn
+        drift = scn['drift'] if self.stretch == 'test' else {
+            'period_scale': 1.0, 'phase_shift': 0.0}
+        rng = np.random.default_rng([self.seed, 0 if self.stretch == 'train'
+                                     else 1])
+        t_abs = self.t + self.offset
+        bg = scn['servers']['background']
+        self.bg = np.stack([
+            loads.pattern(bg[s % len(bg)], t_abs, rng, drift['period_scale'],
+                          drift['phase_shift'])
+            for s in range(self.n_servers)]) * self.cores / 100.0
+        self.rate = np.stack([
+            loads.pattern(scn['chains']['rate'], t_abs, rng)
+            for _ in range(self.n_chains)])
+
+    def offered_cores(self, k):
+        """Each VNF's offered CPU demand at step k: ``min(lambda c, v)``."""
+        lam = np.repeat(self.rate[:, k], self.n_hops)
+        return np.minimum(lam * self.cost, self.vcpus)
+
+    def demand(self, k, host_of=None):
+        """Runnable demand per server at step k (cores), with migrations."""
+        host_of = self.host_of if host_of is None else host_of
+        d = self.bg[:, k] + np.bincount(host_of, self.offered_cores(k),
+                                        self.n_servers)
+        over = self.scn['migration']['overhead_cores']
+        for m in self.active:
+            d[m.src] += over
+            d[m.dst] += over
+        return d
+
+    # -- records --------------------------------------------------------------
+
+    def _alloc_records(self):
+        n, c = self.n_steps, self.n_chains
+        ns = self.scn['latency_samples']
+        self.rec_completed = np.zeros((n, c))
+        self.rec_timeouts = np.zeros((n, c))
+        self.rec_samples = np.full((n, c, ns), np.nan)
+        self.rec_cpu = np.zeros((self.n_servers, n))
+        self.rec_mem = np.zeros((self.n_servers, n))
+        self.rec_load = np.zeros((self.n_servers, n))
+        self.rec_net = np.zeros((self.n_servers, n))
+        self.rec_vcpu = np.zeros((self.n_vnfs, n))
+
+    # -- one step -------------------------------------------------------------
+
+    def step(self):
+        """Advance one step; finished migrations switch their VNF over."""
+        k, dt = self.k, self.dt
+        scn, mig = self.scn, self.scn['migration']
+        t0 = self.t[k]
+        demand = self.demand(k)
+        g = physics.contention(demand, self.cores)
+        capacity = np.ones(self.n_vnfs)
+        finished = [m for m in self.active if m.end < t0 + dt]
+        for m in finished:
+            capacity[m.vnf] *= physics.outage_capacity_factor(
+                m.downtime + mig['switchover_s'], dt)
+        mu = physics.service_rate(self.vcpus, g[self.host_of],
+                                  self.cost) * capacity
+        timeout = scn['chains']['timeout']
+        arrival = self.rate[:, k].copy()
+        served = np.zeros(self.n_vnfs)
+        dropped = np.zeros(self.n_chains)
+        sojourn = np.zeros((self.n_chains, self.n_hops))
+        wait = np.zeros((self.n_chains, self.n_hops))
+        for h in range(self.n_hops):
+            idx = np.arange(self.n_chains) * self.n_hops + h
+            q_before = self.backlog[idx]
+            out, q, drop = physics.queue_step(q_before, arrival, mu[idx], dt,
+                                              timeout)
+            sojourn[:, h] = physics.mm1_sojourn(
+                mu[idx], arrival / np.where(mu[idx] > 0, mu[idx], 1.0))
+            wait[:, h] = np.where(mu[idx] > 0,
+                                  q / np.where(mu[idx] > 0, mu[idx], 1.0),
+                                  timeout)
+            self.backlog[idx] = q
+            served[idx] = out
+            dropped += drop
+            arrival = out
+        ns = scn['latency_samples']
+        samples = (self.rng_lat.exponential(
+            1.0, size=(self.n_chains, self.n_hops, ns)) *
+            np.where(np.isfinite(sojourn), sojourn, timeout)[..., None]
+        ).sum(axis=1) + wait.sum(axis=1)[:, None] + \
+            self.n_hops * scn['chains']['link_latency']
+        late = physics.timeout_fraction(samples, timeout)
+        done = arrival * dt   # served by the last hop during the step
+        self.rec_completed[k] = done * (1.0 - late)
+        self.rec_timeouts[k] = dropped + done * late
+        self.rec_samples[k] = np.where(samples > timeout, np.nan, samples)
+        # what collectd sees
+        used = np.minimum(demand, self.cores)
+        self.rec_cpu[:, k] = physics.host_cpu_percent(demand, self.cores)
+        self.rec_load[:, k] = demand
+        vnf_cpu = np.minimum(served * self.cost, self.vcpus)
+        self.rec_vcpu[:, k] = 100.0 * vnf_cpu / self.vcpus
+        mem_mb = scn['servers']['os_memory_mb'] + np.bincount(
+            self.host_of, np.full(self.n_vnfs, 0.8 * scn['chains'][
+                'memory_mb']), self.n_servers)
+        for m in self.active:
+            mem_mb[m.dst] += 0.8 * scn['chains']['memory_mb']
+        self.rec_mem[:, k] = 100.0 * mem_mb / scn['servers']['memory_mb']
+        self.rec_net[:, k] = 2 * scn['chains']['request_bytes'] * np.bincount(
+            self.host_of, served, self.n_servers)
+        del used
+        for m in finished:
+            self.host_of[m.vnf] = m.dst
+            self.active.remove(m)
+        self.k += 1
+
+    def run_until(self, k_end):
+        while self.k < min(k_end, self.n_steps):
+            self.step()
+
+    # -- migrations -----------------------------------------------------------
+
+    def migrating(self, vnf):
+        return any(m.vnf == vnf for m in self.active)
+
+    def start_migration(self, vnf, dst):
+        """Start a live migration of ``vnf`` to server ``dst`` now.
+
+        Its duration comes from physics.migration_duration() with the
+        VNF's CPU use now standing for its dirty-page rate. Returns the
+        Migration, or None when it is already migrating or already there.
+        """
+        src = int(self.host_of[vnf])
+        if self.migrating(vnf) or src == dst:
+            return None
+        mig = self.scn['migration']
+        k = max(self.k - 1, 0)
+        cpu_frac = self.rec_vcpu[vnf, k] / 100.0
+        total, downtime = physics.migration_duration(
+            self.scn['chains']['memory_mb'], cpu_frac,
+            mig['bandwidth_mb_s'], mig['dirty_mb_s_at_full_cpu'],
+            mig['setup_s'], mig['max_downtime_s'])
+        now = self.k * self.dt
+        m = Migration(vnf=vnf, src=src, dst=int(dst), start=now,
+                      end=now + total, downtime=downtime)
+        self.active.append(m)
+        self.migrations.append(m)
+        return m
+
+    # -- what the decision engine sees ---------------------------------------
+
+    def now(self):
+        """Unix time of the current step boundary."""
+        return EPOCH + self.offset + self.k * self.dt
+
+    def metric_samples(self, start_k=0, end_k=None):
+        """collectd samples of steps [start_k, end_k): ``(times, host,
+        instance)``; ``host[metric]`` is (servers, samples), instance
+        ``cpu``/``memory`` (vnfs, samples). A sample averages the steps of
+        its interval and is stamped at the interval's end."""
+        end_k = self.k if end_k is None else end_k
+        per = int(round(self.scn['metrics_interval'] / self.dt))
+        first = -(-start_k // per)
+        last = end_k // per
+        if last <= first:
+            empty = np.zeros((0,))
+            return empty, {}, {}
+        sl = slice(first * per, last * per)
+
+        def avg(a):
+            return a[:, sl].reshape(a.shape[0], -1, per).mean(axis=2)
+
+        times = EPOCH + self.offset + self.dt * per * np.arange(
+            first + 1, last + 1) - 1.0
+        n = times.size
+        host = {'cpu': avg(self.rec_cpu), 'memory': avg(self.rec_mem),
+                'load': avg(self.rec_load),
+                'disk': np.full((self.n_servers, n), 1e5),
+                'net': avg(self.rec_net)}
+        inst = {'cpu': avg(self.rec_vcpu),
+                'memory': np.full((self.n_vnfs, n),
+                                  0.8 * self.scn['chains']['memory_mb'])}
+        return times, host, inst
+
+    def datasource(self, history):
+        """An InMemoryDataSource holding the last ``history`` seconds."""
+        ds = memory.InMemoryDataSource()
+        start_k = max(self.k - int(np.ceil(history / self.dt)), 0)
+        times, host, inst = self.metric_samples(start_k)
+        for s in range(self.n_servers):
+            for metric in HOST_METRIC_NAMES:
+                ds.add(ds_base.COMPUTE_NODE, metric, host_name(s), times,
+                       host[metric][s])
+        for v in range(self.n_vnfs):
+            for metric in ('cpu', 'memory'):
+                ds.add(ds_base.INSTANCE, metric, vnf_uuid(v), times,
+                       inst[metric][v])
+        return ds
+
+    def host_windows(self):
+        """ClusterWindows of every host over the whole stretch so far."""
+        times, host, _ = self.metric_samples(0)
+        step = self.scn['metrics_interval']
+        return ds_base.ClusterWindows(
+            names=tuple(host_name(s) for s in range(self.n_servers)),
+            times=times - (step - 1.0), step=step, data=host,
+            last_seen=np.full(self.n_servers, times[-1]))
+
+    def compute_model(self):
+        """A Watcher ModelRoot of the testbed now, as Nova would show it.
+
+        A VNF under migration is still on its source (Nova moves it when
+        the migration completes); its destination already holds its claim.
+        """
+        srv, ch = self.scn['servers'], self.scn['chains']
+        model = model_root.ModelRoot()
+        for s in range(self.n_servers):
+            model.add_node(element.ComputeNode(
+                uuid=f'node-{s:02d}', hostname=host_name(s),
+                status='enabled', state='up', vcpus=srv['cores'],
+                memory=srv['memory_mb'], disk=srv['disk_gb'],
+                vcpu_reserved=0, memory_mb_reserved=0, disk_gb_reserved=0,
+                vcpu_ratio=1.0, memory_ratio=1.0, disk_ratio=1.0))
+        for v in range(self.n_vnfs):
+            inst = element.Instance(
+                uuid=vnf_uuid(v),
+                name=f'{self.hops[v % self.n_hops]}-{v // self.n_hops}',
+                vcpus=ch['vcpus'], memory=ch['memory_mb'],
+                disk=ch['disk_gb'], state='active')
+            model.add_instance(inst)
+            model.map_instance(inst, f'node-{int(self.host_of[v]):02d}')
+        return model
+
+    # -- what an oracle knows -------------------------------------------------
+
+    def future_host_cpu(self, horizon_s):
+        """Host CPU percent over the next ``horizon_s`` seconds if nothing
+        moves: the exogenous future (background, request rates) with the
+        placement as it will be once the migrations under way finish."""
+        h = max(int(round(horizon_s / self.dt)), 1)
+        ks = range(self.k, min(self.k + h, self.n_steps))
+        host_of = self.host_of.copy()
+        for m in self.active:
+            host_of[m.vnf] = m.dst
+        out = np.stack([physics.host_cpu_percent(
+            self.demand(k, host_of), self.cores) for k in ks], axis=1) \
+            if ks else self.rec_cpu[:, max(self.k - 1, 0):self.k]
+        return out
+
+    # -- outcomes -------------------------------------------------------------
+
+    def failure_seconds(self, threshold, period):
+        """Server-seconds in failure state (rolling mean CPU >= threshold)."""
+        steps = max(int(round(period / self.dt)), 1)
+        state = labels.failure_state(self.rec_cpu[:, :self.k], threshold,
+                                     steps)
+        return float(state.sum() * self.dt)

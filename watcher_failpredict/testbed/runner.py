@@ -1,0 +1,67 @@
+"""The decision loop: train on the training stretch, then run each policy.
+
+For one seed: the training stretch is simulated without migrations (the
+history an operator would have), the proposed model is trained on its host
+windows with the project's training API, then every policy runs on the
+test stretch with the same exogenous load and the same latency noise.
+Every ``decision_interval`` seconds the policy decides (one audit) and its
+migrate actions start live migrations in the migration model.
+"""
+
+import numpy as np
+
+from watcher_failpredict.prediction import training
+from watcher_failpredict.testbed import cluster
+from watcher_failpredict.testbed import policies as pol
+
+
+def train_model(scn, seed, progress=None):
+    """(bundle, evaluation) trained on the scenario's training stretch."""
+    tb = cluster.Testbed(scn, seed, 'train')
+    tb.run_until(tb.n_steps)
+    return training.train(
+        tb.host_windows(), threshold=float(scn['trigger']['threshold']),
+        period=scn['trigger']['period'], horizon=scn['model']['horizon'],
+        window=scn['model']['window'], max_samples=scn['model'][
+            'max_samples'], random_state=seed, progress=progress)
+
+
+def run_policy(scn, name, seed, bundle=None, progress=None):
+    """Run one policy over the test stretch; returns (testbed, policy)."""
+    tb = cluster.Testbed(scn, seed, 'test')
+    policy = pol.make_policy(name, scn, tb, seed, bundle)
+    every = int(round(scn['decision_interval'] / tb.dt))
+    # the first audit needs a full window of metrics behind it
+    first = int(np.ceil(max(scn['model']['window'],
+                            scn['trigger']['period']) / tb.dt))
+    while tb.k < tb.n_steps:
+        tb.run_until(tb.k + every)
+        if tb.k >= first and tb.k < tb.n_steps:
+            for vnf, dst in policy.decide(tb):
+                tb.start_migration(vnf, dst)
+        if progress is not None:
+            progress(tb.k, tb.n_steps)
+    return tb, policy
+
+
+def run_seed(scn, seed, names, progress=None):
+    """Every policy in ``names`` on one seed.
+
+    :param progress: callable(label, done, total) or None
+    :returns: {'evaluation': model evaluation or None,
+               'runs': {policy: (testbed, policy object)}}
+    """
+    bundle, evaluation = None, None
+    if 'proposed' in names:
+        if progress:
+            progress('train', 0, 1)
+        bundle, evaluation = train_model(scn, seed)
+        if progress:
+            progress('train', 1, 1)
+    runs = {}
+    for name in names:
+        def step_progress(done, total, name=name):
+            if progress:
+                progress(name, done, total)
+        runs[name] = run_policy(scn, name, seed, bundle, step_progress)
+    return {'evaluation': evaluation, 'runs': runs, 'bundle': bundle}

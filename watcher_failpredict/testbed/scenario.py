@@ -1,0 +1,243 @@
+"""Testbed scenarios: a YAML schema, its validation, the built-in files.
+
+A scenario file fixes everything a run depends on: servers, service
+chains, background load, request rates, the trigger, the migration model,
+the durations of the training and test stretches and the seed. load()
+fills defaults, checks every value and raises ScenarioError naming the bad
+key (``chains.rate.noise: must be >= 0, got -1``). The schema is documented
+in ``doc/source/testbed.rst``; ``paper.yaml`` and ``paper-drift.yaml``
+beside this module are the built-in scenarios.
+"""
+
+import copy
+import csv
+import os
+
+import yaml
+
+from watcher_failpredict.testbed import loads
+
+BUILTIN_DIR = os.path.join(os.path.dirname(__file__), 'scenarios')
+
+
+class ScenarioError(ValueError):
+    """A scenario file is invalid; the message names the key and why."""
+
+
+# key -> (type(s), minimum or None, default); a dict value is a section.
+_NUM = (int, float)
+PATTERN = {
+    'kind': (str, None, None),
+    'base': (_NUM, 0, 0.0),
+    'amplitude': (_NUM, 0, 0.0),
+    'period': (_NUM, 1e-9, 3600.0),
+    'phase': (_NUM, None, 0.0),
+    'noise': (_NUM, 0, 0.0),
+    'duty': (_NUM, 0, 0.5),
+    'width': (_NUM, 0, 0.1),
+    'file': (str, None, None),
+    'column': (str, None, None),
+    'scale': (_NUM, 0, 1.0),
+    'step': (_NUM, 1e-9, 10.0),
+}
+
+SCHEMA = {
+    'name': (str, None, 'unnamed'),
+    'description': (str, None, ''),
+    'seed': (int, 0, 0),
+    'step': (_NUM, 1e-9, 5.0),
+    'metrics_interval': (int, 1, 10),
+    'decision_interval': (int, 1, 60),
+    'train_duration': (_NUM, 1, 14400.0),
+    'test_duration': (_NUM, 1, 7200.0),
+    'latency_samples': (int, 1, 16),
+    'servers': {
+        'count': (int, 2, 12),
+        'cores': (int, 1, 12),
+        'memory_mb': (int, 1, 24576),
+        'disk_gb': (int, 1, 500),
+        'os_memory_mb': (_NUM, 0, 2048.0),
+        'background': (list, None, None),
+    },
+    'chains': {
+        'count': (int, 1, 12),
+        'hops': (list, None, None),
+        'vcpus': (int, 1, 1),
+        'memory_mb': (int, 1, 1024),
+        'disk_gb': (int, 0, 10),
+        'rate': (dict, None, None),
+        'timeout': (_NUM, 1e-9, 2.0),
+        'link_latency': (_NUM, 0, 0.0005),
+        'request_bytes': (_NUM, 0, 20000.0),
+    },
+    'trigger': {
+        'threshold': (_NUM, 0, 90.0),
+        'period': (int, 1, 300),
+    },
+    'strategy': {
+        'max_migrations': (int, 1, 2),
+        'cooldown': (int, 0, 600),
+    },
+    'model': {
+        'horizon': (int, 1, 300),
+        'window': (int, 1, 600),
+        'max_samples': (int, 10, 3000),
+    },
+    'migration': {
+        'bandwidth_mb_s': (_NUM, 1e-9, 50.0),
+        'dirty_mb_s_at_full_cpu': (_NUM, 0, 24.0),
+        'setup_s': (_NUM, 0, 12.0),
+        'max_downtime_s': (_NUM, 0, 0.5),
+        'switchover_s': (_NUM, 0, 2.0),
+        'overhead_cores': (_NUM, 0, 0.25),
+    },
+    'drift': {
+        'period_scale': (_NUM, 1e-9, 1.0),
+        'phase_shift': (_NUM, None, 0.0),
+    },
+}
+
+HOP = {'name': (str, None, None), 'cost': (_NUM, 1e-9, None)}
+
+
+def _check_value(path, value, spec):
+    types, minimum, _ = spec
+    if types is _NUM and isinstance(value, bool):
+        raise ScenarioError(f'{path}: must be a number, got {value!r}')
+    if not isinstance(value, types):
+        want = 'a number' if types is _NUM else types.__name__
+        raise ScenarioError(f'{path}: must be {want}, got {value!r}')
+    if minimum is not None and value < minimum:
+        rel = 'positive' if minimum > 0 and minimum < 1e-6 else \
+            f'>= {minimum}'
+        raise ScenarioError(f'{path}: must be {rel}, got {value!r}')
+
+
+def _section(path, data, schema):
+    if not isinstance(data, dict):
+        raise ScenarioError(f'{path or "scenario"}: must be a mapping, got '
+                            f'{type(data).__name__}')
+    unknown = sorted(set(data) - set(schema))
+    if unknown:
+        where = f'{path}.' if path else ''
+        raise ScenarioError(f'unknown key(s) {", ".join(where + k for k in unknown)}'
+                            f'; known: {", ".join(sorted(schema))}')
+    out = {}
+    for key, spec in schema.items():
+        sub = f'{path}.{key}' if path else key
+        if isinstance(spec, dict):
+            out[key] = _section(sub, data.get(key, {}), spec)
+        elif key in data:
+            _check_value(sub, data[key], spec)
+            out[key] = data[key]
+        else:
+            out[key] = spec[2]
+    return out
+
+
+def check_pattern(path, spec, base_dir=None):
+    """A validated copy of a pattern dict (defaults filled)."""
+    out = _section(path, spec, PATTERN)
+    kind = out['kind']
+    if kind not in loads.KINDS:
+        raise ScenarioError(f'{path}.kind: unknown pattern {kind!r}; known: '
+                            f'{", ".join(loads.KINDS)}')
+    for key in ('duty', 'width'):
+        if not 0 <= out[key] <= 1:
+            raise ScenarioError(f'{path}.{key}: must be in [0, 1], got '
+                                f'{out[key]}')
+    if kind == 'trace':
+        for key in ('file', 'column'):
+            if not out[key]:
+                raise ScenarioError(f'{path}: a trace pattern needs {key}')
+        path_f = out['file']
+        if base_dir and not os.path.isabs(path_f):
+            path_f = os.path.join(base_dir, path_f)
+        out['file'] = path_f
+        try:
+            with open(path_f, newline='', encoding='utf-8') as f:
+                header = next(csv.reader(f), [])
+        except OSError as exc:
+            raise ScenarioError(f'{path}.file: cannot read {path_f}: '
+                                f'{exc.strerror or exc}') from None
+        if out['column'] not in header:
+            raise ScenarioError(f'{path}.column: {path_f} has no column '
+                                f'{out["column"]!r}; columns: {header}')
+    return out
+
+
+def validate(data, base_dir=None):
+    """A validated, defaults-filled copy of a scenario mapping."""
+    out = _section('', copy.deepcopy(data), SCHEMA)
+    bg = out['servers']['background']
+    if not isinstance(bg, list) or not bg:
+        raise ScenarioError('servers.background: must be a non-empty list of '
+                            'patterns (server i uses entry i modulo its '
+                            'length)')
+    out['servers']['background'] = [
+        check_pattern(f'servers.background[{i}]', p, base_dir)
+        for i, p in enumerate(bg)]
+    hops = out['chains']['hops']
+    if not isinstance(hops, list) or not hops:
+        raise ScenarioError('chains.hops: must be a non-empty list of '
+                            '{name, cost}')
+    checked = []
+    for i, hop in enumerate(hops):
+        h = _section(f'chains.hops[{i}]', hop, HOP)
+        if h['name'] is None or h['cost'] is None:
+            raise ScenarioError(f'chains.hops[{i}]: needs name and cost '
+                                f'(core-seconds per request)')
+        checked.append(h)
+    out['chains']['hops'] = checked
+    if out['chains']['rate'] is None:
+        raise ScenarioError('chains.rate: the request-rate pattern is '
+                            'required')
+    out['chains']['rate'] = check_pattern('chains.rate',
+                                          out['chains']['rate'], base_dir)
+    step = float(out['step'])
+    for key in ('metrics_interval', 'decision_interval'):
+        ratio = out[key] / step
+        if abs(ratio - round(ratio)) > 1e-9:
+            raise ScenarioError(f'{key}: must be a multiple of step '
+                                f'({step:g} s), got {out[key]}')
+    for key in ('period',):
+        if out['trigger'][key] % out['metrics_interval']:
+            raise ScenarioError(f'trigger.{key}: must be a multiple of '
+                                f'metrics_interval')
+    for key in ('horizon', 'window'):
+        if out['model'][key] % out['metrics_interval']:
+            raise ScenarioError(f'model.{key}: must be a multiple of '
+                                f'metrics_interval')
+    n_vnf = out['chains']['count'] * len(checked)
+    capacity = out['servers']['count'] * out['servers']['cores']
+    if n_vnf * out['chains']['vcpus'] > capacity:
+        raise ScenarioError(f'chains: {n_vnf} VNFs of '
+                            f'{out["chains"]["vcpus"]} vCPU do not fit on '
+                            f'{capacity} cores')
+    return out
+
+
+def builtin_names():
+    return sorted(f[:-5] for f in os.listdir(BUILTIN_DIR)
+                  if f.endswith('.yaml'))
+
+
+def load(name_or_path):
+    """A validated scenario from a built-in name or a YAML file path."""
+    path = name_or_path
+    if name_or_path in builtin_names():
+        path = os.path.join(BUILTIN_DIR, f'{name_or_path}.yaml')
+    try:
+        with open(path, encoding='utf-8') as f:
+            data = yaml.safe_load(f)
+    except FileNotFoundError:
+        raise ScenarioError(
+            f'scenario {name_or_path!r} is neither a built-in '
+            f'({", ".join(builtin_names())}) nor a readable file') from None
+    except yaml.YAMLError as exc:
+        raise ScenarioError(f'scenario file {path}: invalid YAML: {exc}') \
+            from None
+    try:
+        return validate(data or {}, os.path.dirname(os.path.abspath(path)))
+    except ScenarioError as exc:
+        raise ScenarioError(f'scenario file {path}: {exc}') from None
