@@ -130,7 +130,9 @@ def test_schema_defaults_filled_like_watcher_api():
     utils.StrictDefaultValidatingDraft4Validator(
         plf.PredictedLeastFailure.get_schema()).validate(params)
     assert params == {'threshold': 90.0, 'period': 300, 'granularity': 10,
-                      'horizon': None, 'max_migrations': 1, 'cooldown': 600}
+                      'horizon': None, 'max_migrations': 1, 'cooldown': 600,
+                      'mode': 'reactive', 'risk_threshold': 0.5,
+                      'cost_weight': 1.0}
     for spec in plf.PredictedLeastFailure.get_schema()['properties'].values():
         assert spec['description']
 

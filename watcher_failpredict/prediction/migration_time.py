@@ -28,8 +28,9 @@ The model (QEMU/KVM pre-copy, as Nova drives it):
 The dirty rate is not measured by collectd; its proxy is the instance's
 recent activity: ``D = dirty_fraction x used memory x CPU fraction`` plus the
 rate at which its used memory changes (allocations write pages). With the
-default ``dirty_fraction`` (0.094) a 1 GB VNF at full CPU on 1 GbE takes about 45 s
-and an idle one about 10 s, matching the paper and OpenStack measurements.
+default ``dirty_fraction`` (0.094) a 1 GB VNF at full CPU on 1 GbE takes
+about 45 s and an idle one about 10 s, matching the paper and OpenStack
+measurements.
 Observed durations can correct the estimate (:func:`calibration_factor`).
 
 Units: memory in MiB, bandwidth in megabits per second, time in seconds.

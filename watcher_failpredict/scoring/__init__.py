@@ -1,1 +1,4 @@
-"""Watcher scoring engines of watcher-failpredict (``watcher_scoring_engines``)."""
+"""Watcher scoring engines of watcher-failpredict.
+
+Registered under the ``watcher_scoring_engines`` entry point.
+"""

@@ -236,3 +236,66 @@ def clip_nonnegative(windows, metrics):
         if metric in data:
             data[metric] = np.where(data[metric] < 0, 0.0, data[metric])
     return dataclasses.replace(windows, data=data)
+
+
+# -- proactive mode: trigger and cost-benefit gate ----------------------------
+
+
+def is_at_risk(risk, risk_threshold):
+    """Proactive trigger: predicted probability of failure within the
+    horizon at or above ``risk_threshold`` (NaN never triggers)."""
+    return risk is not None and not math.isnan(risk) and \
+        risk >= risk_threshold
+
+
+@dataclasses.dataclass(frozen=True)
+class GateDecision:
+    """The cost-benefit gate's verdict on one move (see :func:`gate`)."""
+
+    benefit: float
+    cost: float
+    passed: bool
+    reason: str
+
+
+def migration_penalty(migration_seconds, horizon, cost_weight):
+    """Cost of a move in the benefit's unit (host failures avoided).
+
+    ``cost_weight x migration time / horizon``: while the migration runs
+    the source still carries the VNF, the guest is slowed by dirty-page
+    tracking and ends with a switch-over outage, i.e. the VNF suffers for
+    that share of the horizon as if its host were failing. Infinite when
+    pre-copy does not converge (the migration would be aborted).
+    """
+    if not horizon or horizon <= 0:
+        raise ValueError(f'horizon must be > 0 s to weigh a migration, got '
+                         f'{horizon!r}')
+    if migration_seconds is None or math.isinf(migration_seconds):
+        return math.inf
+    return float(cost_weight) * float(migration_seconds) / float(horizon)
+
+
+def gate(src_before, src_after, dst_before, dst_after, migration_seconds,
+         horizon, cost_weight):
+    """Cost-benefit gate of a proactive move.
+
+    benefit = (src_before - src_after) - (dst_after - dst_before): the
+    expected number of host failures within the horizon the move avoids
+    (risk taken off the source, minus risk added to the destination).
+    cost = :func:`migration_penalty`. The move passes only when
+    benefit > cost; the reason says which side won and by how much.
+    """
+    benefit = (float(src_before) - float(src_after)) - \
+        (float(dst_after) - float(dst_before))
+    if math.isnan(benefit):
+        return GateDecision(benefit, math.nan, False,
+                            'the model could not score the move')
+    cost = migration_penalty(migration_seconds, horizon, cost_weight)
+    detail = (f'benefit {benefit:.3f} = source risk {src_before:.3f} -> '
+              f'{src_after:.3f}, destination {dst_before:.3f} -> '
+              f'{dst_after:.3f}; cost {cost:.3f} = {cost_weight:g} x '
+              f'{migration_seconds:.0f} s / {horizon:.0f} s')
+    if benefit > cost:
+        return GateDecision(benefit, cost, True, detail)
+    return GateDecision(benefit, cost, False,
+                        f'cost exceeds benefit: {detail}')

@@ -14,6 +14,7 @@ from watcher.decision_engine.strategy.strategies import base
 
 from watcher_failpredict import conf as fp_conf
 from watcher_failpredict.datasources import base as ds_base
+from watcher_failpredict.prediction import migration_time
 from watcher_failpredict.strategies import placement
 
 LOG = log.getLogger(__name__)
@@ -52,6 +53,13 @@ def _names_and_reasons(reasons, limit=20):
     if len(items) > limit:
         items = items[:limit] + [f'and {len(items) - limit} more']
     return ', '.join(items)
+
+
+REACTIVE = 'reactive'
+PROACTIVE = 'proactive'
+#: Proactive mode tries at most this many VNFs per source before giving up
+#: on it (each try costs one model call for its destinations).
+PROACTIVE_TRIES = 3
 
 
 class PredictedLeastFailure(base.BaseStrategy):
@@ -95,10 +103,18 @@ class PredictedLeastFailure(base.BaseStrategy):
           usable model the audit fails: there is no silent fallback.
         * At least two compute hosts; live migration possible between them.
 
+        Proactive mode (``mode: proactive``) also treats as sources the
+        hosts whose predicted probability of failure within the horizon is
+        at or above ``risk_threshold`` before their CPU crosses the
+        threshold, and plans a move only when it passes the cost-benefit
+        gate: the expected risk reduction (source risk before minus after,
+        less the destination's risk increase) must exceed ``cost_weight``
+        x estimated migration time / horizon.
+
     *Limitations*
 
-        * Reactive trigger: a host is acted upon once its mean CPU has
-          crossed the threshold, as in the paper.
+        * Reactive trigger by default: a host is acted upon once its mean
+          CPU has crossed the threshold, as in the paper.
         * At most one VNF per failing host per audit, ``max_migrations`` in
           all: predictions after a move rest on an additive load model, so
           the next audit (use ``CONTINUOUS`` audits) sees the measured
@@ -145,6 +161,8 @@ class PredictedLeastFailure(base.BaseStrategy):
         self.node_names = {}       # node uuid -> collectd name
         self.windows = None        # working ClusterWindows of usable hosts
         self.failing = []          # [(node, mean cpu)] at audit time
+        self.at_risk = []          # [(node, risk)] proactive sources
+        self.host_risk = {}        # collectd name -> risk at audit time
         self.risk_before = 0.0
         self.moves = []            # [(instance, source, destination)]
 
@@ -222,6 +240,31 @@ class PredictedLeastFailure(base.BaseStrategy):
                                    'that received one is not a source.',
                     'type': 'integer', 'minimum': 0, 'default': 600,
                 },
+                'mode': {
+                    'description': 'reactive: act on hosts whose mean CPU '
+                                   'crossed the threshold (the paper). '
+                                   'proactive: also on hosts whose '
+                                   'predicted risk reaches risk_threshold, '
+                                   'every move passing the cost-benefit '
+                                   'gate.',
+                    'type': 'string', 'enum': [REACTIVE, PROACTIVE],
+                    'default': REACTIVE,
+                },
+                'risk_threshold': {
+                    'description': 'Proactive mode: predicted probability '
+                                   'of failure within the horizon at which '
+                                   'a host is a source; a destination must '
+                                   'stay below it.',
+                    'type': 'number', 'minimum': 0, 'maximum': 1,
+                    'default': 0.5,
+                },
+                'cost_weight': {
+                    'description': 'Proactive mode: weight of a '
+                                   'migration\'s cost (estimated migration '
+                                   'time / horizon) against its expected '
+                                   'risk reduction.',
+                    'type': 'number', 'minimum': 0, 'default': 1.0,
+                },
             },
             'additionalProperties': False,
         }
@@ -283,9 +326,12 @@ class PredictedLeastFailure(base.BaseStrategy):
                 'no failure-prediction model configured: set '
                 '[failpredict] model_path to a bundle written by '
                 '"watcher-failpredict train"')
+        # Score through the failpredict_risk scoring engine: the model
+        # Watcher's API presents is the one that decides.
         from watcher_failpredict.prediction import bundle
+        from watcher_failpredict.scoring import engine
         try:
-            return bundle.load_bundle(path, CONF.failpredict.model_sha256)
+            model, digest = engine.get_engine().load()
         except bundle.ModelError as exc:
             # its message names the file and the reason
             raise ModelUnavailable(f'unusable failure-prediction model: {exc}')
@@ -293,6 +339,9 @@ class PredictedLeastFailure(base.BaseStrategy):
             raise ModelUnavailable(
                 f'unusable failure-prediction model: model bundle {path}: '
                 f'{exc}')
+        LOG.info('Scoring with engine %s: %s (sha256 %s)', engine.NAME,
+                 path, digest)
+        return model
 
     def _check_model_fits(self, meta, params):
         if meta.get('model_kind') == 'fixed_hosts':
@@ -383,6 +432,7 @@ class PredictedLeastFailure(base.BaseStrategy):
                 'no host can be evaluated: ' +
                 _names_and_reasons(self.skipped))
         self.windows = win.subset(kept)
+        self.host_risk = {n: float(r) for n, r in zip(usable, risks)}
         self.risk_before = placement.expected_failing_hosts(risks)
 
     def _host_cpu(self, name):
@@ -404,16 +454,24 @@ class PredictedLeastFailure(base.BaseStrategy):
                     failing.append((node, cpu))
         failing.sort(key=lambda nc: (-nc[1], nc[0].hostname))
         self.failing = failing
-        if not failing:
+        self.at_risk = at_risk = self._at_risk_hosts(failing)
+        if not failing and not at_risk:
             LOG.info('No host in failure state (mean CPU >= %s %% over %s '
-                     's)', threshold, params['period'])
+                     's)%s', threshold, params['period'],
+                     ' nor at risk (predicted risk >= %s)'
+                     % params['risk_threshold'] if self._proactive else '')
             return self.solution
-        LOG.info('Hosts in failure state: %s', ', '.join(
-            f'{n.hostname} ({c:.1f} %)' for n, c in failing))
+        if failing:
+            LOG.info('Hosts in failure state: %s', ', '.join(
+                f'{n.hostname} ({c:.1f} %)' for n, c in failing))
+        if at_risk:
+            LOG.info('Hosts at risk (predicted risk >= %s before the CPU '
+                     'threshold): %s', params['risk_threshold'], ', '.join(
+                         f'{n.hostname} ({r:.3f})' for n, r in at_risk))
 
         recent_inst, recent_dest = self._recent_migrations(params['cooldown'])
         sources = []
-        for node, cpu in failing:
+        for node, cpu in failing + at_risk:
             got = recent_dest.get(node.hostname)
             if got is not None:
                 LOG.info('Host %s not used as a source: it received '
@@ -430,8 +488,60 @@ class PredictedLeastFailure(base.BaseStrategy):
                 LOG.info('max_migrations (%s) reached',
                          params['max_migrations'])
                 break
-            self._relieve(source, cands[source.uuid], inst_win, threshold)
+            if self._proactive:
+                self._relieve_proactive(source, cands[source.uuid], inst_win,
+                                        threshold)
+            else:
+                self._relieve(source, cands[source.uuid], inst_win,
+                              threshold)
         return self.solution
+
+    @property
+    def _proactive(self):
+        return self.params.get('mode') == PROACTIVE
+
+    def _at_risk_hosts(self, failing):
+        """Proactive sources: usable hosts not failing by CPU whose
+        predicted risk is >= risk_threshold, riskiest first."""
+        if not self._proactive:
+            return []
+        rt = float(self.params['risk_threshold'])
+        failing_uuids = {n.uuid for n, _ in failing}
+        out = []
+        for uuid, node in self.compute_model.get_all_compute_nodes().items():
+            risk = self.host_risk.get(self.node_names[uuid])
+            if uuid not in failing_uuids and risk is not None and \
+                    self.node_names[uuid] in self.windows.names and \
+                    placement.is_at_risk(risk, rt):
+                out.append((node, risk))
+        return sorted(out, key=lambda nr: (-nr[1], nr[0].hostname))
+
+    def _model_horizon(self):
+        meta = getattr(self.bundle, 'metadata', {}) or {}
+        h = meta.get('horizon') or self.params.get('horizon')
+        return float(h) if h else None
+
+    def _estimate_migration(self, inst, cpu_series, mem_series):
+        """Estimated live migration of ``inst`` from its recent windows,
+        warning when the model's horizon does not cover it."""
+        est = migration_time.estimate_instance(
+            inst.memory, cpu_series[-self.period_steps:],
+            mem_series[-self.period_steps:],
+            int(self.params['granularity']), CONF.failpredict)
+        horizon = self._model_horizon()
+        need = migration_time.required_horizon(
+            [est], CONF.failpredict.migration_margin)
+        if not est.converges:
+            LOG.warning('Live migration of %s may not complete: %s',
+                        inst.uuid, est.reason)
+        elif horizon is not None and horizon < need:
+            LOG.warning('The model predicts %.0f s ahead but migrating %s '
+                        'takes about %.0f s (+ %.0f s margin = %.0f s): the '
+                        'destination is judged on its state before the '
+                        'migration completes; retrain with horizon >= '
+                        '%.0f s', horizon, inst.uuid, est.seconds,
+                        CONF.failpredict.migration_margin, need, need)
+        return est
 
     def _recent_migrations(self, cooldown):
         recent_inst, recent_dest = {}, {}
@@ -502,7 +612,7 @@ class PredictedLeastFailure(base.BaseStrategy):
         """Plan one move off ``source``; False when none is possible."""
         src_name = self.node_names[source.uuid]
         host_cpu = self._host_cpu(src_name)
-        candidates, series = [], {}
+        candidates, series, raw = [], {}, {}
         for inst in instances:
             cpu = inst_win.series('cpu', inst.uuid)
             cpu_mean = float(placement.period_mean(cpu, self.period_steps))
@@ -516,6 +626,7 @@ class PredictedLeastFailure(base.BaseStrategy):
                 # No guest memory samples: assume it uses its whole flavor.
                 mem = np.full_like(mem, float(inst.memory))
             series[inst.uuid] = (placement.filled(cpu), placement.filled(mem))
+            raw[inst.uuid] = (cpu, mem)
             relief = float(placement.cpu_contribution(
                 cpu_mean, inst.vcpus, source.vcpus))
             candidates.append(placement.make_candidate(
@@ -533,6 +644,17 @@ class PredictedLeastFailure(base.BaseStrategy):
                                       threshold)
         if dest is None:
             return False
+        self._estimate_migration(inst, *raw[choice.uuid])
+        self._plan_move(inst, source, dest[0], cpu_series, mem_series)
+        LOG.info('Move %s (%s MB, relieves %.1f %% points, cost %.0f) from '
+                 '%s to %s', inst.uuid, inst.memory, choice.relief,
+                 choice.cost, source.hostname, dest[0].hostname)
+        return True
+
+    def _plan_move(self, inst, source, dest, cpu_series, mem_series):
+        """Add the migrate action and move the VNF's load in the working
+        model and windows."""
+        src_name = self.node_names[source.uuid]
         dst_name = self.node_names[dest.uuid]
         self.compute_model.migrate_instance(inst, source, dest)
         self.add_action_migrate(inst, 'live', source, dest)
@@ -550,13 +672,112 @@ class PredictedLeastFailure(base.BaseStrategy):
         }, rows=[w.index(dst_name)])
         self.windows = placement.clip_nonnegative(w, ('cpu', 'memory'))
         self.moves.append((inst, source, dest))
-        LOG.info('Move %s (%s MB, relieves %.1f %% points, cost %.0f) from '
-                 '%s to %s', inst.uuid, inst.memory, choice.relief,
-                 choice.cost, source.hostname, dest.hostname)
-        return True
+
+    def _relieve_proactive(self, source, instances, inst_win, threshold):
+        """Proactive mode: plan the move off ``source`` that passes the
+        cost-benefit gate with the best margin; False when none does.
+
+        Candidates are ordered by their net value on the source (risk
+        reduction there minus the migration's cost); the first
+        PROACTIVE_TRIES are tried against their best destination, and the
+        first that passes the gate is planned. Every refusal is logged with
+        its benefit and cost.
+        """
+        params = self.params
+        src_name = self.node_names[source.uuid]
+        horizon = self._model_horizon()
+        if not horizon:
+            raise IncompatibleParameters(
+                'proactive mode needs the model\'s horizon to weigh a '
+                'migration\'s cost, and the model records none')
+        weight = float(params['cost_weight'])
+        risk_threshold = float(params['risk_threshold'])
+        cands = []
+        for inst in instances:
+            cpu = inst_win.series('cpu', inst.uuid)
+            cpu_mean = float(placement.period_mean(cpu, self.period_steps))
+            if np.isnan(cpu_mean):
+                LOG.info('Instance %s on %s not a candidate: no CPU '
+                         'metrics in the last %s s', inst.uuid,
+                         source.hostname, params['period'])
+                continue
+            mem = inst_win.series('memory', inst.uuid)
+            if np.isnan(mem).all():
+                mem = np.full_like(mem, float(inst.memory))
+            relief = float(placement.cpu_contribution(
+                cpu_mean, inst.vcpus, source.vcpus))
+            if relief <= 0:
+                continue
+            est = self._estimate_migration(inst, cpu, mem)
+            if not est.converges:
+                LOG.info('Move of %s off %s not planned: %s', inst.uuid,
+                         source.hostname, est.reason)
+                continue
+            cands.append((inst, placement.filled(cpu),
+                          placement.filled(mem), est))
+        if not cands:
+            LOG.warning('Host %s is %s but none of its instances can be '
+                        'moved', source.hostname, self._why_source(source))
+            return False
+        # the source's risk now and without each candidate: one model call
+        rows = [src_name] * (len(cands) + 1)
+        w = self.windows.subset(rows)
+        w = placement.add_to_rows(w, {
+            'cpu': -np.stack([np.zeros_like(cands[0][1])] + [
+                placement.cpu_contribution(c, i.vcpus, source.vcpus)
+                for i, c, _, _ in cands]),
+            'memory': -np.stack([np.zeros_like(cands[0][2])] + [
+                placement.memory_contribution(m, source.memory)
+                for i, _, m, _ in cands]),
+        })
+        w = placement.clip_nonnegative(w, ('cpu', 'memory'))
+        src_risks = np.asarray(self.bundle.predict_risk(w), dtype=float)
+        src_before = float(src_risks[0])
+        scored = []
+        for (inst, cpu_s, mem_s, est), after in zip(cands, src_risks[1:]):
+            net = (src_before - float(after)) - placement.migration_penalty(
+                est.seconds, horizon, weight)
+            scored.append((-net if not np.isnan(net) else np.inf,
+                           inst.uuid, inst, cpu_s, mem_s, est, float(after)))
+        scored.sort(key=lambda t: (t[0], t[1]))
+        for _, _, inst, cpu_s, mem_s, est, src_after in \
+                scored[:PROACTIVE_TRIES]:
+            found = self._best_destination(source, inst, cpu_s, mem_s,
+                                           threshold,
+                                           max_risk=risk_threshold)
+            if found is None:
+                continue
+            dest, dst_after = found
+            dst_name = self.node_names[dest.uuid]
+            dst_before = float(self.bundle.predict_risk(
+                self.windows.subset([dst_name]))[0])
+            verdict = placement.gate(src_before, src_after, dst_before,
+                                     dst_after, est.seconds, horizon, weight)
+            if not verdict.passed:
+                LOG.info('Move of %s from %s to %s not planned: %s',
+                         inst.uuid, source.hostname, dest.hostname,
+                         verdict.reason)
+                continue
+            self._plan_move(inst, source, dest, cpu_s, mem_s)
+            LOG.info('Move %s (%s MB, ~%.0f s to migrate) from %s to %s: %s',
+                     inst.uuid, inst.memory, est.seconds, source.hostname,
+                     dest.hostname, verdict.reason)
+            return True
+        LOG.info('No move off %s passes the cost-benefit gate',
+                 source.hostname)
+        return False
+
+    def _why_source(self, source):
+        for node, cpu in self.failing:
+            if node.uuid == source.uuid:
+                return f'failing ({cpu:.1f} %)'
+        return 'at risk'
 
     def _best_destination(self, source, inst, cpu_series, mem_series,
-                          threshold):
+                          threshold, max_risk=None):
+        """The least risky feasible destination as ``(node, risk with
+        the VNF)``, or None. ``max_risk``: destinations predicted at or
+        above it are refused (proactive mode)."""
         model = self.compute_model
         usable = set(self.windows.names)
         rejected = collections.Counter()
@@ -605,8 +826,15 @@ class PredictedLeastFailure(base.BaseStrategy):
             return None
         LOG.info('Destinations of %s by predicted risk: %s', inst.uuid,
                  ', '.join(f'{r.name} {r.risk:.3f}' for r in ranked[:5]))
+        if max_risk is not None:
+            ranked = [r for r in ranked
+                      if not placement.is_at_risk(r.risk, max_risk)]
+            if not ranked:
+                LOG.warning('No destination of %s stays below '
+                            'risk_threshold %s with it', inst.uuid, max_risk)
+                return None
         by_name = {self.node_names[n.uuid]: n for n in feasible}
-        return by_name[ranked[0].name]
+        return by_name[ranked[0].name], ranked[0].risk
 
     def post_execute(self):
         threshold = float(self.params['threshold'])
