@@ -161,6 +161,27 @@ def build_parser():
     s.add_argument('--sha256', default=None,
                    help='refuse the file unless its sha256 is this')
     s.set_defaults(func=cmd_show_model)
+
+    e = sub.add_parser(
+        'evaluate', allow_abbrev=False,
+        help='run the NFV testbed: every policy on a scenario',
+        description='Simulate the NFV testbed (doc/source/testbed.rst): '
+                    'train the model on the scenario\'s training stretch, '
+                    'run each policy (the real predicted_least_failure '
+                    'strategy with different ranking models, no-mig, '
+                    'oracle) on the test stretch, print the QoS table.')
+    e.add_argument('--scenario', default='paper', metavar='NAME|FILE',
+                   help='built-in scenario (paper, paper-drift) or a YAML '
+                        'file (default: paper)')
+    e.add_argument('--policies', default=None, metavar='P1,P2',
+                   help='comma-separated policies (default: no-mig, random, '
+                        'least-cpu, proposed, oracle)')
+    e.add_argument('--seeds', type=_positive_int, default=1,
+                   help='repeat with this many seeds and report means with '
+                        '95 %% confidence intervals (default: 1)')
+    e.add_argument('--json', metavar='FILE', help='write the results here')
+    e.add_argument('--plots', metavar='DIR', help='write PNG plots here')
+    e.set_defaults(func=cmd_evaluate)
     return parser
 
 
@@ -386,6 +407,46 @@ def cmd_show_model(args, stdout, stderr):
     stdout.write(f'feature_names: {", ".join(md["feature_names"])}\n')
     if md.get('evaluation'):
         stdout.write(format_evaluation(md['evaluation']) + '\n')
+    return 0
+
+
+def cmd_evaluate(args, stdout, stderr):
+    from watcher_failpredict.testbed import policies
+    from watcher_failpredict.testbed import report
+    from watcher_failpredict.testbed import runner
+    from watcher_failpredict.testbed import scenario
+    scn = scenario.load(args.scenario)
+    names = list(policies.POLICIES)
+    if args.policies:
+        names = [p.strip() for p in args.policies.split(',') if p.strip()]
+        unknown = [p for p in names if p not in policies.POLICIES]
+        if unknown or not names:
+            raise CommandError(f'--policies: unknown {unknown or "(none)"}; '
+                               f'known: {", ".join(policies.POLICIES)}')
+    bar = ProgressBar(f'evaluate {scn["name"]}', 1, stderr)
+    last = [-1]
+
+    def progress(done, total, note):
+        bar.total = max(int(total), 1)
+        if done != last[0]:
+            last[0] = done
+            bar.update(done, note)
+
+    result = runner.evaluate(scn, names, args.seeds, progress)
+    stdout.write(f'scenario {scn["name"]}: {scn["description"]}\n')
+    for ev in result['evaluations']:
+        m, b = ev['model'], ev['baseline_persistence']
+        stdout.write(f'model (training stretch, held-out part): ROC AUC '
+                     f'{m["roc_auc"]:.3f} vs persistence '
+                     f'{b["roc_auc"]:.3f}\n')
+    stdout.write(report.table(result['aggregate'], args.seeds) + '\n')
+    if args.json:
+        report.write_json(args.json, scn, result['aggregate'],
+                          result['per_seed'], result['evaluations'])
+        stdout.write(f'results written to {args.json}\n')
+    if args.plots:
+        for path in report.plot(result['runs'], args.plots, scn['name']):
+            stdout.write(f'plot: {path}\n')
     return 0
 
 

@@ -65,3 +65,46 @@ def run_seed(scn, seed, names, progress=None):
                 progress(name, done, total)
         runs[name] = run_policy(scn, name, seed, bundle, step_progress)
     return {'evaluation': evaluation, 'runs': runs, 'bundle': bundle}
+
+
+def evaluate(scn, names, seeds=1, progress=None):
+    """Every policy on ``seeds`` seeds (scenario seed, seed + 1, ...).
+
+    :param progress: callable(done, total, note) or None; ``total`` counts
+        one unit per training and per test stretch step block
+    :returns: dict with ``per_seed`` ({policy: [summary]}), ``aggregate``,
+        ``evaluations`` (the model's held-out scores per seed) and
+        ``runs`` (the first seed's {policy: testbed}, for the plots)
+    """
+    from watcher_failpredict.testbed import report
+    unknown = [n for n in names if n not in pol.POLICIES]
+    if unknown:
+        raise ValueError(f'unknown policy {unknown}; known: '
+                         f'{", ".join(pol.POLICIES)}')
+    units = 20                       # progress units per stretch
+    total = seeds * (len(names) + ('proposed' in names)) * units
+    done = [0]
+
+    def tick(label, d, t):
+        if progress is not None:
+            frac = int(units * d / max(t, 1))
+            progress(done[0] + frac, total, f'seed {seed} {label}')
+            if d >= t:
+                done[0] += units
+
+    per_seed = {n: [] for n in names}
+    evaluations, first_runs = [], None
+    for i in range(seeds):
+        seed = scn['seed'] + i
+        res = run_seed(scn, seed, names, tick)
+        if res['evaluation'] is not None:
+            evaluations.append(res['evaluation'])
+        for name, (tb, policy) in res['runs'].items():
+            summary = report.summarize(tb)
+            summary['seed'] = seed
+            summary['audits'] = policy.calls
+            per_seed[name].append(summary)
+        if first_runs is None:
+            first_runs = {n: tb for n, (tb, _) in res['runs'].items()}
+    return {'per_seed': per_seed, 'aggregate': report.aggregate(per_seed),
+            'evaluations': evaluations, 'runs': first_runs}
