@@ -407,6 +407,7 @@ class PredictedLeastFailure(base.BaseStrategy):
 
     def _evaluate_hosts(self, win):
         mean_cpu = placement.period_mean(win.data['cpu'], self.period_steps)
+        self.host_cpu = dict(zip(win.names, mean_cpu.tolist()))
         max_age = CONF.failpredict.metrics_max_age
         usable = []
         for i, name in enumerate(win.names):
@@ -836,6 +837,33 @@ class PredictedLeastFailure(base.BaseStrategy):
         by_name = {self.node_names[n.uuid]: n for n in feasible}
         return by_name[ranked[0].name], ranked[0].risk
 
+    def execute(self, audit=None):
+        # post_execute is called without the audit; record_risk tags its
+        # points with the audit's UUID.
+        self.audit_uuid = getattr(audit, 'uuid', None)
+        return super().execute(audit=audit)
+
+    def _record_risk(self):
+        """Opt-in ([failpredict] record_risk): write every evaluated host's
+        risk and the planned moves to InfluxDB; never fails the audit."""
+        from watcher_failpredict.datasources import risk_recorder as rr
+        try:
+            threshold = float(self.params['threshold'])
+            cpus = getattr(self, 'host_cpu', {})
+            hosts = []
+            for name, risk in sorted(getattr(self, 'host_risk', {}).items()):
+                cpu = cpus.get(name, float('nan'))  # NaN is never failing
+                hosts.append(rr.HostRisk(name, risk, cpu, bool(
+                    placement.is_failing(cpu, threshold))))
+            moves = [rr.Move(inst.uuid, self.node_names[src.uuid],
+                             self.node_names[dst.uuid])
+                     for inst, src, dst in self.moves]
+        except Exception as exc:  # observability never fails the audit
+            LOG.warning('Cannot record the predicted risks: %s', exc)
+            return
+        rr.record_audit(getattr(self, 'audit_uuid', None) or 'none',
+                        self.now, hosts, moves)
+
     def post_execute(self):
         threshold = float(self.params['threshold'])
         relieved = sum(
@@ -857,6 +885,8 @@ class PredictedLeastFailure(base.BaseStrategy):
         LOG.info('%s: %s', self.get_display_name(), ', '.join(
             f'{k}={v:g}' if isinstance(v, float) else f'{k}={v}'
             for k, v in indicators.items()))
+        if CONF.failpredict.record_risk:
+            self._record_risk()
 
 
 def _epoch(when):
