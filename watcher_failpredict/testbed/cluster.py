@@ -154,10 +154,12 @@ class Testbed:
         demand = self.demand(k)
         g = physics.contention(demand, self.cores)
         capacity = np.ones(self.n_vnfs)
+        outage = np.zeros(self.n_vnfs)
         finished = [m for m in self.active if m.end < t0 + dt]
         for m in finished:
-            capacity[m.vnf] *= physics.outage_capacity_factor(
-                m.downtime + mig['switchover_s'], dt)
+            outage[m.vnf] = min(m.downtime + mig['switchover_s'], dt)
+            capacity[m.vnf] *= physics.outage_capacity_factor(outage[m.vnf],
+                                                              dt)
         mu = physics.service_rate(self.vcpus, g[self.host_of],
                                   self.cost) * capacity
         timeout = scn['chains']['timeout']
@@ -186,6 +188,15 @@ class Testbed:
             np.where(np.isfinite(sojourn), sojourn, timeout)[..., None]
         ).sum(axis=1) + wait.sum(axis=1)[:, None] + \
             self.n_hops * scn['chains']['link_latency']
+        if outage.any():
+            # a request arriving during a switch-over outage waits for its
+            # end: with probability outage/dt, uniform in [0, outage]
+            out = outage.reshape(self.n_chains, self.n_hops)
+            hit = self.rng_lat.random((self.n_chains, self.n_hops, ns)) < \
+                (out / dt)[..., None]
+            extra = self.rng_lat.random((self.n_chains, self.n_hops, ns)) * \
+                out[..., None]
+            samples = samples + np.sum(np.where(hit, extra, 0.0), axis=1)
         late = physics.timeout_fraction(samples, timeout)
         done = arrival * dt   # served by the last hop during the step
         self.rec_completed[k] = done * (1.0 - late)
