@@ -23,6 +23,7 @@ import tempfile
 import joblib
 import numpy as np
 
+from watcher_failpredict.prediction import feature_sets
 from watcher_failpredict.prediction import features as feat
 
 FORMAT = 'watcher-failpredict-model'
@@ -69,7 +70,10 @@ class ModelBundle:
     def features(self, windows):
         """Per-host features ``(n_hosts, n_features)`` as the model sees."""
         self.check_windows(windows)
-        return feat.host_features(windows, self.window_steps)
+        return feature_sets.host_features(
+            windows, self.window_steps,
+            self.metadata.get('feature_set', 'v1'),
+            self.metadata.get('feature_params'))
 
     def predict_risk(self, windows):
         """Probability that each host fails within the horizon.
@@ -202,7 +206,13 @@ def load_bundle(path, expected_sha256=None):
         raise fail(f'feature schema version {version!r}, this code computes '
                    f'version {feat.FEATURE_SCHEMA_VERSION}; retrain the '
                    'model')
-    if list(metadata['feature_names']) != feat.feature_names():
+    try:
+        expected = feature_sets.feature_names(
+            metadata.get('feature_set', 'v1'),
+            metadata.get('feature_params'))
+    except ValueError as exc:
+        raise fail(f'{exc}; retrain the model') from None
+    if list(metadata['feature_names']) != expected:
         raise fail('feature names differ from this code\'s; retrain the '
                    'model')
     model = payload.get('model')

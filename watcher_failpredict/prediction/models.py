@@ -15,6 +15,9 @@ cannot score a host set other than the one it was trained on.
 import numpy as np
 from sklearn import base as sk_base
 from sklearn import calibration
+from sklearn import ensemble
+from sklearn import frozen
+from sklearn import kernel_approximation
 from sklearn import impute
 from sklearn import pipeline
 from sklearn import preprocessing
@@ -29,7 +32,19 @@ from sklearn.utils import validation
 #: stratified subsample loses little.
 DEFAULT_MAX_SAMPLES = 4000
 
-MODEL_KINDS = ('svm', 'fixed_hosts')
+MODEL_KINDS = ('svm', 'svm_nystroem', 'gbt', 'fixed_hosts')
+
+#: Kinds answering "will this host fail within the horizon?" per host.
+RISK_KINDS = ('svm', 'svm_nystroem', 'gbt')
+
+#: The feature set (see feature_sets) each kind is trained on.
+FEATURE_SET = {'svm': 'v1', 'svm_nystroem': 'v1', 'gbt': 'multiscale',
+               'fixed_hosts': 'v1'}
+
+#: Default costs: a missed failure (a saturated VNF chain) is taken as five
+#: times as bad as a needless live migration (a short switch-over outage).
+DEFAULT_COST_FALSE_MIGRATION = 1.0
+DEFAULT_COST_MISSED_FAILURE = 5.0
 
 
 def stratified_subsample(y, max_samples, random_state=0):
@@ -185,6 +200,152 @@ class FixedHostDestinationClassifier(sk_base.ClassifierMixin,
         return np.argmax(self.predict_proba(X), axis=1)
 
 
+def bayes_threshold(cost_fp, cost_fn):
+    """Decision threshold on a *calibrated* probability minimising cost.
+
+    Migrating costs cost_fp when the host would not have failed; not
+    migrating costs cost_fn when it would. Migrate when
+    ``p * cost_fn >= (1 - p) * cost_fp``, i.e. ``p >= cost_fp / (cost_fp
+    + cost_fn)``.
+    """
+    cost_fp, cost_fn = float(cost_fp), float(cost_fn)
+    if cost_fp <= 0 or cost_fn <= 0:
+        raise ValueError(f'costs must be positive, got false migration '
+                         f'{cost_fp:g}, missed failure {cost_fn:g}')
+    return cost_fp / (cost_fp + cost_fn)
+
+
+def cost_threshold(proba, y, cost_fp, cost_fn):
+    """Threshold minimising ``cost_fp * FP + cost_fn * FN`` on (proba, y).
+
+    Candidates are the observed probabilities (plus 1.0 + eps, "never
+    alarm"); ties go to the highest threshold (fewer migrations). Falls
+    back to :func:`bayes_threshold` when y has a single class. Use it on
+    training (calibration) data only, never on the test stretch.
+    """
+    proba = np.asarray(proba, dtype=float)
+    y = np.asarray(y, dtype=int)
+    if proba.shape != y.shape:
+        raise ValueError(f'proba {proba.shape} and y {y.shape} differ')
+    if np.unique(y).size < 2:
+        return bayes_threshold(cost_fp, cost_fn)
+    order = np.argsort(-proba, kind='stable')
+    p, t = proba[order], y[order]
+    # alarm on the first i samples (highest proba): FP = i - tp, FN = P - tp
+    tp = np.concatenate([[0], np.cumsum(t)])
+    i = np.arange(p.size + 1)
+    cost = cost_fp * (i - tp) + cost_fn * (t.sum() - tp)
+    # only cut between distinct values
+    valid = np.concatenate([[True], np.r_[p[1:] != p[:-1], True]])
+    cost = np.where(valid, cost, np.inf)
+    best = int(np.argmin(cost))     # first minimum = fewest alarms
+    if best == 0:
+        return float(min(1.0, p[0] + 1e-9)) if p.size else 1.0
+    return float(p[best - 1])
+
+
+class CalibratedRiskClassifier(sk_base.ClassifierMixin,
+                               sk_base.BaseEstimator):
+    """Gradient-boosted failure risk, calibrated, with a cost threshold.
+
+    Rows must be in time order (training sorts them). The earliest
+    ``1 - calibration_fraction`` of them fit a HistGradientBoosting
+    classifier (native NaN handling, near-linear in samples); the latest
+    part, never seen by the trees, fits the probability map
+    (``CalibratedClassifierCV`` on the frozen trees: isotonic with enough
+    failures, sigmoid otherwise) and then the decision threshold
+    ``threshold_`` minimising ``cost_fp * FP + cost_fn * FN`` there. The
+    test stretch is never used. If the calibration part has a single class,
+    the trees' own probabilities are kept and the threshold is the Bayes
+    one for the costs (``calibrated_`` is False).
+    """
+
+    def __init__(self, cost_fp=DEFAULT_COST_FALSE_MIGRATION,
+                 cost_fn=DEFAULT_COST_MISSED_FAILURE,
+                 calibration_fraction=0.25, max_iter=150,
+                 learning_rate=0.1, max_leaf_nodes=31, min_samples_leaf=40,
+                 random_state=0):
+        self.cost_fp = cost_fp
+        self.cost_fn = cost_fn
+        self.calibration_fraction = calibration_fraction
+        self.max_iter = max_iter
+        self.learning_rate = learning_rate
+        self.max_leaf_nodes = max_leaf_nodes
+        self.min_samples_leaf = min_samples_leaf
+        self.random_state = random_state
+
+    def fit(self, X, y):
+        X, y = validation.check_X_y(X, y, ensure_all_finite=False)
+        y = y.astype(int)
+        if not 0 < self.calibration_fraction < 1:
+            raise ValueError('calibration_fraction must be in (0, 1), got '
+                             f'{self.calibration_fraction}')
+        if np.unique(y).size < 2:
+            raise ValueError('CalibratedRiskClassifier needs both classes '
+                             'in the training rows')
+        n = y.size
+        cut = int(round(n * (1 - self.calibration_fraction)))
+        if np.unique(y[:cut]).size < 2:
+            cut = n     # every failure is late: fit on everything
+        self.trees_ = ensemble.HistGradientBoostingClassifier(
+            max_iter=self.max_iter, learning_rate=self.learning_rate,
+            max_leaf_nodes=self.max_leaf_nodes,
+            min_samples_leaf=self.min_samples_leaf,
+            early_stopping=False,
+            random_state=self.random_state).fit(X[:cut], y[:cut])
+        self.classes_ = np.array([0, 1])
+        self.n_features_in_ = X.shape[1]
+        X_cal, y_cal = X[cut:], y[cut:]
+        self.calibrated_ = bool(np.unique(y_cal).size == 2)
+        if self.calibrated_:
+            method = 'isotonic' if y_cal.sum() >= 100 else 'sigmoid'
+            self.calibrator_ = calibration.CalibratedClassifierCV(
+                frozen.FrozenEstimator(self.trees_),
+                method=method).fit(X_cal, y_cal)
+            self.calibration_method_ = method
+            self.threshold_ = cost_threshold(
+                self.calibrator_.predict_proba(X_cal)[:, 1], y_cal,
+                self.cost_fp, self.cost_fn)
+        else:
+            self.calibrator_ = None
+            self.calibration_method_ = None
+            self.threshold_ = bayes_threshold(self.cost_fp, self.cost_fn)
+        self.n_fit_samples_ = int(cut)
+        self.n_calibration_samples_ = int(n - cut)
+        return self
+
+    def predict_proba(self, X):
+        validation.check_is_fitted(self, 'trees_')
+        X = np.asarray(X, dtype=float)
+        est = self.calibrator_ or self.trees_
+        return est.predict_proba(X)
+
+    def predict(self, X):
+        """1 where the risk reaches the cost-based threshold."""
+        return (self.predict_proba(X)[:, 1] >= self.threshold_).astype(int)
+
+
+def _nystroem_svm(random_state, C=1.0, n_components=300, gamma=None):
+    """RBF SVM at scale: Nystroem feature map + linear SVM, calibrated.
+
+    The Nystroem map approximates the RBF kernel with n_components
+    landmark samples, so fitting is linear in the number of samples
+    instead of SVC's quadratic-to-cubic cost. Probabilities from a sigmoid
+    (Platt) fitted by CalibratedClassifierCV on 3 contiguous folds.
+    """
+    return pipeline.Pipeline([
+        ('impute', impute.SimpleImputer(strategy='median')),
+        ('scale', preprocessing.StandardScaler()),
+        ('map', kernel_approximation.Nystroem(
+            kernel='rbf', gamma=gamma, n_components=n_components,
+            random_state=random_state)),
+        ('classify', calibration.CalibratedClassifierCV(
+            svm.LinearSVC(C=C, class_weight='balanced',
+                          random_state=random_state),
+            method='sigmoid', cv=3)),
+    ])
+
+
 def make_model(kind='svm', random_state=0, **params):
     """A fresh, unfitted estimator of the given kind.
 
@@ -192,6 +353,13 @@ def make_model(kind='svm', random_state=0, **params):
     CalibratedClassifierCV(SVC(rbf, balanced), sigmoid, cv=5,
     ensemble=False))), i.e. SVC with probability=True as scikit-learn now
     spells it. params: C, gamma, max_samples.
+
+    ``svm_nystroem``: the SVM made to scale (see _nystroem_svm); params:
+    C, n_components, gamma.
+
+    ``gbt``: CalibratedRiskClassifier (gradient-boosted trees on the
+    multiscale feature set, calibrated, cost-based threshold); params: its
+    constructor's (cost_fp, cost_fn, max_iter, ...).
 
     ``fixed_hosts``: FixedHostDestinationClassifier; params: hosts (the
     ordered host list, required), C, gamma, max_samples.
@@ -205,6 +373,14 @@ def make_model(kind='svm', random_state=0, **params):
                  params.get('gamma', 'scale')),
             max_samples=params.get('max_samples', DEFAULT_MAX_SAMPLES),
             random_state=random_state))
+    if kind == 'svm_nystroem':
+        unknown = set(params) - {'C', 'n_components', 'gamma'}
+        if unknown:
+            raise ValueError(f'unknown svm_nystroem parameter(s) '
+                             f'{sorted(unknown)}')
+        return _nystroem_svm(random_state, **params)
+    if kind == 'gbt':
+        return CalibratedRiskClassifier(random_state=random_state, **params)
     if kind == 'fixed_hosts':
         return FixedHostDestinationClassifier(random_state=random_state,
                                               **params)

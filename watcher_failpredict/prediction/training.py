@@ -15,7 +15,9 @@ The bundle holds the model fitted on the training stretch, i.e. exactly the
 model the evaluation describes.
 """
 
+import csv
 import datetime
+import json
 import platform
 
 import numpy as np
@@ -24,6 +26,7 @@ from sklearn import metrics as skm
 
 from watcher_failpredict.prediction import bundle as bundle_mod
 from watcher_failpredict.prediction import dataset
+from watcher_failpredict.prediction import feature_sets
 from watcher_failpredict.prediction import features as feat
 from watcher_failpredict.prediction import labels as lab
 from watcher_failpredict.prediction import models
@@ -88,12 +91,17 @@ def _binary_scores(y, score, predicted):
     return out
 
 
+def decision_threshold(model):
+    """The model's probability threshold (cost-based when it has one)."""
+    return float(getattr(model, 'threshold_', 0.5))
+
+
 def evaluate_risk(model, X, y, threshold):
     """Held-out scores of a risk model and of the persistence baseline."""
     proba = model.predict_proba(X)[:, list(model.classes_).index(1)]
     cpu_mean = X[:, _CPU_MEAN]
     return {
-        'model': _binary_scores(y, proba, proba >= 0.5),
+        'model': _binary_scores(y, proba, proba >= decision_threshold(model)),
         'baseline_persistence': _binary_scores(y, cpu_mean,
                                                cpu_mean >= threshold),
     }
@@ -115,7 +123,135 @@ def _check_classes(y, what, threshold, span_hint):
 
 def _positive_rate(model_kind, y):
     """Share of failure labels (None for fixed_hosts: y is a host index)."""
-    return float(np.mean(y == 1)) if model_kind == 'svm' else None
+    return (float(np.mean(y == 1)) if model_kind != 'fixed_hosts'
+            else None)
+
+
+# -- label contamination -----------------------------------------------------
+
+def _parse_time(value):
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        pass
+    if isinstance(value, datetime.datetime):
+        dt = value
+    else:
+        try:
+            dt = datetime.datetime.fromisoformat(str(value).strip())
+        except ValueError:
+            raise ValueError(f'{value!r} is neither Unix seconds nor an ISO '
+                             '8601 time') from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=datetime.timezone.utc)
+    return dt.timestamp()
+
+
+def check_intervals(intervals):
+    """``[(host, start, end)]`` with numeric times; ValueError names the bad
+    entry."""
+    out = []
+    for i, item in enumerate(intervals or ()):
+        try:
+            host, start, end = item
+        except (TypeError, ValueError):
+            raise ValueError(f'migration interval {i}: expected (host, '
+                             f'start, end), got {item!r}') from None
+        start, end = _parse_time(start), _parse_time(end)
+        if end < start:
+            raise ValueError(f'migration interval {i} ({host}): end '
+                             f'{end:g} before start {start:g}')
+        out.append((str(host), start, end))
+    return out
+
+
+def load_intervals(path):
+    """Migration intervals from a file: CSV ``host,start,end`` (header
+    row; Unix seconds or ISO 8601) or JSON ``[[host, start, end], ...]`` /
+    ``[{"host":..., "start":..., "end":...}]``."""
+    with open(path, encoding='utf-8') as f:
+        text = f.read()
+    if text.lstrip().startswith('['):
+        rows = json.loads(text)
+        rows = [(r['host'], r['start'], r['end']) if isinstance(r, dict)
+                else tuple(r) for r in rows]
+    else:
+        reader = csv.DictReader(text.splitlines())
+        missing = {'host', 'start', 'end'} - set(reader.fieldnames or ())
+        if missing:
+            raise ValueError(f'{path}: CSV header lacks {sorted(missing)} '
+                             '(expected host,start,end)')
+        rows = [(r['host'], r['start'], r['end']) for r in reader]
+    try:
+        return check_intervals(rows)
+    except ValueError as exc:
+        raise ValueError(f'{path}: {exc}') from None
+
+
+def _get(obj, key, default=None):
+    if isinstance(obj, dict):
+        return obj.get(key, default)
+    return getattr(obj, key, default)
+
+
+def intervals_from_actions(actions, min_duration=60.0):
+    """Migration intervals from Watcher actions (objects or dicts).
+
+    Every ``migrate`` action that started (state ONGOING, SUCCEEDED or
+    FAILED: a failed live migration also disturbed both hosts) gives an
+    interval from its ``created_at`` to its ``updated_at`` (at least
+    ``min_duration`` long) on its source and its destination node.
+    """
+    out = []
+    for a in actions or ():
+        if _get(a, 'action_type') != 'migrate':
+            continue
+        if str(_get(a, 'state', '')).upper() not in ('ONGOING', 'SUCCEEDED',
+                                                     'FAILED'):
+            continue
+        params = _get(a, 'input_parameters') or {}
+        start = _get(a, 'created_at')
+        if start is None:
+            continue
+        start = _parse_time(start)
+        end = _get(a, 'updated_at')
+        end = _parse_time(end) if end is not None else start
+        end = max(end, start + float(min_duration))
+        for key in ('source_node', 'destination_node'):
+            host = params.get(key)
+            if host:
+                out.append((str(host), start, end))
+    return out
+
+
+def contaminated_samples(windows, t_index, host_index, window_steps,
+                         horizon_steps, intervals):
+    """Which samples a migration touched (bool, one per sample).
+
+    Sample (host, t) sees the window ``[T - window, T)`` and is labelled
+    from ``[T, T + horizon)`` with ``T = times[0] + t * step``. A migration
+    on that host (as source or destination) overlapping that span changed
+    what the sample shows: the relieved source never reaches the failure it
+    was heading for, the destination carries extra load. Such a sample
+    teaches the model that hosts heading for failure recover on their own,
+    so it is dropped from training.
+    """
+    t_index = np.asarray(t_index, dtype=int)
+    host_index = np.asarray(host_index, dtype=int)
+    mask = np.zeros(t_index.shape, dtype=bool)
+    intervals = check_intervals(intervals)
+    if not intervals or t_index.size == 0:
+        return mask
+    step = float(windows.step)
+    T = float(windows.times[0]) + step * t_index
+    lo, hi = T - window_steps * step, T + horizon_steps * step
+    rows = {name: i for i, name in enumerate(windows.names)}
+    for host, start, end in intervals:
+        i = rows.get(host)
+        if i is None:
+            continue
+        mask |= (host_index == i) & (start < hi) & (end >= lo)
+    return mask
 
 
 def _report(progress, stage, done, total):
@@ -125,7 +261,10 @@ def _report(progress, stage, done, total):
 
 def train(windows, threshold=90.0, period=300, horizon=300, window=600,
           model_kind='svm', test_fraction=0.25, progress=None,
-          random_state=0, max_samples=models.DEFAULT_MAX_SAMPLES, stride=1):
+          random_state=0, max_samples=models.DEFAULT_MAX_SAMPLES, stride=1,
+          exclude_intervals=None, cycle=None,
+          cost_fp=models.DEFAULT_COST_FALSE_MIGRATION,
+          cost_fn=models.DEFAULT_COST_MISSED_FAILURE):
     """Fit a model on ``windows`` and evaluate it on a later stretch.
 
     :param windows: ClusterWindows of host metrics over the whole history
@@ -133,11 +272,19 @@ def train(windows, threshold=90.0, period=300, horizon=300, window=600,
     :param period: trigger period, seconds (rolling mean CPU over it)
     :param horizon: how far ahead a failure is predicted, seconds
     :param window: feature window, seconds
-    :param model_kind: 'svm' (per-host risk, default) or 'fixed_hosts'
+    :param model_kind: 'svm' (per-host risk, default), 'svm_nystroem',
+        'gbt' (see models) or 'fixed_hosts'
     :param test_fraction: share of decision times held out (the latest)
     :param progress: callable(stage, done, total) or None
     :param max_samples: training subsample cap (see models)
     :param stride: keep every stride-th decision time
+    :param exclude_intervals: ``[(host, start, end)]`` of past migrations
+        (Unix s); samples they touched are left out of training and of the
+        held-out scores (see contaminated_samples)
+    :param cycle: load-cycle length in seconds for the multiscale features
+        (gbt), e.g. 86400; None = no cycle position
+    :param cost_fp, cost_fn: cost of a false migration / a missed failure;
+        they set the gbt model's decision threshold
     :returns: (ModelBundle, evaluation dict)
     :raises ValueError: bad parameters, too short a history, or training
         labels of a single class
@@ -156,9 +303,21 @@ def train(windows, threshold=90.0, period=300, horizon=300, window=600,
                  f'{len(windows.names)} hosts') if n_steps else 'empty'
 
     _report(progress, 'features', 0, 1)
-    if model_kind == 'svm':
-        X, y, t_idx, _ = dataset.make_dataset(windows, w, p, h, threshold,
-                                              stride)
+    feature_set = models.FEATURE_SET[model_kind]
+    fparams = (feature_sets.default_params(w, p, cycle)
+               if feature_set != 'v1' else None)
+    n_excluded = 0
+    if model_kind != 'fixed_hosts':
+        X, y, t_idx, h_idx = feature_sets.make_dataset(
+            windows, w, p, h, threshold, stride, feature_set, fparams)
+        if model_kind == 'gbt':    # calibrates on its latest rows
+            order = np.argsort(t_idx, kind='stable')
+            X, y, t_idx, h_idx = (X[order], y[order], t_idx[order],
+                                  h_idx[order])
+        dirty = contaminated_samples(windows, t_idx, h_idx, w, h,
+                                     exclude_intervals)
+        n_excluded = int(dirty.sum())
+        X, y, t_idx = X[~dirty], y[~dirty], t_idx[~dirty]
     else:
         X, y, t_idx = dataset.make_destination_dataset(windows, w, p, h,
                                                        stride)
@@ -177,10 +336,12 @@ def train(windows, threshold=90.0, period=300, horizon=300, window=600,
                               y[test_rows])
 
     _report(progress, 'fit', 0, 1)
-    if model_kind == 'svm':
+    if model_kind != 'fixed_hosts':
         _check_classes(y_tr, 'the training stretch', threshold, span_hint)
-        model = models.make_model('svm', random_state=random_state,
-                                  max_samples=max_samples).fit(X_tr, y_tr)
+        kw = {'svm': {'max_samples': max_samples}, 'svm_nystroem': {},
+              'gbt': {'cost_fp': cost_fp, 'cost_fn': cost_fn}}[model_kind]
+        model = models.make_model(model_kind, random_state=random_state,
+                                  **kw).fit(X_tr, y_tr)
     else:
         model = models.make_model('fixed_hosts', random_state=random_state,
                                   hosts=tuple(windows.names),
@@ -188,7 +349,7 @@ def train(windows, threshold=90.0, period=300, horizon=300, window=600,
     _report(progress, 'fit', 1, 1)
 
     _report(progress, 'evaluate', 0, 1)
-    if model_kind == 'svm':
+    if model_kind != 'fixed_hosts':
         scores = evaluate_risk(model, X_te, y_te, threshold)
     else:
         scores = _evaluate_destination(model, windows, X_te, y_te,
@@ -200,8 +361,9 @@ def train(windows, threshold=90.0, period=300, horizon=300, window=600,
         positive_rate_test=_positive_rate(model_kind, y_te),
         train_span=[_iso(times[0]), _iso(times[train_end - 1] + step)],
         test_span=[_iso(times[test_start - w]), _iso(times[-1] + step)],
+        excluded_contaminated=n_excluded,
     )
-    if model_kind == 'svm':
+    if model_kind != 'fixed_hosts':
         m, b = evaluation['model'], evaluation['baseline_persistence']
         evaluation['beats_baseline'] = (
             m['roc_auc'] is not None and b['roc_auc'] is not None
@@ -215,8 +377,15 @@ def train(windows, threshold=90.0, period=300, horizon=300, window=600,
         'format': bundle_mod.FORMAT,
         'format_version': bundle_mod.FORMAT_VERSION,
         'feature_schema_version': feat.FEATURE_SCHEMA_VERSION,
-        'feature_names': feat.feature_names(),
+        'feature_set': feature_set,
+        'feature_params': fparams,
+        'feature_names': feature_sets.feature_names(feature_set, fparams),
         'model_kind': model_kind,
+        'decision_threshold': (decision_threshold(model)
+                               if model_kind != 'fixed_hosts' else None),
+        'costs': {'false_migration': float(cost_fp),
+                  'missed_failure': float(cost_fn)},
+        'excluded_contaminated': n_excluded,
         'threshold': float(threshold),
         'period': p * step, 'horizon': h * step, 'window': w * step,
         'granularity': step,
