@@ -76,14 +76,15 @@ def test_record_audit_never_raises_when_influxdb_is_down(caplog):
     rec = rr.RiskRecorder(url=url, database='collectd', timeout=2,
                           password='pw-not-logged')
     with caplog.at_level(logging.WARNING, logger=LOGGER):
-        assert rr.record_audit(AUDIT, 1, [rr.HostRisk('h', 0.1, 5.0, False)],
-                               recorder=rec) == 0
+        assert rr.record_audit(
+            AUDIT, 1, [rr.HostRisk('h', 0.1, 5.0, False)],
+            recorder=rec) == 0
     text = caplog.text
     assert AUDIT in text and url in text and 'record_risk' in text
     assert 'pw-not-logged' not in text
 
 
-# -- the strategy records, the dashboard reads ---------------------------------
+# -- the strategy records, the dashboard reads -------------------------------
 
 
 def _dashboard_queries():

@@ -1,0 +1,225 @@
+"""The devstack plugin: shellcheck-clean, and what it writes is valid.
+
+devstack itself is not run here (it needs a whole cloud); instead
+``devstack/settings`` and ``devstack/plugin.sh`` are sourced by a real bash
+with devstack's functions (``iniset``, ``is_service_enabled``, ``sudo``, ...)
+replaced by recorders, and the phases are run. What they write is then
+checked by the real consumers: the ``[failpredict]`` section is parsed by
+oslo.config with the plugin's own options (names, choices, types, the
+sha256 pattern), the collectd configuration by ``collectd -t`` and the
+InfluxDB configuration by ``influxd config``.
+"""
+
+import configparser
+import os
+import re
+import shutil
+import subprocess
+
+import pytest
+from oslo_config import cfg
+
+from watcher_failpredict import conf as fp_conf
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
+PLUGIN = os.path.join(ROOT, 'devstack', 'plugin.sh')
+SETTINGS = os.path.join(ROOT, 'devstack', 'settings')
+SHA = 'ab' * 32
+
+_STUBS = r"""
+set -eu
+DEST=/opt/stack
+DATA_DIR=/opt/stack/data
+SERVICE_HOST=127.0.0.1
+STACK_USER=$(id -un)
+LOG={tmp}/calls
+ENABLED=" {enabled} "
+function define_plugin {{ echo "define_plugin $*" >> "$LOG"; }}
+function plugin_requires {{ echo "plugin_requires $*" >> "$LOG"; }}
+function enable_service {{ echo "enable_service $*" >> "$LOG"; }}
+function is_service_enabled {{
+    local s
+    for s in "$@"; do [[ "$ENABLED" == *" $s "* ]] && return 0; done
+    return 1
+}}
+function install_package {{ echo "install_package $*" >> "$LOG"; }}
+function setup_develop {{ echo "setup_develop $*" >> "$LOG"; }}
+function restart_service {{ echo "restart_service $*" >> "$LOG"; }}
+function die {{ echo "die $*" >&2; exit 1; }}
+function sudo {{
+    case "$1" in
+        systemctl|install) echo "sudo $*" >> "$LOG" ;;
+        *) "$@" ;;
+    esac
+}}
+function iniset {{
+    python3 - "$@" <<'PY'
+import configparser, sys
+path, section, key, value = sys.argv[1:5]
+c = configparser.ConfigParser(interpolation=None)
+c.read(path)
+if not c.has_section(section):
+    c.add_section(section)
+c.set(section, key, value)
+with open(path, 'w') as f:
+    c.write(f)
+PY
+    echo "iniset $*" >> "$LOG"
+}}
+source {settings}
+{env}
+source {plugin}
+"""
+
+
+def _run(tmp_path, body, enabled, env=''):
+    script = _STUBS.format(tmp=tmp_path, enabled=' '.join(enabled),
+                           settings=SETTINGS, plugin=PLUGIN, env=env) + body
+    proc = subprocess.run(['bash', '-c', script], capture_output=True,
+                          text=True, timeout=60, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    calls = tmp_path / 'calls'
+    return calls.read_text().splitlines() if calls.exists() else []
+
+
+def _plugin_option_names():
+    ((group, opts),) = fp_conf.list_opts()
+    assert group.name == 'failpredict'
+    return {opt.name for opt in opts}
+
+
+# -- static checks ------------------------------------------------------------
+
+
+@pytest.mark.parametrize('path', [PLUGIN, SETTINGS])
+def test_shellcheck_clean(path):
+    shellcheck = shutil.which('shellcheck')
+    if shellcheck is None:
+        pytest.fail('shellcheck not found: tools/run-tests installs the '
+                    'Debian package "shellcheck"')
+    proc = subprocess.run([shellcheck, '-x', '-s', 'bash', path],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_every_iniset_option_is_a_plugin_option():
+    with open(PLUGIN) as f:
+        text = f.read()
+    written = re.findall(r'\biniset\s+\S+\s+failpredict\s+(\w+)', text)
+    assert len(written) >= 6
+    unknown = set(written) - _plugin_option_names()
+    assert not unknown, f'plugin.sh writes undefined options {unknown}'
+    # and it writes nowhere else
+    sections = set(re.findall(r'\biniset\s+\S+\s+(\S+)\s', text))
+    assert sections == {'failpredict'}
+
+
+# -- running the phases ------------------------------------------------------
+
+
+def test_watcher_conf_written_is_valid_for_the_plugin(tmp_path):
+    conf = tmp_path / 'watcher.conf'
+    calls = _run(tmp_path, 'failpredict_main stack install\n'
+                           'failpredict_main stack post-config\n',
+                 ['watcher-decision-engine', 'watcher-applier'],
+                 env=f'WATCHER_CONF={conf}\n'
+                     f'FAILPREDICT_MODEL_SHA256={SHA}\n'
+                     f'FAILPREDICT_INFLUXDB_HOST=127.0.0.2\n')
+    assert 'setup_develop /opt/stack/watcher-failpredict' in calls
+    # only Watcher's node role: no InfluxDB nor collectd here
+    assert not [c for c in calls if c.startswith('install_package')]
+    parsed = configparser.ConfigParser(interpolation=None)
+    parsed.read(conf)
+    assert parsed.sections() == ['failpredict']
+    assert set(parsed['failpredict']) <= _plugin_option_names()
+
+    opts = cfg.ConfigOpts()
+    fp_conf.register_opts(opts)
+    opts(['--config-file', str(conf)], project='failpredict-test')
+    fp = opts.failpredict
+    assert fp.influxdb_url == 'http://127.0.0.2:8086'
+    assert fp.influxdb_database == 'collectd'
+    assert fp.cpu_form == 'percent'
+    assert fp.instance_metrics == 'virt'
+    assert fp.record_risk is True
+    assert fp.model_path == '/opt/stack/data/watcher-failpredict/model.joblib'
+    assert fp.model_sha256 == SHA
+
+
+def test_bad_setting_is_caught_by_the_option_types(tmp_path):
+    conf = tmp_path / 'watcher.conf'
+    _run(tmp_path, 'failpredict_main stack post-config\n',
+         ['watcher-api'], env=f'WATCHER_CONF={conf}\n'
+                              f'FAILPREDICT_INSTANCE_METRICS=libvirt\n')
+    parsed = configparser.ConfigParser(interpolation=None)
+    parsed.read(conf)
+    assert 'model_sha256' not in parsed['failpredict']  # not given
+    opts = cfg.ConfigOpts()
+    fp_conf.register_opts(opts)
+    opts(['--config-file', str(conf)], project='failpredict-test')
+    with pytest.raises(ValueError, match='libvirt'):
+        opts.failpredict.instance_metrics
+
+
+def test_extra_phase_restarts_only_enabled_watcher_services(tmp_path):
+    calls = _run(tmp_path, 'failpredict_main stack extra\n',
+                 ['watcher-api', 'watcher-decision-engine'])
+    assert [c for c in calls if c.startswith('restart_service')] == [
+        'restart_service devstack@watcher-api',
+        'restart_service devstack@watcher-decision-engine']
+
+
+def test_collectd_conf_written_is_accepted_by_collectd(tmp_path):
+    target = tmp_path / 'collectd.conf'
+    calls = _run(tmp_path, 'configure_failpredict_collectd\n',
+                 ['failpredict-collectd', 'n-cpu'],
+                 env=f'FAILPREDICT_COLLECTD_CONF={target}\n'
+                     f'FAILPREDICT_INFLUXDB_HOST=127.0.0.2\n'
+                     f'FAILPREDICT_LIBVIRT_URI=test:///default\n'
+                     # -T waits one interval for the virt reader
+                     f'FAILPREDICT_COLLECTD_INTERVAL=1\n')
+    text = target.read_text()
+    host = subprocess.run(['hostname'], capture_output=True,
+                          text=True).stdout.strip()
+    assert f'Hostname "{host}"' in text
+    assert 'Server "127.0.0.2" "25826"' in text
+    assert 'LoadPlugin virt' in text and 'HostnameFormat uuid' in text
+    assert 'Connection "test:///default"' in text
+    assert 'define_plugin watcher-failpredict' in calls
+    assert 'plugin_requires watcher-failpredict watcher' in calls
+    assert 'Interval 1\n' in text
+    # configure_failpredict_collectd ran "collectd -T" on it (a refusal
+    # dies); and -T does refuse a broken file ("collectd -t" would not):
+    target.write_text(text.replace('ReportByCpu false', 'ReportByCPUs false'))
+    proc = subprocess.run(['/usr/sbin/collectd', '-T', '-C', str(target)],
+                          capture_output=True, text=True, timeout=30)
+    assert proc.returncode != 0
+
+
+def test_collectd_without_nova_compute_has_no_virt_plugin(tmp_path):
+    target = tmp_path / 'collectd.conf'
+    _run(tmp_path, 'configure_failpredict_collectd\n',
+         ['failpredict-collectd'],
+         env=f'FAILPREDICT_COLLECTD_CONF={target}\n')
+    assert 'virt' not in target.read_text()
+
+
+def test_influxdb_collectd_input_appended_once_and_valid(tmp_path):
+    target = tmp_path / 'influxdb.conf'
+    target.write_text('reporting-disabled = true\n')
+    _run(tmp_path, 'configure_failpredict_influxdb\n'
+                   'configure_failpredict_influxdb\n',
+         ['failpredict-influxdb'],
+         env=f'FAILPREDICT_INFLUXDB_CONF={target}\n'
+             f'FAILPREDICT_INFLUXDB_HOST=127.0.0.2\n')
+    text = target.read_text()
+    assert text.count('[[collectd]]') == 1
+    assert 'bind-address = "127.0.0.2:25826"' in text
+    proc = subprocess.run(['/usr/bin/influxd', 'config', '-config',
+                           str(target)], capture_output=True, text=True,
+                          timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    shown = proc.stdout
+    assert re.search(r'\[\[collectd\]\]\s+enabled = true\s+'
+                     r'bind-address = "127\.0\.0\.2:25826"', shown), shown
+    assert 'security-level = "none"' in shown
