@@ -202,22 +202,43 @@ def _burst(x):
                      [40.0, 40.0 + 240.0 * (x - 0.5), 100.0], 40.0)
 
 
+def _phase(n_steps, step, cycle, jitter, rng):
+    """Cycle phase in [0, 1) whose speed wanders by about +-jitter.
+
+    Real stress patterns are not clockwork: each cycle runs a little
+    early or late, so "the value one cycle ago" is informative but not
+    exact. The speed is 1 + jitter * a smooth random process (AR(1), one
+    cycle correlation time).
+    """
+    steps_per_cycle = max(cycle / step, 1.0)
+    a = np.exp(-1.0 / steps_per_cycle)
+    e = rng.normal(0, np.sqrt(1 - a * a), n_steps)
+    z = np.empty(n_steps)
+    z[0] = rng.normal()
+    for i in range(1, n_steps):
+        z[i] = a * z[i - 1] + e[i]
+    speed = np.clip(1.0 + jitter * z, 0.2, None) / steps_per_cycle
+    return np.mod(rng.uniform() + np.cumsum(speed), 1.0)
+
+
 def synthetic_periodic(n_hosts=12, days=1.0, step=60, cycle=3600.0, seed=0,
-                       noise=3.0, start=1_700_000_000.0):
+                       noise=3.0, jitter=0.3, start=1_700_000_000.0):
     """The paper's setting: hosts under repeating stress patterns.
 
     Host i gets pattern ``i % 5``: sine, sawtooth ramp, burst (idle, then a
     climb that passes the calm hosts' level only minutes before
     saturating), square wave, or calm; levels, amplitudes and phases are
     drawn per host so that some cross 90 % once per cycle and others never
-    do. Memory, load, disk and network loosely follow CPU.
+    do. Memory, load, disk and network loosely follow CPU. ``jitter``
+    makes the cycles irregular (see _phase); 0 gives exact repetition, for
+    which the seasonal-naive baseline is nearly perfect.
     """
     rng = np.random.RandomState(seed)
     n_steps = int(round(days * 86400 / step))
     times = start + step * np.arange(n_steps, dtype=float)
     cpu = np.empty((n_hosts, n_steps))
     for i in range(n_hosts):
-        x = np.mod((times - start) / cycle + rng.uniform(), 1.0)
+        x = _phase(n_steps, step, cycle, jitter, rng)
         kind = i % 5
         if kind == 0:
             lvl = 50 + 40 * np.sin(2 * np.pi * x)
