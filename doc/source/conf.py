@@ -1,6 +1,7 @@
 project = 'watcher-failpredict'
 copyright = 'watcher-failpredict developers'
-extensions = []
+# reno renders releasenotes/notes/*.yaml (doc/source/releasenotes.rst).
+extensions = ['reno.sphinxext']
 master_doc = 'index'
 exclude_patterns = []
 html_theme = 'alabaster'
