@@ -96,10 +96,12 @@ def build_parser():
                     'it on the later part (time-ordered, never shuffled) '
                     'and write the bundle atomically.')
     src = t.add_argument_group('InfluxDB')
-    src.add_argument('--influxdb', required=True, metavar='URL',
-                     help='InfluxDB 1.x base URL, e.g. http://127.0.0.1:8086')
-    src.add_argument('--database', required=True, metavar='DB',
-                     help='database the collectd input writes into')
+    src.add_argument('--influxdb', metavar='URL',
+                     help='InfluxDB 1.x base URL, e.g. http://127.0.0.1:8086 '
+                          '(required unless --trace)')
+    src.add_argument('--database', metavar='DB',
+                     help='database the collectd input writes into '
+                          '(required unless --trace)')
     src.add_argument('--username', default=os.environ.get(USERNAME_ENV),
                      help=f'InfluxDB user (default: ${USERNAME_ENV})')
     src.add_argument('--password-file', metavar='FILE',
@@ -151,9 +153,47 @@ def build_parser():
     mdl.add_argument('--stride', type=_positive_int, default=1,
                      help='use every n-th time step as a sample (default: 1)')
     mdl.add_argument('--seed', type=int, default=0, help='random seed')
+    _add_trace_options(t)
+    mdl.add_argument('--cycle', type=parse_duration, default=None,
+                     help='load cycle for the gbt cycle-position features '
+                          '(default: none; traces: their own)')
+    mdl.add_argument('--cost-false-migration', type=float,
+                     default=models.DEFAULT_COST_FALSE_MIGRATION,
+                     help='cost of a needless migration (default: '
+                          '%(default)s)')
+    mdl.add_argument('--cost-missed-failure', type=float,
+                     default=models.DEFAULT_COST_MISSED_FAILURE,
+                     help='cost of a missed failure (default: %(default)s);'
+                          ' the ratio sets the decision threshold')
+    mdl.add_argument('--exclude-migrations', metavar='FILE',
+                     help='CSV host,start,end (or JSON) of past migrations; '
+                          'samples they touched are not trained on')
+    t.add_argument('--report', metavar='DIR',
+                   help='also run the full evaluation (every model and '
+                        'baseline) and write report.json and PNG plots here')
     t.add_argument('--out', required=True, metavar='PATH',
                    help='where to write the model bundle')
     t.set_defaults(func=cmd_train)
+
+    r = sub.add_parser(
+        'report', allow_abbrev=False,
+        help='evaluate an existing bundle against the baselines',
+        description='Score a model bundle and every baseline on the later '
+                    'stretch of a trace (time-ordered); print the table, '
+                    'write JSON and PNG plots.')
+    r.add_argument('--bundle', required=True, metavar='PATH')
+    r.add_argument('--sha256', default=None,
+                   help='refuse the bundle unless its sha256 is this')
+    _add_trace_options(r)
+    r.add_argument('--threshold', type=float, default=None,
+                   help='failure threshold %% (default: the bundle\'s)')
+    r.add_argument('--test-fraction', type=float, default=0.25)
+    r.add_argument('--models', default='', metavar='K1,K2',
+                   help='also train these kinds for comparison')
+    r.add_argument('--exclude-migrations', metavar='FILE')
+    r.add_argument('--out-dir', metavar='DIR',
+                   help='write report.json and PNG plots here')
+    r.set_defaults(func=cmd_report)
 
     s = sub.add_parser('show-model', allow_abbrev=False,
                        help='print a model bundle\'s metadata')
@@ -183,6 +223,17 @@ def build_parser():
     e.add_argument('--plots', metavar='DIR', help='write PNG plots here')
     e.set_defaults(func=cmd_evaluate)
     return parser
+
+
+def _add_trace_options(p):
+    from watcher_failpredict.prediction import traces
+    g = p.add_argument_group('trace (instead of InfluxDB)')
+    g.add_argument('--trace', choices=traces.TRACE_NAMES,
+                   help='train/evaluate on a trace set or the synthetic '
+                        'periodic workload')
+    g.add_argument('--traces', metavar='DIR',
+                   help=f'traces directory (default: ${traces.TRACES_ENV} '
+                        'or ../shared/traces beside the repository)')
 
 
 # -- helpers ---------------------------------------------------------------
@@ -331,8 +382,37 @@ def format_evaluation(ev):
 
 # -- commands ----------------------------------------------------------------
 
+def _trace_windows(args, stderr):
+    from watcher_failpredict.prediction import traces
+    windows = traces.load_trace(args.trace, traces=args.traces)
+    stderr.write(f'trace {args.trace}: {len(windows.names)} hosts x '
+                 f'{len(windows.times)} steps of {windows.step} s\n')
+    return windows
+
+
+def _intervals(path):
+    return training.load_intervals(path) if path else None
+
+
+def _write_report(result, directory, stdout):
+    from watcher_failpredict.prediction import evaluation
+    stdout.write(evaluation.format_report(result) + '\n')
+    if directory:
+        os.makedirs(directory, exist_ok=True)
+        path = evaluation.write_json(
+            result, os.path.join(directory, 'report.json'))
+        stdout.write(f'report: {path}\n')
+        for png in evaluation.write_plots(result, directory):
+            stdout.write(f'plot: {png}\n')
+
+
 def cmd_train(args, stdout, stderr):
     from watcher_failpredict.datasources import influxdb
+    if args.trace:
+        return _cmd_train_trace(args, stdout, stderr)
+    if not args.influxdb or not args.database:
+        raise CommandError('--influxdb and --database are required (or '
+                           'pass --trace NAME)')
     out = os.path.abspath(args.out)
     out_dir = os.path.dirname(out)
     if not os.path.isdir(out_dir):
@@ -377,7 +457,45 @@ def cmd_train(args, stdout, stderr):
         horizon=args.horizon, window=args.window,
         model_kind=args.model_kind, test_fraction=args.test_fraction,
         progress=progress, random_state=args.seed,
-        max_samples=args.max_samples, stride=args.stride)
+        max_samples=args.max_samples, stride=args.stride,
+        exclude_intervals=_intervals(args.exclude_migrations),
+        cycle=args.cycle, cost_fp=args.cost_false_migration,
+        cost_fn=args.cost_missed_failure)
+    return _finish_train(args, windows, bundle, ev, stdout, stderr)
+
+
+def _cmd_train_trace(args, stdout, stderr):
+    from watcher_failpredict.prediction import traces
+    out = os.path.abspath(args.out)
+    if not os.path.isdir(os.path.dirname(out)):
+        raise CommandError(f'--out {args.out}: directory does not exist')
+    windows = _trace_windows(args, stderr)
+    d = traces.TRACE_DEFAULTS[args.trace]
+    step = windows.step
+    # trace steps are coarse: round the durations up to whole steps
+    dur = {n: max(step, -(-getattr(args, n) // step) * step)
+           for n in ('period', 'horizon', 'window')}
+    if dur['window'] < 4 * step:
+        dur['window'] = 6 * step
+    args.period, args.horizon, args.window = (dur['period'], dur['horizon'],
+                                              dur['window'])
+    if args.cycle is None:
+        args.cycle = d['cycle']
+    bundle, ev = training.train(
+        windows, threshold=args.threshold, period=args.period,
+        horizon=args.horizon, window=args.window,
+        model_kind=args.model_kind, test_fraction=args.test_fraction,
+        random_state=args.seed, max_samples=args.max_samples,
+        stride=args.stride,
+        exclude_intervals=_intervals(args.exclude_migrations),
+        cycle=args.cycle, cost_fp=args.cost_false_migration,
+        cost_fn=args.cost_missed_failure)
+    bundle.metadata['training_source'] = f'trace:{args.trace}'
+    return _finish_train(args, windows, bundle, ev, stdout, stderr)
+
+
+def _finish_train(args, windows, bundle, ev, stdout, stderr):
+    out = os.path.abspath(args.out)
     stdout.write(format_evaluation(ev) + '\n')
     if ev.get('beats_baseline') is False:
         stderr.write('WARNING: the model does not beat the persistence '
@@ -387,6 +505,53 @@ def cmd_train(args, stdout, stderr):
     stdout.write(f'\nwrote {out}\nsha256 {digest}\n\n'
                  f'# add to watcher.conf:\n[failpredict]\n'
                  f'model_path = {out}\nmodel_sha256 = {digest}\n')
+    if args.report:
+        from watcher_failpredict.prediction import evaluation
+        kinds = [args.model_kind] if args.model_kind in models.RISK_KINDS \
+            else []
+        for extra in ('gbt', 'svm_nystroem'):
+            if extra not in kinds:
+                kinds.append(extra)
+        result = evaluation.evaluate(
+            windows, threshold=args.threshold, period=args.period,
+            horizon=args.horizon, window=args.window, model_kinds=kinds,
+            test_fraction=args.test_fraction, cycle=args.cycle,
+            cost_fp=args.cost_false_migration,
+            cost_fn=args.cost_missed_failure,
+            exclude_intervals=_intervals(args.exclude_migrations),
+            random_state=args.seed, max_samples=args.max_samples,
+            name=args.trace or 'influxdb')
+        stdout.write('\n')
+        _write_report(result, args.report, stdout)
+    return 0
+
+
+def cmd_report(args, stdout, stderr):
+    from watcher_failpredict.prediction import evaluation
+    if not args.trace:
+        raise CommandError('report needs --trace NAME (the data to score '
+                           'the bundle on)')
+    bundle = bundle_mod.load_bundle(args.bundle, expected_sha256=args.sha256)
+    md = bundle.metadata
+    windows = _trace_windows(args, stderr)
+    bundle.check_windows(windows)
+    kinds = [k.strip() for k in args.models.split(',') if k.strip()]
+    result = evaluation.evaluate(
+        windows,
+        threshold=md['threshold'] if args.threshold is None
+        else args.threshold,
+        period=md['period'], horizon=md['horizon'], window=md['window'],
+        model_kinds=kinds, test_fraction=args.test_fraction,
+        cycle=(md.get('feature_params') or {}).get('cycle'),
+        cost_fp=md.get('costs', {}).get('false_migration', 1.0),
+        cost_fn=md.get('costs', {}).get('missed_failure', 5.0),
+        exclude_intervals=_intervals(args.exclude_migrations),
+        bundle=bundle, name=f'{args.trace} ({os.path.basename(args.bundle)})')
+    span = md.get('training_span') or [None, None]
+    stderr.write(f'bundle trained on {span[0]} .. {span[1]}; make sure '
+                 'that is before the test stretch, or the figures are '
+                 'optimistic\n')
+    _write_report(result, args.out_dir, stdout)
     return 0
 
 
