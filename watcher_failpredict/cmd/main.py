@@ -620,6 +620,10 @@ def main(argv=None, stdout=None, stderr=None):
     stderr = stderr or sys.stderr
     parser = build_parser()
     args = parser.parse_args(argv)
+    if (args.command == 'train' and not args.trace
+            and not (args.influxdb and args.database)):
+        parser.error('train: --influxdb and --database are required '
+                     '(or pass --trace NAME)')
     logging.basicConfig(level=logging.ERROR,
                         format=f'{PROG}: %(levelname)s %(message)s')
     try:
