@@ -609,23 +609,32 @@ class PredictedLeastFailure(base.BaseStrategy):
                 win.data, cpu=win.data['cpu'] / vcpus[:, None]))
         return win
 
+    def _instance_load(self, inst, inst_win, source):
+        """``(cpu, memory, mean cpu over the period)`` of a candidate VNF,
+        or None (logged) when it has no CPU metrics to judge it by."""
+        cpu = inst_win.series('cpu', inst.uuid)
+        cpu_mean = float(placement.period_mean(cpu, self.period_steps))
+        if np.isnan(cpu_mean):
+            LOG.info('Instance %s on %s not a candidate: no CPU metrics in '
+                     'the last %s s', inst.uuid, source.hostname,
+                     self.params['period'])
+            return None
+        mem = inst_win.series('memory', inst.uuid)
+        if np.isnan(mem).all():
+            # No guest memory samples: assume it uses its whole flavor.
+            mem = np.full_like(mem, float(inst.memory))
+        return cpu, mem, cpu_mean
+
     def _relieve(self, source, instances, inst_win, threshold):
         """Plan one move off ``source``; False when none is possible."""
         src_name = self.node_names[source.uuid]
         host_cpu = self._host_cpu(src_name)
         candidates, series, raw = [], {}, {}
         for inst in instances:
-            cpu = inst_win.series('cpu', inst.uuid)
-            cpu_mean = float(placement.period_mean(cpu, self.period_steps))
-            if np.isnan(cpu_mean):
-                LOG.info('Instance %s on %s not a candidate: no CPU '
-                         'metrics in the last %s s', inst.uuid,
-                         source.hostname, self.params['period'])
+            load = self._instance_load(inst, inst_win, source)
+            if load is None:
                 continue
-            mem = inst_win.series('memory', inst.uuid)
-            if np.isnan(mem).all():
-                # No guest memory samples: assume it uses its whole flavor.
-                mem = np.full_like(mem, float(inst.memory))
+            cpu, mem, cpu_mean = load
             series[inst.uuid] = (placement.filled(cpu), placement.filled(mem))
             raw[inst.uuid] = (cpu, mem)
             relief = float(placement.cpu_contribution(
@@ -695,16 +704,10 @@ class PredictedLeastFailure(base.BaseStrategy):
         risk_threshold = float(params['risk_threshold'])
         cands = []
         for inst in instances:
-            cpu = inst_win.series('cpu', inst.uuid)
-            cpu_mean = float(placement.period_mean(cpu, self.period_steps))
-            if np.isnan(cpu_mean):
-                LOG.info('Instance %s on %s not a candidate: no CPU '
-                         'metrics in the last %s s', inst.uuid,
-                         source.hostname, params['period'])
+            load = self._instance_load(inst, inst_win, source)
+            if load is None:
                 continue
-            mem = inst_win.series('memory', inst.uuid)
-            if np.isnan(mem).all():
-                mem = np.full_like(mem, float(inst.memory))
+            cpu, mem, cpu_mean = load
             relief = float(placement.cpu_contribution(
                 cpu_mean, inst.vcpus, source.vcpus))
             if relief <= 0:
