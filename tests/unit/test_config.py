@@ -1,4 +1,4 @@
-"""The [failpredict] options and the sample configuration that documents them."""
+"""The [failpredict] options and the sample config that documents them."""
 
 import pathlib
 import subprocess

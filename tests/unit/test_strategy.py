@@ -665,7 +665,6 @@ def test_migration_history_from_watcher_actions():
         'state': 'ONGOING'}
 
 
-
 def test_strategy_loads_through_watcher_entry_point():
     from watcher.decision_engine.loading import default
     # reload_config_files() needs a parsed CONF (Watcher's services have
