@@ -190,6 +190,31 @@ class Proc:
         return True
 
 
+def stop_all(procs, timeout=15):
+    """SIGTERM every group at once, wait, SIGKILL what is left."""
+    live = [(p, p.pid()) for p in procs]
+    live = [(p, pid) for p, pid in live if pid is not None]
+    for p in procs:
+        if p.pid() is None:
+            _unlink(p.pidfile)
+    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5)):
+        left = [pid for _p, pid in live if _group_alive(pid)]
+        if not left:
+            break
+        for pid in left:
+            try:
+                os.killpg(pid, sig)
+            except ProcessLookupError:
+                pass
+        deadline = time.time() + wait
+        while time.time() < deadline and any(_group_alive(pid)
+                                              for _p, pid in live):
+            time.sleep(0.1)
+    for p, _pid in live:
+        _unlink(p.pidfile)
+    return [p for p, _pid in live]
+
+
 def _group_alive(pgid):
     try:
         os.killpg(pgid, 0)
@@ -446,6 +471,8 @@ LoadPlugin exec
 transport_url = rabbit://guest:guest@127.0.0.1:{p['amqp']}/
 host = failpredict-stack
 debug = false
+# Let "down" and a restart be quick.
+graceful_shutdown_timeout = 5
 # No Keystone on this stack: the API trusts every caller (policy file).
 enable_authentication = false
 
@@ -517,9 +544,8 @@ instance_metrics = guest
         if watcher:
             stale += ['watcher-api', 'watcher-applier',
                       'watcher-decision-engine']
-        for name in stale:
-            if self.proc(name).stop():
-                log('stopped %s: its configuration changed' % name)
+        for p in stop_all([self.proc(name) for name in stale]):
+            log('stopped %s: its configuration changed' % p.name)
         rb = self.path('rabbitmq')
         if write_atomic(self.path('etc', 'rabbitmq.conf'), '\n'.join([
             'listeners.tcp.1 = 127.0.0.1:%d' % self.ports['amqp'],
@@ -682,8 +708,11 @@ instance_metrics = guest
         if not os.path.isdir(self.path('run')):
             log('nothing to stop in %s' % self.dir)
             return
-        for p in reversed(self.processes()):
-            if p.stop():
+        # Watcher's services first (they talk to the rest), then the rest.
+        procs = list(reversed(self.processes()))
+        watcher = [p for p in procs if p.name.startswith('watcher-')]
+        for group in (watcher, [p for p in procs if p not in watcher]):
+            for p in stop_all(group):
                 log('stopped %s' % p.name)
         state = self.state()
         state.pop('collect_start', None)
