@@ -231,6 +231,11 @@ def _add_trace_options(p):
     g.add_argument('--trace', choices=traces.TRACE_NAMES,
                    help='train/evaluate on a trace set or the synthetic '
                         'periodic workload')
+    g.add_argument('--trace-opt', action='append', default=[],
+                   metavar='KEY=VALUE',
+                   help='loader option, repeatable (e.g. signal=avg, '
+                        'overcommit=1.5, resolution=raw, n_hosts=6, '
+                        'days=0.5)')
     g.add_argument('--traces', metavar='DIR',
                    help=f'traces directory (default: ${traces.TRACES_ENV} '
                         'or ../shared/traces beside the repository)')
@@ -384,7 +389,22 @@ def format_evaluation(ev):
 
 def _trace_windows(args, stderr):
     from watcher_failpredict.prediction import traces
-    windows = traces.load_trace(args.trace, traces=args.traces)
+    opts = {}
+    for item in args.trace_opt:
+        key, sep, value = item.partition('=')
+        if not sep or not key:
+            raise CommandError(f'--trace-opt {item!r}: expected KEY=VALUE')
+        for conv in (int, float):
+            try:
+                value = conv(value)
+                break
+            except ValueError:
+                pass
+        opts[key.strip()] = value
+    try:
+        windows = traces.load_trace(args.trace, traces=args.traces, **opts)
+    except TypeError as exc:
+        raise CommandError(f'--trace-opt: {exc}') from None
     stderr.write(f'trace {args.trace}: {len(windows.names)} hosts x '
                  f'{len(windows.times)} steps of {windows.step} s\n')
     return windows

@@ -1,0 +1,79 @@
+"""Trace loaders (real files at ../shared/traces) and the synthetic load."""
+
+import os
+
+import numpy as np
+import pytest
+
+from watcher_failpredict.prediction import labels as lab
+from watcher_failpredict.prediction import traces
+
+HAVE_TRACES = os.path.isdir(traces.traces_dir())
+needs_traces = pytest.mark.skipif(
+    not HAVE_TRACES,
+    reason=f'real traces absent at {traces.traces_dir()} (set '
+           f'{traces.TRACES_ENV}); CI has them at ../shared/traces')
+
+
+def test_vms_to_hosts_sums_by_size_and_keeps_gaps():
+    vm = np.array([[50., 50., np.nan],
+                   [100., 0., 10.],
+                   [20., 20., 20.],
+                   [200., 200., 200.]])
+    hosts, groups = traces.vms_to_hosts(vm, sizes=[2, 2, 1, 1],
+                                        vms_per_host=2, overcommit=1.0,
+                                        seed=0)
+    assert hosts.shape == (2, 3) and len(groups) == 2
+    for j, g in enumerate(groups):
+        sizes = np.array([2, 2, 1, 1])[g]
+        expected = np.clip((vm[g] * sizes[:, None]).sum(0) / sizes.sum(),
+                           0, 100)
+        np.testing.assert_allclose(hosts[j], expected)
+    assert np.isnan(hosts).sum() == 1      # the missing VM sample
+    assert np.nanmax(hosts) <= 100.0       # saturation clip
+    with pytest.raises(ValueError, match='overcommit'):
+        traces.vms_to_hosts(vm, overcommit=0)
+
+
+def test_synthetic_is_deterministic_and_periodic():
+    a = traces.synthetic_periodic(n_hosts=5, days=0.25, seed=1)
+    b = traces.synthetic_periodic(n_hosts=5, days=0.25, seed=1)
+    np.testing.assert_array_equal(a.data['cpu'], b.data['cpu'])
+    assert a.data['cpu'].shape == (5, 360) and a.step == 60
+    state = lab.failure_state(a.data['cpu'], 90, 5)
+    assert state[:4].any() and not state[4].any()   # calm host never fails
+
+
+def test_traces_dir_env_and_missing_file(tmp_path, monkeypatch):
+    monkeypatch.setenv(traces.TRACES_ENV, str(tmp_path))
+    assert traces.traces_dir() == str(tmp_path)
+    with pytest.raises(ValueError, match='machine_usage_5min.csv'):
+        traces.load_alibaba()
+    with pytest.raises(ValueError, match='unknown trace'):
+        traces.load_trace('google')
+
+
+@needs_traces
+def test_alibaba_host_level():
+    w = traces.load_alibaba(resolution='5min')
+    assert len(w.names) == 16 and w.step == 300
+    assert w.data['cpu'].shape[1] == 2304
+    assert np.nanmin(w.data['cpu']) >= 0 and np.nanmax(w.data['cpu']) <= 100
+    # 9-16 % of bins empty on full machines: gaps stay NaN
+    assert 0.05 < np.isnan(w.data['cpu']).mean() < 0.4
+    state = lab.failure_state(w.data['cpu'], 80, 1)
+    assert 0 < state.mean() < 0.05         # rare, as the README says
+
+
+@needs_traces
+def test_bitbrains_and_azure_vms_on_simulated_hosts():
+    bb = traces.load_bitbrains()
+    assert len(bb.names) == 15 and bb.step == 300
+    assert bb.data['cpu'].shape[1] == 26207
+    assert lab.failure_state(bb.data['cpu'], 90, 1).mean() > 0.01
+    az = traces.load_azure()
+    assert len(az.names) == 17 and az.data['cpu'].shape[1] == 8004
+    assert not np.isnan(az.data['cpu']).any()
+    assert lab.failure_state(az.data['cpu'], 90, 1).any()
+    avg = traces.load_azure(signal='avg')
+    assert np.all(avg.data['cpu'] <= az.data['cpu'] + 1e-9)
