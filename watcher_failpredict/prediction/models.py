@@ -292,6 +292,10 @@ class CalibratedRiskClassifier(sk_base.ClassifierMixin,
         if np.unique(y).size < 2:
             raise ValueError('CalibratedRiskClassifier needs both classes '
                              'in the training rows')
+        # a metric a source never has (traces: no disk/net) is an all-NaN
+        # column, which HistGradientBoosting cannot bin: make it constant
+        self.empty_columns_ = np.isnan(X).all(axis=0)
+        X = self._fill(X)
         n = y.size
         cut = int(round(n * (1 - self.calibration_fraction)))
         if np.unique(y[:cut]).size < 2:
@@ -325,10 +329,16 @@ class CalibratedRiskClassifier(sk_base.ClassifierMixin,
 
     def predict_proba(self, X):
         validation.check_is_fitted(self, 'trees_')
-        X = np.asarray(X, dtype=float)
+        X = self._fill(np.asarray(X, dtype=float))
         est = self.calibrator_ or self.trees_
         with threadpoolctl.threadpool_limits(self.n_threads):
             return est.predict_proba(X)
+
+    def _fill(self, X):
+        if self.empty_columns_.any():
+            X = X.copy()
+            X[:, self.empty_columns_] = 0.0
+        return X
 
     def predict(self, X):
         """1 where the risk reaches the cost-based threshold."""
