@@ -279,6 +279,7 @@ def test_stack_through_openstack_cli(stack):
     actions = tr.optimize_json('action', 'list', '--action-plan', ap,
                                '--detail')
     assert [a['Action'] for a in actions] == ['migrate'], actions
+    tr.optimize('action', 'show', actions[0]['UUID'])
     act = tr.optimize_json('action', 'show', actions[0]['UUID'])
     params = act['Parameters']
     vnf = params['resource_id']
@@ -307,7 +308,7 @@ def test_stack_through_openstack_cli(stack):
                 i['host'] for i in topo['instances']
                 if i['uuid'] == uuid][0], inst
 
-    # -- 4. CONTINUOUS audit ----------------------------------------------------
+    # -- 4. CONTINUOUS audit --------------------------------------------------
     cont = tr.optimize_json('audit', 'create', '-a', 'failpredict-stack',
                             '-t', 'CONTINUOUS', '-i', '10', *PARAMS,
                             record=True)
@@ -331,7 +332,7 @@ def test_stack_through_openstack_cli(stack):
     assert states[-1] in ('RECOMMENDED', 'CANCELLED'), states
     assert _audit_state(stack, cuuid) == 'CANCELLED'
 
-    # -- 5. bad parameters --------------------------------------------------------
+    # -- 5. bad parameters ----------------------------------------------------
     for bad, fragment in (('threshold="high"', 'high'),
                           ('threshold=-5', '-5'),
                           ('treshold=90', 'treshold')):

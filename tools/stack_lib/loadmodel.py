@@ -89,8 +89,8 @@ def memory_parts(used, total):
 def putval(host, ident, t, interval, *values):
     vals = ':'.join('%d' % v if isinstance(v, int) else '%.6f' % v
                     for v in values)
-    return 'PUTVAL "%s/%s" interval=%d %d:%s' % (host, ident, interval,
-                                                int(t), vals)
+    return 'PUTVAL "%s/%s" interval=%d %d:%s' % (
+        host, ident, interval, int(t), vals)
 
 
 def cpu_lines(host, t, interval, cpu):

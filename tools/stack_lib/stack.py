@@ -54,7 +54,7 @@ class StackError(Exception):
     pass
 
 
-# -- small helpers -------------------------------------------------------------
+# -- small helpers ------------------------------------------------------------
 
 
 def port_free(port, udp=False):
@@ -124,7 +124,7 @@ def sha256(path):
     return h.hexdigest()
 
 
-# -- processes -------------------------------------------------------------------
+# -- processes ----------------------------------------------------------------
 
 
 def _start_time(pid):
@@ -207,8 +207,8 @@ def stop_all(procs, timeout=15):
             except ProcessLookupError:
                 pass
         deadline = time.time() + wait
-        while time.time() < deadline and any(_group_alive(pid)
-                                              for _p, pid in live):
+        while time.time() < deadline and any(
+                _group_alive(pid) for _p, pid in live):
             time.sleep(0.1)
     for p, _pid in live:
         _unlink(p.pidfile)
@@ -244,7 +244,7 @@ def _unlink(path):
         pass
 
 
-# -- the stack ------------------------------------------------------------------
+# -- the stack ----------------------------------------------------------------
 
 
 class Stack:
@@ -346,7 +346,7 @@ class Stack:
         # Debian starts rabbitmq-server/epmd on install where policy allows;
         # this stack runs its own on 127.0.0.1 and never touches those.
 
-    # configs ------------------------------------------------------------------
+    # configs -----------------------------------------------------------------
 
     def influxdb_conf(self):
         d = self.path('influxdb')
@@ -547,18 +547,19 @@ instance_metrics = guest
         for p in stop_all([self.proc(name) for name in stale]):
             log('stopped %s: its configuration changed' % p.name)
         rb = self.path('rabbitmq')
-        if write_atomic(self.path('etc', 'rabbitmq.conf'), '\n'.join([
+        rabbit_conf = '\n'.join([
             'listeners.tcp.1 = 127.0.0.1:%d' % self.ports['amqp'],
             'loopback_users.guest = true',
             'log.console = false',
             'log.file.level = info',
-            ''])):
+            ''])
+        if write_atomic(self.path('etc', 'rabbitmq.conf'), rabbit_conf):
             if self.proc('rabbitmq').stop():
                 log('stopped rabbitmq: its configuration changed')
         write_atomic(os.path.join(rb, 'enabled_plugins'), '[].\n')
         write_atomic(os.path.join(rb, 'rabbitmq-env.conf'), '')
 
-    # services ------------------------------------------------------------------
+    # services ----------------------------------------------------------------
 
     def rabbit_env(self):
         rb = self.path('rabbitmq')
@@ -670,7 +671,7 @@ instance_metrics = guest
         wait_for('watcher-api + decision-engine goal sync', goal_synced, 90,
                  self.proc('watcher-api'))
 
-    # commands ------------------------------------------------------------------
+    # commands ----------------------------------------------------------------
 
     def up(self):
         t0 = time.time()
