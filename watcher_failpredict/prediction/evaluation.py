@@ -249,8 +249,13 @@ def evaluate(windows, threshold=90.0, period=300, horizon=300, window=600,
         kw = {'svm': {'max_samples': max_samples}, 'svm_nystroem': {},
               'gbt': {'cost_fp': cost_fp, 'cost_fn': cost_fn}}[kind]
         t0 = time.monotonic()
-        model = models.make_model(kind, random_state=random_state,
-                                  **kw).fit(Xk[tr], y[tr])
+        try:
+            model = models.make_model(kind, random_state=random_state,
+                                      **kw).fit(Xk[tr], y[tr])
+        except ValueError as exc:   # e.g. too few failures for its CV
+            methods[kind] = {'kind': 'model', 'error': str(exc),
+                             'pr_auc': None}
+            continue
         fit_s = time.monotonic() - t0
         p_test = model.predict_proba(Xk[te])[:, 1]
         thr = getattr(model, 'threshold_', None)

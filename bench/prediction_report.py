@@ -1,0 +1,89 @@
+#!/usr/bin/env python
+"""The prediction comparison: every model and baseline, each data set.
+
+Runs watcher_failpredict.prediction.evaluation on the synthetic periodic
+workload (the paper's setting) and on each real trace set
+(../shared/traces, or $FAILPREDICT_TRACES), time-ordered split (train on
+the first 75 %, test on the last 25 %), and prints one table per data set
+plus a summary against the issue's targets. JSON and PNG plots go to
+--out.
+
+    .venv/bin/python bench/prediction_report.py                  # all sets
+    .venv/bin/python bench/prediction_report.py --sets synthetic,alibaba
+"""
+
+import argparse
+import os
+import sys
+import time
+
+from watcher_failpredict.prediction import evaluation
+from watcher_failpredict.prediction import traces
+
+#: Fixed before looking at any test stretch; never tuned on it.
+CONFIGS = {
+    'synthetic': dict(load={'n_hosts': 20, 'days': 3, 'step': 60},
+                      period=300, horizon=600, window=1800,
+                      models=('gbt', 'svm', 'svm_nystroem', 'fixed_hosts')),
+    'alibaba': dict(load={}, period=900, horizon=900, window=3600,
+                    models=('gbt', 'svm', 'svm_nystroem')),
+    'bitbrains': dict(load={}, period=900, horizon=900, window=3600,
+                      models=('gbt', 'svm', 'svm_nystroem')),
+    'azure': dict(load={}, period=900, horizon=900, window=3600,
+                  models=('gbt', 'svm', 'svm_nystroem')),
+}
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument('--sets', default=','.join(CONFIGS))
+    ap.add_argument('--traces', default=None)
+    ap.add_argument('--out', default='/tmp/failpredict-prediction-report')
+    args = ap.parse_args(argv)
+    summary = []
+    for name in [s.strip() for s in args.sets.split(',') if s.strip()]:
+        cfg = CONFIGS[name]
+        d = traces.TRACE_DEFAULTS[name]
+        t0 = time.monotonic()
+        w = traces.load_trace(name, traces=args.traces, **cfg['load'])
+        r = evaluation.evaluate(
+            w, threshold=d['threshold'], period=cfg['period'],
+            horizon=cfg['horizon'], window=cfg['window'],
+            model_kinds=cfg['models'], cycle=d['cycle'], name=name,
+            progress=lambda m: sys.stderr.write(f'{name}: {m}\n'))
+        print(evaluation.format_report(r))
+        for mname, m in r['methods'].items():
+            if m.get('error'):
+                print(f'{mname}: could not be fitted: {m["error"]}')
+        fh = r['methods'].get('fixed_hosts')
+        if fh is not None:
+            print(f'fixed_hosts (which-server classifier): regret '
+                  f'{fh["destination"]["mean_regret"]}'
+                  + (f' ({fh["error"]})' if fh.get('error') else ''))
+        out = os.path.join(args.out, name)
+        os.makedirs(out, exist_ok=True)
+        evaluation.write_json(r, os.path.join(out, 'report.json'))
+        evaluation.write_plots(r, out)
+        print(f'({time.monotonic() - t0:.0f} s; JSON and plots in {out})\n')
+        summary.append((name, r))
+    print('targets:')
+    for name, r in summary:
+        v = r['verdict']
+        ratio = v.get('pr_auc_ratio')
+        reg = v.get('regret_ratio_vs_least_cpu')
+        if name == 'synthetic':
+            print(f'  synthetic: best model {v["best_model"]} PR-AUC = '
+                  f'{ratio:.2f} x best baseline ({v["best_baseline"]}) '
+                  f'[target >= 1.2: {"met" if ratio >= 1.2 else "NOT met"}]'
+                  f'; regret = {reg:.2f} x least-cpu-now [target <= 0.5: '
+                  f'{"met" if reg is not None and reg <= 0.5 else "NOT met"}'
+                  ']')
+        else:
+            print(f'  {name}: best model {v["best_model"]} PR-AUC = '
+                  f'{ratio:.2f} x best baseline ({v["best_baseline"]}) '
+                  f'[target >= 1.0: {"met" if ratio >= 1.0 else "NOT met"}]')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
