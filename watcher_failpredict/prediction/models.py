@@ -47,6 +47,10 @@ FEATURE_SET = {'svm': 'v1', 'svm_nystroem': 'v1', 'gbt': 'multiscale',
 DEFAULT_COST_FALSE_MIGRATION = 1.0
 DEFAULT_COST_MISSED_FAILURE = 5.0
 
+#: Fewer failures than this in the calibration slice: the trees'
+#: probabilities are kept (a map fitted on 3 failures is noise).
+MIN_CALIBRATION_FAILURES = 10
+
 
 def stratified_subsample(y, max_samples, random_state=0):
     """Indices of at most max_samples rows keeping each class's share.
@@ -264,7 +268,7 @@ class CalibratedRiskClassifier(sk_base.ClassifierMixin,
     def __init__(self, cost_fp=DEFAULT_COST_FALSE_MIGRATION,
                  cost_fn=DEFAULT_COST_MISSED_FAILURE,
                  calibration_fraction=0.25, max_iter=150,
-                 learning_rate=0.1, max_leaf_nodes=31, min_samples_leaf=40,
+                 learning_rate=0.1, max_leaf_nodes=31, min_samples_leaf=20,
                  n_threads=1, random_state=0):
         self.cost_fp = cost_fp
         self.cost_fn = cost_fn
@@ -309,16 +313,25 @@ class CalibratedRiskClassifier(sk_base.ClassifierMixin,
         self.classes_ = np.array([0, 1])
         self.n_features_in_ = X.shape[1]
         X_cal, y_cal = X[cut:], y[cut:]
-        self.calibrated_ = bool(np.unique(y_cal).size == 2)
+        n_pos = int(y_cal.sum())
+        self.calibrated_ = (MIN_CALIBRATION_FAILURES <= n_pos < y_cal.size)
         if self.calibrated_:
-            method = 'isotonic' if y_cal.sum() >= 100 else 'sigmoid'
-            self.calibrator_ = calibration.CalibratedClassifierCV(
+            method = 'isotonic' if n_pos >= 100 else 'sigmoid'
+            cal = calibration.CalibratedClassifierCV(
                 frozen.FrozenEstimator(self.trees_),
                 method=method).fit(X_cal, y_cal)
+            raw = self.trees_.predict_proba(X_cal)[:, 1]
+            mapped = cal.predict_proba(X_cal)[:, 1]
+            # a sigmoid fitted on a handful of failures can come out
+            # decreasing and invert the trees' ranking: refuse that map
+            if np.std(raw) > 0 and np.std(mapped) > 0 and \
+                    np.corrcoef(raw, mapped)[0, 1] < 0:
+                self.calibrated_ = False
+        if self.calibrated_:
+            self.calibrator_ = cal
             self.calibration_method_ = method
-            self.threshold_ = cost_threshold(
-                self.calibrator_.predict_proba(X_cal)[:, 1], y_cal,
-                self.cost_fp, self.cost_fn)
+            self.threshold_ = cost_threshold(mapped, y_cal, self.cost_fp,
+                                             self.cost_fn)
         else:
             self.calibrator_ = None
             self.calibration_method_ = None
