@@ -152,6 +152,48 @@ def test_compute_model_mirrors_placement(short):
     assert node.hostname == cluster.host_name(int(tb.host_of[5]))
 
 
+def test_compute_model_holds_destination_claim_during_migration(short):
+    # Placement holds the destination's allocation during a live
+    # migration; without it a later audit could over-subscribe that host
+    tb = cluster.Testbed(short, 1)
+    tb.run_until(20)
+    dst = int((tb.host_of[2] + 1) % tb.n_servers)
+    on_dst = int(np.sum(tb.host_of == dst))
+    m = tb.start_migration(2, dst)
+    model = tb.compute_model()
+    node = model.get_node_by_uuid(f'node-{dst:02d}')
+    free = model.get_node_free_resources(node)
+    assert free['vcpu'] == short['servers']['cores'] - on_dst - 1
+    assert free['memory'] == short['servers']['memory_mb'] - \
+        (on_dst + 1) * short['chains']['memory_mb']
+    # the VNF itself is still on its source
+    src = model.get_node_by_instance_uuid(cluster.vnf_uuid(2))
+    assert src.hostname == cluster.host_name(m.src)
+    tb.run_until(int(m.end // tb.dt) + 2)
+    model = tb.compute_model()
+    node = model.get_node_by_uuid(f'node-{dst:02d}')
+    assert node.vcpu_reserved == 0
+    assert model.get_node_free_resources(node)['vcpu'] == \
+        short['servers']['cores'] - on_dst - 1
+
+
+def test_migration_history_dates_like_watchers_action_table(short):
+    # Watcher dates an ongoing migration "now" and a finished one by its
+    # completion (updated_at), so cooldowns run from the end of a move
+    tb = cluster.Testbed(short, 1)
+    tb.run_until(20)
+    m = tb.start_migration(2, int((tb.host_of[2] + 1) % tb.n_servers))
+    tb.run_until(24)
+    (ongoing,) = tb.migration_history(0)
+    assert ongoing.at == tb.now()
+    assert ongoing.instance_uuid == cluster.vnf_uuid(2)
+    assert ongoing.destination_node == cluster.host_name(m.dst)
+    tb.run_until(int(m.end // tb.dt) + 10)
+    (done,) = tb.migration_history(0)
+    assert done.at == pytest.approx(cluster.EPOCH + tb.offset + m.end)
+    assert tb.migration_history(done.at + 1) == []
+
+
 # -- policies -----------------------------------------------------------------
 
 

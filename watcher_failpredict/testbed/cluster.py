@@ -19,6 +19,7 @@ from watcher.decision_engine.model import model_root
 from watcher_failpredict.datasources import base as ds_base
 from watcher_failpredict.datasources import memory
 from watcher_failpredict.prediction import labels
+from watcher_failpredict.strategies import predicted_least_failure as plf
 from watcher_failpredict.testbed import loads
 from watcher_failpredict.testbed import physics
 
@@ -255,6 +256,20 @@ class Testbed:
         self.migrations.append(m)
         return m
 
+    def migration_history(self, since):
+        """Migrations as Watcher's action table reports them
+        (``PredictedLeastFailure._db_migrations``): one under way is dated
+        now whatever its start, a finished one by its completion time;
+        those dated before ``since`` (Unix s) are left out."""
+        now = self.now()
+        out = []
+        for m in self.migrations:
+            at = now if m in self.active else EPOCH + self.offset + m.end
+            if at >= since:
+                out.append(plf.Migration(vnf_uuid(m.vnf), host_name(m.src),
+                                         host_name(m.dst), at))
+        return out
+
     # -- what the decision engine sees ---------------------------------------
 
     def now(self):
@@ -318,16 +333,24 @@ class Testbed:
         """A Watcher ModelRoot of the testbed now, as Nova would show it.
 
         A VNF under migration is still on its source (Nova moves it when
-        the migration completes); its destination already holds its claim.
+        the migration completes); its destination already holds its claim
+        (Placement allocates on both hosts during a live migration), shown
+        here as that host's reserved vCPU, RAM and disk, so a second move
+        in a later audit cannot over-subscribe a destination.
         """
         srv, ch = self.scn['servers'], self.scn['chains']
+        claims = np.bincount([m.dst for m in self.active],
+                             minlength=self.n_servers).astype(int)
         model = model_root.ModelRoot()
         for s in range(self.n_servers):
+            n = int(claims[s])
             model.add_node(element.ComputeNode(
                 uuid=f'node-{s:02d}', hostname=host_name(s),
                 status='enabled', state='up', vcpus=srv['cores'],
                 memory=srv['memory_mb'], disk=srv['disk_gb'],
-                vcpu_reserved=0, memory_mb_reserved=0, disk_gb_reserved=0,
+                vcpu_reserved=n * ch['vcpus'],
+                memory_mb_reserved=n * ch['memory_mb'],
+                disk_gb_reserved=n * ch['disk_gb'],
                 vcpu_ratio=1.0, memory_ratio=1.0, disk_ratio=1.0))
         for v in range(self.n_vnfs):
             inst = element.Instance(

@@ -157,8 +157,10 @@ class StrategyPolicy:
         history = max(scn['model']['window'], scn['trigger']['period']) + \
             3 * scn['metrics_interval']
         s.datasource_backend = tb.datasource(history)
-        s.migration_history = lambda since: [
-            m for m in self.history if m.at >= since]
+        # what Watcher's action table would say: a migration under way
+        # blocks its VNF and destination whatever its age, a finished one
+        # counts from its completion (not from the audit that planned it)
+        s.migration_history = tb.migration_history
         s.clock = lambda: now
         self.calls += 1
         solution = s.execute()
