@@ -191,8 +191,9 @@ def _host_samples(spec, values, i_local, i, state):
     return lines
 
 
-#: memory plugin forms written for hosts (what the datasource reads).
-HOST_MEM_FORMS = ('absolute',)
+#: memory plugin forms written for hosts: both, as collectd does with
+#: etc/collectd/compute-host.conf (ValuesAbsolute + ValuesPercentage).
+HOST_MEM_FORMS = ('absolute', 'percent')
 #: instance metrics form written ('guest' or 'virt', [failpredict]
 #: instance_metrics); 'virt' is 3 points per sample against 15 for 'guest'.
 INSTANCE_FORM = 'virt'

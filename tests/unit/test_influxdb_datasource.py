@@ -22,8 +22,24 @@ STEP = 10
 GIB = 2.0 ** 30
 
 
+#: collectd_interval that makes every read of these tests (granularity 30
+#: or 60 s) take each path: 'server' windows on the server (GROUP BY time),
+#: 'raw' reads raw points and windows them locally.
+READ_MODE_INTERVAL = {'server': 1.0, 'raw': 60.0}
+_read_mode = {'interval': None}
+
+
+@pytest.fixture(autouse=True, params=sorted(READ_MODE_INTERVAL))
+def read_mode(request):
+    """Run every test of this module on both read paths."""
+    _read_mode['interval'] = READ_MODE_INTERVAL[request.param]
+    yield request.param
+    _read_mode['interval'] = None
+
+
 def _ds(server, db, **kwargs):
     kwargs.setdefault('retries', 0)
+    kwargs.setdefault('collectd_interval', _read_mode['interval'])
     return idb.InfluxDBDataSource(url=server.url, database=db, **kwargs)
 
 
@@ -98,16 +114,18 @@ def test_jiffies_form_reads_all_cpus_of_a_host(influxdb_server, influxdb_db):
 
 # -- memory -------------------------------------------------------------------
 
-@pytest.mark.parametrize('forms', [('percent',), ('absolute',),
-                                   ('absolute', 'percent')])
+@pytest.mark.parametrize('forms,memory_form', [
+    (('percent',), 'percent'), (('absolute',), 'absolute'),
+    (('absolute', 'percent'), 'percent'),
+    (('absolute', 'percent'), 'absolute')])
 def test_memory_percent_and_absolute_forms(influxdb_server, influxdb_db,
-                                           forms):
+                                           forms, memory_form):
     lines = []
     for k in range(60):
         lines += cs.host_lines('m', T0 + STEP * k, mem_used_bytes=3 * GIB,
                                mem_total_bytes=12 * GIB, mem_forms=forms)
     _write(influxdb_server, influxdb_db, lines)
-    ds = _ds(influxdb_server, influxdb_db)
+    ds = _ds(influxdb_server, influxdb_db, memory_form=memory_form)
     w = _windows(ds, ['m'], ('memory',))
     np.testing.assert_allclose(_valid(w.data['memory'][0]), 25.0, rtol=1e-9)
     assert _valid(w.data['memory'][0]).size == 10
@@ -120,10 +138,31 @@ def test_memory_percent_and_absolute_forms(influxdb_server, influxdb_db,
         assert raw['memory_kib'] == {}
 
 
+def test_memory_form_reads_only_the_configured_form(influxdb_server,
+                                                    influxdb_db):
+    # Both forms written, deliberately inconsistent, to see which is read.
+    lines = []
+    for k in range(60):
+        t = T0 + STEP * k
+        lines += cs.host_lines('m', t, mem_used_bytes=3 * GIB,
+                               mem_total_bytes=12 * GIB,
+                               mem_forms=('absolute',))
+        lines.append(cs.point(cs.MEMORY, {'host': 'm', 'type': 'percent',
+                                          'type_instance': 'used'}, 60.0, t))
+    _write(influxdb_server, influxdb_db, lines)
+    for form, expected in (('percent', 60.0), ('absolute', 25.0)):
+        ds = _ds(influxdb_server, influxdb_db, memory_form=form)
+        w = _windows(ds, ['m'], ('memory',))
+        np.testing.assert_allclose(_valid(w.data['memory'][0]), expected)
+        assert ds.request_count == 1
+    with pytest.raises(ValueError, match='memory_form'):
+        _ds(influxdb_server, influxdb_db, memory_form='both')
+
+
 # -- counters -----------------------------------------------------------------
 
 def test_disk_and_net_counters_give_rates_reset_and_loopback(
-        influxdb_server, influxdb_db):
+        influxdb_server, influxdb_db, read_mode):
     lines = []
     for k in range(60):
         t = T0 + STEP * k
@@ -143,14 +182,22 @@ def test_disk_and_net_counters_give_rates_reset_and_loopback(
     # The reset falls in the window starting at T0 + 300: its rate is the
     # two good steps of three, so only check the other windows exactly.
     reset_window = int((T0 + 300 - w.times[0]) // 30)
-    # Window 1 is the first with data: a rate needs the bucket before.
-    assert np.isnan(disk[:2]).all()
+    if read_mode == 'server':
+        # Window 1 is the first with data: a rate needs the bucket before.
+        assert np.isnan(disk[:2]).all()
+    else:
+        # Raw samples: window 1's later samples have predecessors in it.
+        assert np.isnan(disk[0]) and disk[1] == pytest.approx(1500.0)
     others = [i for i in range(2, disk.size) if i != reset_window]
     np.testing.assert_allclose(disk[others], 1500.0, rtol=1e-9)
     # 'lo' (7x larger) and the if_packets / disk_ops types are ignored.
     np.testing.assert_allclose(net[others], 500.0, rtol=1e-9)
     # The reset step itself is dropped, never negative.
-    assert np.isnan(disk[reset_window]) or 0 <= disk[reset_window] < 1500
+    if read_mode == 'server':
+        assert np.isnan(disk[reset_window]) or \
+            0 <= disk[reset_window] < 1500
+    else:  # the window's other steps keep their exact rates
+        assert disk[reset_window] == pytest.approx(1500.0)
 
 
 def test_newest_partial_window_of_a_counter_is_not_biased(influxdb_server,
@@ -393,3 +440,214 @@ def test_password_never_in_logs_or_errors_with_auth(caplog):
     for text in (message, str(info2.value), caplog.text):
         assert SECRET not in text and 'w0rd' not in text
         assert 'wrong-pw' not in text
+
+
+# -- read paths and transport ------------------------------------------------
+
+def _jittered_cluster(hosts=3, n=90, seed=7):
+    """collectd-like lines: 10 s samples with jitter, one reboot, gaps."""
+    rng = np.random.default_rng(seed)
+    lines = []
+    for h in range(hosts):
+        disk = net = 0.0
+        t_prev = None
+        for k in range(n):
+            t = T0 - 60 + STEP * k + int(rng.integers(0, 3))
+            if h == 1 and k in (20, 21):
+                continue  # a gap of two samples
+            if t_prev is not None:
+                disk += (1000 + 100 * h) * (t - t_prev)
+                net += (300 + 10 * k) * (t - t_prev)
+            if h == 2 and k == 50:
+                disk = net = 0.0  # reboot: counters restart
+            t_prev = t
+            lines += cs.host_lines(
+                f'host-{h}', t, cpu_pct=float(rng.uniform(0, 100)),
+                mem_used_bytes=float(rng.uniform(1, 7)) * GIB,
+                mem_total_bytes=8 * GIB, load=float(rng.uniform(0, 4)),
+                disk_read_bytes_total=disk, disk_write_bytes_total=disk / 2,
+                net_rx_bytes_total=net, net_tx_bytes_total=net / 3,
+                full=True)
+    return lines
+
+
+def test_msgpack_and_json_answers_decode_identically(influxdb_server,
+                                                     influxdb_db):
+    _write(influxdb_server, influxdb_db, _jittered_cluster())
+    names = ('host-0', 'host-1', 'host-2')
+    for interval in READ_MODE_INTERVAL.values():
+        got = {}
+        for fmt in idb.RESPONSE_FORMATS:
+            ds = _ds(influxdb_server, influxdb_db, response_format=fmt,
+                     collectd_interval=interval)
+            assert ds.client._headers['Accept'] == idb._ACCEPT[fmt]
+            metrics = tuple(base.HOST_METRICS) + ('memory_kib',)
+            got[fmt] = ds._fetch(base.COMPUTE_NODE, metrics, names,
+                                 T0, T0 + 600, 30)
+            # The undecoded answers too: same times (ints, epoch seconds)
+            # and the same values once read as floats.
+            stmt = (f'SELECT "value" FROM "{cs.MEMORY}" WHERE "host" = $h '
+                    f'AND time >= {T0}s AND time < {T0 + 100}s '
+                    f'GROUP BY "type", "type_instance"')
+            got[fmt, 'raw'] = ds._query([stmt], {'h': 'host-0'})[0]
+        js, mp = got['json'], got['msgpack']
+        assert set(js) == set(mp)
+        for metric in js:
+            assert set(js[metric]) == set(mp[metric]) == set(names), metric
+            for name in names:
+                np.testing.assert_array_equal(js[metric][name][0],
+                                              mp[metric][name][0])
+                np.testing.assert_array_equal(js[metric][name][1],
+                                              mp[metric][name][1])
+        rj, rm = got['json', 'raw'], got['msgpack', 'raw']
+        assert len(rj['series']) == len(rm['series']) == 12
+        for sj, sm in zip(rj['series'], rm['series']):
+            assert sj['tags'] == sm['tags']
+            assert [r[0] for r in sj['values']] == \
+                [r[0] for r in sm['values']]
+            assert all(isinstance(r[0], int) for r in sm['values'])
+            assert [float(r[1]) for r in sj['values']] == \
+                [r[1] for r in sm['values']]
+
+
+def test_raw_and_server_paths_give_the_same_windows(influxdb_server,
+                                                    influxdb_db):
+    """At 10 s windows of jittered 10 s data both paths agree.
+
+    Gauges exactly; counter rates where each window's rate is made of the
+    same steps (the server divides max-per-window differences by the window
+    width, the raw path averages per-step rates, so with jitter they differ
+    by the share of a step that crosses a window edge: a few percent).
+    """
+    _write(influxdb_server, influxdb_db, _jittered_cluster())
+    names = ('host-0', 'host-1', 'host-2', 'no-such-host')
+    wins = {}
+    for mode, interval in (('server', 1.0), ('raw', 10.0)):
+        ds = _ds(influxdb_server, influxdb_db, collectd_interval=interval)
+        assert ds.read_mode(10) == mode
+        wins[mode] = ds.cluster_windows(base.COMPUTE_NODE, names, 600, 10,
+                                        end=T0 + 599)
+        assert ds.request_count == 1
+    srv, raw = wins['server'], wins['raw']
+    np.testing.assert_array_equal(srv.times, raw.times)
+    for metric in ('cpu', 'memory', 'load'):
+        np.testing.assert_array_equal(np.isnan(srv.data[metric]),
+                                      np.isnan(raw.data[metric]))
+        np.testing.assert_allclose(srv.data[metric], raw.data[metric],
+                                   rtol=1e-12)
+    for metric in ('disk', 'net'):
+        s_, r_ = srv.data[metric], raw.data[metric]
+        both = ~np.isnan(s_) & ~np.isnan(r_)
+        assert both.sum() >= 0.9 * (~np.isnan(s_)).sum() > 100
+        np.testing.assert_allclose(r_[both], s_[both], rtol=0.35)
+        # Averaged over the hour the two agree closely.
+        np.testing.assert_allclose(np.nanmean(r_, axis=1)[:3],
+                                   np.nanmean(s_, axis=1)[:3], rtol=0.03)
+        assert np.nanmin(r_) >= 0
+    assert np.isnan(raw.data['cpu'][3]).all() and np.isnan(raw.last_seen[3])
+    np.testing.assert_allclose(raw.last_seen, srv.last_seen)
+
+
+def test_raw_counter_rates_are_exact_per_step_and_skip_resets(
+        influxdb_server, influxdb_db):
+    # Irregular steps (7, 13, 10, ... s), constant 500 B/s, a reset at 25.
+    times = T0 + np.cumsum([0] + [7, 13, 10] * 20)
+    lines, total = [], 4e6
+    for k, t in enumerate(times.tolist()):
+        if k:
+            total += 500.0 * (times[k] - times[k - 1])
+        if k == 25:
+            total = 100.0
+        lines += cs.host_lines('h', t, disk_read_bytes_total=total,
+                               disk_write_bytes_total=0.0)
+    _write(influxdb_server, influxdb_db, lines)
+    ds = _ds(influxdb_server, influxdb_db, collectd_interval=10)
+    assert ds.read_mode(20) == 'raw'
+    raw = ds._fetch(base.COMPUTE_NODE, ('disk',), ('h',), T0, T0 + 600, 20)
+    t, v = raw['disk']['h']
+    # Every window but the reset's holds exactly 500 B/s; the reset step
+    # is dropped, never negative, and its window keeps its other steps.
+    reset_w = (times[25] - T0) // 20 * 20 + T0
+    np.testing.assert_allclose(v[t != reset_w], 500.0, rtol=1e-12)
+    assert (v >= 0).all()
+    # The first sample (T0) has no predecessor: window T0 is its next step.
+    assert t[0] == T0 and t.size == 30
+    assert np.all(np.diff(t) > 0) and np.all((t - T0) % 20 == 0)
+
+
+def test_read_mode_follows_collectd_interval(influxdb_server, influxdb_db):
+    ds = _ds(influxdb_server, influxdb_db, collectd_interval=10)
+    assert [ds.read_mode(g) for g in (1, 10, 29, 30, 60, 300)] == \
+        ['raw'] * 3 + ['server'] * 3
+    assert _ds(influxdb_server, influxdb_db,
+               collectd_interval=0.5).read_mode(2) == 'server'
+    with pytest.raises(ValueError, match='collectd_interval'):
+        _ds(influxdb_server, influxdb_db, collectd_interval=0)
+    with pytest.raises(ValueError, match='response_format'):
+        _ds(influxdb_server, influxdb_db, response_format='xml')
+    # The defaults come from [failpredict].
+    default = idb.InfluxDBDataSource(url=influxdb_server.url)
+    assert default.collectd_interval == 10.0
+    assert default.memory_form == 'percent'
+    # Raw statements never ask the server to window; server ones do.
+    sent = []
+    for interval in (10, 1):
+        ds = _ds(influxdb_server, influxdb_db, collectd_interval=interval)
+        orig = ds._query
+        ds._query = (lambda st, b, orig=orig: sent.append(st) or
+                     orig(st, b))
+        ds._fetch(base.COMPUTE_NODE, tuple(base.HOST_METRICS), ('x',),
+                  T0, T0 + 600, 10)
+    raw_sent, server_sent = sent
+    assert not any('time(' in s for s in raw_sent)
+    assert len(raw_sent) == 5  # cpu, memory, load, disk, net
+    assert all('GROUP BY time(10s' in s for s in server_sent)
+    assert len(server_sent) == 5 + 4  # + newest-window disk/net statements
+
+
+# -- the pure decoding helpers -----------------------------------------------
+
+def test_rates_sort_series_and_drop_resets_and_repeated_times():
+    sid = np.array([1, 1, 0, 0, 0, 1, 0])
+    t = np.array([20., 10., 0., 10., 20., 30., 30.])
+    v = np.array([300., 100., 0., 50., 20., 600., 120.])
+    s, tt, r = idb._rates(sid, t, v)
+    # series 0: 0 -> 50 (5/s), reset, 20 -> 120 (10/s); series 1: 20, 30.
+    assert s.tolist() == [0, 0, 1, 1]
+    assert tt.tolist() == [10., 30., 20., 30.]
+    np.testing.assert_allclose(r, [5., 10., 20., 30.])
+    s, tt, r = idb._rates(np.array([0, 0]), np.array([5., 5.]),
+                          np.array([1., 2.]))
+    assert s.size == 0
+
+
+def test_window_means_average_per_series_and_window():
+    sid = np.array([0, 0, 0, 1, 1, 1])
+    t = np.array([99., 100., 109., 100., 125., 131.])
+    v = np.array([7., 1., 3., np.nan, 4., 6.])
+    s, w, m = idb._window_means(sid, t, v, start=100, g=10, n_windows=3)
+    # 99 is before the first window, NaN is ignored, 131 is past the last.
+    assert s.tolist() == [0, 1]
+    assert w.tolist() == [100., 120.]
+    np.testing.assert_allclose(m, [2., 4.])
+
+
+def test_decoding_refuses_errors_partial_and_odd_columns():
+    with pytest.raises(ValueError, match='boom'):
+        idb._flatten({'error': 'boom'})
+    with pytest.raises(ValueError, match='partial'):
+        idb._flatten({'series': [{'name': 'x', 'values': [[1, 2]],
+                                  'partial': True}]})
+    with pytest.raises(ValueError, match='partial'):
+        idb._flatten({'partial': True, 'series': []})
+    with pytest.raises(ValueError, match='columns'):
+        idb._flatten({'series': [{'name': 'x', 'columns': ['time', 'a', 'b'],
+                                  'values': [[1, 2, 3]]}]})
+    keys, sid, t, v = idb._flatten(
+        {'series': [{'name': 'a', 'tags': {'host': 'x'},
+                     'values': [[1, None], [2, 5]]},
+                    {'name': 'a', 'tags': {'host': 'y'}, 'values': []}]})
+    assert keys == [('a', {'host': 'x'}), ('a', {'host': 'y'})]
+    assert sid.tolist() == [0, 0] and t.tolist() == [1., 2.]
+    assert np.isnan(v[0]) and v[1] == 5.
+    assert idb._flatten({})[1].size == 0

@@ -60,6 +60,25 @@ INFLUXDB_OPTS = [
         ],
         help='Where instance (VNF) metrics come from. In both forms the '
              'InfluxDB "host" tag is the Nova instance UUID.'),
+    cfg.StrOpt(
+        'memory_form', default='percent', choices=[
+            ('percent', "collectd memory plugin with 'ValuesPercentage "
+                        "true' (as in etc/collectd/compute-host.conf)"),
+            ('absolute', "memory plugin with 'ValuesAbsolute true' only: "
+                         "percent is computed from the byte counts"),
+        ],
+        help='Which memory plugin form host memory percent is read from; '
+             'only that one is queried. Hosts whose collectd does not '
+             'report it have no memory metric. Watcher\'s host_ram_usage '
+             '(bytes) always reads the absolute form\'s "used".'),
+    cfg.FloatOpt(
+        'collectd_interval', default=10.0, min=0.001,
+        help='Seconds between two collectd samples (collectd\'s Interval, '
+             '10 by default). When a read\'s granularity is less than 3 '
+             'times this, the raw samples are read and averaged into '
+             'windows (and counter rates derived) locally, which is much '
+             'cheaper for InfluxDB than GROUP BY time; coarser windows are '
+             'aggregated by the server.'),
     cfg.DictOpt(
         'host_name_map', default={},
         help='Map of Watcher compute node hostname to collectd Hostname, '

@@ -7,11 +7,29 @@ resulting measurements and tags.
 
 Every :meth:`InfluxDBDataSource._fetch` call is **one** HTTP request: the
 InfluxQL statements of all requested metrics are joined with ``;`` and sent
-together, and the server does the heavy lifting (``GROUP BY time``, ``mean``
-for gauges, ``non_negative_derivative(max(value), 1s)`` for counters, so that
-counter resets never give negative rates). Reading the whole cluster's
-windows therefore costs one request whatever the number of hosts, which is
-what keeps an audit's latency flat as the cloud grows.
+together. Reading the whole cluster's windows therefore costs one request
+whatever the number of hosts, which keeps an audit's latency flat in requests
+as the cloud grows. Two read modes, chosen per read:
+
+* **raw** (granularity < ``RAW_FACTOR`` x ``collectd_interval``, e.g. 10 s
+  windows of 10 s collectd data): the statements select the raw points,
+  grouped by their tags only, and this module averages them into windows
+  and derives counter rates itself with numpy (per series: difference over
+  elapsed time between consecutive samples; a negative difference is a
+  counter reset and gives no rate). With about one sample per window there
+  is nothing for the server to reduce, and InfluxDB 1.6's ``GROUP BY time``
+  costs several times the raw scan (measured at 1,000 hosts: 1.8 s against
+  0.3 s for the same 62k points). The newest, still-filling window is exact
+  without extra statements, since each rate covers its own sample step.
+* **server** (coarser windows): the server reduces (``GROUP BY time``,
+  ``mean`` for gauges, ``non_negative_derivative(max(value), 1s)`` for
+  counters, plus one small statement per counter measurement that makes the
+  newest partial window exact), so fewer points cross the wire.
+
+Answers are requested as MessagePack (``Accept: application/x-msgpack``),
+which InfluxDB 1.6 encodes and the client decodes about 2.5x faster than
+JSON; ``influxdb`` 5.3.2 decodes non-chunked msgpack answers correctly (only
+its chunked reader assumes JSON, and this module never asks for chunks).
 
 Tag values (host names, instance UUIDs) only ever reach the server as bind
 parameters; the only numbers interpolated into statements are times and
@@ -21,9 +39,11 @@ Units returned (see ``base.HOST_METRICS`` / ``base.INSTANCE_METRICS``):
 
 * host ``cpu``: percent of the host. Percent form: ``100 - idle``. Jiffies
   form: ``100 * (1 - rate(idle) / rate(all states))`` over all CPUs.
-* host ``memory``: percent used, from ``type=percent``/``used`` when collectd
-  reports percentages, else ``used / (used + free + buffered + cached +
-  slab_recl + slab_unrecl)`` from ``type=memory``; ``memory_kib``: used KiB.
+* host ``memory``: percent used; ``memory_form`` 'percent': collectd's
+  ``type=percent``/``used``; 'absolute': ``used / (used + free + buffered +
+  cached + slab_recl + slab_unrecl)`` from ``type=memory``. Only the
+  configured form is queried. ``memory_kib``: ``type=memory``/``used`` in
+  KiB (the absolute form's, whatever ``memory_form``).
 * host ``load``: ``load_shortterm``; ``disk``: bytes/s read + written over
   all disks; ``net``: bytes/s received + sent over all interfaces but ``lo``.
 * instance ``cpu``: 'guest' form, as host cpu (percent of its vCPUs);
@@ -34,6 +54,7 @@ Units returned (see ``base.HOST_METRICS`` / ``base.INSTANCE_METRICS``):
   own view, needs the balloon driver's stats), else ``rss``.
 """
 
+import itertools
 import math
 import re
 import time
@@ -56,6 +77,15 @@ _VIRT_MEMORY_PARTS = (cs.VIRT_MEMORY_AVAILABLE, cs.VIRT_MEMORY_UNUSED,
                       cs.VIRT_MEMORY_RSS)
 _MIB = 2.0 ** 20
 
+#: Granularities below RAW_FACTOR x collectd_interval are read raw and
+#: windowed locally (about 1-3 samples per window: the server would move as
+#: many points after an expensive GROUP BY time); coarser ones are reduced by
+#: the server, which then moves several times fewer points.
+RAW_FACTOR = 3
+MEMORY_FORMS = ('percent', 'absolute')
+RESPONSE_FORMATS = ('msgpack', 'json')
+_ACCEPT = {'msgpack': 'application/x-msgpack', 'json': 'application/json'}
+
 
 def _regex_of(words):
     """An InfluxQL regex literal matching exactly ``words`` (constants)."""
@@ -67,7 +97,9 @@ class InfluxDBDataSource(base.WindowsDataSource):
 
     Built from ``[failpredict]`` options; any keyword argument given
     overrides its option (tests, the benchmark and the training command pass
-    them explicitly).
+    them explicitly). ``response_format`` ('msgpack' or 'json') is not an
+    option: msgpack is faster and decodes to the same values; JSON is kept
+    for comparison and diagnosis.
     """
 
     NAME = NAME
@@ -75,7 +107,8 @@ class InfluxDBDataSource(base.WindowsDataSource):
     def __init__(self, url=None, database=None, username=None,
                  password=None, verify_ssl=None, ca_file=None, timeout=None,
                  retries=None, cpu_form=None, instance_metrics=None,
-                 host_name_map=None):
+                 host_name_map=None, memory_form=None,
+                 collectd_interval=None, response_format='msgpack'):
         super().__init__()
         opts = CONF.failpredict
 
@@ -107,6 +140,19 @@ class InfluxDBDataSource(base.WindowsDataSource):
         if self.instance_metrics not in cs.INSTANCE_FORMS:
             raise ValueError(f'instance_metrics={self.instance_metrics!r}; '
                              f'expected one of {cs.INSTANCE_FORMS}')
+        self.memory_form = pick(memory_form, 'memory_form')
+        if self.memory_form not in MEMORY_FORMS:
+            raise ValueError(f'memory_form={self.memory_form!r}; expected '
+                             f'one of {MEMORY_FORMS}')
+        self.collectd_interval = float(pick(collectd_interval,
+                                            'collectd_interval'))
+        if not self.collectd_interval > 0:
+            raise ValueError(f'collectd_interval={self.collectd_interval!r} '
+                             f'must be positive')
+        if response_format not in RESPONSE_FORMATS:
+            raise ValueError(f'response_format={response_format!r}; '
+                             f'expected one of {RESPONSE_FORMATS}')
+        self.response_format = response_format
         self.host_name_map = dict(pick(host_name_map, 'host_name_map') or {})
         #: HTTP requests made so far (each retry attempt counts).
         self.request_count = 0
@@ -133,9 +179,12 @@ class InfluxDBDataSource(base.WindowsDataSource):
                 username=self.username, password=self._password,
                 database=self.database, ssl=https, verify_ssl=verify,
                 timeout=self.timeout, retries=1, path=p.path.rstrip('/'),
-                # The server answers msgpack by default, which the client
-                # decodes poorly; JSON is what 1.6 handles everywhere.
-                headers={'Accept': 'application/json'})
+                # msgpack: InfluxDB 1.6 encodes it and the client decodes
+                # it ~2.5x faster than JSON. The client's msgpack handling
+                # is sound for plain queries (request() unpacks the body
+                # whatever its size); only its chunked reader assumes JSON,
+                # and _query never asks for chunks.
+                headers={'Accept': _ACCEPT[self.response_format]})
         return self._client
 
     def _redact(self, text):
@@ -181,7 +230,7 @@ class InfluxDBDataSource(base.WindowsDataSource):
         query = ';\n'.join(statements)
         result = self._call('query', self.client.query, query,
                             bind_params=bind_params or None, epoch='s',
-                            database=self.database)
+                            database=self.database, chunked=False)
         results = result if isinstance(result, list) else [result]
         if len(results) != len(statements):
             raise base.MetricsUnavailable(
@@ -234,6 +283,16 @@ class InfluxDBDataSource(base.WindowsDataSource):
 
     # -- reading --------------------------------------------------------------
 
+    def read_mode(self, granularity):
+        """'raw' or 'server': who turns samples into ``granularity`` windows.
+
+        Raw when the windows are less than RAW_FACTOR collection intervals
+        wide (see the module docstring for why).
+        """
+        if granularity < RAW_FACTOR * self.collectd_interval:
+            return 'raw'
+        return 'server'
+
     def _fetch(self, resource_type, metrics, names, start, end, granularity):
         if resource_type not in base.METRICS_BY_TYPE:
             raise ValueError(f'unknown resource type {resource_type!r}')
@@ -244,9 +303,11 @@ class InfluxDBDataSource(base.WindowsDataSource):
         names = None if names is None else tuple(names)
         if names is not None and not names:
             return {m: {} for m in metrics}
-        q = _QueryBuilder(start_s, end_s, g, names)
+        q = _QueryBuilder(start_s, end_s, g, names,
+                          raw=self.read_mode(g) == 'raw',
+                          interval=self.collectd_interval)
         plan = []  # (metric, [statement indexes], combiner)
-        statements = []
+        statements = []  # (text, is_counter)
         for metric in metrics:
             parts = self._plan(resource_type, metric, q)
             if parts is None:
@@ -254,16 +315,20 @@ class InfluxDBDataSource(base.WindowsDataSource):
                                  f'{metric!r}')
             stmts, combine = parts
             idx = []
-            for s in stmts:
-                if s not in statements:
-                    statements.append(s)
-                idx.append(statements.index(s))
+            for st in stmts:
+                if st not in statements:
+                    statements.append(st)
+                idx.append(statements.index(st))
             plan.append((metric, idx, combine))
-        raws = self._query(statements, q.bind_params)
+        raws = self._query([text for text, _ in statements], q.bind_params)
+        decoded = {}
         out = {}
         for metric, idx, combine in plan:
             try:
-                per_name = combine(*[raws[i] for i in idx])
+                for i in idx:
+                    if i not in decoded:
+                        decoded[i] = q.decode(raws[i], statements[i][1])
+                per_name = combine(*[decoded[i] for i in idx])
             except (KeyError, IndexError, TypeError, ValueError) as exc:
                 raise base.MetricsUnavailable(
                     f'InfluxDB at {self.url} (database {self.database!r}): '
@@ -274,12 +339,17 @@ class InfluxDBDataSource(base.WindowsDataSource):
         return out
 
     def _plan(self, resource_type, metric, q):
-        """The statements one metric needs and how to combine their rows."""
+        """The statements one metric needs and how to combine their series.
+
+        Statements are ``(InfluxQL, is_counter)``; the combiner receives each
+        statement's decoded series (:meth:`_QueryBuilder.decode`), already
+        one value per window and series.
+        """
         if resource_type == base.INSTANCE and self.instance_metrics == 'virt':
             if metric == 'cpu':
                 return (q.counter_statements(cs.VIRT, cs.TYPE_VIRT_CPU_TOTAL,
                                              (cs.TAG_INSTANCE,)),
-                        _patched(q, lambda r: _map(
+                        q.patched(lambda r: _map(
                             _sum_by_host(r),
                             lambda v: v / cs.NS_PER_S * 100.0)))
             if metric == 'memory':
@@ -294,46 +364,58 @@ class InfluxDBDataSource(base.WindowsDataSource):
                         lambda r: _map(_by_host(r), _used_from_idle))
             return (q.counter_statements(
                 cs.CPU, cs.TYPE_CPU, (cs.TAG_INSTANCE, cs.TAG_TYPE_INSTANCE)),
-                _patched(q, _jiffies_used_pct))
-        absolute = q.gauge(cs.MEMORY, cs.TYPE_MEMORY,
-                           _regex_of(_MEMORY_PARTS), (cs.TAG_TYPE_INSTANCE,))
+                q.patched(_jiffies_used_pct))
+        # Bytes used: the one type instance both Watcher's host_ram_usage
+        # and an instance's memory need.
+        used = q.gauge(cs.MEMORY, cs.TYPE_MEMORY, cs.MEMORY_USED)
         if resource_type == base.INSTANCE:
             if metric == 'memory':
-                return ([absolute],
-                        lambda r: _map(_memory_used(r), lambda v: v / _MIB))
+                return ([used], lambda r: _map(_by_host(r),
+                                               lambda v: v / _MIB))
             return None
         if metric == 'memory':
-            return ([q.gauge(cs.MEMORY, cs.TYPE_PERCENT, cs.MEMORY_USED),
-                     absolute], _memory_pct)
+            if self.memory_form == 'percent':
+                return ([q.gauge(cs.MEMORY, cs.TYPE_PERCENT,
+                                 cs.MEMORY_USED)], _by_host)
+            return ([q.gauge(cs.MEMORY, cs.TYPE_MEMORY,
+                             _regex_of(_MEMORY_PARTS),
+                             (cs.TAG_TYPE_INSTANCE,))], _memory_pct_absolute)
         if metric == 'memory_kib':
-            return ([absolute],
-                    lambda r: _map(_memory_used(r), lambda v: v / 1024.0))
+            return ([used], lambda r: _map(_by_host(r), lambda v: v / 1024.0))
         if metric == 'load':
             return ([q.gauge(cs.LOAD, None, None)], _by_host)
         if metric == 'disk':
             return (q.counter_statements((cs.DISK_READ, cs.DISK_WRITE),
                                          cs.TYPE_DISK_OCTETS,
                                          (cs.TAG_INSTANCE,)),
-                    _patched(q, _sum_by_host))
+                    q.patched(_sum_by_host))
         if metric == 'net':
             return (q.counter_statements((cs.IF_RX, cs.IF_TX),
                                          cs.TYPE_IF_OCTETS,
                                          (cs.TAG_INSTANCE,),
                                          exclude_instance=cs.LOOPBACK),
-                    _patched(q, _sum_by_host))
+                    q.patched(_sum_by_host))
         return None
 
 
 class _QueryBuilder:
-    """Builds InfluxQL for one time range / host filter.
+    """Builds InfluxQL for one time range / host filter, and decodes answers.
 
     Only constants of this module, ints and bind-parameter placeholders end
-    up in the text; host names travel in :attr:`bind_params`.
+    up in the text; host names travel in :attr:`bind_params`. With ``raw``
+    the statements select raw points (grouped by tags only) and
+    :meth:`decode` windows them; otherwise the server windows them.
     """
 
-    def __init__(self, start, end, granularity, names):
+    def __init__(self, start, end, granularity, names, raw=False,
+                 interval=10.0):
         self.start, self.end, self.g = start, end, granularity
+        self.raw = bool(raw)
+        self.n_windows = max(-(-(end - start) // granularity), 0)
         self.offset = start % granularity
+        # Raw counters: read far enough back that the first window's first
+        # sample has a predecessor to derive its rate from.
+        self.lookback = max(granularity, int(math.ceil(2 * interval)))
         self.bind_params = {}
         if names is None:
             self.host_filter = ''
@@ -346,6 +428,8 @@ class _QueryBuilder:
 
     def _group(self, extra_tags):
         tags = ', '.join(f'"{t}"' for t in (cs.TAG_HOST,) + tuple(extra_tags))
+        if self.raw:
+            return f'GROUP BY {tags}'
         return f'GROUP BY time({self.g}s, {self.offset}s), {tags} fill(none)'
 
     @staticmethod
@@ -369,27 +453,35 @@ class _QueryBuilder:
 
     def gauge(self, measurements, type_, type_instance, extra_tags=()):
         """Mean per time bucket and host (and ``extra_tags``)."""
-        return (f'SELECT mean("{cs.FIELD}") FROM {self._from(measurements)} '
+        select = f'"{cs.FIELD}"' if self.raw else f'mean("{cs.FIELD}")'
+        return (f'SELECT {select} FROM {self._from(measurements)} '
                 f'WHERE {self._where_type(type_, type_instance)}'
                 f'time >= {self.start}s AND time < {self.end}s'
-                f'{self.host_filter} {self._group(extra_tags)}')
+                f'{self.host_filter} {self._group(extra_tags)}', False)
 
     def counter(self, measurements, type_, extra_tags,
                 exclude_instance=None):
         """Per-second rate of a raw collectd counter, per series.
 
-        Reads one bucket before ``start`` so that the first bucket has a
-        predecessor to derive from; ``non_negative_derivative`` drops the
-        negative step of a counter reset.
+        Server mode: ``non_negative_derivative(max)`` per bucket, reading
+        one bucket before ``start`` so that the first bucket has a
+        predecessor (it drops the negative step of a counter reset). Raw
+        mode: the raw counter values from ``lookback`` before ``start``;
+        :meth:`decode` derives the rates.
         """
         exclude = ''
         if exclude_instance is not None:
             exclude = f""""{cs.TAG_INSTANCE}" != '{exclude_instance}' AND """
-        return (f'SELECT non_negative_derivative(max("{cs.FIELD}"), 1s) '
+        if self.raw:
+            select, since = f'"{cs.FIELD}"', self.start - self.lookback
+        else:
+            select = f'non_negative_derivative(max("{cs.FIELD}"), 1s)'
+            since = self.start - self.g
+        return (f'SELECT {select} '
                 f'FROM {self._from(measurements)} '
                 f'WHERE {self._where_type(type_, None)}{exclude}'
-                f'time >= {self.start - self.g}s AND time < {self.end}s'
-                f'{self.host_filter} {self._group(extra_tags)}')
+                f'time >= {since}s AND time < {self.end}s'
+                f'{self.host_filter} {self._group(extra_tags)}', True)
 
     @property
     def last_bucket(self):
@@ -398,7 +490,7 @@ class _QueryBuilder:
 
     def counter_last(self, measurement, type_, extra_tags,
                      exclude_instance=None):
-        """Exact rate of the newest bucket, for one measurement.
+        """Exact rate of the newest bucket, for one measurement (server mode).
 
         ``derivative(max)`` divides by the full bucket width, which biases
         the newest, still-filling bucket low by the share of it not yet
@@ -417,62 +509,177 @@ class _QueryBuilder:
                 f'time >= {last - self.g}s AND time < {self.end}s'
                 f'{self.host_filter} GROUP BY {tags}) '
                 f'WHERE time >= {last}s AND time < {self.end}s '
-                f'{self._group(extra_tags)}')
+                f'{self._group(extra_tags)}', False)
 
     def counter_statements(self, measurements, type_, extra_tags,
                            exclude_instance=None):
-        """All statements of a counter rate: full range, then newest bucket
-        per measurement; feed their results to :func:`_patched`."""
+        """All statements of a counter rate; combine with :meth:`patched`.
+
+        Server mode: the full range, then the newest bucket per
+        measurement. Raw mode: one statement (rates of raw samples are
+        exact in every window, the newest included).
+        """
         if isinstance(measurements, str):
             measurements = (measurements,)
-        return ([self.counter(measurements, type_, extra_tags,
-                              exclude_instance)]
-                + [self.counter_last(m, type_, extra_tags, exclude_instance)
-                   for m in measurements])
+        main = [self.counter(measurements, type_, extra_tags,
+                             exclude_instance)]
+        if self.raw:
+            return main
+        return main + [self.counter_last(m, type_, extra_tags,
+                                         exclude_instance)
+                       for m in measurements]
+
+    def patched(self, combine):
+        """The combiner for :meth:`counter_statements`' decoded results."""
+        return combine if self.raw else _patched(self.last_bucket, combine)
+
+    def decode(self, raw, is_counter):
+        """One statement's answer as ``[(name, tags, times, values)]``.
+
+        One value per window and series: the server's (server mode), or the
+        mean of the raw samples (or, for counters, of the rates between
+        consecutive samples) in each window (raw mode). Times are window
+        starts; windows without a value are left out, as ``fill(none)``
+        does.
+        """
+        keys, sid, t, v = _flatten(raw)
+        if self.raw:
+            if is_counter:
+                sid, t, v = _rates(sid, t, v)
+            sid, t, v = _window_means(sid, t, v, self.start, self.g,
+                                      self.n_windows)
+        else:
+            ok = ~np.isnan(v)
+            sid, t, v = sid[ok], t[ok], v[ok]
+        return _split(keys, sid, t, v)
 
 
-# -- combining rows (pure functions of the raw JSON results) -----------------
+# -- decoding answers (pure functions) --------------------------------------
 
-def _series(raw):
-    """Yield (tags dict, times array, values array) of one statement."""
+def _flatten(raw):
+    """All series of one statement's answer in flat arrays.
+
+    :returns: ``(keys, sid, t, v)``: ``keys[i]`` is series i's
+        ``(name, tags)``; ``sid``, ``t``, ``v`` hold every row (series index,
+        time in seconds, value as float, NaN for null), in answer order.
+    """
     if raw.get('error'):
         raise ValueError(raw['error'])
+    if raw.get('partial'):
+        raise ValueError('InfluxDB returned a partial answer (max-row-limit '
+                         'reached?); refusing to use truncated series')
+    keys, lengths, rows = [], [], []
     for s in raw.get('series', []) or []:
-        rows = s.get('values') or []
-        arr = np.array(rows, dtype=float).reshape(-1, 2)
-        ok = ~np.isnan(arr[:, 1])
-        yield s.get('tags') or {}, arr[ok, 0], arr[ok, 1]
+        if s.get('partial'):
+            raise ValueError(f'series {s.get("name")} {s.get("tags")} is '
+                             f'partial (max-row-limit reached?)')
+        values = s.get('values') or []
+        if values and len(values[0]) != 2:
+            raise ValueError(f'expected (time, value) rows, got columns '
+                             f'{s.get("columns")}')
+        keys.append((s.get('name'), s.get('tags') or {}))
+        lengths.append(len(values))
+        rows.append(values)
+    arr = np.array(list(itertools.chain.from_iterable(rows)),
+                   dtype=float).reshape(-1, 2)
+    sid = np.repeat(np.arange(len(keys)), lengths)
+    return keys, sid, arr[:, 0], arr[:, 1]
 
 
-def _patched(q, combine):
-    """A combiner for counter_statements() results.
+def _sorted_by_series_time(sid, t, v):
+    """Rows ordered by (series, time); InfluxDB already sends them so."""
+    if sid.size > 1:
+        step_sid = np.diff(sid)
+        if (step_sid < 0).any() or \
+                ((step_sid == 0) & (np.diff(t) < 0)).any():
+            order = np.lexsort((t, sid))
+            return sid[order], t[order], v[order]
+    return sid, t, v
 
-    Replaces each series' newest-bucket row of the full-range statement with
-    the exact one of the newest-bucket statements, then runs ``combine``.
+
+def _rates(sid, t, v):
+    """Per-second rates between consecutive samples of each counter series.
+
+    Each rate is stamped with the later sample's time (as InfluxDB's
+    derivatives are). A drop in value is a counter reset (reboot, wrap): it
+    gives no rate, never a negative one; nor do repeated timestamps.
     """
-    last = q.last_bucket
+    sid, t, v = _sorted_by_series_time(sid, t, v)
+    dt, dv = np.diff(t), np.diff(v)
+    with np.errstate(invalid='ignore', divide='ignore'):
+        rate = dv / dt
+        ok = (sid[1:] == sid[:-1]) & (dt > 0) & (dv >= 0)
+    return sid[1:][ok], t[1:][ok], rate[ok]
 
+
+def _window_means(sid, t, v, start, g, n_windows):
+    """Mean of each series' samples per ``g``-second window from ``start``.
+
+    :returns: ``(sid, window start, mean)`` of every non-empty window,
+        ordered by series then time; NaN samples and samples outside the
+        ``n_windows`` windows are ignored.
+    """
+    w = np.floor((t - start) / g)
+    ok = ~np.isnan(v) & (w >= 0) & (w < n_windows)
+    sid, w, v = sid[ok], w[ok].astype(np.int64), v[ok]
+    key = sid.astype(np.int64) * max(n_windows, 1) + w
+    if key.size > 1 and (np.diff(key) < 0).any():
+        order = np.argsort(key, kind='stable')
+        key, sid, w, v = key[order], sid[order], w[order], v[order]
+    if key.size == 0:
+        return sid, w.astype(float), v
+    first = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    sums = np.add.reduceat(v, first)
+    counts = np.diff(np.r_[first, key.size])
+    return sid[first], start + g * w[first].astype(float), sums / counts
+
+
+def _split(keys, sid, t, v):
+    """``[(name, tags, t, v)]`` of the series with at least one row."""
+    bounds = np.searchsorted(sid, np.arange(len(keys) + 1))
+    out = []
+    for i, (name, tags) in enumerate(keys):
+        a, b = bounds[i], bounds[i + 1]
+        if b > a:
+            out.append((name, tags, t[a:b], v[a:b]))
+    return out
+
+
+# -- combining decoded series (pure functions) ------------------------------
+
+def _series(decoded):
+    """Yield (tags dict, times array, values array) of one statement."""
+    for _name, tags, t, v in decoded:
+        yield tags, t, v
+
+
+def _series_key(name, tags):
+    return name, tuple(sorted(tags.items()))
+
+
+def _patched(last, combine):
+    """A combiner for server-mode counter_statements() results.
+
+    Replaces each series' newest-bucket row (at ``last``) of the full-range
+    statement with the exact one of the newest-bucket statements, then runs
+    ``combine``.
+    """
     def run(main, *lasts):
-        if main.get('error'):
-            raise ValueError(main['error'])
         series = {}
-        for s in main.get('series', []) or []:
-            key = (s.get('name'), tuple(sorted((s.get('tags') or {}).items())))
-            series[key] = dict(s, values=[row for row in s.get('values') or []
-                                          if row[0] != last])
-        for raw in lasts:
-            if raw.get('error'):
-                raise ValueError(raw['error'])
-            for s in raw.get('series', []) or []:
-                key = (s.get('name'),
-                       tuple(sorted((s.get('tags') or {}).items())))
-                rows = [row for row in s.get('values') or []
-                        if row[0] == last and row[1] is not None]
+        for name, tags, t, v in main:
+            keep = t != last
+            series[_series_key(name, tags)] = [name, tags, t[keep], v[keep]]
+        for decoded in lasts:
+            for name, tags, t, v in decoded:
+                pick = t == last
+                key = _series_key(name, tags)
                 if key in series:
-                    series[key]['values'].extend(rows)
+                    _n, _tags, t0, v0 = series[key]
+                    series[key][2:] = [np.concatenate([t0, t[pick]]),
+                                       np.concatenate([v0, v[pick]])]
                 else:
-                    series[key] = dict(s, values=rows)
-        return combine({'series': list(series.values())})
+                    series[key] = [name, tags, t[pick], v[pick]]
+        return combine([tuple(s) for s in series.values()])
     return run
 
 
@@ -553,22 +760,10 @@ def _by_type_instance(parts):
             for tags, t, v in parts}
 
 
-def _memory_used(raw):
-    """Bytes used per host, from ``type=memory`` ``type_instance=used``."""
+def _memory_pct_absolute(decoded):
+    """Percent used from the absolute form: used / sum of the parts."""
     out = {}
-    for host, parts in _group_by_host(raw).items():
-        used = _by_type_instance(parts).get(cs.MEMORY_USED)
-        if used is not None:
-            out[host] = used
-    return out
-
-
-def _memory_pct(raw_percent, raw_absolute):
-    """Percent used: collectd's own percentage, else used / sum of parts."""
-    out = _by_host(raw_percent)
-    for host, parts in _group_by_host(raw_absolute).items():
-        if host in out:
-            continue
+    for host, parts in _group_by_host(decoded).items():
         by_ti = _by_type_instance(parts)
         used = by_ti.get(cs.MEMORY_USED)
         if used is None:
