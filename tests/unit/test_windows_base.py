@@ -72,3 +72,57 @@ def test_with_added_moves_load_without_touching_the_original():
     moved = w.with_added('h0', {'cpu': np.full(w.times.size, 5.0)})
     assert np.nanmax(moved.series('cpu', 'h0')) == 5.0
     assert np.nanmax(w.series('cpu', 'h0')) == 0.0
+
+
+def _align_reference(raw, names, metrics, start, end, step):
+    """align() as it was before vectorising: one name at a time."""
+    n_steps = max(int((end - start) // step), 0)
+    data, last_seen = {}, np.full(len(names), np.nan)
+    for metric in metrics:
+        arr = np.full((len(names), n_steps), np.nan)
+        for i, name in enumerate(names):
+            if name not in raw.get(metric, {}):
+                continue
+            t, v = (np.asarray(x, dtype=float) for x in raw[metric][name])
+            ok = ~np.isnan(v)
+            if ok.any():
+                last_seen[i] = np.nanmax([last_seen[i], t[ok].max()])
+            b = ((t - start) // step).astype(int)
+            ok &= (b >= 0) & (b < n_steps)
+            for k in range(n_steps):
+                sel = ok & (b == k)
+                if sel.any():
+                    arr[i, k] = v[sel].mean()
+        data[metric] = arr
+    return data, last_seen
+
+
+def test_vectorised_align_matches_the_per_name_loop():
+    rng = np.random.default_rng(3)
+    names = tuple(f'n{i}' for i in range(40)) + ('n5',)  # n5 twice
+    raw = {'cpu': {}, 'net': {}}
+    for i in range(45):  # n40..n44 are not asked for
+        for metric in raw:
+            if rng.random() < 0.15:
+                continue  # some names have no samples of a metric
+            k = int(rng.integers(0, 40))
+            t = np.sort(rng.uniform(-30, 330, k))  # some outside the range
+            v = rng.normal(50, 20, k)
+            v[rng.random(k) < 0.1] = np.nan
+            if i == 7:
+                v[:] = np.nan  # only NaN: never seen
+            raw[metric][f'n{i}'] = (t.tolist(), v)
+    raw['cpu']['n3'] = ([], [])
+    w = base.align(raw, names, ('cpu', 'net', 'disk'), 0, 300, 20)
+    ref, ref_seen = _align_reference(raw, names, ('cpu', 'net', 'disk'), 0,
+                                     300, 20)
+    for metric in ('cpu', 'net', 'disk'):
+        assert w.data[metric].shape == (41, 15)
+        np.testing.assert_allclose(w.data[metric], ref[metric], rtol=1e-12)
+    assert np.isnan(w.data['disk']).all()
+    np.testing.assert_array_equal(w.last_seen, ref_seen)
+    assert np.isnan(w.last_seen[7])
+    np.testing.assert_array_equal(w.series('cpu', 'n5'), w.data['cpu'][40])
+    with pytest.raises(ValueError, match="'n1'"):
+        base.align({'cpu': {'n1': ([1, 2], [3.0])}}, ('n1',), ('cpu',), 0,
+                   10, 5)

@@ -102,36 +102,63 @@ def align(raw, names, metrics, start, end, step):
 
     Samples are averaged into ``step``-second buckets starting at ``start``
     (inclusive) up to ``end`` (exclusive). Backends may already return one
-    value per bucket; averaging is then the identity.
+    value per bucket; averaging is then the identity. Vectorised over all
+    names of a metric (one ``bincount``): a per-name loop of numpy calls
+    cost about 0.3 s for 1,000 hosts x 5 metrics.
     """
     n_steps = max(int((end - start) // step), 0)
     times = start + step * np.arange(n_steps, dtype=float)
     data = {}
     last_seen = np.full(len(names), np.nan)
     for metric in metrics:
-        arr = np.full((len(names), n_steps), np.nan)
-        per_name = raw.get(metric, {})
-        for i, name in enumerate(names):
-            if name not in per_name:
-                continue
-            t, v = per_name[name]
-            t = np.asarray(t, dtype=float)
-            v = np.asarray(v, dtype=float)
-            ok = ~np.isnan(v)
-            if ok.any():
-                last_seen[i] = np.nanmax([last_seen[i], t[ok].max()])
-            b = ((t - start) // step).astype(int)
-            ok &= (b >= 0) & (b < n_steps)
-            if not ok.any():
-                continue
-            sums = np.bincount(b[ok], weights=v[ok], minlength=n_steps)
-            counts = np.bincount(b[ok], minlength=n_steps)
-            with np.errstate(invalid='ignore', divide='ignore'):
-                arr[i] = np.where(counts > 0, sums / np.maximum(counts, 1),
-                                  np.nan)
-        data[metric] = arr
+        rows, t, v = _concat(raw.get(metric, {}), names)
+        _update_last_seen(last_seen, rows, t, v)
+        b = np.floor((t - start) / step)
+        ok = ~np.isnan(v) & (b >= 0) & (b < n_steps)
+        key = rows[ok] * n_steps + b[ok].astype(np.int64)
+        size = len(names) * n_steps
+        sums = np.bincount(key, weights=v[ok], minlength=size)
+        counts = np.bincount(key, minlength=size)
+        with np.errstate(invalid='ignore', divide='ignore'):
+            arr = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+        data[metric] = arr.reshape(len(names), n_steps)
     return ClusterWindows(names=tuple(names), times=times, step=int(step),
                           data=data, last_seen=last_seen)
+
+
+def _concat(per_name, names):
+    """Every sample of ``names`` found in ``per_name``, in flat arrays.
+
+    :returns: ``(rows, t, v)``: row index into ``names`` of each sample (a
+        name listed twice gets its samples on both rows), its time, value.
+    """
+    rows, ts, vs = [], [], []
+    for i, name in enumerate(names):
+        got = per_name.get(name)
+        if got is None:
+            continue
+        t = np.asarray(got[0], dtype=float).ravel()
+        v = np.asarray(got[1], dtype=float).ravel()
+        if t.shape != v.shape:
+            raise ValueError(f'{name!r}: {t.size} times but {v.size} values')
+        rows.append(np.full(t.size, i, dtype=np.int64))
+        ts.append(t)
+        vs.append(v)
+    if not rows:
+        empty = np.array([], dtype=float)
+        return np.array([], dtype=np.int64), empty, empty
+    return np.concatenate(rows), np.concatenate(ts), np.concatenate(vs)
+
+
+def _update_last_seen(last_seen, rows, t, v):
+    """``last_seen[row]`` = max(itself, latest time with a non-NaN value)."""
+    ok = ~np.isnan(v)
+    if not ok.any():
+        return
+    latest = np.full(last_seen.size, -np.inf)
+    np.maximum.at(latest, rows[ok], t[ok])
+    seen = latest > -np.inf
+    last_seen[seen] = np.fmax(last_seen[seen], latest[seen])
 
 
 class WindowsDataSource(watcher_ds_base.DataSourceBase, metaclass=abc.ABCMeta):

@@ -54,6 +54,7 @@ Units returned (see ``base.HOST_METRICS`` / ``base.INSTANCE_METRICS``):
   own view, needs the balloon driver's stats), else ``rss``.
 """
 
+import gc
 import itertools
 import math
 import re
@@ -228,9 +229,18 @@ class InfluxDBDataSource(base.WindowsDataSource):
     def _query(self, statements, bind_params):
         """Send ``statements`` in one request; a list of raw result dicts."""
         query = ';\n'.join(statements)
-        result = self._call('query', self.client.query, query,
-                            bind_params=bind_params or None, epoch='s',
-                            database=self.database, chunked=False)
+        # Decoding an answer builds ~10^5-10^6 small lists, each of which
+        # can trigger a pointless cyclic-GC pass (they hold no cycles):
+        # pausing the collector meanwhile halves the decoding time.
+        paused = gc.isenabled()
+        gc.disable()
+        try:
+            result = self._call('query', self.client.query, query,
+                                bind_params=bind_params or None, epoch='s',
+                                database=self.database, chunked=False)
+        finally:
+            if paused:
+                gc.enable()
         results = result if isinstance(result, list) else [result]
         if len(results) != len(statements):
             raise base.MetricsUnavailable(
