@@ -72,9 +72,19 @@ class ClusterWindows:
     step: int
     data: dict
     last_seen: np.ndarray
+    _positions: dict = dataclasses.field(init=False, repr=False,
+                                         compare=False)
+
+    def __post_init__(self):
+        # names are looked up per host and per move: O(1), not tuple.index
+        object.__setattr__(self, '_positions',
+                           {n: i for i, n in enumerate(self.names)})
 
     def index(self, name):
-        return self.names.index(name)
+        try:
+            return self._positions[name]
+        except KeyError:
+            raise ValueError(f'{name!r} is not in these windows') from None
 
     def series(self, metric, name):
         return self.data[metric][self.index(name)]
@@ -248,7 +258,7 @@ class WindowsDataSource(watcher_ds_base.DataSourceBase, metaclass=abc.ABCMeta):
         return self.collectd_host(resource.hostname)
 
     def collectd_host(self, hostname):
-        """The collectd Hostname that Watcher's node ``hostname`` reports as."""
+        """The collectd Hostname Watcher's node ``hostname`` reports as."""
         return hostname
 
     def _series(self, resource, resource_type, meter_name, start, end,

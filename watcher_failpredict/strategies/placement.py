@@ -155,14 +155,24 @@ def destination_reject_reason(node, source, instance, free, skip_reason=None):
         free capacity under the allocation ratios and reservations
     :param skip_reason: the node's host_skip_reason(), if any
     """
+    return (destination_state_reason(node, source, skip_reason)
+            or capacity_reason(instance, free))
+
+
+def destination_state_reason(node, source, skip_reason=None):
+    """The cheap half of destination_reject_reason: service state and
+    metrics, no capacity arithmetic."""
     if node.uuid == source.uuid:
         return 'it is the source'
     if node.status != element.ServiceState.ENABLED.value:
         return f'compute service {node.status}'
     if node.state != element.ServiceState.ONLINE.value:
         return f'compute service {node.state}'
-    if skip_reason:
-        return skip_reason
+    return skip_reason or None
+
+
+def capacity_reason(instance, free):
+    """Why ``free`` capacity cannot hold ``instance`` (None: it can)."""
     for key, need, unit in (('vcpu', instance.vcpus, 'vCPU'),
                             ('memory', instance.memory, 'MB RAM'),
                             ('disk', instance.disk, 'GB disk')):

@@ -160,6 +160,8 @@ class PredictedLeastFailure(base.BaseStrategy):
         self.skipped = {}          # collectd name -> reason
         self.node_names = {}       # node uuid -> collectd name
         self.windows = None        # working ClusterWindows of usable hosts
+        self._cpu_of = None        # the windows _cpu_now was computed on
+        self._cpu_now = {}
         self.failing = []          # [(node, mean cpu)] at audit time
         self.at_risk = []          # [(node, risk)] proactive sources
         self.host_risk = {}        # collectd name -> risk at audit time
@@ -437,8 +439,14 @@ class PredictedLeastFailure(base.BaseStrategy):
         self.risk_before = placement.expected_failing_hosts(risks)
 
     def _host_cpu(self, name):
-        return float(placement.period_mean(
-            self.windows.series('cpu', name), self.period_steps))
+        """Mean CPU of ``name`` over the trigger period, in the working
+        windows (which change with every planned move)."""
+        if self._cpu_of is not self.windows:
+            means = placement.period_mean(self.windows.data['cpu'],
+                                          self.period_steps)
+            self._cpu_now = dict(zip(self.windows.names, means.tolist()))
+            self._cpu_of = self.windows
+        return self._cpu_now[name]
 
     def do_execute(self, audit=None):
         params = self.params
@@ -792,8 +800,9 @@ class PredictedLeastFailure(base.BaseStrategy):
             skip = self.skipped.get(name)
             if skip is None and name not in usable:
                 skip = 'no metrics'
-            why = placement.destination_reject_reason(
-                node, source, inst, model.get_node_free_resources(node), skip)
+            # cheapest checks first: Watcher's free-resource arithmetic
+            # walks the node's instances, so it runs last
+            why = placement.destination_state_reason(node, source, skip)
             if why is None:
                 cpu_after = self._host_cpu(name) + float(
                     placement.period_mean(placement.cpu_contribution(
@@ -802,6 +811,9 @@ class PredictedLeastFailure(base.BaseStrategy):
                 if placement.is_failing(cpu_after, threshold):
                     why = (f'would be in failure state with it '
                            f'({cpu_after:.1f} %)')
+            if why is None:
+                why = placement.capacity_reason(
+                    inst, model.get_node_free_resources(node))
             if why:
                 rejected[why.split(':')[0]] += 1
                 LOG.debug('Host %s rejected as destination of %s: %s',
