@@ -1,7 +1,8 @@
 """The model bundle: one file holding a fitted model and what it means.
 
 A bundle is a joblib pickle of ``{'format', 'format_version', 'metadata',
-'model'}``. The metadata says which features (schema version and names),
+'model'}`` and, since the peak regressor, ``'peak_model'`` (absent or None
+in older bundles, which load and rank exactly as before). The metadata says which features (schema version and names),
 which failure definition (threshold, period), horizon, window and
 granularity the model was trained for, on what data and with which
 libraries, and how it scored on held-out data; the strategy checks it
@@ -42,11 +43,22 @@ class ModelError(Exception):
 
 
 class ModelBundle:
-    """A fitted model plus its metadata (see REQUIRED_METADATA)."""
+    """A fitted model plus its metadata (see REQUIRED_METADATA).
 
-    def __init__(self, model, metadata):
+    ``peak_model``: optional regressor of the future peak CPU (see
+    :class:`models.PeakRegressor`), on the same features as ``model``;
+    metadata ``peak_model`` describes it.
+    """
+
+    def __init__(self, model, metadata, peak_model=None):
         self.model = model
         self.metadata = dict(metadata)
+        self.peak_model = peak_model
+
+    @property
+    def has_peak_model(self):
+        """Whether :meth:`predict_peak` can answer (else all NaN)."""
+        return self.peak_model is not None
 
     def __repr__(self):
         md = self.metadata
@@ -100,6 +112,25 @@ class ModelBundle:
         risk[ok] = proba[:, classes.index(1)]
         return risk
 
+    def predict_peak(self, windows):
+        """Predicted future peak of each host's trigger-period mean CPU.
+
+        The highest period-mean CPU (percent) the host is expected to
+        reach within the horizon: the destination ranking's second key
+        when failure risks do not separate the candidates.
+
+        :returns: array (n_hosts,); NaN for hosts that cannot be evaluated
+            and everywhere when the bundle has no peak regressor
+        """
+        peak = np.full(len(windows.names), np.nan)
+        if self.peak_model is None:
+            return peak
+        X = self.features(windows)
+        ok = ~np.isnan(X[:, 0]) if X.size else np.zeros(0, dtype=bool)
+        if ok.any():
+            peak[ok] = self.peak_model.predict(X[ok])
+        return peak
+
 
 def file_sha256(path):
     """Hex sha256 of a file's content."""
@@ -138,6 +169,9 @@ def save_bundle(bundle, path):
     directory = os.path.dirname(path)
     payload = {'format': FORMAT, 'format_version': FORMAT_VERSION,
                'metadata': bundle.metadata, 'model': bundle.model}
+    peak_model = getattr(bundle, 'peak_model', None)
+    if peak_model is not None:
+        payload['peak_model'] = peak_model
     fd, tmp = tempfile.mkstemp(prefix=f'.{os.path.basename(path)}.',
                                suffix='.tmp', dir=directory)
     try:
@@ -218,4 +252,8 @@ def load_bundle(path, expected_sha256=None):
     model = payload.get('model')
     if not callable(getattr(model, 'predict_proba', None)):
         raise fail(f'model {type(model).__name__} has no predict_proba')
-    return ModelBundle(model, metadata)
+    peak_model = payload.get('peak_model')
+    if peak_model is not None and \
+            not callable(getattr(peak_model, 'predict', None)):
+        raise fail(f'peak model {type(peak_model).__name__} has no predict')
+    return ModelBundle(model, metadata, peak_model)

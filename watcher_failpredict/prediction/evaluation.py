@@ -20,7 +20,11 @@ Metrics per method:
 * destination regret: at every test time when some host is in failure
   state, each method picks the feasible host (not failing) it rates
   safest; regret = realised future peak (trigger-period mean CPU within
-  the horizon) of that host minus that of the best feasible host.
+  the horizon) of that host minus that of the best feasible host. Models
+  pick with the strategy's own rule (:mod:`ranking`: risk to within
+  ``RISK_TOLERANCE`` of the safest, then the peak regressor's prediction;
+  without a regressor, risk then CPU now); baselines pick the lowest
+  score of their own.
 
 Outputs: a terminal table (:func:`format_report`), JSON
 (:func:`write_json`) and PNG plots (:func:`write_plots`, matplotlib Agg).
@@ -38,6 +42,7 @@ from watcher_failpredict.prediction import baselines
 from watcher_failpredict.prediction import feature_sets
 from watcher_failpredict.prediction import labels as lab
 from watcher_failpredict.prediction import models
+from watcher_failpredict.prediction import ranking
 from watcher_failpredict.prediction import training
 
 DEFAULT_MODELS = ('gbt', 'svm')
@@ -101,13 +106,21 @@ def lead_times(state, risk_grid, alarm, test_start, horizon_steps, step):
             'mean_lead_s': float(np.mean(leads)) if leads else None}
 
 
-def destination_regret(risk_grid, peak, failing, times):
-    """Mean regret of picking the lowest-risk feasible host at ``times``.
+def destination_regret(risk_grid, peak, failing, times, pred_peak=None,
+                       cpu_now=None, risk_tolerance=ranking.RISK_TOLERANCE):
+    """Mean regret of the destination each decision at ``times`` picks.
+
+    The pick is :func:`ranking.best` over the feasible hosts, the rule the
+    strategy applies: with ``pred_peak`` (a model's peak regressor),
+    lowest risk to within ``risk_tolerance``, then lowest predicted peak;
+    without it, lowest ``risk_grid`` score, ties by ``cpu_now``.
 
     :param risk_grid: (n_hosts, n_steps) score, lower = safer destination
     :param peak: (n_hosts, n_steps) realised future peak at decision t
     :param failing: (n_hosts, n_steps) bool, host in failure state at t
         (not a feasible destination)
+    :param pred_peak: (n_hosts, n_steps) predicted peak, or None
+    :param cpu_now: (n_hosts, n_steps) CPU now (tie-break), or None
     :returns: dict mean regret (CPU points), destination failure rate is
         left to the caller; None when no decision was possible
     """
@@ -118,7 +131,11 @@ def destination_regret(risk_grid, peak, failing, times):
         if ok.sum() < 2:
             continue
         cand = np.flatnonzero(ok)
-        chosen = cand[np.argmin(risk_grid[cand, t])]
+        chosen = cand[ranking.best(
+            risk_grid[cand, t],
+            None if pred_peak is None else pred_peak[cand, t],
+            None if cpu_now is None else cpu_now[cand, t],
+            risk_tolerance=risk_tolerance)]
         regrets.append(peak[chosen, t] - peak[cand, t].min())
         picks_peak.append(peak[chosen, t])
     if not regrets:
@@ -141,7 +158,7 @@ def evaluate(windows, threshold=90.0, period=300, horizon=300, window=600,
              cost_fn=models.DEFAULT_COST_MISSED_FAILURE, k=2.0,
              exclude_intervals=None, random_state=0,
              max_samples=models.DEFAULT_MAX_SAMPLES, bundle=None,
-             name='', progress=None):
+             name='', progress=None, peak_model=True):
     """Evaluate models and baselines on one time-ordered split.
 
     :param model_kinds: risk model kinds to train on the training stretch
@@ -150,6 +167,8 @@ def evaluate(windows, threshold=90.0, period=300, horizon=300, window=600,
     :param bundle: an existing ModelBundle to score on the test stretch as
         method 'bundle' (its training span should precede the test stretch;
         the report says if not)
+    :param peak_model: fit a peak regressor beside each risk model (as
+        training does) and rank destinations with it
     :returns: dict (JSON-serialisable apart from '_arrays', used for plots)
     """
     def note(msg):
@@ -205,21 +224,30 @@ def evaluate(windows, threshold=90.0, period=300, horizon=300, window=600,
 
     shape = cpu.shape
     methods = {}
-    # models rank destinations by risk (to 0.01), ties by CPU now: two
-    # hosts both safe at p ~ 0 differ in how close they come to the line
-    cpu_now = baselines.least_cpu_now(cpu, t_idx[te], h_idx[te], w)
-    tie = np.where(np.isnan(cpu_now), 100.0, cpu_now) / 1e5
+    # models rank destinations with the strategy's rule (ranking.best):
+    # risk to within RISK_TOLERANCE, then their predicted peak; a model
+    # without a peak regressor ties on the CPU now
+    cpu_now = _grid(shape, h_idx[te], t_idx[te], baselines.least_cpu_now(
+        cpu, t_idx[te], h_idx[te], w))
+    target = peak[h_idx, t_idx]      # the regressor's target per sample
     arrays = {}
 
-    def add(mname, kind, p_test, thr, score_for_rank, extra=None):
+    def add(mname, kind, p_test, thr, score_for_rank, extra=None,
+            pred_peak=None):
         m = binary_metrics(y[te], p_test, thr)
         m['kind'] = kind
         m['calibration'] = calibration_points(y[te], p_test)
         grid = _grid(shape, h_idx[te], t_idx[te], p_test)
         m['lead'] = lead_times(state, grid, thr, test_start, h, step)
         rank = _grid(shape, h_idx[te], t_idx[te], score_for_rank)
-        m['destination'] = destination_regret(rank, peak, failing,
-                                              trigger_times)
+        if pred_peak is not None:
+            pred_peak = _grid(shape, h_idx[te], t_idx[te], pred_peak)
+            known = ~np.isnan(target[te])
+            m['peak_mae'] = float(np.mean(np.abs(
+                pred_peak[h_idx[te], t_idx[te]][known] - target[te][known])))
+        m['destination'] = destination_regret(
+            rank, peak, failing, trigger_times, pred_peak,
+            None if kind == 'baseline' else cpu_now)
         if extra:
             m.update(extra)
         methods[mname] = m
@@ -257,12 +285,19 @@ def evaluate(windows, threshold=90.0, period=300, horizon=300, window=600,
                              'pr_auc': None}
             continue
         fit_s = time.monotonic() - t0
+        pred_peak = None
+        if peak_model:
+            t0 = time.monotonic()
+            reg = models.make_peak_model(random_state=random_state).fit(
+                Xk[tr], target[tr])
+            pred_peak = reg.predict(Xk[te])
+            fit_s += time.monotonic() - t0
         p_test = model.predict_proba(Xk[te])[:, 1]
         thr = getattr(model, 'threshold_', None)
         if thr is None:
             thr = models.bayes_threshold(cost_fp, cost_fn)
-        add(kind, 'model', p_test, thr, np.round(p_test, 2) + tie,
-            {'fit_seconds': fit_s})
+        add(kind, 'model', p_test, thr, p_test, {'fit_seconds': fit_s},
+            pred_peak)
 
     if bundle is not None:
         note('bundle')
@@ -272,8 +307,10 @@ def evaluate(windows, threshold=90.0, period=300, horizon=300, window=600,
         thr = md.get('decision_threshold') or models.bayes_threshold(
             cost_fp, cost_fn)
         span = md.get('training_span') or [None, None]
+        pm = getattr(bundle, 'peak_model', None)
         add('bundle', f'bundle ({md.get("model_kind")})', p_test, thr,
-            np.round(p_test, 2) + tie, {'bundle_training_span': span})
+            p_test, {'bundle_training_span': span},
+            None if pm is None else pm.predict(Xb[te]))
 
     if 'fixed_hosts' in model_kinds:
         note('model fixed_hosts')

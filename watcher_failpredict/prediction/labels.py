@@ -105,3 +105,21 @@ def future_peak(values, horizon_steps):
             warnings.simplefilter('ignore', RuntimeWarning)
             out[:, :n - horizon_steps] = np.nanmax(view, axis=-1)
     return out
+
+
+def peak_targets(cpu, period_steps, horizon_steps, t_index, host_index):
+    """The future peak a destination ranking cares about, per sample.
+
+    For sample (host, decision time t) of :func:`feature_sets.make_dataset`:
+    the highest trigger-period mean CPU over columns ``t .. t +
+    horizon_steps - 1`` (the columns the sample's label looks at), i.e. how
+    close the host comes to the failure line within the horizon. It is the
+    quantity destination regret is measured on, and the peak regressor's
+    target. NaN where unknown.
+    """
+    t_index = np.asarray(t_index, dtype=int)
+    host_index = np.asarray(host_index, dtype=int)
+    if np.any(t_index < 1):
+        raise ValueError('decision times must be >= 1 column')
+    peak = future_peak(rolling_mean(cpu, period_steps), horizon_steps)
+    return peak[host_index, t_index - 1]

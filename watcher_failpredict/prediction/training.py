@@ -107,6 +107,26 @@ def evaluate_risk(model, X, y, threshold):
     }
 
 
+def evaluate_peak(regressor, X, target, now_column=_CPU_MEAN):
+    """Held-out mean absolute error (CPU points) of the peak regressor,
+    beside persistence: "the peak is the level now" (column
+    ``now_column`` of X), which is what a least-CPU-now ranking assumes.
+    How well it *ranks* destinations is the evaluation report's
+    destination regret.
+    """
+    target = np.asarray(target, dtype=float)
+    known = ~np.isnan(target)
+    if not known.any():
+        return {'mae': None, 'mae_persistence': None, 'n': 0}
+    pred = regressor.predict(X[known])
+    now = X[known, now_column]
+    ok = ~np.isnan(now)
+    return {'mae': float(np.mean(np.abs(pred - target[known]))),
+            'mae_persistence': (float(np.mean(np.abs(
+                now[ok] - target[known][ok]))) if ok.any() else None),
+            'n': int(known.sum())}
+
+
 def _check_classes(y, what, threshold, span_hint):
     positives = int(np.sum(y == 1))
     if positives == 0:
@@ -264,7 +284,7 @@ def train(windows, threshold=90.0, period=300, horizon=300, window=600,
           random_state=0, max_samples=models.DEFAULT_MAX_SAMPLES, stride=1,
           exclude_intervals=None, cycle=None,
           cost_fp=models.DEFAULT_COST_FALSE_MIGRATION,
-          cost_fn=models.DEFAULT_COST_MISSED_FAILURE):
+          cost_fn=models.DEFAULT_COST_MISSED_FAILURE, peak_model=True):
     """Fit a model on ``windows`` and evaluate it on a later stretch.
 
     :param windows: ClusterWindows of host metrics over the whole history
@@ -285,6 +305,10 @@ def train(windows, threshold=90.0, period=300, horizon=300, window=600,
         (gbt), e.g. 86400; None = no cycle position
     :param cost_fp, cost_fn: cost of a false migration / a missed failure;
         they set the gbt model's decision threshold
+    :param peak_model: also fit a regressor of the future peak CPU on the
+        same features and rows (risk kinds only; see
+        :class:`models.PeakRegressor`); the strategy ranks destinations of
+        equal risk by it
     :returns: (ModelBundle, evaluation dict)
     :raises ValueError: bad parameters, too short a history, or training
         labels of a single class
@@ -317,7 +341,8 @@ def train(windows, threshold=90.0, period=300, horizon=300, window=600,
         dirty = contaminated_samples(windows, t_idx, h_idx, w, h,
                                      exclude_intervals)
         n_excluded = int(dirty.sum())
-        X, y, t_idx = X[~dirty], y[~dirty], t_idx[~dirty]
+        X, y, t_idx, h_idx = X[~dirty], y[~dirty], t_idx[~dirty], \
+            h_idx[~dirty]
     else:
         X, y, t_idx = dataset.make_destination_dataset(windows, w, p, h,
                                                        stride)
@@ -346,11 +371,22 @@ def train(windows, threshold=90.0, period=300, horizon=300, window=600,
         model = models.make_model('fixed_hosts', random_state=random_state,
                                   hosts=tuple(windows.names),
                                   max_samples=max_samples).fit(X_tr, y_tr)
+    regressor = None
+    if peak_model and model_kind != 'fixed_hosts':
+        target = lab.peak_targets(windows.data['cpu'], p, h, t_idx, h_idx)
+        regressor = models.make_peak_model(random_state=random_state).fit(
+            X_tr, target[train_rows])
     _report(progress, 'fit', 1, 1)
 
     _report(progress, 'evaluate', 0, 1)
     if model_kind != 'fixed_hosts':
         scores = evaluate_risk(model, X_te, y_te, threshold)
+        if regressor is not None:
+            names = feature_sets.feature_names(feature_set, fparams)
+            now_col = names.index('cpu_period_mean' if 'cpu_period_mean'
+                                  in names else 'cpu_mean')
+            scores['peak_model'] = evaluate_peak(
+                regressor, X_te, target[test_rows], now_col)
     else:
         scores = _evaluate_destination(model, windows, X_te, y_te,
                                        t_idx[test_rows], p, h, threshold)
@@ -400,7 +436,10 @@ def train(windows, threshold=90.0, period=300, horizon=300, window=600,
             datetime.timezone.utc).isoformat(),
         'evaluation': evaluation,
     }
-    return bundle_mod.ModelBundle(model, metadata), evaluation
+    if regressor is not None:
+        metadata['peak_model'] = regressor.describe()
+    return (bundle_mod.ModelBundle(model, metadata, regressor),
+            evaluation)
 
 
 def _evaluate_destination(model, windows, X, y, t_idx, p, h, threshold):
