@@ -189,6 +189,10 @@ class WindowsDataSource(watcher_ds_base.DataSourceBase, metaclass=abc.ABCMeta):
     def __init__(self):
         super().__init__()
         self._windows_cache = {}
+        #: ``callable() -> Unix seconds`` that Watcher's per-resource
+        #: helpers (statistic_aggregation, get_*_usage) take as "now";
+        #: a simulator replaying another time sets its own clock here.
+        self.clock = time.time
 
     # -- the one public bulk entry point ------------------------------------
 
@@ -213,7 +217,7 @@ class WindowsDataSource(watcher_ds_base.DataSourceBase, metaclass=abc.ABCMeta):
         if period <= 0 or granularity <= 0:
             raise ValueError('period and granularity must be positive, got '
                              f'{period} and {granularity}')
-        now = time.time() if end is None else float(end)
+        now = self.clock() if end is None else float(end)
         end_t = (now // granularity + 1) * granularity
         start_t = end_t - period - granularity
         key = (resource_type, tuple(names), metrics, period, granularity,
@@ -276,7 +280,7 @@ class WindowsDataSource(watcher_ds_base.DataSourceBase, metaclass=abc.ABCMeta):
                                meter_name=None, period=300, aggregate='mean',
                                granularity=300):
         granularity = int(granularity or 300)
-        end = (time.time() // granularity + 1) * granularity
+        end = (self.clock() // granularity + 1) * granularity
         values = self._series(resource, resource_type, meter_name,
                               end - int(period), end, granularity)
         values = values[~np.isnan(values)]
@@ -295,7 +299,7 @@ class WindowsDataSource(watcher_ds_base.DataSourceBase, metaclass=abc.ABCMeta):
                          granularity=300):
         granularity = int(granularity or 300)
         start = _epoch(start_time)
-        end = _epoch(end_time) if end_time else time.time()
+        end = _epoch(end_time) if end_time else self.clock()
         values = self._series(resource, resource_type, meter_name, start, end,
                               granularity)
         times = start + granularity * np.arange(values.size)
