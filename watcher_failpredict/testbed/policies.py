@@ -16,10 +16,22 @@ VNF choice, feasibility and cooldown are identical (like-for-like):
   CPU over the horizon (it knows the future load): the limit of any
   ranking model.
 
+* ``mean-kstd``: risk = mean + 2 std of the host's CPU over the model's
+  window (``prediction.baselines.mean_kstd``, a headroom rule);
+* ``trend``: risk = the least-squares line over the window extrapolated to
+  t + the migration time (``prediction.baselines.linear_trend``): the load
+  when a move started now would have completed.
+
+``least-cpu-wb`` is different on purpose: it is Watcher's own
+``workload_balance`` strategy (loaded by the same loader from Watcher's
+entry point) with its schema's defaults, ``metrics: instance_cpu_usage``
+and the scenario's trigger threshold, on the same ModelRoot and
+datasource. It has its own trigger and VNF choice: a host is overloaded
+when the *sum of its instances' CPU* reaches the threshold, which does not
+include the background load a server also runs.
+
 ``no-mig`` never migrates. A new policy is a new ranking object (anything
 with ``metadata`` and ``predict_risk(windows)``) added to make_policy().
-Watcher's ``workload_balance`` and the forecasting baselines are hooks
-left for later (see doc/source/testbed.rst).
 """
 
 import warnings
@@ -29,10 +41,13 @@ from watcher.common import utils
 from watcher.decision_engine.loading import default as loading
 from watcher.decision_engine.solution import default as solution_mod
 
+from watcher_failpredict.prediction import baselines
 from watcher_failpredict.prediction import labels
 from watcher_failpredict.strategies import predicted_least_failure as plf
+from watcher_failpredict.testbed import physics
 
-POLICIES = ('no-mig', 'random', 'least-cpu', 'proposed', 'oracle')
+POLICIES = ('no-mig', 'random', 'least-cpu', 'least-cpu-wb', 'mean-kstd',
+            'trend', 'proposed', 'oracle')
 
 
 def model_metadata(scn):
@@ -58,6 +73,55 @@ class CurrentCpuRisk:
 
     def predict_risk(self, windows):
         return np.clip(_period_mean(windows, self.steps) / 100.0, 0.0, None)
+
+
+class BaselineRisk:
+    """A forecasting baseline of ``prediction.baselines`` as a ranking.
+
+    The score (a CPU level in percent) is computed on the windows the
+    strategy passes, the move's load already added, at the decision time
+    (the end of the windows), over the model's ``window``; risk = score /
+    100. Only the ranking matters to the strategy's destination choice.
+
+    :param name: ``mean_kstd`` or ``linear_trend``
+    :param horizon_s: how far ahead ``linear_trend`` extrapolates
+    """
+
+    def __init__(self, metadata, name, horizon_s=0.0, k=2.0):
+        if name not in ('mean_kstd', 'linear_trend'):
+            raise ValueError(f'unsupported ranking baseline {name!r}; use '
+                             f'mean_kstd or linear_trend')
+        self.metadata = dict(metadata)
+        self.name = name
+        self.k = float(k)
+        g = metadata['granularity']
+        self.window_steps = max(metadata['window'] // g, 2)
+        self.horizon_steps = max(int(round(horizon_s / g)), 0)
+
+    def predict_risk(self, windows):
+        cpu = np.asarray(windows.data['cpu'], dtype=float)
+        n_hosts, n_steps = cpu.shape
+        w = min(self.window_steps, n_steps)
+        t_index = np.full(n_hosts, n_steps)
+        hosts = np.arange(n_hosts)
+        if self.name == 'mean_kstd':
+            score = baselines.mean_kstd(cpu, t_index, hosts, w, self.k)
+        else:
+            score = baselines.linear_trend(cpu, t_index, hosts, w,
+                                           self.horizon_steps)
+        # a host without a sample in the window ranks last
+        return np.where(np.isfinite(score), np.clip(score, 0.0, None),
+                        1e6) / 100.0
+
+
+def migration_seconds(scn):
+    """The migration model's duration for one VNF at 80 % CPU (the
+    paper's measurement point): the ``trend`` baseline's horizon."""
+    mig = scn['migration']
+    total, _ = physics.migration_duration(
+        scn['chains']['memory_mb'], 0.8, mig['bandwidth_mb_s'],
+        mig['dirty_mb_s_at_full_cpu'], mig['setup_s'], mig['max_downtime_s'])
+    return total
 
 
 class RandomRisk:
@@ -164,16 +228,76 @@ class StrategyPolicy:
         s.clock = lambda: now
         self.calls += 1
         solution = s.execute()
-        out = []
-        for action in solution.actions:
-            p = action['input_parameters']
-            vnf = int(p['resource_id'].rsplit('-', 1)[1])
-            dst = int(p['destination_node'].rsplit('-', 1)[1])
-            out.append((vnf, dst))
-            self.history.append(plf.Migration(
-                p['resource_id'], p['source_node'], p['destination_node'],
-                now))
-        return out
+        return _moves(solution, self.history, now)
+
+
+def _moves(solution, history, now):
+    """[(vnf index, destination index)] of a solution's migrate actions,
+    also appended to ``history`` as plf.Migration."""
+    out = []
+    for action in solution.actions:
+        if action['action_type'] != 'migrate':
+            continue
+        p = action['input_parameters']
+        vnf = int(p['resource_id'].rsplit('-', 1)[1])
+        dst = int(p['destination_node'].rsplit('-', 1)[1])
+        out.append((vnf, dst))
+        history.append(plf.Migration(
+            p['resource_id'], p['source_node'], p['destination_node'], now))
+    return out
+
+
+def load_workload_balance():
+    """Watcher's ``workload_balance`` as its decision engine loads it."""
+    loader = loading.DefaultStrategyLoader()
+    loader._reload_config = lambda: None
+    return loader.load('workload_balance')
+
+
+def workload_balance_parameters(scn):
+    """Its input parameters as Watcher fills them: the schema's defaults
+    (period 300 s, granularity 300 s), with ``metrics:
+    instance_cpu_usage`` and the scenario's trigger threshold."""
+    strategy_cls = type(load_workload_balance())
+    params = {'metrics': 'instance_cpu_usage',
+              'threshold': float(scn['trigger']['threshold'])}
+    utils.StrictDefaultValidatingDraft4Validator(
+        strategy_cls.get_schema()).validate(params)
+    return params
+
+
+class WorkloadBalancePolicy:
+    """Watcher's own ``workload_balance`` on the testbed (``least-cpu-wb``).
+
+    Each decision is one audit of the object Watcher's loader returned,
+    on the same ModelRoot and datasource as the other policies. Its
+    trigger is its own: the sum of a host's instances' CPU (in cores)
+    over the host's vCPUs at or above the threshold; the background load
+    is not an instance and is not counted.
+    """
+
+    def __init__(self, scn):
+        self.name = 'least-cpu-wb'
+        self.scn = scn
+        self.strategy = load_workload_balance()
+        self.parameters = workload_balance_parameters(scn)
+        self.calls = 0
+        self.history = []
+
+    def decide(self, tb, datasource=None):
+        s, scn = self.strategy, self.scn
+        now = tb.now()
+        s.solution = solution_mod.DefaultSolution(goal=s.goal, strategy=s)
+        s._compute_model = tb.compute_model()
+        s.input_parameters = utils.Struct(**self.parameters)
+        s.instance_migrations_count = 0
+        ds = datasource or tb.datasource(
+            max(scn['trigger']['period'], self.parameters['period']) +
+            3 * max(scn['metrics_interval'], self.parameters['granularity']))
+        ds.clock = lambda: now
+        s._datasource_backend = ds
+        self.calls += 1
+        return _moves(s.execute(), self.history, now)
 
 
 def make_policy(name, scn, tb, seed, trained_bundle=None):
@@ -186,6 +310,13 @@ def make_policy(name, scn, tb, seed, trained_bundle=None):
             md, np.random.default_rng([seed, 11])))
     if name == 'least-cpu':
         return StrategyPolicy(name, scn, CurrentCpuRisk(md))
+    if name == 'least-cpu-wb':
+        return WorkloadBalancePolicy(scn)
+    if name == 'mean-kstd':
+        return StrategyPolicy(name, scn, BaselineRisk(md, 'mean_kstd'))
+    if name == 'trend':
+        return StrategyPolicy(name, scn, BaselineRisk(
+            md, 'linear_trend', migration_seconds(scn)))
     if name == 'oracle':
         return StrategyPolicy(name, scn, OracleRisk(md, tb))
     if name == 'proposed':
