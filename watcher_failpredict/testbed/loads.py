@@ -4,10 +4,13 @@ A pattern is a dict from a scenario file (see scenario.py); pattern()
 turns it into a series sampled at given times. Every shape is
 ``base + amplitude * shape((t + phase) / period)`` with ``shape`` in [0, 1],
 plus Gaussian noise of standard deviation ``noise``; the result is clipped
-at 0. ``trace`` replays a CSV column instead of a shape.
+at 0. ``trace`` replays a CSV column (or the sum of several, e.g. the VMs
+placed on one server) instead of a shape, one trace value per ``step``
+seconds of simulated time.
 """
 
 import csv
+import functools
 
 import numpy as np
 
@@ -40,21 +43,77 @@ def shape(kind, t, period, phase=0.0, duty=0.5, width=0.1):
     raise ValueError(f'unknown pattern kind {kind!r}; known: {KINDS}')
 
 
+@functools.lru_cache(maxsize=8)
+def _read_csv(path):
+    """``(header, {column: tuple of cells})`` of a CSV file, read once."""
+    with open(path, newline='', encoding='utf-8') as f:
+        reader = csv.reader(f)
+        header = next(reader, [])
+        rows = list(reader)
+    cols = {name: tuple(r[i] if i < len(r) else '' for r in rows)
+            for i, name in enumerate(header)}
+    return tuple(header), cols
+
+
+def read_trace(path, columns, scale=1.0, time_column=None, where=None):
+    """The sum of CSV ``columns`` per row, times ``scale``.
+
+    :param columns: one column name or a list (e.g. the VMs summed onto a
+        server); a row with a blank cell in any of them is dropped
+    :param time_column: seconds; when given, the values are put on the
+        trace's own regular grid (the median time step) and a missing
+        slot repeats the previous value, so gaps do not shift time
+    :param where: ``{column: value}``: keep only the rows whose cells
+        equal these values (a long-format file such as Alibaba's, one
+        machine's rows)
+    :raises ValueError: a named column is missing, or no number is left
+    """
+    columns = [columns] if isinstance(columns, str) else list(columns)
+    where = dict(where or {})
+    header, cols = _read_csv(path)
+    for name in columns + list(where) + ([time_column] if time_column
+                                         else []):
+        if name not in cols:
+            raise ValueError(f'trace file {path} has no column {name!r}; '
+                             f'columns: {list(header)}')
+    n = len(cols[columns[0]])
+    keep = np.ones(n, dtype=bool)
+    for name, value in where.items():
+        keep &= np.asarray(cols[name], dtype=object) == str(value)
+    total = np.zeros(n)
+    for name in columns:
+        cells = np.asarray(cols[name], dtype=object)
+        blank = cells == ''
+        keep &= ~blank
+        total += np.where(blank, 0.0, cells).astype(float)
+    values = total[keep]
+    what = f'{columns if len(columns) > 1 else columns[0]!r}' + (
+        f' where {where}' if where else '')
+    if not values.size:
+        raise ValueError(f'trace file {path} column {what} has no value')
+    if time_column:
+        times = np.asarray(cols[time_column], dtype=object)[keep].astype(
+            float)
+        order = np.argsort(times, kind='stable')
+        times, values = times[order], values[order]
+        diffs = np.diff(times)
+        grid = float(np.median(diffs[diffs > 0])) if np.any(diffs > 0) \
+            else 1.0
+        slot = np.round((times - times[0]) / grid).astype(int)
+        filled = np.full(slot[-1] + 1, np.nan)
+        filled[slot] = values
+        # forward fill the slots without a sample
+        idx = np.where(np.isnan(filled), 0, np.arange(filled.size))
+        values = filled[np.maximum.accumulate(idx)]
+    return values * float(scale)
+
+
 def read_trace_column(path, column, scale=1.0):
     """A CSV column as floats (blank cells dropped), times ``scale``.
 
     :raises ValueError: the file has no such column or no number in it
     """
-    with open(path, newline='', encoding='utf-8') as f:
-        reader = csv.DictReader(f)
-        if column not in (reader.fieldnames or []):
-            raise ValueError(f'trace file {path} has no column {column!r}; '
-                             f'columns: {reader.fieldnames}')
-        values = [float(row[column]) for row in reader
-                  if row.get(column) not in (None, '')]
-    if not values:
-        raise ValueError(f'trace file {path} column {column!r} is empty')
-    return np.asarray(values, dtype=float) * scale
+    return read_trace(path, column, scale)
 
 
 def pattern(spec, t, rng, period_scale=1.0, phase_shift=0.0):
@@ -71,8 +130,10 @@ def pattern(spec, t, rng, period_scale=1.0, phase_shift=0.0):
     base = float(spec.get('base', 0.0))
     amp = float(spec.get('amplitude', 0.0))
     if kind == 'trace':
-        values = read_trace_column(spec['file'], spec['column'],
-                                   float(spec.get('scale', 1.0)))
+        values = read_trace(spec['file'],
+                            spec.get('columns') or spec['column'],
+                            float(spec.get('scale', 1.0)),
+                            spec.get('time_column'), spec.get('where'))
         step = float(spec.get('step', 10.0))
         idx = (np.floor((t + float(spec.get('phase', 0.0))) / step)
                .astype(int) % values.size)

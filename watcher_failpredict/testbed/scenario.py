@@ -37,6 +37,9 @@ PATTERN = {
     'width': (_NUM, 0, 0.1),
     'file': (str, None, None),
     'column': (str, None, None),
+    'columns': (list, None, None),
+    'time_column': (str, None, None),
+    'where': (dict, None, None),
     'scale': (_NUM, 0, 1.0),
     'step': (_NUM, 1e-9, 10.0),
 }
@@ -147,23 +150,62 @@ def check_pattern(path, spec, base_dir=None):
             raise ScenarioError(f'{path}.{key}: must be in [0, 1], got '
                                 f'{out[key]}')
     if kind == 'trace':
-        for key in ('file', 'column'):
-            if not out[key]:
-                raise ScenarioError(f'{path}: a trace pattern needs {key}')
-        path_f = out['file']
-        if base_dir and not os.path.isabs(path_f):
-            path_f = os.path.join(base_dir, path_f)
-        out['file'] = path_f
+        out['file'] = resolve_trace_file(f'{path}.file', out['file'],
+                                         base_dir)
+        if bool(out['column']) == bool(out['columns']):
+            raise ScenarioError(f'{path}: a trace pattern needs column (one '
+                                f'CSV column) or columns (a list summed), '
+                                f'not both')
+        if out['columns'] and not all(isinstance(c, str)
+                                      for c in out['columns']):
+            raise ScenarioError(f'{path}.columns: must be a list of column '
+                                f'names, got {out["columns"]!r}')
         try:
-            with open(path_f, newline='', encoding='utf-8') as f:
+            with open(out['file'], newline='', encoding='utf-8') as f:
                 header = next(csv.reader(f), [])
         except OSError as exc:
-            raise ScenarioError(f'{path}.file: cannot read {path_f}: '
+            raise ScenarioError(f'{path}.file: cannot read {out["file"]}: '
                                 f'{exc.strerror or exc}') from None
-        if out['column'] not in header:
-            raise ScenarioError(f'{path}.column: {path_f} has no column '
-                                f'{out["column"]!r}; columns: {header}')
+        named = [('column', out['column'])] if out['column'] else [
+            ('columns', c) for c in out['columns']]
+        named += [('time_column', out['time_column'])] if out[
+            'time_column'] else []
+        named += [('where', c) for c in (out['where'] or {})]
+        for key, col in named:
+            if col not in header:
+                raise ScenarioError(f'{path}.{key}: {out["file"]} has no '
+                                    f'column {col!r}; columns: {header}')
+        try:
+            loads.read_trace(out['file'], out['columns'] or out['column'],
+                             out['scale'], out['time_column'], out['where'])
+        except ValueError as exc:
+            raise ScenarioError(f'{path}: {exc}') from None
     return out
+
+
+#: A trace file written ``traces:<folder>/<file>`` is read from the
+#: traces directory: ``$FAILPREDICT_TRACES``, else ``../shared/traces``
+#: beside the repository (prediction.traces.traces_dir()). The traces
+#: are research-only data sets and are never copied into the repository.
+TRACES_PREFIX = 'traces:'
+
+
+def resolve_trace_file(path, name, base_dir=None):
+    """The absolute path of a trace pattern's ``file``."""
+    if not name:
+        raise ScenarioError(f'{path}: a trace pattern needs file')
+    if name.startswith(TRACES_PREFIX):
+        from watcher_failpredict.prediction import traces
+        folder = traces.traces_dir()
+        if not os.path.isdir(folder):
+            raise ScenarioError(
+                f'{path}: {name} needs the traces directory, not found at '
+                f'{folder}; set ${traces.TRACES_ENV} to the folder holding '
+                f'the traces (e.g. shared/traces)')
+        return os.path.join(folder, name[len(TRACES_PREFIX):].lstrip('/'))
+    if base_dir and not os.path.isabs(name):
+        return os.path.join(base_dir, name)
+    return name
 
 
 def validate(data, base_dir=None):
