@@ -61,7 +61,7 @@ def read_trace(path, columns, scale=1.0, time_column=None, where=None):
     :param columns: one column name or a list (e.g. the VMs summed onto a
         server); a row with a blank cell in any of them is dropped
     :param time_column: seconds; when given, the values are put on the
-        trace's own regular grid (the median time step) and a missing
+        trace's own regular grid (its most common time step) and a missing
         slot repeats the previous value, so gaps do not shift time
     :param where: ``{column: value}``: keep only the rows whose cells
         equal these values (a long-format file such as Alibaba's, one
@@ -96,9 +96,9 @@ def read_trace(path, columns, scale=1.0, time_column=None, where=None):
             float)
         order = np.argsort(times, kind='stable')
         times, values = times[order], values[order]
-        diffs = np.diff(times)
-        grid = float(np.median(diffs[diffs > 0])) if np.any(diffs > 0) \
-            else 1.0
+        steps, counts = np.unique(np.diff(times), return_counts=True)
+        counts[steps <= 0] = 0
+        grid = float(steps[np.argmax(counts)]) if counts.any() else 1.0
         slot = np.round((times - times[0]) / grid).astype(int)
         filled = np.full(slot[-1] + 1, np.nan)
         filled[slot] = values

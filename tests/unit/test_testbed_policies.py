@@ -1,0 +1,246 @@
+"""The testbed's extra policies, trace scenarios and seed aggregation."""
+
+import copy
+import math
+import os
+
+import numpy as np
+import pytest
+import yaml
+
+from watcher_failpredict.datasources import base as ds_base
+from watcher_failpredict.prediction import baselines
+from watcher_failpredict.prediction import traces
+from watcher_failpredict.testbed import cluster
+from watcher_failpredict.testbed import loads
+from watcher_failpredict.testbed import policies
+from watcher_failpredict.testbed import report
+from watcher_failpredict.testbed import runner
+from watcher_failpredict.testbed import scenario
+from tests.unit.test_testbed_run import SHORT
+
+
+@pytest.fixture(scope='module')
+def short():
+    return scenario.validate(SHORT)
+
+
+# -- Watcher's workload_balance (least-cpu-wb) --------------------------------
+
+
+def test_workload_balance_is_watchers_own_with_schema_defaults(short):
+    from watcher.decision_engine.strategy.strategies import workload_balance
+    policy = policies.make_policy('least-cpu-wb', short, None, 1)
+    assert type(policy.strategy) is workload_balance.WorkloadBalance
+    # schema defaults, with the metric and the scenario's trigger threshold
+    assert policy.parameters == {'metrics': 'instance_cpu_usage',
+                                 'threshold': 90.0, 'period': 300,
+                                 'granularity': 300}
+
+
+def test_workload_balance_sums_instance_cpu_only(short):
+    # background load is not an instance: at the 90 % trigger no server's
+    # VNFs (at most a few cores of 12) ever reach it, so it never moves
+    tb, policy = runner.run_policy(short, 'least-cpu-wb', 1)
+    assert policy.calls >= (tb.n_steps - 600 // 5) // 12
+    assert tb.migrations == []
+
+
+def test_workload_balance_moves_from_the_vnf_heavy_server(short):
+    # 8 of 12 VNFs on server 0 (about 20 % of its cores in VNF CPU), the
+    # threshold at 15 %: workload_balance must move one of them off it to
+    # the server whose instances use the least CPU, and the testbed's
+    # migration model carries the move out
+    scn = copy.deepcopy(short)
+    scn['trigger']['threshold'] = 15.0
+    tb = cluster.Testbed(scn, 1)
+    tb.host_of[:8] = 0
+    tb.host_of[8:] = [1, 1, 2, 3]
+    tb.run_until(100)
+    policy = policies.make_policy('least-cpu-wb', scn, tb, 1)
+    moves = policy.decide(tb)
+    assert len(moves) == 1
+    vnf, dst = moves[0]
+    assert tb.host_of[vnf] == 0 and dst != 0
+    # destination: the lowest sum of instance CPU (server 2 or 3 hold one
+    # VNF each; the lighter of the two)
+    cpu = tb.rec_vcpu[:, 40:100].mean(axis=1)
+    assert dst == min((2, 3), key=lambda s: cpu[tb.host_of == s].sum())
+    m = tb.start_migration(vnf, dst)
+    tb.run_until(int(m.end // tb.dt) + 2)
+    assert tb.host_of[vnf] == dst
+
+
+# -- forecasting baselines as rankings ----------------------------------------
+
+
+def _windows(rows, step=10):
+    rows = np.asarray(rows, dtype=float)
+    names = tuple(f'compute-{i:02d}' for i in range(len(rows)))
+    return ds_base.ClusterWindows(
+        names=names, times=np.arange(rows.shape[1]) * step, step=step,
+        data={'cpu': rows}, last_seen=np.full(len(rows), 1.0))
+
+
+def test_mean_kstd_and_trend_rankings(short):
+    md = policies.model_metadata(short)          # window 600 s / 10 s
+    flat = np.full(60, 60.0)
+    rising = np.linspace(20.0, 55.0, 60)         # lower now, climbing
+    noisy = 50.0 + 10.0 * np.where(np.arange(60) % 2, 1.0, -1.0)
+    win = _windows([flat, rising, noisy])
+    kstd = policies.BaselineRisk(md, 'mean_kstd').predict_risk(win)
+    np.testing.assert_allclose(kstd, [0.6, (rising.mean() + 2 * np.std(
+        rising)) / 100, 0.7])
+    horizon = policies.migration_seconds(short)
+    assert 40 < horizon < 50                     # the paper's ~45 s
+    trend = policies.BaselineRisk(md, 'linear_trend',
+                                  horizon).predict_risk(win)
+    slope = (55.0 - 20.0) / 59
+    expect = 55.0 + slope * round(horizon / 10)
+    assert trend[1] == pytest.approx(expect / 100)
+    assert trend[0] == pytest.approx(0.6)
+    # the same numbers as the prediction module's baselines
+    t = np.full(3, 60)
+    np.testing.assert_allclose(100 * trend, baselines.linear_trend(
+        win.data['cpu'], t, np.arange(3), 60, round(horizon / 10)))
+    # a host without data ranks last
+    gap = _windows([flat, np.full(60, np.nan)])
+    assert np.argmax(policies.BaselineRisk(md, 'mean_kstd').predict_risk(
+        gap)) == 1
+
+
+def test_baseline_policies_run_the_real_strategy(short):
+    for name in ('mean-kstd', 'trend'):
+        tb, policy = runner.run_policy(short, name, 1)
+        assert isinstance(policy, policies.StrategyPolicy)
+        assert isinstance(policy.strategy.model_bundle,
+                          policies.BaselineRisk)
+        assert policy.calls > 0
+        assert len(tb.migrations) == len(policy.history)
+
+
+# -- trace scenarios -----------------------------------------------------------
+
+
+def test_trace_sums_columns_filters_rows_and_fills_gaps(tmp_path):
+    path = tmp_path / 'long.csv'
+    path.write_text('machine,t,cpu,other\n'
+                    'a,0,10,1\nb,0,50,1\na,300,20,2\n'
+                    'a,900,40,3\nb,300,60,1\n')
+    v = loads.read_trace(str(path), 'cpu', 2.0, 't', {'machine': 'a'})
+    # t = 600 missing: it repeats t = 300
+    np.testing.assert_allclose(v, [20, 40, 40, 80])
+    s = loads.read_trace(str(path), ['cpu', 'other'], 1.0, 't',
+                         {'machine': 'b'})
+    np.testing.assert_allclose(s, [51, 61])
+    with pytest.raises(ValueError, match="no column 'nope'"):
+        loads.read_trace(str(path), ['cpu', 'nope'])
+    with pytest.raises(ValueError, match='has no value'):
+        loads.read_trace(str(path), 'cpu', where={'machine': 'z'})
+
+
+def test_trace_pattern_validation_names_the_bad_key(tmp_path, monkeypatch):
+    (tmp_path / 'vms.csv').write_text('t_sec,vm_1,vm_2\n0,10,20\n300,30,40\n')
+    data = copy.deepcopy(SHORT)
+    bg = {'kind': 'trace', 'file': 'vms.csv', 'columns': ['vm_1', 'vm_3'],
+          'time_column': 't_sec'}
+    data['servers']['background'] = [bg]
+    with pytest.raises(scenario.ScenarioError,
+                       match=r"background\[0\]\.columns: .* no column 'vm_3'"):
+        scenario.validate(data, str(tmp_path))
+    bg['columns'] = ['vm_1', 'vm_2']
+    bg['column'] = 'vm_1'
+    with pytest.raises(scenario.ScenarioError, match='not both'):
+        scenario.validate(data, str(tmp_path))
+    del bg['column']
+    bg['time_column'] = 'when'
+    with pytest.raises(scenario.ScenarioError, match=r'time_column: .*when'):
+        scenario.validate(data, str(tmp_path))
+    bg['time_column'] = 't_sec'
+    scn = scenario.validate(data, str(tmp_path))
+    tb = cluster.Testbed(scn, 1, 'train')
+    # step 10 s per trace value: 30 then 70 % of the cores, repeated
+    np.testing.assert_allclose(tb.bg[0, :4] * 100 / tb.cores,
+                               [30, 30, 70, 70])
+    # traces: files come from $FAILPREDICT_TRACES; absent: a clear error
+    bg['file'] = 'traces:vms.csv'
+    monkeypatch.setenv(traces.TRACES_ENV, str(tmp_path))
+    assert scenario.validate(data)['servers']['background'][0]['file'] == \
+        str(tmp_path / 'vms.csv')
+    monkeypatch.setenv(traces.TRACES_ENV, str(tmp_path / 'missing'))
+    with pytest.raises(scenario.ScenarioError,
+                       match=r'needs the traces directory.*FAILPREDICT_TRACES'):
+        scenario.validate(data)
+
+
+needs_traces = pytest.mark.skipif(
+    not os.path.isdir(os.path.join(traces.traces_dir(), 'azure_v1_vms')),
+    reason='../shared/traces not present')
+
+
+@needs_traces
+@pytest.mark.parametrize('name', ['alibaba', 'azure'])
+def test_trace_scenarios_train_and_test_on_different_trace_days(name):
+    scn = scenario.load(name)
+    assert scn['trigger']['threshold'] == 90
+    bg = scn['servers']['background']
+    assert len(bg) == scn['servers']['count'] == 12
+    spec = bg[0]
+    values = loads.read_trace(spec['file'], spec['columns'] or
+                              spec['column'], spec['scale'],
+                              spec['time_column'], spec['where'])
+    train_rows = scn['train_duration'] / spec['step']
+    test_rows = scn['test_duration'] / spec['step']
+    # no wrap-around: the test stretch replays later rows than training
+    assert train_rows + test_rows <= values.size
+    quiet = copy.deepcopy(scn)
+    for p in quiet['servers']['background']:
+        p['noise'] = 0.0
+    tb = cluster.Testbed(quiet, 1, 'test')
+    first = int(train_rows)
+    assert tb.bg[0, 0] * 100 / tb.cores == pytest.approx(values[first])
+    if name == 'azure':
+        # server 0 sums VMs 0, 12, 24, ...: 6 of the 70
+        assert len(spec['columns']) == 6
+    else:
+        assert spec['where'] == {'machine_id': 'm_1934'}
+
+
+# -- seeds and confidence intervals -------------------------------------------
+
+
+def test_aggregate_mean_and_95_ci_on_known_numbers():
+    per_seed = {
+        'no-mig': [dict.fromkeys(report.METRICS, 0.0) for _ in range(5)],
+        'oracle': [dict.fromkeys(report.METRICS, 0.0) for _ in range(5)]}
+    for i, v in enumerate([1.0, 2.0, 3.0, 4.0, 5.0]):
+        per_seed['no-mig'][i].update(throughput=v, mean_rt=10.0)
+        per_seed['oracle'][i].update(throughput=v + 1.0, mean_rt=8.0)
+    agg = report.aggregate(per_seed)
+    thr = agg['no-mig']['throughput']
+    assert thr['mean'] == 3.0
+    # t(0.975, 4) = 2.776445; s = sqrt(2.5); CI = t s / sqrt(5)
+    assert thr['ci95'] == pytest.approx(2.776445 * math.sqrt(2.5) /
+                                        math.sqrt(5), rel=1e-5)
+    assert agg['no-mig']['mean_rt']['ci95'] == 0.0
+    assert agg['oracle']['gain_throughput'] == pytest.approx(1 / 3)
+    assert agg['oracle']['gain_rt'] == pytest.approx(0.2)
+    assert agg['oracle']['oracle_share_rt'] == pytest.approx(1.0)
+    one = report.aggregate({'no-mig': per_seed['no-mig'][:1]})
+    assert one['no-mig']['throughput']['ci95'] == 0.0
+    assert '±' in report.table(agg, 5) and '±' not in report.table(one, 1)
+
+
+def test_n_seeds_run_and_are_aggregated(short):
+    scn = copy.deepcopy(short)
+    scn['test_duration'] = 900
+    res = runner.evaluate(scn, ['no-mig', 'least-cpu'], seeds=3)
+    runs = res['per_seed']['no-mig']
+    assert [r['seed'] for r in runs] == [scn['seed'], scn['seed'] + 1,
+                                         scn['seed'] + 2]
+    thr = [r['throughput'] for r in runs]
+    assert len(set(thr)) == 3                    # fresh noise per seed
+    agg = res['aggregate']['no-mig']['throughput']
+    assert agg['mean'] == pytest.approx(np.mean(thr))
+    assert agg['ci95'] > 0
+    assert len(res['per_seed']['least-cpu']) == 3
