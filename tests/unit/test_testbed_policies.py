@@ -119,7 +119,7 @@ def test_baseline_policies_run_the_real_strategy(short):
         assert len(tb.migrations) == len(policy.history)
 
 
-# -- trace scenarios -----------------------------------------------------------
+# -- trace scenarios ----------------------------------------------------------
 
 
 def test_trace_sums_columns_filters_rows_and_fills_gaps(tmp_path):
@@ -169,7 +169,8 @@ def test_trace_pattern_validation_names_the_bad_key(tmp_path, monkeypatch):
         str(tmp_path / 'vms.csv')
     monkeypatch.setenv(traces.TRACES_ENV, str(tmp_path / 'missing'))
     with pytest.raises(scenario.ScenarioError,
-                       match=r'needs the traces directory.*FAILPREDICT_TRACES'):
+                       match=r'needs the traces directory.*'
+                             r'FAILPREDICT_TRACES'):
         scenario.validate(data)
 
 
@@ -244,3 +245,58 @@ def test_n_seeds_run_and_are_aggregated(short):
     assert agg['mean'] == pytest.approx(np.mean(thr))
     assert agg['ci95'] > 0
     assert len(res['per_seed']['least-cpu']) == 3
+
+
+# -- metrics through a real InfluxDB (--influxdb) -----------------------------
+
+
+def test_metrics_through_real_influxdb_same_decisions(short, influxdb_server):
+    # the testbed writes collectd points into a real influxd, the strategy
+    # reads them back through InfluxDBDataSource: same moves as in memory
+    from watcher_failpredict.datasources import influxdb as influx_ds
+    conf = {'url': influxdb_server.url, 'prefix': 'tbtest'}
+    tb_i, pol_i = runner.run_policy(short, 'least-cpu', 1, influxdb=conf)
+    tb_m, pol_m = runner.run_policy(short, 'least-cpu', 1)
+    sink = pol_i.metrics
+    assert sink.database == 'tbtest_short_least_cpu_1'
+    assert sink.lines_written > 1000
+    assert isinstance(pol_i.strategy.datasource_backend,
+                      influx_ds.InfluxDBDataSource)
+    assert pol_i.strategy.datasource_backend.request_count >= pol_i.calls
+    assert pol_i.calls == pol_m.calls > 0
+    assert tb_i.migrations, 'least-cpu never migrated'
+    assert [(m.vnf, m.dst, m.start) for m in tb_i.migrations] == \
+        [(m.vnf, m.dst, m.start) for m in tb_m.migrations]
+    # what the database holds is what the testbed measured
+    rows = influxdb_server.query(
+        'SELECT mean("value") FROM "cpu_value" WHERE "host" = '
+        "'compute-00' AND \"type_instance\" = 'idle'", db=sink.database)
+    import json
+    series = json.loads(rows)['results'][0]['series'][0]
+    idle = series['values'][0][1]
+    _, host, _ = tb_i.metric_samples(0, sink.written_k)
+    assert 100.0 - idle == pytest.approx(
+        np.minimum(host['cpu'][0], 100.0).mean(), abs=1e-6)
+
+
+def test_evaluate_command_with_influxdb(short, tmp_path, influxdb_server):
+    import io
+    from watcher_failpredict.cmd import main as cli
+    data = copy.deepcopy(SHORT)
+    data['test_duration'] = 900
+    path = tmp_path / 'short.yaml'
+    path.write_text(yaml.safe_dump(data))
+    stdout, stderr = io.StringIO(), io.StringIO()
+    rc = cli.main(['evaluate', '--scenario', str(path), '--policies',
+                   'no-mig,least-cpu-wb', '--influxdb', influxdb_server.url,
+                   '--database-prefix', 'clitest'], stdout=stdout,
+                  stderr=stderr)
+    assert rc == 0, stderr.getvalue()
+    assert 'least-cpu-wb' in stdout.getvalue()
+    dbs = influxdb_server.query('SHOW DATABASES')
+    assert 'clitest_short_least_cpu_wb_3' in dbs
+    assert 'clitest_short_no_mig' not in dbs      # no-mig reads nothing
+    rc = cli.main(['evaluate', '--scenario', str(path), '--policies',
+                   'least-cpu', '--influxdb', 'http://127.0.0.1:1'],
+                  stdout=io.StringIO(), stderr=stderr)
+    assert rc == 2 and '127.0.0.1:1' in stderr.getvalue()

@@ -211,11 +211,22 @@ def build_parser():
                     'strategy with different ranking models, no-mig, '
                     'oracle) on the test stretch, print the QoS table.')
     e.add_argument('--scenario', default='paper', metavar='NAME|FILE',
-                   help='built-in scenario (paper, paper-drift) or a YAML '
-                        'file (default: paper)')
+                   help='built-in scenario (paper, paper-drift, alibaba, '
+                        'azure) or a YAML file (default: paper)')
     e.add_argument('--policies', default=None, metavar='P1,P2',
-                   help='comma-separated policies (default: no-mig, random, '
-                        'least-cpu, proposed, oracle)')
+                   help='comma-separated policies (default: all of no-mig, '
+                        'random, least-cpu, least-cpu-wb, mean-kstd, trend, '
+                        'proposed, oracle)')
+    e.add_argument('--influxdb', metavar='URL',
+                   help='write the testbed\'s metrics into this InfluxDB '
+                        '1.x (collectd schema, one database per policy and '
+                        'seed) and let the strategies read them through '
+                        'InfluxDBDataSource (default: in memory)')
+    e.add_argument('--database-prefix', default='failpredict_testbed',
+                   metavar='NAME',
+                   help='with --influxdb: databases are named '
+                        'NAME_<scenario>_<policy>_<seed>; each is dropped '
+                        'and created anew (default: failpredict_testbed)')
     e.add_argument('--seeds', type=_positive_int, default=1,
                    help='repeat with this many seeds and report means with '
                         '95 %% confidence intervals (default: 1)')
@@ -617,7 +628,9 @@ def cmd_evaluate(args, stdout, stderr):
             last[0] = done
             bar.update(done, note)
 
-    result = runner.evaluate(scn, names, args.seeds, progress)
+    influx = ({'url': args.influxdb, 'prefix': args.database_prefix}
+              if args.influxdb else None)
+    result = runner.evaluate(scn, names, args.seeds, progress, influx)
     stdout.write(f'scenario {scn["name"]}: {scn["description"]}\n')
     for ev in result['evaluations']:
         m, b = ev['model'], ev['baseline_persistence']

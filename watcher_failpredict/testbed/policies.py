@@ -184,6 +184,7 @@ def load_strategy():
 class NoMigration:
     name = 'no-mig'
     calls = 0
+    metrics = None
 
     def decide(self, tb):
         return []
@@ -202,6 +203,9 @@ class StrategyPolicy:
         self.scn = scn
         self.strategy = load_strategy()
         self.strategy.model_bundle = bundle
+        #: where the strategy reads the testbed's metrics: None for an
+        #: InMemoryDataSource, or an influx.InfluxMetrics (``--influxdb``)
+        self.metrics = None
         self.calls = 0
         self.history = []   # plf.Migration of the moves carried out
 
@@ -220,7 +224,10 @@ class StrategyPolicy:
             cooldown=scn['strategy']['cooldown'])
         history = max(scn['model']['window'], scn['trigger']['period']) + \
             3 * scn['metrics_interval']
-        s.datasource_backend = tb.datasource(history)
+        ds = self.metrics.datasource(tb, history) if self.metrics \
+            else tb.datasource(history)
+        ds.clock = lambda: now
+        s.datasource_backend = ds
         # what Watcher's action table would say: a migration under way
         # blocks its VNF and destination whatever its age, a finished one
         # counts from its completion (not from the audit that planned it)
@@ -281,19 +288,21 @@ class WorkloadBalancePolicy:
         self.scn = scn
         self.strategy = load_workload_balance()
         self.parameters = workload_balance_parameters(scn)
+        self.metrics = None
         self.calls = 0
         self.history = []
 
-    def decide(self, tb, datasource=None):
+    def decide(self, tb):
         s, scn = self.strategy, self.scn
         now = tb.now()
         s.solution = solution_mod.DefaultSolution(goal=s.goal, strategy=s)
         s._compute_model = tb.compute_model()
         s.input_parameters = utils.Struct(**self.parameters)
         s.instance_migrations_count = 0
-        ds = datasource or tb.datasource(
-            max(scn['trigger']['period'], self.parameters['period']) +
-            3 * max(scn['metrics_interval'], self.parameters['granularity']))
+        history = max(scn['trigger']['period'], self.parameters['period']) \
+            + 3 * max(scn['metrics_interval'], self.parameters['granularity'])
+        ds = self.metrics.datasource(tb, history) if self.metrics \
+            else tb.datasource(history)
         ds.clock = lambda: now
         s._datasource_backend = ds
         self.calls += 1
@@ -325,4 +334,3 @@ def make_policy(name, scn, tb, seed, trained_bundle=None):
                              'the training stretch')
         return StrategyPolicy(name, scn, trained_bundle)
     raise ValueError(f'unknown policy {name!r}; known: {", ".join(POLICIES)}')
-

@@ -26,10 +26,21 @@ def train_model(scn, seed, progress=None):
             'max_samples'], random_state=seed, progress=progress)
 
 
-def run_policy(scn, name, seed, bundle=None, progress=None):
-    """Run one policy over the test stretch; returns (testbed, policy)."""
+def run_policy(scn, name, seed, bundle=None, progress=None, influxdb=None):
+    """Run one policy over the test stretch; returns (testbed, policy).
+
+    :param influxdb: None (metrics in memory) or ``{'url': ..., 'prefix':
+        ...}``: the run's metrics go through a real InfluxDB, database
+        ``<prefix>_<scenario>_<policy>_<seed>`` (see influx.py)
+    """
     tb = cluster.Testbed(scn, seed, 'test')
     policy = pol.make_policy(name, scn, tb, seed, bundle)
+    if influxdb and name != 'no-mig':
+        from watcher_failpredict.testbed import influx
+        policy.metrics = influx.InfluxMetrics(
+            influxdb['url'], influx.database_name(
+                influxdb.get('prefix', 'testbed'), scn['name'], name, seed),
+            influxdb.get('username'), influxdb.get('password'))
     every = int(round(scn['decision_interval'] / tb.dt))
     # the first audit needs a full window of metrics behind it
     first = int(np.ceil(max(scn['model']['window'],
@@ -44,7 +55,7 @@ def run_policy(scn, name, seed, bundle=None, progress=None):
     return tb, policy
 
 
-def run_seed(scn, seed, names, progress=None):
+def run_seed(scn, seed, names, progress=None, influxdb=None):
     """Every policy in ``names`` on one seed.
 
     :param progress: callable(label, done, total) or None
@@ -63,13 +74,15 @@ def run_seed(scn, seed, names, progress=None):
         def step_progress(done, total, name=name):
             if progress:
                 progress(name, done, total)
-        runs[name] = run_policy(scn, name, seed, bundle, step_progress)
+        runs[name] = run_policy(scn, name, seed, bundle, step_progress,
+                                influxdb)
     return {'evaluation': evaluation, 'runs': runs, 'bundle': bundle}
 
 
-def evaluate(scn, names, seeds=1, progress=None):
+def evaluate(scn, names, seeds=1, progress=None, influxdb=None):
     """Every policy on ``seeds`` seeds (scenario seed, seed + 1, ...).
 
+    :param influxdb: see run_policy()
     :param progress: callable(done, total, note) or None; ``total`` counts
         one unit per training and per test stretch step block
     :returns: dict with ``per_seed`` ({policy: [summary]}), ``aggregate``,
@@ -96,7 +109,7 @@ def evaluate(scn, names, seeds=1, progress=None):
     evaluations, first_runs = [], None
     for i in range(seeds):
         seed = scn['seed'] + i
-        res = run_seed(scn, seed, names, tick)
+        res = run_seed(scn, seed, names, tick, influxdb)
         if res['evaluation'] is not None:
             evaluations.append(res['evaluation'])
         for name, (tb, policy) in res['runs'].items():
