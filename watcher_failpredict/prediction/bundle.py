@@ -2,11 +2,11 @@
 
 A bundle is a joblib pickle of ``{'format', 'format_version', 'metadata',
 'model'}`` and, since the peak regressor, ``'peak_model'`` (absent or None
-in older bundles, which load and rank exactly as before). The metadata says which features (schema version and names),
-which failure definition (threshold, period), horizon, window and
-granularity the model was trained for, on what data and with which
-libraries, and how it scored on held-out data; the strategy checks it
-before trusting the model.
+in older bundles, which load and rank exactly as before). The metadata
+says which features (schema version and names), which failure definition
+(threshold, period), horizon, window and granularity the model was
+trained for, on what data and with which libraries, and how it scored on
+held-out data; the strategy checks it before trusting the model.
 
 A pickle is code. :func:`load_bundle` therefore reads the file once into
 memory, checks its sha256 against the expected digest (``[failpredict]
@@ -96,7 +96,9 @@ class ModelBundle:
         :returns: array (n_hosts,); NaN for hosts that cannot be evaluated
             (no CPU sample in the window)
         """
-        X = self.features(windows)
+        return self._risk(windows, self.features(windows))
+
+    def _risk(self, windows, X):
         risk = np.full(len(windows.names), np.nan)
         ok = ~np.isnan(X[:, 0]) if X.size else np.zeros(0, dtype=bool)
         if not ok.any():
@@ -125,11 +127,22 @@ class ModelBundle:
         peak = np.full(len(windows.names), np.nan)
         if self.peak_model is None:
             return peak
-        X = self.features(windows)
+        return self._peak(windows, self.features(windows))
+
+    def _peak(self, windows, X):
+        peak = np.full(len(windows.names), np.nan)
         ok = ~np.isnan(X[:, 0]) if X.size else np.zeros(0, dtype=bool)
         if ok.any():
             peak[ok] = self.peak_model.predict(X[ok])
         return peak
+
+    def predict_risk_and_peak(self, windows):
+        """(:meth:`predict_risk`, :meth:`predict_peak`) from one feature
+        computation: the strategy needs both for every destination set."""
+        X = self.features(windows)
+        peak = (np.full(len(windows.names), np.nan)
+                if self.peak_model is None else self._peak(windows, X))
+        return self._risk(windows, X), peak
 
 
 def file_sha256(path):

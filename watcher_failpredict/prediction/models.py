@@ -359,10 +359,12 @@ class CalibratedRiskClassifier(sk_base.ClassifierMixin,
 
 
 #: The peak regressor fits on at most this many rows (a uniform random
-#: subsample): it bounds its cost beside the classifier on a week of 1-minute
-#: data for 100 hosts (~1 M rows), and neighbouring rows of a time series are
-#: nearly copies. Chosen a priori, not tuned.
-DEFAULT_PEAK_MAX_SAMPLES = 200000
+#: subsample). A week of 1-minute data on 100 hosts has ~750,000 training
+#: rows, whose neighbours in time are near copies; on all of them the
+#: regressor would add ~1 min to training and break its 2-minute budget
+#: (bench/training_scale.py), on 50,000 it adds a few seconds. Chosen for
+#: that compute budget, not tuned on any result.
+DEFAULT_PEAK_MAX_SAMPLES = 50000
 
 
 class PeakRegressor(sk_base.RegressorMixin, sk_base.BaseEstimator):

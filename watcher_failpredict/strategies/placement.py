@@ -18,6 +18,8 @@ import warnings
 import numpy as np
 from watcher.decision_engine.model import element
 
+from watcher_failpredict.prediction import ranking
+
 # -- host evaluability and the trigger ----------------------------------------
 
 
@@ -213,19 +215,32 @@ def filled(series):
         return np.where(np.isnan(arr), np.nanmean(arr), arr)
 
 
-Ranked = collections.namedtuple('Ranked', 'name risk cpu_now')
+Ranked = collections.namedtuple('Ranked', 'name risk cpu_now peak',
+                                defaults=(math.nan,))
 
 
-def rank_destinations(names, risks, cpu_now):
-    """Destinations ordered from least to most likely to fail.
+def rank_destinations(names, risks, cpu_now, peaks=None,
+                      risk_tolerance=ranking.RISK_TOLERANCE):
+    """Destinations from best to worst, by :func:`ranking.order`.
 
-    Ties on the predicted risk go to the host with the lower CPU now, then
-    to the name (a stable, reproducible plan). Hosts the model could not
-    score (NaN risk) are dropped.
+    With ``peaks`` (the model's predicted future peak CPU of each host
+    with the VNF added): risk first when it is material (more than
+    ``risk_tolerance`` above the safest candidate's), then the lower
+    predicted peak, then the risk, then the name. The CPU now plays no
+    part: among hosts the model calls equally safe, the one it expects to
+    stay further from the line wins, even if it is busier now.
+    Without ``peaks`` (a model with no peak regressor): lowest risk, ties
+    by the lower CPU now, then the name, as before. Hosts the model could
+    not score (NaN risk) are dropped.
     """
-    ranked = [Ranked(n, float(r), float(c))
-              for n, r, c in zip(names, risks, cpu_now) if not math.isnan(r)]
-    return sorted(ranked, key=lambda r: (r.risk, r.cpu_now, r.name))
+    names = list(names)
+    risks = np.asarray(risks, dtype=float)
+    cpu_now = np.asarray(cpu_now, dtype=float)
+    idx = ranking.order(risks, peaks, cpu_now, names, risk_tolerance)
+    pk = (np.full(len(names), math.nan) if peaks is None
+          else np.asarray(peaks, dtype=float))
+    return [Ranked(names[i], float(risks[i]), float(cpu_now[i]),
+                   float(pk[i])) for i in idx]
 
 
 def expected_failing_hosts(risks):

@@ -15,6 +15,7 @@ from watcher.decision_engine.strategy.strategies import base
 from watcher_failpredict import conf as fp_conf
 from watcher_failpredict.datasources import base as ds_base
 from watcher_failpredict.prediction import migration_time
+from watcher_failpredict.prediction import ranking
 from watcher_failpredict.strategies import placement
 
 LOG = log.getLogger(__name__)
@@ -88,7 +89,14 @@ class PredictedLeastFailure(base.BaseStrategy):
         Where: only hosts that are enabled and up, in the audit scope, not
         the source, with enough free vCPU, RAM and disk under the allocation
         ratios, with fresh metrics, and that would stay below the threshold
-        with the VNF; ranked by predicted risk (ties: lower CPU now). The
+        with the VNF. Ranked with the VNF's load added: by predicted risk
+        when it is material (more than 0.01 above the safest candidate's),
+        then, among the equally safe, by the model's predicted future peak
+        CPU (the bundle's peak regressor), lowest first; the CPU now plays
+        no part. A classifier calls most hosts safe at p ~ 0, and ranking
+        those by CPU now would be the least-CPU-now policy again; the peak
+        regressor says which of them stays furthest from the line. Bundles
+        without a peak regressor rank by risk, ties by lower CPU now. The
         least-CPU-now host is not chosen when the model sees it about to
         saturate: this is the paper's point. Every planned move updates the
         working model and the metric windows (load subtracted from the
@@ -785,6 +793,18 @@ class PredictedLeastFailure(base.BaseStrategy):
                 return f'failing ({cpu:.1f} %)'
         return 'at risk'
 
+    def _risk_and_peak(self, windows):
+        """Predicted risk and future peak CPU per host of ``windows``; the
+        peak is None when the model has no peak regressor (older bundles,
+        the testbed's ranking objects)."""
+        b = self.bundle
+        if not getattr(b, 'has_peak_model', False):
+            return np.asarray(b.predict_risk(windows), dtype=float), None
+        both = getattr(b, 'predict_risk_and_peak', None)
+        risk, peak = both(windows) if both else (b.predict_risk(windows),
+                                                 b.predict_peak(windows))
+        return np.asarray(risk, dtype=float), np.asarray(peak, dtype=float)
+
     def _best_destination(self, source, inst, cpu_series, mem_series,
                           threshold, max_risk=None):
         """The least risky feasible destination as ``(node, risk with
@@ -833,15 +853,25 @@ class PredictedLeastFailure(base.BaseStrategy):
             'memory': np.stack([placement.memory_contribution(
                 mem_series, n.memory) for n in feasible]),
         })
-        risks = np.asarray(self.bundle.predict_risk(cand), dtype=float)
+        risks, peaks = self._risk_and_peak(cand)
         ranked = placement.rank_destinations(
-            names, risks, [self._host_cpu(n) for n in names])
+            names, risks, [self._host_cpu(n) for n in names], peaks)
         if not ranked:
             LOG.warning('The model could not score any destination of %s',
                         inst.uuid)
             return None
-        LOG.info('Destinations of %s by predicted risk: %s', inst.uuid,
-                 ', '.join(f'{r.name} {r.risk:.3f}' for r in ranked[:5]))
+        if peaks is not None:
+            LOG.info('Destinations of %s by predicted risk: %s (risk to '
+                     'within %s first, then the predicted peak CPU with it)',
+                     inst.uuid, ', '.join(
+                         f'{r.name} {r.risk:.3f} (peak {r.peak:.1f} %)'
+                         for r in ranked[:5]), ranking.RISK_TOLERANCE)
+        else:
+            LOG.info('Destinations of %s by predicted risk: %s (the model '
+                     'has no peak regressor: ties by lower CPU now)',
+                     inst.uuid, ', '.join(
+                         f'{r.name} {r.risk:.3f} (CPU now {r.cpu_now:.1f} %)'
+                         for r in ranked[:5]))
         if max_risk is not None:
             ranked = [r for r in ranked
                       if not placement.is_at_risk(r.risk, max_risk)]
