@@ -4,10 +4,19 @@ Points are rendered by collectd_schema exactly as InfluxDB's collectd input
 stores them, written over HTTP, and read back through the datasource.
 """
 
+import base64
 import datetime
+import http.client
+import http.server
+import json
 import logging
+import ssl
+import threading
 import time
+import urllib.parse
 
+import certifi
+import msgpack
 import numpy as np
 import pytest
 from watcher.decision_engine.model import element
@@ -480,7 +489,7 @@ def test_msgpack_and_json_answers_decode_identically(influxdb_server,
         for fmt in idb.RESPONSE_FORMATS:
             ds = _ds(influxdb_server, influxdb_db, response_format=fmt,
                      collectd_interval=interval)
-            assert ds.client._headers['Accept'] == idb._ACCEPT[fmt]
+            assert ds._headers()['Accept'] == idb._ACCEPT[fmt]
             metrics = tuple(base.HOST_METRICS) + ('memory_kib',)
             got[fmt] = ds._fetch(base.COMPUTE_NODE, metrics, names,
                                  T0, T0 + 600, 30)
@@ -651,3 +660,181 @@ def test_decoding_refuses_errors_partial_and_odd_columns():
     assert sid.tolist() == [0, 0] and t.tolist() == [1., 2.]
     assert np.isnan(v[0]) and v[1] == 5.
     assert idb._flatten({})[1].size == 0
+
+
+# -- the query transport (http.client, POST /query) ---------------------------
+
+class _FakeInfluxHandler(http.server.BaseHTTPRequestHandler):
+    """Records each request and answers from the server's ``script``.
+
+    ``script`` items: ``(status, body_dict)`` (msgpack-encoded),
+    ``'hang'`` (never answer) or ``'drop'`` (close without answering);
+    the last item repeats.
+    """
+
+    protocol_version = 'HTTP/1.1'  # keep-alive, as influxd
+
+    def do_POST(self):
+        srv = self.server
+        body = self.rfile.read(int(self.headers['Content-Length']))
+        srv.seen.append((self.command, self.path, dict(self.headers),
+                         urllib.parse.parse_qs(body.decode('ascii'))))
+        srv.connections.add(self.client_address)
+        step = srv.script[min(len(srv.seen), len(srv.script)) - 1]
+        if step == 'hang':
+            time.sleep(2)
+            return
+        if step == 'drop':
+            self.close_connection = True
+            return
+        status, answer = step
+        data = msgpack.packb(answer)
+        self.send_response(status)
+        self.send_header('Content-Type', 'application/x-msgpack')
+        self.send_header('Content-Length', str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+        if srv.close_after_answer:  # without saying so: a stale socket
+            self.close_connection = True
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def fake_influx():
+    srv = http.server.ThreadingHTTPServer(('127.0.0.1', 0),
+                                          _FakeInfluxHandler)
+    srv.daemon_threads = True
+    srv.seen, srv.connections, srv.close_after_answer = [], set(), False
+    srv.script = [(200, {'results': [{'statement_id': 0}]})]
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    srv.url = f'http://127.0.0.1:{srv.server_address[1]}'
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+
+
+def test_connection_class_and_tls_settings_follow_the_url_and_options():
+    plain = idb.InfluxDBDataSource(url='http://127.0.0.1:8086/',
+                                   timeout=7)._new_connection()
+    assert type(plain) is http.client.HTTPConnection
+    assert (plain.host, plain.port, plain.timeout) == ('127.0.0.1', 8086, 7)
+    tls = idb.InfluxDBDataSource(url='https://influx.example:9999',
+                                 verify_ssl=True)._new_connection()
+    assert isinstance(tls, http.client.HTTPSConnection)
+    assert (tls.host, tls.port) == ('influx.example', 9999)
+    assert tls._context.verify_mode == ssl.CERT_REQUIRED
+    assert tls._context.check_hostname
+    insecure = idb.InfluxDBDataSource(url='https://influx.example',
+                                      verify_ssl=False)._new_connection()
+    assert isinstance(insecure, http.client.HTTPSConnection)
+    assert insecure.port == 8086
+    assert insecure._context.verify_mode == ssl.CERT_NONE
+    assert not insecure._context.check_hostname
+    # ca_file: exactly the file's CAs are trusted, not the system's.
+    bundle = certifi.where()
+    with open(bundle) as f:
+        n_certs = f.read().count('BEGIN CERTIFICATE')
+    pinned = idb.InfluxDBDataSource(url='https://influx.example',
+                                    verify_ssl=True,
+                                    ca_file=bundle)._new_connection()
+    assert pinned._context.verify_mode == ssl.CERT_REQUIRED
+    assert pinned._context.cert_store_stats()['x509_ca'] == n_certs > 0
+    # verify_ssl=False ignores ca_file rather than half-verifying.
+    loose = idb.InfluxDBDataSource(url='https://influx.example',
+                                   verify_ssl=False,
+                                   ca_file=bundle)._new_connection()
+    assert loose._context.verify_mode == ssl.CERT_NONE
+
+
+def test_query_is_a_form_encoded_post_with_basic_auth(fake_influx):
+    fake_influx.script = [(200, {'results': [
+        {'statement_id': 0, 'series': [{'name': 'load_shortterm',
+                                        'tags': {'host': 'h'},
+                                        'columns': ['time', 'value'],
+                                        'values': [[T0, 1.5]]}]},
+        {'statement_id': 1}]}), (200, {'results': [{'statement_id': 0}]})]
+    ds = idb.InfluxDBDataSource(url=fake_influx.url + '/prefix/',
+                                database='collectd', username='wätcher',
+                                password=SECRET + ':colon', retries=0)
+    evil = {'h0': EVIL_NAMES[1], 'h1': EVIL_NAMES[2]}
+    raws = ds._query(['SELECT 1', 'SELECT 2'], evil)
+    assert raws[0]['series'][0]['values'] == [[T0, 1.5]]
+    assert ds.request_count == 1
+    method, path, headers, form = fake_influx.seen[0]
+    assert (method, path) == ('POST', '/prefix/query')
+    assert headers['Content-Type'] == 'application/x-www-form-urlencoded'
+    assert headers['Accept'] == 'application/x-msgpack'
+    user, _, password = base64.b64decode(
+        headers['Authorization'].split()[1]).decode().partition(':')
+    assert (user, password) == ('wätcher', SECRET + ':colon')
+    assert form['q'] == ['SELECT 1;\nSELECT 2']
+    assert form['db'] == ['collectd'] and form['epoch'] == ['s']
+    # Tricky values arrive intact, as bind parameters, not in the query.
+    assert json.loads(form['params'][0]) == evil
+    # The connection is kept for the next read.
+    ds._query(['SELECT 3'], None)
+    assert 'params' not in fake_influx.seen[1][3]
+    assert len(fake_influx.connections) == 1
+    # No user: no Authorization header.
+    anon = idb.InfluxDBDataSource(url=fake_influx.url, retries=0)
+    anon._query(['SELECT 4'], None)
+    assert 'Authorization' not in fake_influx.seen[2][2]
+
+
+def test_a_stale_kept_alive_connection_is_reopened_in_the_same_attempt(
+        fake_influx):
+    fake_influx.close_after_answer = True
+    ds = idb.InfluxDBDataSource(url=fake_influx.url, retries=0)
+    for _ in range(3):
+        assert ds._query(['SELECT 1'], None) == [{'statement_id': 0}]
+    assert ds.request_count == 3
+    # A server that drops a fresh connection is an error, not a loop.
+    fake_influx.script = ['drop']
+    ds.close()
+    with pytest.raises(base.MetricsUnavailable, match='Remote'):
+        ds._query(['SELECT 1'], None)
+
+
+@pytest.mark.parametrize('script,expected', [
+    ([(500, {'error': 'engine on fire'})], 'HTTP 500: engine on fire'),
+    ([(400, {'error': 'error parsing query'})], 'error parsing query'),
+    ([(200, {'results': [{'statement_id': 0, 'error': 'bad field'}]})],
+     'statement 0: bad field'),
+    ([(200, {'nothing': 1})], 'answer without results'),
+    (['hang'], 'timed out'),
+])
+def test_transport_errors_become_metrics_unavailable(fake_influx, caplog,
+                                                     script, expected):
+    caplog.set_level(logging.DEBUG)
+    fake_influx.script = script
+    url = fake_influx.url.replace('//', '//admin:' + 'w0rd-in-url@')
+    ds = idb.InfluxDBDataSource(url=url, database='collectd', retries=1,
+                                timeout=0.3)
+    with pytest.raises(base.MetricsUnavailable) as info:
+        ds._query(['SELECT 1'], {'h0': 'x'})
+    message = str(info.value)
+    assert expected in message and fake_influx.url in message
+    assert ds.request_count == 2 == len(fake_influx.seen)
+    for text in (message, caplog.text):
+        assert 'w0rd' not in text
+    # The answer must match the statements one to one.
+    fake_influx.script = [(200, {'results': [{'statement_id': 0}]})]
+    with pytest.raises(base.MetricsUnavailable, match='1 results to 2'):
+        ds._query(['SELECT 1', 'SELECT 2'], None)
+
+
+def test_thousands_of_bound_names_travel_in_the_body(influxdb_server,
+                                                     influxdb_db):
+    """A filter past influxd's 1 MB limit on a GET's URL still reads."""
+    _write(influxdb_server, influxdb_db,
+           _host_history({EVIL_NAMES[0]: lambda k: 5.0}, 3, load=2.5))
+    names = [EVIL_NAMES[0]] + [f'absent-{i:03d}-' + 'x' * 2000
+                               for i in range(600)]
+    ds = _ds(influxdb_server, influxdb_db)
+    raw = ds._fetch(base.COMPUTE_NODE, ('load',), names, T0, T0 + 30, 10)
+    assert set(raw['load']) == {EVIL_NAMES[0]}
+    np.testing.assert_allclose(raw['load'][EVIL_NAMES[0]][1], 2.5)
+    assert ds.request_count == 1

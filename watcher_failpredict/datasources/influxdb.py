@@ -27,9 +27,15 @@ as the cloud grows. Two read modes, chosen per read:
   newest partial window exact), so fewer points cross the wire.
 
 Answers are requested as MessagePack (``Accept: application/x-msgpack``),
-which InfluxDB 1.6 encodes and the client decodes about 2.5x faster than
-JSON; ``influxdb`` 5.3.2 decodes non-chunked msgpack answers correctly (only
-its chunked reader assumes JSON, and this module never asks for chunks).
+which InfluxDB 1.6 encodes and ``msgpack`` decodes about 2.5x faster than
+JSON. Queries do not go through the ``influxdb`` client: each thread keeps
+one persistent ``http.client`` connection per datasource and POSTs the
+query form-encoded (``q``, ``db``, ``epoch``, ``params``) to ``/query``,
+so long bind-parameter lists never meet URL limits. Reading a several-MB
+answer that way takes about two thirds of the time ``requests`` needs
+(measured at 1,000 hosts, 7 MB: 1.4 s against 2.1 s; most of what is left
+is the server producing the answer). The ``influxdb`` client still serves
+``/ping`` and writes (:mod:`.risk_recorder`).
 
 Tag values (host names, instance UUIDs) only ever reach the server as bind
 parameters; the only numbers interpolated into statements are times and
@@ -54,10 +60,15 @@ Units returned (see ``base.HOST_METRICS`` / ``base.INSTANCE_METRICS``):
   own view, needs the balloon driver's stats), else ``rss``.
 """
 
+import base64
 import gc
+import http.client
 import itertools
+import json
 import math
 import re
+import ssl
+import threading
 import time
 import urllib.parse
 
@@ -86,6 +97,10 @@ RAW_FACTOR = 3
 MEMORY_FORMS = ('percent', 'absolute')
 RESPONSE_FORMATS = ('msgpack', 'json')
 _ACCEPT = {'msgpack': 'application/x-msgpack', 'json': 'application/json'}
+
+
+class InfluxDBQueryError(Exception):
+    """InfluxDB refused a query (HTTP status or a statement's error)."""
 
 
 def _regex_of(words):
@@ -158,6 +173,9 @@ class InfluxDBDataSource(base.WindowsDataSource):
         #: HTTP requests made so far (each retry attempt counts).
         self.request_count = 0
         self._client = None
+        self._local = threading.local()
+        self._conn_lock = threading.Lock()
+        self._connections = []
 
     def __repr__(self):
         return (f'{type(self).__name__}(url={self.url!r}, '
@@ -167,7 +185,10 @@ class InfluxDBDataSource(base.WindowsDataSource):
 
     @property
     def client(self):
-        """The ``influxdb.InfluxDBClient``, created on first use."""
+        """The ``influxdb.InfluxDBClient`` (ping, writes), made on first use.
+
+        Queries do not use it (see :meth:`_post_query`).
+        """
         if self._client is None:
             import influxdb
             p = self._parsed
@@ -180,11 +201,6 @@ class InfluxDBDataSource(base.WindowsDataSource):
                 username=self.username, password=self._password,
                 database=self.database, ssl=https, verify_ssl=verify,
                 timeout=self.timeout, retries=1, path=p.path.rstrip('/'),
-                # msgpack: InfluxDB 1.6 encodes it and the client decodes
-                # it ~2.5x faster than JSON. The client's msgpack handling
-                # is sound for plain queries (request() unpacks the body
-                # whatever its size); only its chunked reader assumes JSON,
-                # and _query never asks for chunks.
                 headers={'Accept': _ACCEPT[self.response_format]})
         return self._client
 
@@ -207,6 +223,7 @@ class InfluxDBDataSource(base.WindowsDataSource):
         import influxdb.exceptions
         import requests
         errors = (requests.RequestException, OSError, ValueError,
+                  http.client.HTTPException, InfluxDBQueryError,
                   influxdb.exceptions.InfluxDBClientError,
                   influxdb.exceptions.InfluxDBServerError)
         attempts = self.retries + 1
@@ -226,6 +243,125 @@ class InfluxDBDataSource(base.WindowsDataSource):
             f'InfluxDB at {self.url} (database {self.database!r}) could not '
             f'be read ({what}) after {attempts} attempt(s): {cause}')
 
+    # -- query transport ------------------------------------------------------
+
+    def _new_connection(self):
+        """An unopened ``http.client`` connection to the server.
+
+        HTTPS verifies the server against ``ca_file`` (or the system's
+        trust store) unless ``verify_ssl`` is false. ``timeout`` bounds
+        connecting and every blocking read, as it did with requests.
+        """
+        p = self._parsed
+        if p.scheme != 'https':
+            return http.client.HTTPConnection(p.hostname, p.port or 8086,
+                                              timeout=self.timeout)
+        if self.verify_ssl:
+            context = ssl.create_default_context(cafile=self.ca_file or None)
+        else:
+            context = ssl.create_default_context()
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        return http.client.HTTPSConnection(p.hostname, p.port or 8086,
+                                           timeout=self.timeout,
+                                           context=context)
+
+    def _connection(self):
+        """This thread's persistent connection (kept alive between reads)."""
+        conn = getattr(self._local, 'conn', None)
+        if conn is None:
+            conn = self._local.conn = self._new_connection()
+            with self._conn_lock:
+                self._connections.append(conn)
+        return conn
+
+    def close(self):
+        """Close the persistent query connections (they reopen on use)."""
+        with self._conn_lock:
+            conns, self._connections = self._connections, []
+        for conn in conns:
+            conn.close()
+        self._local = threading.local()
+
+    def _headers(self):
+        headers = {'Accept': _ACCEPT[self.response_format],
+                   'Content-Type': 'application/x-www-form-urlencoded'}
+        if self.username is not None:
+            token = f'{self.username}:{self._password or ""}'
+            headers['Authorization'] = 'Basic ' + base64.b64encode(
+                token.encode('utf-8')).decode('ascii')
+        return headers
+
+    def _exchange(self, body):
+        """POST ``body`` to /query; ``(status, content type, body)``.
+
+        A kept-alive connection the server has meanwhile closed fails on
+        first use: the (idempotent, read-only) query is then sent once more
+        on a fresh connection, within the same attempt.
+        """
+        path = self._parsed.path.rstrip('/') + '/query'
+        headers = self._headers()
+        for last in (False, True):
+            conn = self._connection()
+            reused = conn.sock is not None
+            try:
+                conn.request('POST', path, body, headers)
+                resp = conn.getresponse()
+                data = resp.read()
+            except (http.client.RemoteDisconnected, ConnectionResetError,
+                    BrokenPipeError):
+                conn.close()
+                if reused and not last:
+                    continue
+                raise
+            except BaseException:
+                conn.close()  # never reuse a connection left mid-answer
+                raise
+            return resp.status, resp.getheader('Content-Type', ''), data
+
+    @staticmethod
+    def _decode_body(content_type, data):
+        if not data:
+            return {}
+        if content_type.startswith(_ACCEPT['msgpack']):
+            import msgpack
+            return msgpack.unpackb(data, raw=False)
+        return json.loads(data)
+
+    def _post_query(self, query, bind_params):
+        """One POST /query round trip: the answer's ``results`` list.
+
+        The query and bind parameters travel form-encoded in the body, so
+        thousands of bound names never meet URL length limits.
+        """
+        form = {'q': query, 'epoch': 's'}
+        if self.database is not None:
+            form['db'] = self.database
+        if bind_params:
+            form['params'] = json.dumps(bind_params)
+        body = urllib.parse.urlencode(form).encode('ascii')
+        status, content_type, data = self._exchange(body)
+        try:
+            answer = self._decode_body(content_type, data)
+        except ValueError:
+            if status == 200:
+                raise
+            answer = {}
+        if status != 200:
+            error = answer.get('error') if isinstance(answer, dict) else None
+            raise InfluxDBQueryError(
+                f'HTTP {status}: '
+                f'{error or data[:200].decode("utf-8", "replace")}')
+        results = answer.get('results')
+        if not isinstance(results, list):
+            raise InfluxDBQueryError(f'answer without results: {answer}')
+        for result in results:
+            if result.get('error'):
+                raise InfluxDBQueryError(
+                    f'statement {result.get("statement_id")}: '
+                    f'{result["error"]}')
+        return results
+
     def _query(self, statements, bind_params):
         """Send ``statements`` in one request; a list of raw result dicts."""
         query = ';\n'.join(statements)
@@ -235,19 +371,17 @@ class InfluxDBDataSource(base.WindowsDataSource):
         paused = gc.isenabled()
         gc.disable()
         try:
-            result = self._call('query', self.client.query, query,
-                                bind_params=bind_params or None, epoch='s',
-                                database=self.database, chunked=False)
+            results = self._call('query', self._post_query, query,
+                                 bind_params)
         finally:
             if paused:
                 gc.enable()
-        results = result if isinstance(result, list) else [result]
         if len(results) != len(statements):
             raise base.MetricsUnavailable(
                 f'InfluxDB at {self.url} (database {self.database!r}) '
                 f'answered {len(results)} results to {len(statements)} '
                 f'statements')
-        return [r.raw for r in results]
+        return results
 
     def check_availability(self):
         try:
