@@ -243,3 +243,27 @@ def test_argparse_errors_exit_2(argv, capsys):
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert 'usage: watcher-failpredict' in err and 'Traceback' not in err
+
+
+def test_default_horizon_is_migration_time_plus_margin():
+    """What matters is the destination's state when the migration ends."""
+    from watcher_failpredict import conf
+    from watcher_failpredict.prediction import migration_time
+    c = conf.CONF.failpredict
+    err = io.StringIO()
+    horizon = cli.auto_horizon(10, 1024, err)
+    est = migration_time.precopy(
+        1024, migration_time.dirty_rate(1024, 100.0,
+                                        c.migration_dirty_fraction),
+        c.migration_bandwidth_mbps, c.migration_max_downtime,
+        c.migration_setup_time)
+    assert 40 < est.seconds < 50            # the paper's ~45 s for 1 GB
+    assert horizon % 10 == 0
+    assert est.seconds + c.migration_margin <= horizon \
+        < est.seconds + c.migration_margin + 10
+    assert f'horizon: {horizon} s' in err.getvalue()
+    # a bigger VNF takes longer to move, so the horizon grows with it
+    assert cli.auto_horizon(10, 512) < horizon < cli.auto_horizon(10, 1200)
+    # one whose pre-copy cannot converge gives no horizon but a clear error
+    with pytest.raises(cli.CommandError, match='does not converge'):
+        cli.auto_horizon(10, 4096)

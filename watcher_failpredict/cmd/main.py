@@ -14,6 +14,7 @@ with status 2.
 import argparse
 import datetime
 import logging
+import math
 import os
 import re
 import sys
@@ -134,8 +135,17 @@ def build_parser():
                           'above this (default: 90)')
     mdl.add_argument('--period', type=parse_duration, default=300,
                      help='trigger period (default: 300 s)')
-    mdl.add_argument('--horizon', type=parse_duration, default=300,
-                     help='predict failures this far ahead (default: 300 s)')
+    mdl.add_argument('--horizon', type=parse_duration, default=None,
+                     help='predict failures this far ahead (default: auto, '
+                          'the estimated live migration of a '
+                          '--reference-memory VNF at full CPU plus '
+                          '[failpredict] migration_margin, in whole steps: '
+                          'what matters is the destination\'s state when '
+                          'the migration completes)')
+    mdl.add_argument('--reference-memory', type=_positive_int, default=1024,
+                     metavar='MIB',
+                     help='memory of the VNF the automatic horizon is sized '
+                          'for (default: 1024 MiB, the paper\'s VNFs)')
     mdl.add_argument('--window', type=parse_duration, default=600,
                      help='feature window (default: 600 s)')
     mdl.add_argument('--model-kind', choices=models.MODEL_KINDS,
@@ -453,6 +463,8 @@ def cmd_train(args, stdout, stderr):
         raise CommandError(f'--out {args.out}: directory {out_dir} is not '
                            f'writable')
     g = args.granularity
+    if args.horizon is None:
+        args.horizon = auto_horizon(g, args.reference_memory, stderr)
     for name in ('period', 'horizon', 'window'):
         if getattr(args, name) % g:
             raise CommandError(f'--{name} {getattr(args, name)} s is not a '
@@ -495,6 +507,32 @@ def cmd_train(args, stdout, stderr):
     return _finish_train(args, windows, bundle, ev, stdout, stderr)
 
 
+def auto_horizon(granularity, memory_mib, stderr=None):
+    """The default horizon: a ``memory_mib`` VNF's estimated live migration
+    at full CPU (the slowest case) plus the margin, rounded up to whole
+    ``granularity`` steps. Uses the ``[failpredict] migration_*`` options.
+    """
+    from watcher_failpredict import conf
+    from watcher_failpredict.prediction import migration_time
+    c = conf.CONF.failpredict
+    est = migration_time.precopy(
+        memory_mib, migration_time.dirty_rate(
+            memory_mib, 100.0, c.migration_dirty_fraction),
+        c.migration_bandwidth_mbps, c.migration_max_downtime,
+        c.migration_setup_time)
+    need = migration_time.required_horizon([est], c.migration_margin)
+    if need is None:
+        raise CommandError(f'no automatic horizon: a {memory_mib} MiB VNF at '
+                           f'full CPU cannot be live-migrated ({est.reason});'
+                           f' pass --horizon')
+    horizon = int(math.ceil(need / granularity)) * granularity
+    if stderr is not None:
+        stderr.write(f'horizon: {horizon} s (live migration of a '
+                     f'{memory_mib} MiB VNF at full CPU ~{est.seconds:.0f} s'
+                     f' + margin {c.migration_margin:g} s)\n')
+    return horizon
+
+
 def _cmd_train_trace(args, stdout, stderr):
     from watcher_failpredict.prediction import traces
     out = os.path.abspath(args.out)
@@ -503,6 +541,8 @@ def _cmd_train_trace(args, stdout, stderr):
     windows = _trace_windows(args, stderr)
     d = traces.TRACE_DEFAULTS[args.trace]
     step = windows.step
+    if args.horizon is None:
+        args.horizon = auto_horizon(1, args.reference_memory, stderr)
     # trace steps are coarse: round the durations up to whole steps
     dur = {n: max(step, -(-getattr(args, n) // step) * step)
            for n in ('period', 'horizon', 'window')}
