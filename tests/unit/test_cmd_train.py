@@ -152,7 +152,8 @@ def test_show_model_refuses_wrong_digest(trained):
 @pytest.mark.parametrize('argv, message', [
     (['--database', 'nowhere'], "(database 'nowhere') could not be read "
                                 "(query) after 2 attempt(s): "
-                                "InfluxDBClientError: database not found"),
+                                "InfluxDBQueryError: "),
+    (['--database', 'nowhere'], "database not found: nowhere"),
     (['--database', 'empty'], "no host reports CPU in database 'empty'"),
     (['--database', 'cmd_train', '--since', '20m'], 'history too short'),
     (['--database', 'cmd_train', '--since', '5h', '--threshold', '101'],
