@@ -7,9 +7,9 @@ stores them, written over HTTP, and read back through the datasource.
 import base64
 import datetime
 import http.client
+import http.server
 import json
 import logging
-import socketserver
 import ssl
 import threading
 import time
@@ -307,77 +307,46 @@ def test_tag_values_are_bound_not_interpolated(influxdb_server, influxdb_db,
     assert influxdb_db in influxdb_server.query('SHOW DATABASES')
 
 
-def test_requests_per_cluster_read_do_not_grow_with_the_cluster(
+def test_one_request_per_cluster_read_whatever_the_cluster_size(
         influxdb_server, influxdb_db):
     hosts = {f'node-{i:03d}': (lambda k, i=i: float(i % 100))
-             for i in range(600)}
+             for i in range(200)}
     _write(influxdb_server, influxdb_db,
            _host_history(hosts, 13, disk_read_bytes_total=0,
                          disk_write_bytes_total=0, net_rx_bytes_total=0,
                          net_tx_bytes_total=0, cpu_form='jiffies'))
-    deltas, windows = {}, {}
-    for split in (idb.QUERY_SPLIT, 1):
-        ds = _ds(influxdb_server, influxdb_db, cpu_form='jiffies',
-                 query_split=split)
-        # 600 names: above NAME_FILTER_LIMIT, every host is read.
-        for n in (10, idb.SPLIT_MIN_NAMES, 600):
-            names = sorted(hosts)[:n]
-            before = ds.request_count
-            w = windows[split, n] = ds.cluster_windows(
-                base.COMPUTE_NODE, names, 120, 60, end=T0 + 119)
-            deltas[split, n] = ds.request_count - before
-            np.testing.assert_allclose(
-                np.nanmean(w.data['cpu'], axis=1),
-                [float(int(name[-3:]) % 100) for name in names], atol=0.2)
-            assert not np.isnan(w.data['memory']).all(axis=1).any()
-    # Small reads: one request; large ones: QUERY_SPLIT concurrent ones.
-    assert deltas == {(2, 10): 1, (2, 200): 2, (2, 600): 2,
-                      (1, 10): 1, (1, 200): 1, (1, 600): 1}
-    for n in (idb.SPLIT_MIN_NAMES, 600):
-        for metric in base.HOST_METRICS:
-            np.testing.assert_array_equal(windows[2, n].data[metric],
-                                          windows[1, n].data[metric])
+    ds = _ds(influxdb_server, influxdb_db, cpu_form='jiffies')
+    deltas = {}
+    for n in (10, 200):
+        names = sorted(hosts)[:n]
+        before = ds.request_count
+        w = ds.cluster_windows(base.COMPUTE_NODE, names, 120, 60,
+                               end=T0 + 119)
+        deltas[n] = ds.request_count - before
+        np.testing.assert_allclose(
+            np.nanmean(w.data['cpu'], axis=1),
+            [float(int(name[-3:]) % 100) for name in names], atol=0.2)
+        assert not np.isnan(w.data['memory']).all(axis=1).any()
+    assert deltas[10] == deltas[200] == 1
 
 
-def test_balanced_groups():
-    # cpu, memory, load (gauges) and disk, net (counters, twice the rows).
-    assert idb._balanced_groups([1, 1, 1, 2, 2], 2) == [[0, 2, 3], [1, 4]]
-    assert idb._balanced_groups([2, 1], 2) == [[0], [1]]
-    assert idb._balanced_groups([1], 3) == [[0]]
-    assert idb._balanced_groups([1, 1, 1, 2, 2], 1) == [[0, 1, 2, 3, 4]]
-    groups = idb._balanced_groups([5, 1, 1, 1, 1, 1], 3)
-    assert sorted(i for g in groups for i in g) == list(range(6))
-    assert groups[0] == [0]
-    for bad in (0, 1.5, True, '2'):
-        with pytest.raises(ValueError, match='query_split'):
-            idb.InfluxDBDataSource(url='http://127.0.0.1:1', query_split=bad)
-
-
-def test_a_failing_group_of_a_split_read_fails_the_read(fake_influx):
-    """Both groups are sent, both counted; the read raises, none is lost."""
-    def answer(form):
-        queries = form['q'][0].split(';\n')
-        if 'SELECT b' in queries and fail['b']:
-            return 500, {'error': 'shard gone'}
-        return 200, {'results': [{'statement_id': i, 'q': q}
-                                 for i, q in enumerate(queries)]}
-    fail = {'b': True}
-    fake_influx.answer = answer
-    ds = idb.InfluxDBDataSource(url=fake_influx.url, database='collectd',
-                                retries=1)
-    with pytest.raises(base.MetricsUnavailable, match='shard gone'):
-        ds._read(['SELECT a', 'SELECT b', 'SELECT c'], {'h0': 'x'},
-                 [1, 1, 1])
-    assert ds.request_count == 3 == len(fake_influx.seen)
-    sent = sorted(form['q'][0] for _m, _p, _h, form in fake_influx.seen)
-    assert sent == ['SELECT a;\nSELECT c', 'SELECT b', 'SELECT b']
-    assert all(json.loads(form['params'][0]) == {'h0': 'x'}
-               for _m, _p, _h, form in fake_influx.seen)
-    # Answers land at their statements' places.
-    fail['b'] = False
-    got = ds._read(['SELECT a', 'SELECT b', 'SELECT c'], None, [1, 1, 1])
-    assert [r['q'] for r in got] == ['SELECT a', 'SELECT b', 'SELECT c']
-    assert ds.request_count == 5
+def test_missing_host_and_missing_samples_are_nan_not_zero(influxdb_server,
+                                                           influxdb_db):
+    # 'gappy' stops reporting for the 3rd and 4th minute.
+    hosts = {'ok': lambda k: 50.0}
+    lines = _host_history(hosts, 60)
+    lines += [ln for ln in _host_history({'gappy': lambda k: 50.0}, 60)
+              if not T0 + 120 <= int(ln.rsplit(' ', 1)[1]) < T0 + 240]
+    _write(influxdb_server, influxdb_db, lines)
+    ds = _ds(influxdb_server, influxdb_db)
+    w = _windows(ds, ['ok', 'gappy', 'ghost'], ('cpu', 'memory', 'load'))
+    for metric in ('cpu', 'memory', 'load'):
+        arr = w.data[metric]
+        assert np.isnan(arr[2]).all()
+        assert np.isnan(arr[1, 3:5]).all()
+        assert not np.isnan(arr[0, 1:]).any()
+        assert (arr[~np.isnan(arr)] > 0).all()
+    assert np.isnan(w.last_seen[2])
 
 
 # -- Watcher's per-resource helpers -------------------------------------------
@@ -695,65 +664,51 @@ def test_decoding_refuses_errors_partial_and_odd_columns():
 
 # -- the query transport (http.client, POST /query) ---------------------------
 
-class _FakeInfluxHandler(socketserver.StreamRequestHandler):
+class _FakeInfluxHandler(http.server.BaseHTTPRequestHandler):
     """Records each request and answers from the server's ``script``.
 
     ``script`` items: ``(status, body_dict)`` (msgpack-encoded),
     ``'hang'`` (never answer) or ``'drop'`` (close without answering);
-    the last item repeats. ``answer``, when set, replaces ``script``: a
-    function of the request's form giving one such item.
-
-    Plain socketserver rather than http.server: a test module elsewhere in
-    the suite leaves an eventlet-patched ``http.server`` in sys.modules,
-    whose green threads never run here.
+    the last item repeats.
     """
 
-    def handle(self):
+    protocol_version = 'HTTP/1.1'  # keep-alive, as influxd
+
+    def do_POST(self):
         srv = self.server
-        while True:  # keep-alive, as influxd
-            line = self.rfile.readline()
-            if not line:
-                return
-            method, path, _version = line.decode('ascii').split()
-            headers = {}
-            for raw in iter(self.rfile.readline, b'\r\n'):
-                key, _, value = raw.decode('utf-8').partition(':')
-                headers[key.strip()] = value.strip()
-            body = self.rfile.read(int(headers.get('Content-Length', 0)))
-            form = urllib.parse.parse_qs(body.decode('ascii'))
-            with srv.lock:
-                srv.seen.append((method, path, headers, form))
-                srv.connections.add(self.client_address)
-                n = len(srv.seen)
-            if srv.answer is not None:
-                step = srv.answer(form)
-            else:
-                step = srv.script[min(n, len(srv.script)) - 1]
-            if step == 'hang':
-                time.sleep(1)
-                return
-            if step == 'drop':
-                return
-            status, answer = step
-            data = msgpack.packb(answer)
-            self.wfile.write(
-                f'HTTP/1.1 {status} X\r\nContent-Type: '
-                f'application/x-msgpack\r\nContent-Length: {len(data)}'
-                f'\r\n\r\n'.encode('ascii') + data)
-            if srv.close_after_answer:  # without saying so: a stale socket
-                return
+        body = self.rfile.read(int(self.headers['Content-Length']))
+        srv.seen.append((self.command, self.path, dict(self.headers),
+                         urllib.parse.parse_qs(body.decode('ascii'))))
+        srv.connections.add(self.client_address)
+        step = srv.script[min(len(srv.seen), len(srv.script)) - 1]
+        if step == 'hang':
+            time.sleep(2)
+            return
+        if step == 'drop':
+            self.close_connection = True
+            return
+        status, answer = step
+        data = msgpack.packb(answer)
+        self.send_response(status)
+        self.send_header('Content-Type', 'application/x-msgpack')
+        self.send_header('Content-Length', str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+        if srv.close_after_answer:  # without saying so: a stale socket
+            self.close_connection = True
+
+    def log_message(self, *args):
+        pass
 
 
 @pytest.fixture
 def fake_influx():
-    srv = socketserver.ThreadingTCPServer(('127.0.0.1', 0),
+    srv = http.server.ThreadingHTTPServer(('127.0.0.1', 0),
                                           _FakeInfluxHandler)
     srv.daemon_threads = True
     srv.seen, srv.connections, srv.close_after_answer = [], set(), False
-    srv.answer, srv.lock = None, threading.Lock()
     srv.script = [(200, {'results': [{'statement_id': 0}]})]
-    thread = threading.Thread(target=srv.serve_forever, args=(0.05,),
-                              daemon=True)
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
     thread.start()
     srv.url = f'http://127.0.0.1:{srv.server_address[1]}'
     yield srv

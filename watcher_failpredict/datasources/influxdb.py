@@ -96,14 +96,6 @@ _MIB = 2.0 ** 20
 RAW_FACTOR = 3
 MEMORY_FORMS = ('percent', 'absolute')
 RESPONSE_FORMATS = ('msgpack', 'json')
-#: Reads of every resource, or of at least SPLIT_MIN_NAMES names, send their
-#: statements as this many concurrent requests (balanced by weight, see
-#: _balanced_groups): the server then answers on two cores while the client
-#: reads. At 1,000 hosts two requests took 1.33 s against 1.70 s for one
-#: (median of 20, loopback, 2 cores); three were no better than two.
-#: Smaller reads stay one request: their answers are too small to gain.
-QUERY_SPLIT = 2
-SPLIT_MIN_NAMES = 200
 _ACCEPT = {'msgpack': 'application/x-msgpack', 'json': 'application/json'}
 
 
@@ -123,9 +115,7 @@ class InfluxDBDataSource(base.WindowsDataSource):
     overrides its option (tests, the benchmark and the training command pass
     them explicitly). ``response_format`` ('msgpack' or 'json') is not an
     option: msgpack is faster and decodes to the same values; JSON is kept
-    for comparison and diagnosis. ``query_split`` (not an option either)
-    is how many concurrent requests a large read is split into; 1 sends
-    every read as one request.
+    for comparison and diagnosis.
     """
 
     NAME = NAME
@@ -134,8 +124,7 @@ class InfluxDBDataSource(base.WindowsDataSource):
                  password=None, verify_ssl=None, ca_file=None, timeout=None,
                  retries=None, cpu_form=None, instance_metrics=None,
                  host_name_map=None, memory_form=None,
-                 collectd_interval=None, response_format='msgpack',
-                 query_split=QUERY_SPLIT):
+                 collectd_interval=None, response_format='msgpack'):
         super().__init__()
         opts = CONF.failpredict
 
@@ -180,12 +169,6 @@ class InfluxDBDataSource(base.WindowsDataSource):
             raise ValueError(f'response_format={response_format!r}; '
                              f'expected one of {RESPONSE_FORMATS}')
         self.response_format = response_format
-        if isinstance(query_split, bool) or not isinstance(query_split, int) \
-                or query_split < 1:
-            raise ValueError(f'query_split={query_split!r} must be an '
-                             f'integer >= 1')
-        self.query_split = query_split
-        self._pool = None
         self.host_name_map = dict(pick(host_name_map, 'host_name_map') or {})
         #: HTTP requests made so far (each retry attempt counts).
         self.request_count = 0
@@ -246,8 +229,7 @@ class InfluxDBDataSource(base.WindowsDataSource):
         attempts = self.retries + 1
         cause = None
         for attempt in range(attempts):
-            with self._conn_lock:  # _read's threads count too
-                self.request_count += 1
+            self.request_count += 1
             try:
                 return func(*args, **kwargs)
             except errors as exc:
@@ -295,9 +277,6 @@ class InfluxDBDataSource(base.WindowsDataSource):
 
     def close(self):
         """Close the persistent query connections (they reopen on use)."""
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
-            self._pool = None
         with self._conn_lock:
             conns, self._connections = self._connections, []
         for conn in conns:
@@ -404,53 +383,6 @@ class InfluxDBDataSource(base.WindowsDataSource):
                 f'statements')
         return results
 
-    def _read(self, statements, bind_params, weights=None):
-        """Like :meth:`_query`, split ``query_split`` ways when ``weights``.
-
-        The first group is sent from the calling thread, the others from a
-        small thread pool (each thread has its own connection); results come
-        back in statement order. Every group is waited for before an error
-        is raised.
-        """
-        groups = []
-        if weights is not None and self.query_split > 1:
-            groups = _balanced_groups(weights, self.query_split)
-        if len(groups) < 2:
-            return self._query(statements, bind_params)
-        if self._pool is None:
-            from concurrent import futures
-            self._pool = futures.ThreadPoolExecutor(
-                self.query_split - 1, thread_name_prefix='influxdb-query')
-        answers, error = [], None
-        # The collector is paused for all groups at once (see _query).
-        paused = gc.isenabled()
-        gc.disable()
-        try:
-            pending = [self._pool.submit(self._query,
-                                         [statements[i] for i in g],
-                                         bind_params)
-                       for g in groups[1:]]
-            try:
-                answers.append(self._query(
-                    [statements[i] for i in groups[0]], bind_params))
-            except base.MetricsUnavailable as exc:
-                error = exc
-            for fut in pending:
-                try:
-                    answers.append(fut.result())
-                except base.MetricsUnavailable as exc:
-                    error = error or exc
-        finally:
-            if paused:
-                gc.enable()
-        if error is not None:
-            raise error
-        out = [None] * len(statements)
-        for group, results in zip(groups, answers):
-            for i, result in zip(group, results):
-                out[i] = result
-        return out
-
     def check_availability(self):
         try:
             self._call('ping', self.client.ping)
@@ -532,10 +464,7 @@ class InfluxDBDataSource(base.WindowsDataSource):
                     statements.append(st)
                 idx.append(statements.index(st))
             plan.append((metric, idx, combine))
-        split = names is None or len(names) >= SPLIT_MIN_NAMES
-        raws = self._read([text for text, _ in statements], q.bind_params,
-                          [2 if counter else 1 for _, counter in statements]
-                          if split else None)
+        raws = self._query([text for text, _ in statements], q.bind_params)
         decoded = {}
         out = {}
         for metric, idx, combine in plan:
@@ -1007,22 +936,6 @@ def _virt_memory_mib(raw):
             t, v = by_ti[cs.VIRT_MEMORY_RSS]
             out[host] = (t, v / _MIB)
     return out
-
-
-def _balanced_groups(weights, k):
-    """Indexes of ``weights`` in at most ``k`` groups of similar total.
-
-    Greedy: heaviest first, each into the lightest group so far (ties: the
-    earlier group, the earlier index). Empty groups are dropped; indexes
-    within a group keep their order.
-    """
-    groups = [[] for _ in range(max(1, min(k, len(weights))))]
-    totals = [0] * len(groups)
-    for i in sorted(range(len(weights)), key=lambda i: -weights[i]):
-        g = totals.index(min(totals))
-        groups[g].append(i)
-        totals[g] += weights[i]
-    return [sorted(g) for g in groups if g]
 
 
 def _safe_url(url):
