@@ -7,9 +7,9 @@ stores them, written over HTTP, and read back through the datasource.
 import base64
 import datetime
 import http.client
-import http.server
 import json
 import logging
+import socketserver
 import ssl
 import threading
 import time
@@ -664,51 +664,65 @@ def test_decoding_refuses_errors_partial_and_odd_columns():
 
 # -- the query transport (http.client, POST /query) ---------------------------
 
-class _FakeInfluxHandler(http.server.BaseHTTPRequestHandler):
+class _FakeInfluxHandler(socketserver.StreamRequestHandler):
     """Records each request and answers from the server's ``script``.
 
     ``script`` items: ``(status, body_dict)`` (msgpack-encoded),
     ``'hang'`` (never answer) or ``'drop'`` (close without answering);
-    the last item repeats.
+    the last item repeats. ``answer``, when set, replaces ``script``: a
+    function of the request's form giving one such item.
+
+    Plain socketserver rather than http.server: a test module elsewhere in
+    the suite leaves an eventlet-patched ``http.server`` in sys.modules,
+    whose green threads never run here.
     """
 
-    protocol_version = 'HTTP/1.1'  # keep-alive, as influxd
-
-    def do_POST(self):
+    def handle(self):
         srv = self.server
-        body = self.rfile.read(int(self.headers['Content-Length']))
-        srv.seen.append((self.command, self.path, dict(self.headers),
-                         urllib.parse.parse_qs(body.decode('ascii'))))
-        srv.connections.add(self.client_address)
-        step = srv.script[min(len(srv.seen), len(srv.script)) - 1]
-        if step == 'hang':
-            time.sleep(2)
-            return
-        if step == 'drop':
-            self.close_connection = True
-            return
-        status, answer = step
-        data = msgpack.packb(answer)
-        self.send_response(status)
-        self.send_header('Content-Type', 'application/x-msgpack')
-        self.send_header('Content-Length', str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-        if srv.close_after_answer:  # without saying so: a stale socket
-            self.close_connection = True
-
-    def log_message(self, *args):
-        pass
+        while True:  # keep-alive, as influxd
+            line = self.rfile.readline()
+            if not line:
+                return
+            method, path, _version = line.decode('ascii').split()
+            headers = {}
+            for raw in iter(self.rfile.readline, b'\r\n'):
+                key, _, value = raw.decode('utf-8').partition(':')
+                headers[key.strip()] = value.strip()
+            body = self.rfile.read(int(headers.get('Content-Length', 0)))
+            form = urllib.parse.parse_qs(body.decode('ascii'))
+            with srv.lock:
+                srv.seen.append((method, path, headers, form))
+                srv.connections.add(self.client_address)
+                n = len(srv.seen)
+            if srv.answer is not None:
+                step = srv.answer(form)
+            else:
+                step = srv.script[min(n, len(srv.script)) - 1]
+            if step == 'hang':
+                time.sleep(1)
+                return
+            if step == 'drop':
+                return
+            status, answer = step
+            data = msgpack.packb(answer)
+            self.wfile.write(
+                f'HTTP/1.1 {status} X\r\nContent-Type: '
+                f'application/x-msgpack\r\nContent-Length: {len(data)}'
+                f'\r\n\r\n'.encode('ascii') + data)
+            if srv.close_after_answer:  # without saying so: a stale socket
+                return
 
 
 @pytest.fixture
 def fake_influx():
-    srv = http.server.ThreadingHTTPServer(('127.0.0.1', 0),
+    srv = socketserver.ThreadingTCPServer(('127.0.0.1', 0),
                                           _FakeInfluxHandler)
     srv.daemon_threads = True
     srv.seen, srv.connections, srv.close_after_answer = [], set(), False
+    srv.answer, srv.lock = None, threading.Lock()
     srv.script = [(200, {'results': [{'statement_id': 0}]})]
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread = threading.Thread(target=srv.serve_forever, args=(0.05,),
+                              daemon=True)
     thread.start()
     srv.url = f'http://127.0.0.1:{srv.server_address[1]}'
     yield srv
