@@ -17,8 +17,8 @@ import json
 import os
 import shutil
 import signal
+import secrets
 import socket
-import sqlite3
 import subprocess
 import sys
 import time
@@ -38,9 +38,16 @@ APT_PACKAGES = {  # executable -> Debian package
     '/usr/sbin/collectd': 'collectd',
     '/usr/lib/rabbitmq/bin/rabbitmq-server': 'rabbitmq-server',
     '/usr/bin/stress-ng': 'stress-ng',
+    # Watcher's database. SQLite is not enough for the multi-process
+    # services: the decision engine's continuous-audit launcher and the
+    # audit it has just scheduled write the same row from two threads, and
+    # SQLite refuses one of them ("database is locked") however long the
+    # busy timeout, failing the CONTINUOUS audit at its first run.
+    '/usr/sbin/mariadbd': 'mariadb-server',
+    '/usr/bin/mariadb': 'mariadb-client',
 }
-PORT_NAMES = ('influx_http', 'influx_rpc', 'influx_collectd', 'epmd',
-              'amqp', 'rabbit_dist', 'nova', 'placement', 'api')
+PORT_NAMES = ('influx_http', 'influx_rpc', 'influx_collectd', 'mysql',
+              'epmd', 'amqp', 'rabbit_dist', 'nova', 'placement', 'api')
 PREFERRED = {'api': 9322, 'influx_http': 8086, 'influx_collectd': 25826}
 DATABASE = 'collectd'
 INTERVAL = 10
@@ -277,7 +284,7 @@ class Stack:
         write_atomic(self.path('load.json'), json.dumps(spec, indent=1))
 
     def processes(self):
-        names = ['influxd']
+        names = ['influxd', 'mariadb']
         names += ['collectd-%s' % n for n in self.node_names()]
         names += ['collectd-vnf-guests', 'epmd', 'rabbitmq', 'nova-emulator',
                   'placement-emulator', 'watcher-decision-engine',
@@ -299,8 +306,12 @@ class Stack:
         return self.ports
 
     def prepare(self):
-        for sub in ('run', 'log', 'etc', 'influxdb', 'collectd', 'rabbitmq'):
+        for sub in ('run', 'log', 'etc', 'influxdb', 'collectd', 'rabbitmq',
+                    'mariadb'):
             os.makedirs(self.path(sub), exist_ok=True)
+        if not os.path.exists(self.db_password_file()):
+            write_atomic(self.db_password_file(), secrets.token_hex(16),
+                         mode=0o600)
         # collectd's exec plugin runs the load model as 'nobody'.
         os.chmod(self.dir, 0o755)
         if not os.path.exists(self.path('topology.json')):
@@ -481,7 +492,7 @@ host = 127.0.0.1
 port = {p['api']}
 
 [database]
-connection = sqlite:///{self.path('watcher.sqlite')}
+connection = mysql+pymysql://watcher:{self.db_password()}@127.0.0.1:{p['mysql']}/watcher?charset=utf8mb4
 
 [oslo_policy]
 policy_file = {self.path('etc', 'policy.json')}
@@ -502,10 +513,6 @@ collector_plugins = compute
 [watcher_cluster_data_model_collectors.compute]
 # Short, so that audits see the emulators' state after a migration.
 period = 10
-
-[watcher_workflow_engines.taskflow]
-# SQLite: one writer at a time (with WAL), or "database is locked".
-max_workers = 1
 
 [watcher_decision_engine]
 continuous_audit_interval = 5
@@ -539,8 +546,9 @@ instance_metrics = guest
             stale.append('collectd-vnf-guests')
         watcher = write_atomic(self.path('etc', 'policy.json'), json.dumps(
             {'admin_api': '@', 'default': 'rule:admin_api'}, indent=1))
+        # 0600: it holds the database password.
         watcher |= write_atomic(self.path('etc', 'watcher.conf'),
-                                self.watcher_conf())
+                                self.watcher_conf(), mode=0o600)
         if watcher:
             stale += ['watcher-api', 'watcher-applier',
                       'watcher-decision-engine']
@@ -638,21 +646,71 @@ instance_metrics = guest
             self.url('placement', '/'))[0] == 200, 30,
             self.proc('placement-emulator'))
 
+    def db_password_file(self):
+        return self.path('etc', 'mariadb-watcher.password')
+
+    def db_password(self):
+        with open(self.db_password_file()) as f:
+            return f.read().strip()
+
+    def mariadb_sql(self, sql):
+        """Run ``sql`` as MariaDB's root over the stack's unix socket."""
+        out = subprocess.run(
+            ['/usr/bin/mariadb', '--no-defaults', '--batch',
+             '--skip-column-names', '-S', self.path('mariadb', 'mysqld.sock'),
+             '-u', 'root', '-e', sql],
+            capture_output=True, text=True)
+        if out.returncode:
+            raise StackError('mariadb: %s' % out.stderr.strip())
+        return out.stdout
+
+    def start_mariadb(self):
+        data = self.path('mariadb', 'data')
+        if not os.path.isdir(os.path.join(data, 'mysql')):
+            with open(self.path('log', 'mariadb-install-db.log'), 'ab') as o:
+                subprocess.run(
+                    ['/usr/bin/mariadb-install-db', '--no-defaults',
+                     '--datadir=' + data, '--user=root',
+                     '--auth-root-authentication-method=socket',
+                     '--skip-test-db'],
+                    check=True, stdout=o, stderr=subprocess.STDOUT)
+        p = self.proc('mariadb')
+        p.start(['/usr/sbin/mariadbd', '--no-defaults', '--user=root',
+                 '--datadir=' + data,
+                 '--socket=' + self.path('mariadb', 'mysqld.sock'),
+                 '--pid-file=' + self.path('mariadb', 'mysqld.pid'),
+                 '--bind-address=127.0.0.1',
+                 '--port=%d' % self.ports['mysql'],
+                 '--skip-name-resolve', '--innodb-buffer-pool-size=32M',
+                 '--character-set-server=utf8mb4'])
+        wait_for('mariadb', lambda: self.mariadb_sql('SELECT 1') is not None,
+                 60, p)
+        # On the client's stdin, not its command line, where ps shows it.
+        pw = self.db_password()
+        script = (
+            "CREATE DATABASE IF NOT EXISTS watcher CHARACTER SET utf8mb4;\n"
+            "CREATE USER IF NOT EXISTS 'watcher'@'127.0.0.1';\n"
+            "ALTER USER 'watcher'@'127.0.0.1' IDENTIFIED BY '%s';\n"
+            "GRANT ALL PRIVILEGES ON watcher.* TO 'watcher'@'127.0.0.1';\n"
+            % pw)
+        out = subprocess.run(
+            ['/usr/bin/mariadb', '--no-defaults', '-S',
+             self.path('mariadb', 'mysqld.sock'), '-u', 'root'],
+            input=script, capture_output=True, text=True)
+        if out.returncode:
+            raise StackError('mariadb: creating the watcher database: %s'
+                             % out.stderr.strip())
+
     def create_schema(self):
-        db = self.path('watcher.sqlite')
-        if not os.path.exists(db):
+        tables = self.mariadb_sql(
+            "SELECT COUNT(*) FROM information_schema.tables "
+            "WHERE table_schema = 'watcher'").strip()
+        if tables == '0':
             with open(self.path('log', 'watcher-db-manage.log'), 'ab') as o:
                 subprocess.run([self.bin('watcher-db-manage'), '--config-file',
                                 self.path('etc', 'watcher.conf'),
                                 'create_schema'], check=True, stdout=o,
                                stderr=subprocess.STDOUT)
-        con = sqlite3.connect(db)
-        try:
-            mode = con.execute('PRAGMA journal_mode=WAL').fetchone()[0]
-        finally:
-            con.close()
-        if mode.lower() != 'wal':
-            raise StackError('SQLite %s refused WAL mode (%s)' % (db, mode))
 
     def start_watcher(self):
         conf = self.path('etc', 'watcher.conf')
@@ -680,6 +738,7 @@ instance_metrics = guest
         self.prepare()
         self.write_configs()
         steps = (('influxdb', self.start_influxdb),
+                 ('mariadb', self.start_mariadb),
                  ('collectd agents', self.start_collectd),
                  ('rabbitmq', self.start_rabbitmq),
                  ('nova/placement emulators', self.start_emulators),
