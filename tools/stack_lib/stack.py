@@ -476,6 +476,8 @@ LoadPlugin exec
             model_lines = 'model_path = %s\nmodel_sha256 = %s\n' % (
                 model, sha256(model))
         p = self.ports
+        db_url = ('mysql+pymysql://watcher:%s@127.0.0.1:%d/watcher'
+                  '?charset=utf8mb4' % (self.db_password(), p['mysql']))
         return f"""\
 # Written by tools/stack; rewritten on every 'up' and 'model'.
 [DEFAULT]
@@ -492,7 +494,7 @@ host = 127.0.0.1
 port = {p['api']}
 
 [database]
-connection = mysql+pymysql://watcher:{self.db_password()}@127.0.0.1:{p['mysql']}/watcher?charset=utf8mb4
+connection = {db_url}
 
 [oslo_policy]
 policy_file = {self.path('etc', 'policy.json')}
