@@ -334,6 +334,7 @@ def bench_size(server, bundle, n_nodes, args):
             row.update(min=min(times), median=statistics.median(times),
                        max=max(times))
         result['strategies'][name] = row
+    ds.close()
     log(f'  to_string() x{args.runs}')
     result['to_string_seconds'] = time_to_string(spec, args.runs)
     server.query(f'DROP DATABASE "{db}"')

@@ -307,27 +307,36 @@ def test_tag_values_are_bound_not_interpolated(influxdb_server, influxdb_db,
     assert influxdb_db in influxdb_server.query('SHOW DATABASES')
 
 
-def test_one_request_per_cluster_read_whatever_the_cluster_size(
+def test_requests_per_cluster_read_do_not_grow_with_the_cluster(
         influxdb_server, influxdb_db):
     hosts = {f'node-{i:03d}': (lambda k, i=i: float(i % 100))
-             for i in range(200)}
+             for i in range(600)}
     _write(influxdb_server, influxdb_db,
            _host_history(hosts, 13, disk_read_bytes_total=0,
                          disk_write_bytes_total=0, net_rx_bytes_total=0,
                          net_tx_bytes_total=0, cpu_form='jiffies'))
-    ds = _ds(influxdb_server, influxdb_db, cpu_form='jiffies')
-    deltas = {}
-    for n in (10, 200):
-        names = sorted(hosts)[:n]
-        before = ds.request_count
-        w = ds.cluster_windows(base.COMPUTE_NODE, names, 120, 60,
-                               end=T0 + 119)
-        deltas[n] = ds.request_count - before
-        np.testing.assert_allclose(
-            np.nanmean(w.data['cpu'], axis=1),
-            [float(int(name[-3:]) % 100) for name in names], atol=0.2)
-        assert not np.isnan(w.data['memory']).all(axis=1).any()
-    assert deltas[10] == deltas[200] == 1
+    deltas, windows = {}, {}
+    for split in (idb.QUERY_SPLIT, 1):
+        ds = _ds(influxdb_server, influxdb_db, cpu_form='jiffies',
+                 query_split=split)
+        # 600 names: above NAME_FILTER_LIMIT, every host is read.
+        for n in (10, 200, 600):
+            names = sorted(hosts)[:n]
+            before = ds.request_count
+            w = windows[split, n] = ds.cluster_windows(
+                base.COMPUTE_NODE, names, 120, 60, end=T0 + 119)
+            deltas[split, n] = ds.request_count - before
+            np.testing.assert_allclose(
+                np.nanmean(w.data['cpu'], axis=1),
+                [float(int(name[-3:]) % 100) for name in names], atol=0.2)
+            assert not np.isnan(w.data['memory']).all(axis=1).any()
+    # QUERY_SPLIT concurrent requests per read, whatever its size.
+    assert deltas == {(2, 10): 2, (2, 200): 2, (2, 600): 2,
+                      (1, 10): 1, (1, 200): 1, (1, 600): 1}
+    for n in (10, 200, 600):
+        for metric in base.HOST_METRICS:
+            np.testing.assert_array_equal(windows[2, n].data[metric],
+                                          windows[1, n].data[metric])
 
 
 def test_missing_host_and_missing_samples_are_nan_not_zero(influxdb_server,
@@ -347,6 +356,70 @@ def test_missing_host_and_missing_samples_are_nan_not_zero(influxdb_server,
         assert not np.isnan(arr[0, 1:]).any()
         assert (arr[~np.isnan(arr)] > 0).all()
     assert np.isnan(w.last_seen[2])
+
+
+def test_balanced_groups():
+    # cpu, memory, load (gauges) and disk, net (counters, twice the rows).
+    assert idb._balanced_groups([1, 1, 1, 2, 2], 2) == [[0, 2, 3], [1, 4]]
+    assert idb._balanced_groups([2, 1], 2) == [[0], [1]]
+    assert idb._balanced_groups([1], 3) == [[0]]
+    assert idb._balanced_groups([1, 1, 1, 2, 2], 1) == [[0, 1, 2, 3, 4]]
+    groups = idb._balanced_groups([5, 1, 1, 1, 1, 1], 3)
+    assert sorted(i for g in groups for i in g) == list(range(6))
+    assert groups[0] == [0]
+    for bad in (0, 1.5, True, '2'):
+        with pytest.raises(ValueError, match='query_split'):
+            idb.InfluxDBDataSource(url='http://127.0.0.1:1', query_split=bad)
+
+
+def test_a_malformed_answer_fails_the_read_naming_the_metric(fake_influx):
+    """Answers are decoded in the thread that fetched them; a bad one still
+    fails the whole read, with the metric it belonged to in the message."""
+    def answer(form):
+        results = []
+        for i, q in enumerate(form['q'][0].split(';\n')):
+            series = []
+            if '"load_shortterm"' in q:  # three columns: not (time, value)
+                series = [{'name': 'load_shortterm', 'tags': {'host': 'a'},
+                           'columns': ['time', 'value', 'x'],
+                           'values': [[T0, 1.0, 2.0]]}]
+            results.append({'statement_id': i, 'series': series})
+        return 200, {'results': results}
+    fake_influx.answer = answer
+    ds = idb.InfluxDBDataSource(url=fake_influx.url, database='collectd',
+                                retries=0)
+    with pytest.raises(base.MetricsUnavailable,
+                       match=r'unexpected answer for load: .*columns'):
+        ds.cluster_windows(base.COMPUTE_NODE, ['a'], 600, 10,
+                           end=T0 + 599)
+    assert len(fake_influx.seen) == idb.QUERY_SPLIT
+
+
+def test_a_failing_group_of_a_split_read_fails_the_read(fake_influx):
+    """Both groups are sent, both counted; the read raises, none is lost."""
+    def answer(form):
+        queries = form['q'][0].split(';\n')
+        if 'SELECT b' in queries and fail['b']:
+            return 500, {'error': 'shard gone'}
+        return 200, {'results': [{'statement_id': i, 'q': q}
+                                 for i, q in enumerate(queries)]}
+    fail = {'b': True}
+    fake_influx.answer = answer
+    ds = idb.InfluxDBDataSource(url=fake_influx.url, database='collectd',
+                                retries=1)
+    with pytest.raises(base.MetricsUnavailable, match='shard gone'):
+        ds._read(['SELECT a', 'SELECT b', 'SELECT c'], {'h0': 'x'},
+                 [1, 1, 1])
+    assert ds.request_count == 3 == len(fake_influx.seen)
+    sent = sorted(form['q'][0] for _m, _p, _h, form in fake_influx.seen)
+    assert sent == ['SELECT a;\nSELECT c', 'SELECT b', 'SELECT b']
+    assert all(json.loads(form['params'][0]) == {'h0': 'x'}
+               for _m, _p, _h, form in fake_influx.seen)
+    # Answers land at their statements' places.
+    fail['b'] = False
+    got = ds._read(['SELECT a', 'SELECT b', 'SELECT c'], None, [1, 1, 1])
+    assert [r['q'] for r in got] == ['SELECT a', 'SELECT b', 'SELECT c']
+    assert ds.request_count == 5
 
 
 # -- Watcher's per-resource helpers -------------------------------------------
@@ -388,6 +461,15 @@ def test_watcher_helpers_on_model_objects(influxdb_server, influxdb_db):
     assert len(series) == 10
     np.testing.assert_allclose(list(series.values()), 88.0)
     assert ds.check_availability() == 'available'
+    # One request per helper call, even for a read of two statements (a
+    # jiffies counter in server mode): workload_balance makes one call per
+    # instance, and splitting such small reads would only double them.
+    jiffies = _ds(influxdb_server, influxdb_db, cpu_form='jiffies',
+                  collectd_interval=1.0)
+    before = jiffies.request_count
+    jiffies.get_host_cpu_usage(node, 300, 'mean', 60)
+    assert jiffies.read_mode(60) == 'server'
+    assert jiffies.request_count - before == 1
 
 
 # -- failures and credentials -------------------------------------------------
@@ -410,7 +492,8 @@ def test_stopped_server_raises_metrics_unavailable(caplog):
     message = str(info.value)
     assert url in message and "'collectd'" in message
     assert 'refused' in message.lower() or 'connect' in message.lower()
-    assert ds.request_count - before == 3  # 1 try + 2 retries
+    # Each of the read's QUERY_SPLIT requests: 1 try + 2 retries.
+    assert ds.request_count - before == 3 * idb.QUERY_SPLIT
     for text in (message, caplog.text):
         assert SECRET not in text and 'w0rd' not in text
     assert ds.check_availability() == 'not available'
@@ -536,7 +619,7 @@ def test_raw_and_server_paths_give_the_same_windows(influxdb_server,
         assert ds.read_mode(10) == mode
         wins[mode] = ds.cluster_windows(base.COMPUTE_NODE, names, 600, 10,
                                         end=T0 + 599)
-        assert ds.request_count == 1
+        assert ds.request_count == idb.QUERY_SPLIT
     srv, raw = wins['server'], wins['raw']
     np.testing.assert_array_equal(srv.times, raw.times)
     for metric in ('cpu', 'memory', 'load'):
@@ -602,9 +685,9 @@ def test_read_mode_follows_collectd_interval(influxdb_server, influxdb_db):
     sent = []
     for interval in (10, 1):
         ds = _ds(influxdb_server, influxdb_db, collectd_interval=interval)
-        orig = ds._query
-        ds._query = (lambda st, b, orig=orig: sent.append(st) or
-                     orig(st, b))
+        orig = ds._read
+        ds._read = (lambda st, b, w=None, each=None, orig=orig:
+                    sent.append(st) or orig(st, b, w, each))
         ds._fetch(base.COMPUTE_NODE, tuple(base.HOST_METRICS), ('x',),
                   T0, T0 + 600, 10)
     raw_sent, server_sent = sent

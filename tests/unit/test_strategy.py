@@ -692,3 +692,31 @@ def test_virt_form_cpu_per_vcpu_is_scaled_to_the_instance():
     assert moves(per_vcpu.strategy().execute()) == [('vm4', 'src', 'dst')]
     # read as percent of the instance, the same numbers would not fit on dst
     assert moves(cluster().strategy().execute()) == []
+
+
+def test_a_datasource_the_strategy_built_is_closed_with_the_audit():
+    """Watcher builds a strategy per audit: its own datasource (connections,
+    query thread) must not outlive it, even when the audit fails."""
+    from watcher_failpredict.datasources import influxdb
+    built = []
+
+    class Recording(memory.InMemoryDataSource):
+        def __init__(self):
+            super().__init__()
+            self.closed = 0
+            built.append(self)
+
+        def close(self):
+            self.closed += 1
+
+    c = _simple()
+    strategy = c.strategy()
+    strategy.datasource_backend = None   # as Watcher's loader leaves it
+    with mock.patch.object(influxdb, 'InfluxDBDataSource', Recording):
+        with pytest.raises(plf.NoEvaluableHost, match='no metrics'):
+            strategy.execute()           # the new datasource is empty
+    assert len(built) == 1 and built[0].closed == 1
+    # An injected datasource belongs to its owner: never closed here.
+    c.ds.close = mock.Mock()
+    c.strategy().execute()
+    c.ds.close.assert_not_called()

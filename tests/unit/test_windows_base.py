@@ -14,7 +14,8 @@ class RecordingDataSource(memory.InMemoryDataSource):
         super().__init__()
         self.asked = []
 
-    def _fetch(self, resource_type, metrics, names, start, end, granularity):
+    def _fetch(self, resource_type, metrics, names, start, end, granularity,
+               bulk=False):
         self.asked.append(names)
         return super()._fetch(resource_type, metrics, names, start, end,
                               granularity)

@@ -228,20 +228,24 @@ class WindowsDataSource(watcher_ds_base.DataSourceBase, metaclass=abc.ABCMeta):
         # Up to NAME_FILTER_LIMIT names: the backend filters on them (an
         # audit needs the instances of a few failing hosts, not the whole
         # cloud's); more: read everything once and keep ours. Either way it
-        # is one backend request, whatever the number of names.
+        # is one backend read, whatever the number of names.
         only = tuple(names) if len(names) <= NAME_FILTER_LIMIT else None
         raw = self._fetch(resource_type, metrics, only, start_t, end_t,
-                          granularity)
+                          granularity, bulk=True)
         windows = align(raw, tuple(names), metrics, start_t, end_t,
                         granularity)
         self._windows_cache[key] = windows
         return windows
 
     @abc.abstractmethod
-    def _fetch(self, resource_type, metrics, names, start, end, granularity):
+    def _fetch(self, resource_type, metrics, names, start, end, granularity,
+               bulk=False):
         """Read raw samples from the backend.
 
         :param names: a tuple of names to restrict to, or None for all
+        :param bulk: True for :meth:`cluster_windows`' cluster-wide reads,
+            which a backend may spread over a fixed number of concurrent
+            requests; False for Watcher's per-resource helpers
         :returns: ``{metric: {name: (times, values)}}``, times in Unix
             seconds; values already in the units of HOST_METRICS /
             INSTANCE_METRICS (``memory_kib``: host memory used in KiB)

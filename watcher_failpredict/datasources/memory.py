@@ -43,7 +43,8 @@ class InMemoryDataSource(base.WindowsDataSource):
     def check_availability(self):
         return 'available' if self.available else 'not available'
 
-    def _fetch(self, resource_type, metrics, names, start, end, granularity):
+    def _fetch(self, resource_type, metrics, names, start, end, granularity,
+               bulk=False):
         self.fetch_count += 1
         if not self.available:
             raise base.MetricsUnavailable('in-memory datasource switched off')

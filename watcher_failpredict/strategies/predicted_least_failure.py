@@ -886,7 +886,15 @@ class PredictedLeastFailure(base.BaseStrategy):
         # post_execute is called without the audit; record_risk tags its
         # points with the audit's UUID.
         self.audit_uuid = getattr(audit, 'uuid', None)
-        return super().execute(audit=audit)
+        # Watcher builds a strategy per audit: a datasource it built for
+        # itself (not one injected) is closed with the audit, connections
+        # and query thread included, whether the audit succeeds or fails.
+        owned = self._datasource_backend is None
+        try:
+            return super().execute(audit=audit)
+        finally:
+            if owned and self._datasource_backend is not None:
+                self._datasource_backend.close()
 
     def _record_risk(self):
         """Opt-in ([failpredict] record_risk): write every evaluated host's

@@ -123,7 +123,8 @@ def _section(path, data, schema):
     unknown = sorted(set(data) - set(schema))
     if unknown:
         where = f'{path}.' if path else ''
-        raise ScenarioError(f'unknown key(s) {", ".join(where + k for k in unknown)}'
+        keys = ', '.join(where + k for k in unknown)
+        raise ScenarioError(f'unknown key(s) {keys}'
                             f'; known: {", ".join(sorted(schema))}')
     out = {}
     for key, spec in schema.items():
