@@ -63,8 +63,38 @@ TARGET_OURS_1000_S = 2.0
 #: period) = 600 s of it, workload_balance up to 300 s (aligned to 300 s).
 INSTANCE_HISTORY_S = 900
 HISTORY_S = 3600
-#: Pause between writing a size's history and its first timed audit.
-SETTLE_S = 3
+#: After writing a size's history, timed audits wait until influxd has used
+#: under SETTLE_CPU_SHARE of a core for SETTLE_WINDOW_S (at most
+#: SETTLE_MAX_S), so that a cache snapshot or compaction set off by the bulk
+#: write cannot overlap them.
+SETTLE_CPU_SHARE = 0.05
+SETTLE_WINDOW_S = 2.0
+SETTLE_MAX_S = 300
+
+
+def _cpu_seconds(pid):
+    """User + system CPU time of process ``pid`` so far (/proc)."""
+    with open(f'/proc/{pid}/stat') as f:
+        fields = f.read().rsplit(')', 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
+
+
+def wait_until_idle(pid, share=None, window=None, limit=None):
+    """Wait until ``pid`` uses under ``share`` of a core over ``window``.
+
+    :returns: (seconds waited, share of a core in the last window)
+    """
+    share = SETTLE_CPU_SHARE if share is None else share
+    window = SETTLE_WINDOW_S if window is None else window
+    limit = SETTLE_MAX_S if limit is None else limit
+    t0 = time.perf_counter()
+    while True:
+        c0 = _cpu_seconds(pid)
+        time.sleep(window)
+        busy = (_cpu_seconds(pid) - c0) / window
+        waited = time.perf_counter() - t0
+        if busy < share or waited >= limit:
+            return waited, busy
 
 
 def log(msg):
@@ -304,8 +334,9 @@ def bench_size(server, bundle, n_nodes, args):
     log(f'  {points:,} points in {write_s:.1f} s '
         f'({points / max(write_s, 1e-9):,.0f} points/s)')
 
-    # Let influxd finish flushing its write cache before timing reads.
-    time.sleep(SETTLE_S)
+    settle_s, busy = wait_until_idle(server.pid)
+    log(f'  influxd idle after {settle_s:.0f} s (last {SETTLE_WINDOW_S:g} s:'
+        f' {100 * busy:.0f} % of a core)')
     ds = datasource_for(influxdb, server.url, db)
     result = {'nodes': n_nodes, 'instances': spec.instances,
               'saturated_nodes': len(spec.saturated_hosts),

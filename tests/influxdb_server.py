@@ -82,6 +82,13 @@ class InfluxDBServer:
     def running(self):
         return self._proc is not None and self._proc.poll() is None
 
+    @property
+    def pid(self):
+        """influxd's process id (while running)."""
+        if not self.running:
+            raise RuntimeError('InfluxDBServer is not running')
+        return self._proc.pid
+
     def start(self):
         """Start influxd and wait until /ping answers; returns self."""
         if not os.path.exists(self.influxd):

@@ -814,6 +814,9 @@ class PredictedLeastFailure(base.BaseStrategy):
         usable = set(self.windows.names)
         rejected = collections.Counter()
         feasible = []
+        # Its mean over the period once: a host's share of it only scales.
+        inst_cpu_mean = float(placement.period_mean(cpu_series,
+                                                    self.period_steps))
         for uuid, node in sorted(model.get_all_compute_nodes().items(),
                                  key=lambda kv: kv[1].hostname):
             name = self.node_names[uuid]
@@ -825,9 +828,8 @@ class PredictedLeastFailure(base.BaseStrategy):
             why = placement.destination_state_reason(node, source, skip)
             if why is None:
                 cpu_after = self._host_cpu(name) + float(
-                    placement.period_mean(placement.cpu_contribution(
-                        cpu_series, inst.vcpus, node.vcpus),
-                        self.period_steps))
+                    placement.cpu_contribution(inst_cpu_mean, inst.vcpus,
+                                               node.vcpus))
                 if placement.is_failing(cpu_after, threshold):
                     why = (f'would be in failure state with it '
                            f'({cpu_after:.1f} %)')
