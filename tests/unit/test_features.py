@@ -1,5 +1,8 @@
 """Features of host windows, on hand-made arrays."""
 
+import dataclasses
+import warnings
+
 import numpy as np
 import pytest
 
@@ -126,3 +129,35 @@ def test_vectorised_windows_equal_one_by_one():
     for j, t in enumerate(times):
         sub = windows_of(cpu[:, :t], memory=w.data['memory'][:, :t])
         np.testing.assert_allclose(bulk[:, j], feat.host_features(sub, 8))
+
+
+@pytest.mark.parametrize('feature_set', ['v1', 'multiscale'])
+def test_mean_only_metrics_enter_the_features_only_by_their_mean(
+        feature_set):
+    """The strategy reads MEAN_ONLY_METRICS as their window mean and fills
+    the window with it: every feature set must then give the same columns
+    (a new feature using, e.g., the slope of disk I/O breaks this test)."""
+    from watcher_failpredict.prediction import feature_sets
+    rng = np.random.default_rng(7)
+    n, steps, w = 4, 62, 60
+    data = {m: rng.uniform(0, 100, (n, steps)) for m in base.HOST_METRICS}
+    data['disk'] *= 1e4
+    data['disk'][1, 10:20] = np.nan          # gaps are ignored by the mean
+    data['net'][2] = np.nan                  # no metrics at all: NaN
+    win = base.ClusterWindows(
+        names=tuple(f'h{i}' for i in range(n)),
+        times=1_700_000_000.0 + 10.0 * np.arange(steps), step=10,
+        data=data, last_seen=np.full(n, 1_700_000_610.0))
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', RuntimeWarning)   # all-NaN means
+        filled = dict(data)
+        for m in feat.MEAN_ONLY_METRICS:
+            mean = np.nanmean(data[m][:, -w:], axis=1)
+            filled[m] = np.repeat(mean[:, None], steps, axis=1)
+        params = (feature_sets.default_params(w, 30, cycle=3600)
+                  if feature_set == 'multiscale' else None)
+        got = feature_sets.host_features(
+            dataclasses.replace(win, data=filled), w,
+            feature_set, params)
+        want = feature_sets.host_features(win, w, feature_set, params)
+    np.testing.assert_allclose(got, want, rtol=1e-12, equal_nan=True)

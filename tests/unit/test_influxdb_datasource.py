@@ -935,3 +935,42 @@ def test_thousands_of_bound_names_travel_in_the_body(influxdb_server,
     assert set(raw['load']) == {EVIL_NAMES[0]}
     np.testing.assert_allclose(raw['load'][EVIL_NAMES[0]][1], 2.5)
     assert ds.request_count == 1
+
+
+# -- window means of counters (cluster_means) ---------------------------------
+
+def test_cluster_means_of_counters_match_the_windows_mean(influxdb_server,
+                                                          influxdb_db):
+    """Server-side mean rates agree with the mean of the windows' rates."""
+    rng = np.random.default_rng(3)
+    lines, totals = [], {}
+    for k in range(130):
+        t = T0 + STEP * k + int(rng.integers(0, 3))   # collectd jitter
+        for h, base_rate in (('h1', 1000.0), ('h2', 50_000.0)):
+            rate = base_rate * (1.0 + 0.5 * np.sin(k / 7.0))
+            tot = totals.setdefault(h, [0.0, 0.0])
+            tot[0] += rate * STEP
+            tot[1] += 0.3 * rate * STEP
+            lines += cs.host_lines(h, t, disk_read_bytes_total=tot[0],
+                                   disk_write_bytes_total=tot[0] / 2,
+                                   net_rx_bytes_total=tot[1],
+                                   net_tx_bytes_total=tot[1], load=1.5,
+                                   full=True)
+    _write(influxdb_server, influxdb_db, lines)
+    ds = _ds(influxdb_server, influxdb_db, collectd_interval=10.0)
+    names = ('h1', 'h2', 'ghost')
+    end = T0 + 1290
+    before = ds.request_count
+    means = ds.cluster_means(base.COMPUTE_NODE, names, 600, 10,
+                             ('disk', 'net'), end=end)
+    assert ds.request_count - before == idb.QUERY_SPLIT
+    win = ds.cluster_windows(base.COMPUTE_NODE, names, 600, 10,
+                             metrics=('disk', 'net'), end=end)
+    for metric in ('disk', 'net'):
+        expected = np.nanmean(win.data[metric][:2, -60:], axis=1)
+        np.testing.assert_allclose(means[metric][:2], expected, rtol=0.03)
+        assert np.isnan(means[metric][2])              # no metrics: NaN
+    # The base class's answer (other metrics): the windows' own mean.
+    load = ds.cluster_means(base.COMPUTE_NODE, names, 600, 10, ('load',),
+                            end=end)
+    np.testing.assert_allclose(load['load'][:2], 1.5)

@@ -13,7 +13,10 @@ expected cost (a read of a single statement, and each call of Watcher's
 per-resource helpers, is one request).
 Reading the whole cluster's windows therefore costs the same requests
 whatever the number of hosts, which keeps an audit's latency flat in
-requests as the cloud grows. Two read modes, chosen per read:
+requests as the cloud grows. :meth:`InfluxDBDataSource.cluster_means`
+answers the hosts' disk and network I/O as their mean rate over a window,
+computed by the server (see there), for consumers that need no more. Two
+read modes, chosen per read:
 
 * **raw** (granularity < ``RAW_FACTOR`` x ``collectd_interval``, e.g. 10 s
   windows of 10 s collectd data): the statements select the raw points,
@@ -522,6 +525,64 @@ class InfluxDBDataSource(base.WindowsDataSource):
             return 'raw'
         return 'server'
 
+    def cluster_means(self, resource_type, names, period, granularity,
+                      metrics, end=None):
+        """Host counters' mean rates over the period, computed by InfluxDB.
+
+        For ``disk`` and ``net`` of compute nodes, one statement per metric
+        asks the server for ``non_negative_derivative(max(value), 1s)``
+        over two buckets of ``period`` seconds ending now: per device and
+        measurement, (last sample of the period - last sample before it) /
+        period, summed per host. InfluxDB still scans the raw points but
+        answers one row per series, not one per sample (at 1,000 hosts:
+        0.20 s against 0.44 s for the raw disk read, and no 128k rows to
+        decode). It equals the mean of the per-sample rates up to one
+        collectd interval over the period (about 2 % at 10 s / 600 s); a
+        counter reset inside the period gives no rate (NaN). Other metrics
+        or resource types: the windows' mean (base class).
+        """
+        if resource_type != base.COMPUTE_NODE or \
+                any(m not in _HOST_COUNTERS for m in metrics):
+            return super().cluster_means(resource_type, names, period,
+                                         granularity, metrics, end)
+        period = int(period)
+        if period <= 0:
+            raise ValueError(f'period must be positive, got {period}')
+        e = int(math.floor(self.clock() if end is None else float(end)))
+        key = ('means', resource_type, tuple(names), tuple(metrics), period,
+               e)
+        cached = self._windows_cache.get(key)
+        if cached is not None:
+            return cached
+        only = (tuple(names) if len(names) <= base.NAME_FILTER_LIMIT
+                else None)
+        q = _QueryBuilder(e - period, e, period, only, raw=False,
+                          interval=self.collectd_interval)
+        statements = [q.counter(*_HOST_COUNTERS[m])[0] for m in metrics]
+        with _gc_paused():
+            decoded = self._read(statements, q.bind_params,
+                                 [1] * len(statements),
+                                 each=lambda i, raw: q.decode(raw, True))
+        out = {}
+        for metric, got in zip(metrics, decoded):
+            try:
+                if isinstance(got, Exception):
+                    raise got
+                per_host = _sum_by_host(got)
+            except (KeyError, IndexError, TypeError, ValueError) as exc:
+                raise base.MetricsUnavailable(
+                    f'InfluxDB at {self.url} (database {self.database!r}): '
+                    f'unexpected answer for {metric}: {exc!r}') from exc
+            values = np.full(len(names), np.nan)
+            for i, name in enumerate(names):
+                t, v = per_host.get(name, ((), ()))
+                at = [x for tt, x in zip(t, v) if tt == e - period]
+                if at:
+                    values[i] = at[0]
+            out[metric] = values
+        self._windows_cache[key] = out
+        return out
+
     def _fetch(self, resource_type, metrics, names, start, end, granularity,
                bulk=False):
         if resource_type not in base.METRICS_BY_TYPE:
@@ -622,18 +683,20 @@ class InfluxDBDataSource(base.WindowsDataSource):
             return ([used], lambda r: _map(_by_host(r), lambda v: v / 1024.0))
         if metric == 'load':
             return ([q.gauge(cs.LOAD, None, None)], _by_host)
-        if metric == 'disk':
-            return (q.counter_statements((cs.DISK_READ, cs.DISK_WRITE),
-                                         cs.TYPE_DISK_OCTETS,
-                                         (cs.TAG_INSTANCE,)),
-                    q.patched(_sum_by_host))
-        if metric == 'net':
-            return (q.counter_statements((cs.IF_RX, cs.IF_TX),
-                                         cs.TYPE_IF_OCTETS,
-                                         (cs.TAG_INSTANCE,),
-                                         exclude_instance=cs.LOOPBACK),
+        if metric in _HOST_COUNTERS:
+            return (q.counter_statements(*_HOST_COUNTERS[metric]),
                     q.patched(_sum_by_host))
         return None
+
+
+#: Host metrics that are collectd counters summed over devices, as
+#: ``(measurements, type, extra tags, instance to exclude)``.
+_HOST_COUNTERS = {
+    'disk': ((cs.DISK_READ, cs.DISK_WRITE), cs.TYPE_DISK_OCTETS,
+             (cs.TAG_INSTANCE,), None),
+    'net': ((cs.IF_RX, cs.IF_TX), cs.TYPE_IF_OCTETS, (cs.TAG_INSTANCE,),
+            cs.LOOPBACK),
+}
 
 
 class _QueryBuilder:
