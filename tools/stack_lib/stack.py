@@ -656,12 +656,16 @@ instance_metrics = guest
             return f.read().strip()
 
     def mariadb_sql(self, sql):
-        """Run ``sql`` as MariaDB's root over the stack's unix socket."""
+        """Run ``sql`` as MariaDB's root over the stack's unix socket.
+
+        The statements go on the client's stdin, never its command line,
+        where ps would show a password.
+        """
         out = subprocess.run(
             ['/usr/bin/mariadb', '--no-defaults', '--batch',
              '--skip-column-names', '-S', self.path('mariadb', 'mysqld.sock'),
-             '-u', 'root', '-e', sql],
-            capture_output=True, text=True)
+             '-u', 'root'],
+            input=sql, capture_output=True, text=True)
         if out.returncode:
             raise StackError('mariadb: %s' % out.stderr.strip())
         return out.stdout
@@ -687,21 +691,12 @@ instance_metrics = guest
                  '--character-set-server=utf8mb4'])
         wait_for('mariadb', lambda: self.mariadb_sql('SELECT 1') is not None,
                  60, p)
-        # On the client's stdin, not its command line, where ps shows it.
-        pw = self.db_password()
-        script = (
+        self.mariadb_sql(
             "CREATE DATABASE IF NOT EXISTS watcher CHARACTER SET utf8mb4;\n"
             "CREATE USER IF NOT EXISTS 'watcher'@'127.0.0.1';\n"
             "ALTER USER 'watcher'@'127.0.0.1' IDENTIFIED BY '%s';\n"
             "GRANT ALL PRIVILEGES ON watcher.* TO 'watcher'@'127.0.0.1';\n"
-            % pw)
-        out = subprocess.run(
-            ['/usr/bin/mariadb', '--no-defaults', '-S',
-             self.path('mariadb', 'mysqld.sock'), '-u', 'root'],
-            input=script, capture_output=True, text=True)
-        if out.returncode:
-            raise StackError('mariadb: creating the watcher database: %s'
-                             % out.stderr.strip())
+            % self.db_password())
 
     def create_schema(self):
         tables = self.mariadb_sql(

@@ -424,6 +424,11 @@ class InfluxDBDataSource(base.WindowsDataSource):
             raises is returned in the result's place, for the caller to
             report with its context.
         """
+        # One pause for every group and its decoding, in all threads.
+        with _gc_paused():
+            return self._read_paused(statements, bind_params, weights, each)
+
+    def _read_paused(self, statements, bind_params, weights, each):
         groups = []
         if weights is not None and self.query_split > 1:
             groups = _balanced_groups(weights, self.query_split)
@@ -435,21 +440,19 @@ class InfluxDBDataSource(base.WindowsDataSource):
             self._pool = futures.ThreadPoolExecutor(
                 self.query_split - 1, thread_name_prefix='influxdb-query')
         answers, error = [], None
-        # The collector is paused for all groups at once (see _gc_paused).
-        with _gc_paused():
-            pending = [self._pool.submit(self._read_group, g, statements,
-                                         bind_params, each)
-                       for g in groups[1:]]
+        pending = [self._pool.submit(self._read_group, g, statements,
+                                     bind_params, each)
+                   for g in groups[1:]]
+        try:
+            answers.append(self._read_group(groups[0], statements,
+                                            bind_params, each))
+        except base.MetricsUnavailable as exc:
+            error = exc
+        for fut in pending:
             try:
-                answers.append(self._read_group(groups[0], statements,
-                                                bind_params, each))
+                answers.append(fut.result())
             except base.MetricsUnavailable as exc:
-                error = exc
-            for fut in pending:
-                try:
-                    answers.append(fut.result())
-                except base.MetricsUnavailable as exc:
-                    error = error or exc
+                error = error or exc
         if error is not None:
             raise error
         out = [None] * len(statements)
@@ -463,12 +466,11 @@ class InfluxDBDataSource(base.WindowsDataSource):
         if each is None:
             return results
         out = []
-        with _gc_paused():
-            for i, result in zip(idx, results):
-                try:
-                    out.append(each(i, result))
-                except (KeyError, IndexError, TypeError, ValueError) as exc:
-                    out.append(exc)
+        for i, result in zip(idx, results):
+            try:
+                out.append(each(i, result))
+            except (KeyError, IndexError, TypeError, ValueError) as exc:
+                out.append(exc)
         return out
 
     def check_availability(self):
@@ -559,26 +561,20 @@ class InfluxDBDataSource(base.WindowsDataSource):
         q = _QueryBuilder(e - period, e, period, only, raw=False,
                           interval=self.collectd_interval)
         statements = [q.counter(*_HOST_COUNTERS[m])[0] for m in metrics]
-        with _gc_paused():
-            decoded = self._read(statements, q.bind_params,
-                                 [1] * len(statements),
-                                 each=lambda i, raw: q.decode(raw, True))
+        decoded = self._read(statements, q.bind_params,
+                             [1] * len(statements),
+                             each=lambda i, raw: q.decode(raw, True))
+        # One row per host: the derivative stamped at the period's start.
+        per_metric = self._combine(
+            [(m, [i], _sum_by_host) for i, m in enumerate(metrics)],
+            decoded, e - period)
         out = {}
-        for metric, got in zip(metrics, decoded):
-            try:
-                if isinstance(got, Exception):
-                    raise got
-                per_host = _sum_by_host(got)
-            except (KeyError, IndexError, TypeError, ValueError) as exc:
-                raise base.MetricsUnavailable(
-                    f'InfluxDB at {self.url} (database {self.database!r}): '
-                    f'unexpected answer for {metric}: {exc!r}') from exc
+        for metric, per_host in per_metric.items():
             values = np.full(len(names), np.nan)
             for i, name in enumerate(names):
-                t, v = per_host.get(name, ((), ()))
-                at = [x for tt, x in zip(t, v) if tt == e - period]
-                if at:
-                    values[i] = at[0]
+                _t, v = per_host.get(name, ((), ()))
+                if len(v):
+                    values[i] = v[0]
             out[metric] = values
         self._windows_cache[key] = out
         return out
@@ -611,13 +607,12 @@ class InfluxDBDataSource(base.WindowsDataSource):
                     statements.append(st)
                 idx.append(statements.index(st))
             plan.append((metric, idx, combine))
-        with _gc_paused():
-            decoded = self._read(
-                [text for text, _ in statements], q.bind_params,
-                [2 if counter else 1 for _, counter in statements]
-                if bulk else None,
-                each=lambda i, raw: q.decode(raw, statements[i][1]))
-            return self._combine(plan, decoded, start_s)
+        decoded = self._read(
+            [text for text, _ in statements], q.bind_params,
+            [2 if counter else 1 for _, counter in statements]
+            if bulk else None,
+            each=lambda i, raw: q.decode(raw, statements[i][1]))
+        return self._combine(plan, decoded, start_s)
 
     def _combine(self, plan, decoded, start_s):
         """Each metric's ``{name: (t, v)}`` from its decoded statements."""
