@@ -240,6 +240,14 @@ def build_parser():
     e.add_argument('--seeds', type=_positive_int, default=1,
                    help='repeat with this many seeds and report means with '
                         '95 %% confidence intervals (default: 1)')
+    e.add_argument('--stretch', choices=('test', 'validation'),
+                   default='test',
+                   help='test: train on the training stretch, run the '
+                        'policies on the test stretch. validation (the '
+                        'development protocol): train on the first 2/3 of '
+                        'the training stretch and run the policies on the '
+                        'rest; the test stretch is never simulated '
+                        '(default: test)')
     e.add_argument('--json', metavar='FILE', help='write the results here')
     e.add_argument('--plots', metavar='DIR', help='write PNG plots here')
     e.set_defaults(func=cmd_evaluate)
@@ -670,8 +678,13 @@ def cmd_evaluate(args, stdout, stderr):
 
     influx = ({'url': args.influxdb, 'prefix': args.database_prefix}
               if args.influxdb else None)
-    result = runner.evaluate(scn, names, args.seeds, progress, influx)
+    result = runner.evaluate(scn, names, args.seeds, progress, influx,
+                             args.stretch)
     stdout.write(f'scenario {scn["name"]}: {scn["description"]}\n')
+    if args.stretch == 'validation':
+        stdout.write('VALIDATION stretch: model fitted on the first part of '
+                     'the training stretch, policies run on its rest (the '
+                     'test stretch was not simulated)\n')
     for ev in result['evaluations']:
         m, b = ev['model'], ev['baseline_persistence']
         stdout.write(f'model (training stretch, held-out part): ROC AUC '

@@ -53,18 +53,55 @@ def initial_placement(n_chains, n_hops, n_servers):
     return (j * (n_hops + 1) + h) % n_servers
 
 
+#: The stretches a Testbed can simulate. ``fit`` and ``validation`` split
+#: the training stretch for the development protocol (``evaluate
+#: --stretch validation``): the model is fitted on ``fit``, the policies
+#: run on ``validation``, and the test stretch is never simulated.
+STRETCHES = ('train', 'test', 'fit', 'validation')
+#: Share of the training stretch the model is fitted on in the
+#: development protocol; the rest is the validation stretch.
+FIT_FRACTION = 2.0 / 3.0
+
+
+def fit_steps(scn):
+    """Steps of the ``fit`` part of the training stretch: FIT_FRACTION of
+    it, rounded down to a whole decision interval."""
+    per = int(round(scn['decision_interval'] / float(scn['step'])))
+    n = int(round(float(scn['train_duration']) / float(scn['step'])))
+    return max(int(n * FIT_FRACTION) // per * per, per)
+
+
+def stretch_bounds(scn, stretch):
+    """``(first step, end step)`` of a stretch on the scenario's time axis
+    (step 0 = the start of the training stretch)."""
+    if stretch not in STRETCHES:
+        raise ValueError(f'stretch must be one of {", ".join(STRETCHES)}, '
+                         f'got {stretch!r}')
+    dt = float(scn['step'])
+    n_train = int(round(float(scn['train_duration']) / dt))
+    if stretch == 'train':
+        return 0, n_train
+    if stretch == 'fit':
+        return 0, fit_steps(scn)
+    if stretch == 'validation':
+        return fit_steps(scn), n_train
+    return n_train, n_train + int(round(float(scn['test_duration']) / dt))
+
+
 class Testbed:
     """One stretch of a scenario, simulated step by step.
 
     :param scn: a validated scenario (scenario.load())
     :param seed: the run's seed (noise of loads and latency samples)
-    :param stretch: 'train' (starts at 0) or 'test' (starts at
-        train_duration, with the scenario's drift applied)
+    :param stretch: 'train' (starts at 0), 'test' (starts at
+        train_duration, with the scenario's drift applied), or the two
+        parts of the training stretch, 'fit' (its first FIT_FRACTION) and
+        'validation' (the rest): both cut from the training stretch's own
+        exogenous series (same noise), no drift
     """
 
     def __init__(self, scn, seed, stretch='test'):
-        if stretch not in ('train', 'test'):
-            raise ValueError(f'stretch must be train or test, got {stretch!r}')
+        first, end = stretch_bounds(scn, stretch)
         self.scn = scn
         self.seed = int(seed)
         self.stretch = stretch
@@ -78,11 +115,8 @@ class Testbed:
         self.n_vnfs = self.n_chains * self.n_hops
         self.cost = np.tile([h['cost'] for h in ch['hops']], self.n_chains)
         self.vcpus = float(ch['vcpus'])
-        self.offset = 0.0 if stretch == 'train' else float(
-            scn['train_duration'])
-        duration = float(scn['train_duration'] if stretch == 'train'
-                         else scn['test_duration'])
-        self.n_steps = int(round(duration / self.dt))
+        self.offset = first * self.dt
+        self.n_steps = end - first
         self.t = self.dt * np.arange(self.n_steps)
         self._exogenous()
         # placement: hop h of chain j on server (j (hops + 1) + h) mod
@@ -101,11 +135,17 @@ class Testbed:
 
     def _exogenous(self):
         scn = self.scn
-        drift = scn['drift'] if self.stretch == 'test' else {
+        test = self.stretch == 'test'
+        drift = scn['drift'] if test else {
             'period_scale': 1.0, 'phase_shift': 0.0}
-        rng = np.random.default_rng([self.seed, 0 if self.stretch == 'train'
-                                     else 1])
-        t_abs = self.t + self.offset
+        rng = np.random.default_rng([self.seed, 1 if test else 0])
+        if test:
+            t_abs = self.t + self.offset
+        else:
+            # fit and validation are cut from the training stretch's
+            # series, so they see exactly its load and noise
+            first, _ = stretch_bounds(scn, self.stretch)
+            t_abs = self.dt * np.arange(stretch_bounds(scn, 'train')[1])
         bg = scn['servers']['background']
         self.bg = np.stack([
             loads.pattern(bg[s % len(bg)], t_abs, rng, drift['period_scale'],
@@ -114,6 +154,11 @@ class Testbed:
         self.rate = np.stack([
             loads.pattern(scn['chains']['rate'], t_abs, rng)
             for _ in range(self.n_chains)])
+        if not test:
+            cut = slice(first, first + self.n_steps)
+            self.bg, self.rate = self.bg[:, cut], self.rate[:, cut]
+        #: absolute times (s from the training stretch's start) simulated
+        self.t_abs = self.t + self.offset
 
     def offered_cores(self, k):
         """Each VNF's offered CPU demand at step k: ``min(lambda c, v)``."""

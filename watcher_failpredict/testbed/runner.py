@@ -6,6 +6,12 @@ windows with the project's training API, then every policy runs on the
 test stretch with the same exogenous load and the same latency noise.
 Every ``decision_interval`` seconds the policy decides (one audit) and its
 migrate actions start live migrations in the migration model.
+
+The development protocol (``stretch='validation'``) never touches the test
+stretch: the model is fitted on the first part of the training stretch
+(cluster.FIT_FRACTION, the ``fit`` stretch) and the policies run on the
+rest of it (``validation``), so scenario and trigger choices can be made
+without looking at test figures.
 """
 
 import numpy as np
@@ -15,9 +21,14 @@ from watcher_failpredict.testbed import cluster
 from watcher_failpredict.testbed import policies as pol
 
 
-def train_model(scn, seed, progress=None):
-    """(bundle, evaluation) trained on the scenario's training stretch."""
-    tb = cluster.Testbed(scn, seed, 'train')
+#: stretch the policies run on -> stretch the model is trained on
+TRAINED_ON = {'test': 'train', 'validation': 'fit'}
+
+
+def train_model(scn, seed, progress=None, stretch='train'):
+    """(bundle, evaluation) trained on the scenario's training stretch
+    (or on its ``fit`` part for the validation protocol)."""
+    tb = cluster.Testbed(scn, seed, stretch)
     tb.run_until(tb.n_steps)
     return training.train(
         tb.host_windows(), threshold=float(scn['trigger']['threshold']),
@@ -26,14 +37,16 @@ def train_model(scn, seed, progress=None):
             'max_samples'], random_state=seed, progress=progress)
 
 
-def run_policy(scn, name, seed, bundle=None, progress=None, influxdb=None):
-    """Run one policy over the test stretch; returns (testbed, policy).
+def run_policy(scn, name, seed, bundle=None, progress=None, influxdb=None,
+               stretch='test'):
+    """Run one policy over the test (or validation) stretch; returns
+    (testbed, policy).
 
     :param influxdb: None (metrics in memory) or ``{'url': ..., 'prefix':
         ...}``: the run's metrics go through a real InfluxDB, database
         ``<prefix>_<scenario>_<policy>_<seed>`` (see influx.py)
     """
-    tb = cluster.Testbed(scn, seed, 'test')
+    tb = cluster.Testbed(scn, seed, stretch)
     policy = pol.make_policy(name, scn, tb, seed, bundle)
     if influxdb and name != 'no-mig':
         from watcher_failpredict.testbed import influx
@@ -55,7 +68,8 @@ def run_policy(scn, name, seed, bundle=None, progress=None, influxdb=None):
     return tb, policy
 
 
-def run_seed(scn, seed, names, progress=None, influxdb=None):
+def run_seed(scn, seed, names, progress=None, influxdb=None,
+             stretch='test'):
     """Every policy in ``names`` on one seed.
 
     :param progress: callable(label, done, total) or None
@@ -66,7 +80,8 @@ def run_seed(scn, seed, names, progress=None, influxdb=None):
     if 'proposed' in names:
         if progress:
             progress('train', 0, 1)
-        bundle, evaluation = train_model(scn, seed)
+        bundle, evaluation = train_model(scn, seed,
+                                         stretch=TRAINED_ON[stretch])
         if progress:
             progress('train', 1, 1)
     runs = {}
@@ -75,12 +90,17 @@ def run_seed(scn, seed, names, progress=None, influxdb=None):
             if progress:
                 progress(name, done, total)
         runs[name] = run_policy(scn, name, seed, bundle, step_progress,
-                                influxdb)
+                                influxdb, stretch)
     return {'evaluation': evaluation, 'runs': runs, 'bundle': bundle}
 
 
-def evaluate(scn, names, seeds=1, progress=None, influxdb=None):
+def evaluate(scn, names, seeds=1, progress=None, influxdb=None,
+             stretch='test'):
     """Every policy on ``seeds`` seeds (scenario seed, seed + 1, ...).
+
+    :param stretch: 'test' (model trained on the training stretch) or
+        'validation' (model fitted on the training stretch's first part,
+        policies run on its rest; the test stretch is never simulated)
 
     :param influxdb: see run_policy()
     :param progress: callable(done, total, note) or None; ``total`` counts
@@ -90,6 +110,9 @@ def evaluate(scn, names, seeds=1, progress=None, influxdb=None):
         ``runs`` (the first seed's {policy: testbed}, for the plots)
     """
     from watcher_failpredict.testbed import report
+    if stretch not in TRAINED_ON:
+        raise ValueError(f'stretch must be test or validation, got '
+                         f'{stretch!r}')
     unknown = [n for n in names if n not in pol.POLICIES]
     if unknown:
         raise ValueError(f'unknown policy {unknown}; known: '
@@ -109,7 +132,7 @@ def evaluate(scn, names, seeds=1, progress=None, influxdb=None):
     evaluations, first_runs = [], None
     for i in range(seeds):
         seed = scn['seed'] + i
-        res = run_seed(scn, seed, names, tick, influxdb)
+        res = run_seed(scn, seed, names, tick, influxdb, stretch)
         if res['evaluation'] is not None:
             evaluations.append(res['evaluation'])
         for name, (tb, policy) in res['runs'].items():
