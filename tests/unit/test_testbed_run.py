@@ -47,7 +47,8 @@ def evaluated(short):
 # -- scenarios ----------------------------------------------------------------
 
 
-@pytest.mark.parametrize('name', ['paper', 'paper-drift'])
+@pytest.mark.parametrize('name', ['paper', 'paper-drift', 'paper-v1',
+                                  'paper-drift-v1'])
 def test_builtin_scenarios_load_with_paper_defaults(name):
     scn = scenario.load(name)
     assert scn['servers']['cores'] == 12
@@ -56,7 +57,18 @@ def test_builtin_scenarios_load_with_paper_defaults(name):
     assert [h['name'] for h in scn['chains']['hops']] == [
         'firewall', 'ips', 'dpi', 'web']
     assert scn['trigger']['threshold'] == 90
-    assert (scn['drift']['period_scale'] != 1.0) == (name == 'paper-drift')
+    assert (scn['drift']['period_scale'] != 1.0) == name.startswith(
+        'paper-drift')
+    assert scn['name'] == name
+
+
+def test_paper_v2_is_v1_with_cycles_four_times_longer():
+    v1, v2 = scenario.load('paper-v1'), scenario.load('paper')
+    for a, b in zip(v1['servers']['background'], v2['servers']['background']):
+        assert b['period'] == 4 * a['period'] and b['phase'] == 4 * a['phase']
+        assert (b['kind'], b['amplitude'], b['base']) == (
+            a['kind'], a['amplitude'], a['base'])
+    assert (v2['train_duration'], v2['test_duration']) == (21600, 10800)
 
 
 @pytest.mark.parametrize('change,message', [
