@@ -52,7 +52,7 @@ POLICIES = ('no-mig', 'random', 'least-cpu', 'least-cpu-wb', 'mean-kstd',
 
 def model_metadata(scn):
     """The metadata a ranking model must carry for the strategy."""
-    return {'model_kind': 'svm', 'threshold': float(
+    return {'model_kind': scn['model']['kind'], 'threshold': float(
         scn['trigger']['threshold']), 'period': scn['trigger']['period'],
         'horizon': scn['model']['horizon'], 'window': scn['model']['window'],
         'granularity': scn['metrics_interval']}

@@ -34,7 +34,8 @@ def train_model(scn, seed, progress=None, stretch='train'):
         tb.host_windows(), threshold=float(scn['trigger']['threshold']),
         period=scn['trigger']['period'], horizon=scn['model']['horizon'],
         window=scn['model']['window'], max_samples=scn['model'][
-            'max_samples'], random_state=seed, progress=progress)
+            'max_samples'], model_kind=scn['model']['kind'],
+        random_state=seed, progress=progress)
 
 
 def run_policy(scn, name, seed, bundle=None, progress=None, influxdb=None,

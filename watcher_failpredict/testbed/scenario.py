@@ -85,6 +85,7 @@ SCHEMA = {
         'horizon': (int, 1, 300),
         'window': (int, 1, 600),
         'max_samples': (int, 10, 3000),
+        'kind': (str, None, 'svm'),
     },
     'migration': {
         'bandwidth_mb_s': (_NUM, 1e-9, 50.0),
@@ -247,6 +248,11 @@ def validate(data, base_dir=None):
         if out['trigger'][key] % out['metrics_interval']:
             raise ScenarioError(f'trigger.{key}: must be a multiple of '
                                 f'metrics_interval')
+    from watcher_failpredict.prediction import models
+    if out['model']['kind'] not in models.MODEL_KINDS:
+        raise ScenarioError(f'model.kind: unknown model kind '
+                            f'{out["model"]["kind"]!r}; known: '
+                            f'{", ".join(models.MODEL_KINDS)}')
     for key in ('horizon', 'window'):
         if out['model'][key] % out['metrics_interval']:
             raise ScenarioError(f'model.{key}: must be a multiple of '
