@@ -3,6 +3,7 @@ model on the first part of the training stretch, runs the policies on the
 rest, and never simulates a second of the test stretch."""
 
 import io
+import json
 
 import numpy as np
 import pytest
@@ -69,9 +70,15 @@ def test_evaluate_command_stretch_validation(tmp_path):
     path = tmp_path / 'short.yaml'
     path.write_text(yaml.safe_dump(base.SHORT))
     out, err = io.StringIO(), io.StringIO()
+    out_json = tmp_path / 'v.json'
     rc = cli.main(['evaluate', '--scenario', str(path), '--policies',
-                   'no-mig', '--stretch', 'validation'], stdout=out,
-                  stderr=err)
+                   'no-mig', '--stretch', 'validation', '--json',
+                   str(out_json)], stdout=out, stderr=err)
     assert rc == 0, err.getvalue()
     assert 'VALIDATION stretch' in out.getvalue()
     assert 'no-mig' in out.getvalue()
+    assert json.loads(out_json.read_text())['stretch'] == 'validation'
+    rc = cli.main(['evaluate', '--scenario', str(path), '--policies',
+                   'no-mig', '--stretch', 'test', '--json', str(out_json)],
+                  stdout=io.StringIO(), stderr=err)
+    assert rc == 0 and json.loads(out_json.read_text())['stretch'] == 'test'

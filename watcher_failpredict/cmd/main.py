@@ -693,7 +693,8 @@ def cmd_evaluate(args, stdout, stderr):
     stdout.write(report.table(result['aggregate'], args.seeds) + '\n')
     if args.json:
         report.write_json(args.json, scn, result['aggregate'],
-                          result['per_seed'], result['evaluations'])
+                          result['per_seed'], result['evaluations'],
+                          args.stretch)
         stdout.write(f'results written to {args.json}\n')
     if args.plots:
         for path in report.plot(result['runs'], args.plots, scn['name']):

@@ -134,9 +134,12 @@ def table(agg, n_seeds):
     return '\n'.join(lines)
 
 
-def write_json(path, scn, agg, per_seed, evaluations):
-    doc = {'scenario': scn, 'results': agg, 'per_seed': per_seed,
-           'model_evaluations': evaluations}
+def write_json(path, scn, agg, per_seed, evaluations, stretch='test'):
+    """The results as JSON; ``stretch`` says which stretch the policies
+    ran on ('test', or 'validation' for the development protocol), so a
+    validation file cannot be mistaken for a result."""
+    doc = {'scenario': scn, 'stretch': stretch, 'results': agg,
+           'per_seed': per_seed, 'model_evaluations': evaluations}
     with open(path, 'w', encoding='utf-8') as f:
         json.dump(doc, f, indent=2, default=str)
 
