@@ -20,17 +20,20 @@ import time
 from watcher_failpredict.prediction import evaluation
 from watcher_failpredict.prediction import traces
 
-#: Fixed before looking at any test stretch; never tuned on it.
+#: Fixed before looking at any test stretch; never tuned on it. The first
+#: model of each set is the chosen one the targets judge (gbt_peak, the
+#: default of `watcher-failpredict train`); the others are for comparison.
 CONFIGS = {
     'synthetic': dict(load={'n_hosts': 20, 'days': 3, 'step': 60},
                       period=300, horizon=600, window=1800,
-                      models=('gbt', 'svm', 'svm_nystroem', 'fixed_hosts')),
+                      models=('gbt_peak', 'gbt', 'svm', 'svm_nystroem',
+                              'fixed_hosts')),
     'alibaba': dict(load={}, period=900, horizon=900, window=3600,
-                    models=('gbt', 'svm', 'svm_nystroem')),
+                    models=('gbt_peak', 'gbt', 'svm', 'svm_nystroem')),
     'bitbrains': dict(load={}, period=900, horizon=900, window=3600,
-                      models=('gbt', 'svm', 'svm_nystroem')),
+                      models=('gbt_peak', 'gbt', 'svm', 'svm_nystroem')),
     'azure': dict(load={}, period=900, horizon=900, window=3600,
-                  models=('gbt', 'svm', 'svm_nystroem')),
+                  models=('gbt_peak', 'gbt', 'svm', 'svm_nystroem')),
 }
 
 
@@ -66,22 +69,23 @@ def main(argv=None):
         evaluation.write_plots(r, out)
         print(f'({time.monotonic() - t0:.0f} s; JSON and plots in {out})\n')
         summary.append((name, r))
-    print('targets:')
+    print('targets (chosen model: the first of each set\'s models, named '
+          'before its test stretch is scored):')
     for name, r in summary:
         v = r['verdict']
         ratio = v.get('pr_auc_ratio')
         reg = v.get('regret_ratio_vs_least_cpu')
+        head = (f'  {name}: chosen model {v["chosen_model"]} PR-AUC = '
+                f'{ratio:.2f} x best baseline ({v["best_baseline"]})')
         if name == 'synthetic':
-            print(f'  synthetic: best model {v["best_model"]} PR-AUC = '
-                  f'{ratio:.2f} x best baseline ({v["best_baseline"]}) '
-                  f'[target >= 1.2: {"met" if ratio >= 1.2 else "NOT met"}]'
-                  f'; regret = {reg:.2f} x least-cpu-now [target <= 0.5: '
+            print(f'{head} [target >= 1.2: '
+                  f'{"met" if ratio >= 1.2 else "NOT met"}]; regret = '
+                  f'{reg:.2f} x least-cpu-now [target <= 0.5: '
                   f'{"met" if reg is not None and reg <= 0.5 else "NOT met"}'
                   ']')
         else:
-            print(f'  {name}: best model {v["best_model"]} PR-AUC = '
-                  f'{ratio:.2f} x best baseline ({v["best_baseline"]}) '
-                  f'[target >= 1.0: {"met" if ratio >= 1.0 else "NOT met"}]')
+            print(f'{head} [target >= 1.0: '
+                  f'{"met" if ratio >= 1.0 else "NOT met"}]')
     return 0
 
 

@@ -48,7 +48,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument('--hosts', type=int, default=100)
     ap.add_argument('--days', type=float, default=7)
-    ap.add_argument('--kinds', default='gbt,svm,svm_nystroem')
+    ap.add_argument('--kinds', default='gbt_peak,gbt,svm,svm_nystroem')
     ap.add_argument('--svc-sizes', default='2000,4000,8000')
     args = ap.parse_args(argv)
     step, period, horizon, window = 60, 300, 600, 1800

@@ -135,7 +135,7 @@ def test_show_model(trained):
     rc, out, err = run('show-model', str(path), '--sha256', digest)
     assert rc == 0, err
     assert f'sha256 {digest}' in out
-    assert 'model_kind: svm' in out and 'granularity: 10' in out
+    assert 'model_kind: gbt_peak' in out and 'granularity: 10' in out
     assert 'hosts_seen: burst, calm-a, calm-b, ramp-a' in out
     assert 'ROC-AUC' in out and 'feature_names: cpu_last' in out
 

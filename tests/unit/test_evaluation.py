@@ -124,3 +124,35 @@ def test_cli_train_trace_report_and_report_on_bundle(tmp_path, capsys):
     data = json.loads((tmp_path / 'rep2' / 'report.json').read_text())
     assert data['methods']['bundle']['pr_auc'] > 0.5
     assert cli.main(['report', '--bundle', str(out)]) == 2
+
+
+def test_verdict_judges_the_chosen_model_not_the_test_stretch_best():
+    methods = {
+        'persistence': {'kind': 'baseline', 'pr_auc': 0.50,
+                        'destination': {'mean_regret': 4.0}},
+        'least_cpu_now': {'kind': 'baseline', 'pr_auc': 0.40,
+                          'destination': {'mean_regret': 5.0}},
+        'gbt_peak': {'kind': 'model', 'pr_auc': 0.45,
+                     'destination': {'mean_regret': 2.0}},
+        'svm': {'kind': 'model', 'pr_auc': 0.60,
+                'destination': {'mean_regret': 1.0}},
+        'gbt': {'kind': 'model', 'pr_auc': None, 'error': 'one class'},
+    }
+    v = ev.verdict(methods, 'gbt_peak')
+    assert v['chosen_model'] == 'gbt_peak' and v['best_model'] == 'svm'
+    assert v['best_baseline'] == 'persistence'
+    assert v['pr_auc_ratio'] == pytest.approx(0.9)
+    assert v['beats_best_baseline'] is False
+    assert v['regret_ratio_vs_least_cpu'] == pytest.approx(0.4)
+    # a tie with the best baseline counts as "at least as good"
+    methods['gbt_peak']['pr_auc'] = 0.50
+    assert ev.verdict(methods, 'gbt_peak')['beats_best_baseline'] is True
+    # a chosen model that could not be fitted: the best one is judged,
+    # and the verdict says the chosen one is missing
+    v = ev.verdict(methods, 'gbt')
+    assert v['chosen_model'] == 'svm' and v['chosen_fitted'] is False
+    assert 'could not be fitted' in ev.format_report(
+        {'name': 'x', 'hosts': 1, 'n_train': 1, 'n_test': 1,
+         'positive_rate_test': 0.1, 'destination_decisions': 0,
+         'config': {'granularity': 60, 'threshold': 90, 'horizon': 600,
+                    'window': 1800}, 'methods': methods, 'verdict': v})

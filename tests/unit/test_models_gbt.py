@@ -80,7 +80,7 @@ def test_nystroem_svm_fits_and_rejects_unknown_params():
     from sklearn.metrics import roc_auc_score
     assert roc_auc_score(y, p) > 0.8
     with pytest.raises(ValueError, match='unknown svm_nystroem'):
-        models.make_model('svm_nystroem', max_samples=3)
+        models.make_model('svm_nystroem', landmarks=3)
     with pytest.raises(ValueError, match='unknown model kind'):
         models.make_model('xgb')
 

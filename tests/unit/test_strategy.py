@@ -377,11 +377,12 @@ def _training_history(n_steps=1080, seed=0):
                                   last_seen=np.full(len(names), times[-1]))
 
 
-@pytest.fixture(scope='module')
-def trained():
+@pytest.fixture(scope='module', params=['svm', 'gbt_peak'])
+def trained(request):
     bundle, evaluation = training.train(
         _training_history(), threshold=90.0, period=300, horizon=600,
-        window=300, stride=2)
+        window=300, stride=2, model_kind=request.param)
+    assert bundle.metadata['model_kind'] == request.param
     assert evaluation['beats_baseline']
     return bundle
 

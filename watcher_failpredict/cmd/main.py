@@ -149,17 +149,23 @@ def build_parser():
     mdl.add_argument('--window', type=parse_duration, default=600,
                      help='feature window (default: 600 s)')
     mdl.add_argument('--model-kind', choices=models.MODEL_KINDS,
-                     default='svm',
-                     help='svm: per-host risk, scores any host (default); '
-                          'fixed_hosts: the paper\'s which-server '
-                          'classifier, for evaluation only')
+                     default='gbt_peak',
+                     help='gbt_peak (default): probability that the future '
+                          'peak CPU, forecast by gradient-boosted trees, '
+                          'crosses the threshold; gbt: calibrated '
+                          'gradient-boosted classifier; svm: the paper\'s '
+                          'RBF SVM (subsampled); svm_nystroem: the SVM made '
+                          'to scale; all score any host. fixed_hosts: the '
+                          'paper\'s which-server classifier, for evaluation '
+                          'only (doc: models)')
     mdl.add_argument('--test-fraction', type=float, default=0.25,
                      help='latest share of the history held out for '
                           'evaluation (default: 0.25)')
     mdl.add_argument('--max-samples', type=_positive_int,
                      default=models.DEFAULT_MAX_SAMPLES,
-                     help='training subsample cap; SVM fit time grows '
-                          'quadratically or worse (default: %(default)s)')
+                     help='training subsample cap of the svm kind; SVC fit '
+                          'time grows quadratically or worse (default: '
+                          '%(default)s)')
     mdl.add_argument('--stride', type=_positive_int, default=1,
                      help='use every n-th time step as a sample (default: 1)')
     mdl.add_argument('--seed', type=int, default=0, help='random seed')
@@ -588,7 +594,7 @@ def _finish_train(args, windows, bundle, ev, stdout, stderr):
         from watcher_failpredict.prediction import evaluation
         kinds = [args.model_kind] if args.model_kind in models.RISK_KINDS \
             else []
-        for extra in ('gbt', 'svm_nystroem'):
+        for extra in ('gbt_peak', 'gbt', 'svm_nystroem'):
             if extra not in kinds:
                 kinds.append(extra)
         result = evaluation.evaluate(

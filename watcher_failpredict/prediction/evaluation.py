@@ -45,7 +45,7 @@ from watcher_failpredict.prediction import models
 from watcher_failpredict.prediction import ranking
 from watcher_failpredict.prediction import training
 
-DEFAULT_MODELS = ('gbt', 'svm')
+DEFAULT_MODELS = ('gbt_peak', 'gbt', 'svm')
 
 
 def binary_metrics(y, proba, threshold):
@@ -163,7 +163,8 @@ def evaluate(windows, threshold=90.0, period=300, horizon=300, window=600,
 
     :param model_kinds: risk model kinds to train on the training stretch
         (subset of models.RISK_KINDS); 'fixed_hosts' is evaluated on
-        destination regret only
+        destination regret only. The first risk kind is the chosen model
+        the verdict judges (the bundle, when one is given)
     :param bundle: an existing ModelBundle to score on the test stretch as
         method 'bundle' (its training span should precede the test stretch;
         the report says if not)
@@ -187,7 +188,8 @@ def evaluate(windows, threshold=90.0, period=300, horizon=300, window=600,
     train_end, test_start = training.split_times(n_steps, w, h,
                                                  test_fraction)
     fparams = feature_sets.default_params(w, p, cycle)
-    need_ms = 'gbt' in model_kinds or (
+    need_ms = any(models.FEATURE_SET.get(k) == 'multiscale'
+                  for k in model_kinds) or (
         bundle is not None and bundle.metadata.get('feature_set') ==
         'multiscale')
     fs = 'multiscale' if need_ms else 'v1'
@@ -274,12 +276,15 @@ def evaluate(windows, threshold=90.0, period=300, horizon=300, window=600,
                              f'{models.MODEL_KINDS}')
         note(f'model {kind}')
         Xk = X if models.FEATURE_SET[kind] == 'multiscale' else X[:, :n_v1]
-        kw = {'svm': {'max_samples': max_samples}, 'svm_nystroem': {},
-              'gbt': {'cost_fp': cost_fp, 'cost_fn': cost_fn}}[kind]
+        kw = training._model_params(kind, max_samples, cost_fp, cost_fn,
+                                    threshold, models.FEATURE_SET[kind],
+                                    fparams)
+        fit_kw = ({'future_peak': target[tr]}
+                  if kind in models.PEAK_TARGET_KINDS else {})
         t0 = time.monotonic()
         try:
             model = models.make_model(kind, random_state=random_state,
-                                      **kw).fit(Xk[tr], y[tr])
+                                      **kw).fit(Xk[tr], y[tr], **fit_kw)
         except ValueError as exc:   # e.g. too few failures for its CV
             methods[kind] = {'kind': 'model', 'error': str(exc),
                              'pr_auc': None}
@@ -338,7 +343,10 @@ def evaluate(windows, threshold=90.0, period=300, horizon=300, window=600,
         'destination_decisions': int(trigger_times.size),
         'methods': methods,
     }
-    result['verdict'] = verdict(methods)
+    chosen = next((k for k in model_kinds if k in models.RISK_KINDS),
+                  None)
+    result['verdict'] = verdict(methods, 'bundle' if bundle is not None
+                                else chosen)
     result['_arrays'] = {'y': y[te], 'scores': arrays, 't': t_idx[te],
                          'h': h_idx[te], 'cpu': cpu, 'times': times,
                          'names': windows.names, 'threshold': threshold}
@@ -376,8 +384,15 @@ def _fixed_hosts(windows, w, p, h, train_end, test_start, peak, failing,
     return out
 
 
-def verdict(methods):
-    """Best baseline, best model and whether the model beats it."""
+def verdict(methods, chosen=None):
+    """How the chosen model compares with the best baseline.
+
+    :param chosen: the model the verdict is about, named before the test
+        stretch is scored (evaluate() passes its first model kind); picking
+        the best model *on the test stretch* would select on it. None, or a
+        model that could not be fitted: the best model is judged instead
+        and the verdict says so (``chosen_fitted`` False).
+    """
     def pr(m):
         return methods[m].get('pr_auc') or 0.0
 
@@ -386,12 +401,14 @@ def verdict(methods):
             and v.get('pr_auc') is not None]
     if not base or not mods:
         return {}
-    bb, bm = max(base, key=pr), max(mods, key=pr)
-    out = {'best_baseline': bb, 'best_model': bm,
-           'pr_auc_ratio': pr(bm) / pr(bb) if pr(bb) else None,
-           'beats_best_baseline': pr(bm) > pr(bb)}
+    bb, best = max(base, key=pr), max(mods, key=pr)
+    judged = chosen if chosen in mods else best
+    out = {'best_baseline': bb, 'best_model': best, 'chosen_model': judged,
+           'chosen_fitted': chosen is None or chosen in mods,
+           'pr_auc_ratio': pr(judged) / pr(bb) if pr(bb) else None,
+           'beats_best_baseline': pr(judged) >= pr(bb)}
     lc = methods.get('least_cpu_now', {}).get('destination', {})
-    md = methods[bm].get('destination', {})
+    md = methods[judged].get('destination', {})
     if lc.get('mean_regret') is not None and md.get('mean_regret') is not \
             None:
         out['regret_ratio_vs_least_cpu'] = (
@@ -436,14 +453,18 @@ def format_report(result):
     tail = ''
     if v:
         ratio = v.get('pr_auc_ratio')
-        tail = (f'best model {v["best_model"]} vs best baseline '
+        tail = (f'chosen model {v["chosen_model"]} vs best baseline '
                 f'{v["best_baseline"]}: PR-AUC ratio {_f(ratio, ".2f")}; ')
-        tail += ('the model beats the best baseline' if
+        tail += ('it is at least as good as the best baseline' if
                  v['beats_best_baseline'] else
-                 'the model does NOT beat the best baseline')
+                 'it does NOT match the best baseline')
         if v.get('regret_ratio_vs_least_cpu') is not None:
             tail += (f'; regret vs least-cpu-now '
                      f'{v["regret_ratio_vs_least_cpu"]:.2f}x')
+        if not v.get('chosen_fitted', True):
+            tail += '; the chosen model could not be fitted'
+        if v['best_model'] != v['chosen_model']:
+            tail += f' (best model on this test stretch: {v["best_model"]})'
     return '\n'.join([head] + lines + ([tail] if tail else []))
 
 

@@ -25,6 +25,10 @@ from sklearn import preprocessing
 from sklearn import svm
 from sklearn.utils import validation
 
+from watcher_failpredict.prediction import empty_columns
+from watcher_failpredict.prediction import peak_risk
+from watcher_failpredict.prediction import thresholds
+
 #: SVC's fit time grows between quadratically and cubically with the number
 #: of samples, and the probability calibration fits it five more times
 #: (internal Platt-scaling cross-validation). 4000 samples fit in seconds;
@@ -33,19 +37,24 @@ from sklearn.utils import validation
 #: stratified subsample loses little.
 DEFAULT_MAX_SAMPLES = 4000
 
-MODEL_KINDS = ('svm', 'svm_nystroem', 'gbt', 'fixed_hosts')
+MODEL_KINDS = ('svm', 'svm_nystroem', 'gbt', 'gbt_peak', 'fixed_hosts')
 
 #: Kinds answering "will this host fail within the horizon?" per host.
-RISK_KINDS = ('svm', 'svm_nystroem', 'gbt')
+RISK_KINDS = ('svm', 'svm_nystroem', 'gbt', 'gbt_peak')
+
+#: Kinds whose fit() also needs the future peak (``future_peak=``).
+PEAK_TARGET_KINDS = ('gbt_peak',)
 
 #: The feature set (see feature_sets) each kind is trained on.
 FEATURE_SET = {'svm': 'v1', 'svm_nystroem': 'v1', 'gbt': 'multiscale',
-               'fixed_hosts': 'v1'}
+               'gbt_peak': 'multiscale', 'fixed_hosts': 'v1'}
 
-#: Default costs: a missed failure (a saturated VNF chain) is taken as five
-#: times as bad as a needless live migration (a short switch-over outage).
-DEFAULT_COST_FALSE_MIGRATION = 1.0
-DEFAULT_COST_MISSED_FAILURE = 5.0
+#: Default costs and the threshold rules live in thresholds (shared with
+#: peak_risk); kept here under their old names.
+DEFAULT_COST_FALSE_MIGRATION = thresholds.DEFAULT_COST_FALSE_MIGRATION
+DEFAULT_COST_MISSED_FAILURE = thresholds.DEFAULT_COST_MISSED_FAILURE
+bayes_threshold = thresholds.bayes_threshold
+cost_threshold = thresholds.cost_threshold
 
 #: Fewer failures than this in the calibration slice: the trees'
 #: probabilities are kept (a map fitted on 3 failures is noise).
@@ -205,50 +214,6 @@ class FixedHostDestinationClassifier(sk_base.ClassifierMixin,
         return np.argmax(self.predict_proba(X), axis=1)
 
 
-def bayes_threshold(cost_fp, cost_fn):
-    """Decision threshold on a *calibrated* probability minimising cost.
-
-    Migrating costs cost_fp when the host would not have failed; not
-    migrating costs cost_fn when it would. Migrate when
-    ``p * cost_fn >= (1 - p) * cost_fp``, i.e. ``p >= cost_fp / (cost_fp
-    + cost_fn)``.
-    """
-    cost_fp, cost_fn = float(cost_fp), float(cost_fn)
-    if cost_fp <= 0 or cost_fn <= 0:
-        raise ValueError(f'costs must be positive, got false migration '
-                         f'{cost_fp:g}, missed failure {cost_fn:g}')
-    return cost_fp / (cost_fp + cost_fn)
-
-
-def cost_threshold(proba, y, cost_fp, cost_fn):
-    """Threshold minimising ``cost_fp * FP + cost_fn * FN`` on (proba, y).
-
-    Candidates are the observed probabilities (plus 1.0 + eps, "never
-    alarm"); ties go to the highest threshold (fewer migrations). Falls
-    back to :func:`bayes_threshold` when y has a single class. Use it on
-    training (calibration) data only, never on the test stretch.
-    """
-    proba = np.asarray(proba, dtype=float)
-    y = np.asarray(y, dtype=int)
-    if proba.shape != y.shape:
-        raise ValueError(f'proba {proba.shape} and y {y.shape} differ')
-    if np.unique(y).size < 2:
-        return bayes_threshold(cost_fp, cost_fn)
-    order = np.argsort(-proba, kind='stable')
-    p, t = proba[order], y[order]
-    # alarm on the first i samples (highest proba): FP = i - tp, FN = P - tp
-    tp = np.concatenate([[0], np.cumsum(t)])
-    i = np.arange(p.size + 1)
-    cost = cost_fp * (i - tp) + cost_fn * (t.sum() - tp)
-    # only cut between distinct values
-    valid = np.concatenate([[True], np.r_[p[1:] != p[:-1], True]])
-    cost = np.where(valid, cost, np.inf)
-    best = int(np.argmin(cost))     # first minimum = fewest alarms
-    if best == 0:
-        return float(min(1.0, p[0] + 1e-9)) if p.size else 1.0
-    return float(p[best - 1])
-
-
 class CalibratedRiskClassifier(sk_base.ClassifierMixin,
                                sk_base.BaseEstimator):
     """Gradient-boosted failure risk, calibrated, with a cost threshold.
@@ -298,7 +263,7 @@ class CalibratedRiskClassifier(sk_base.ClassifierMixin,
                              'in the training rows')
         # a metric a source never has (traces: no disk/net) is an all-NaN
         # column, which HistGradientBoosting cannot bin: make it constant
-        self.empty_columns_ = np.isnan(X).all(axis=0)
+        self.empty_columns_ = empty_columns.find(X)
         X = self._fill(X)
         n = y.size
         cut = int(round(n * (1 - self.calibration_fraction)))
@@ -348,10 +313,7 @@ class CalibratedRiskClassifier(sk_base.ClassifierMixin,
             return est.predict_proba(X)
 
     def _fill(self, X):
-        if self.empty_columns_.any():
-            X = X.copy()
-            X[:, self.empty_columns_] = 0.0
-        return X
+        return empty_columns.fill(X, self.empty_columns_)
 
     def predict(self, X):
         """1 where the risk reaches the cost-based threshold."""
@@ -413,7 +375,7 @@ class PeakRegressor(sk_base.RegressorMixin, sk_base.BaseEstimator):
             idx = np.sort(rng.choice(y.size, size=int(self.max_samples),
                                      replace=False))
             X, y = X[idx], y[idx]
-        self.empty_columns_ = np.isnan(X).all(axis=0)
+        self.empty_columns_ = empty_columns.find(X)
         X = self._fill(X)
         kw = {}
         if self.loss == 'quantile':
@@ -434,10 +396,7 @@ class PeakRegressor(sk_base.RegressorMixin, sk_base.BaseEstimator):
         return self
 
     def _fill(self, X):
-        if self.empty_columns_.any():
-            X = X.copy()
-            X[:, self.empty_columns_] = 0.0
-        return X
+        return empty_columns.fill(X, self.empty_columns_)
 
     def predict(self, X):
         """Predicted peak, CPU percent (not clipped: a ranking key)."""
@@ -465,15 +424,28 @@ def make_peak_model(random_state=0, **params):
     return PeakRegressor(random_state=random_state, **params)
 
 
-def _nystroem_svm(random_state, C=1.0, n_components=300, gamma=None):
+#: The Nystroem SVM fits on a stratified subsample of at most this many
+#: rows. Its fit is linear in rows, but LinearSVC on 300 kernel components
+#: runs three times for the calibration folds: on all 750,000 training rows
+#: of a week of 1-minute data on 100 hosts it took 655 s
+#: (bench/training_scale.py), four times the 2-minute budget. Neighbouring
+#: rows of one host are near copies. Chosen for that budget, not tuned on
+#: any result.
+DEFAULT_NYSTROEM_MAX_SAMPLES = 50000
+
+
+def _nystroem_svm(random_state, C=1.0, n_components=300, gamma=None,
+                  max_samples=DEFAULT_NYSTROEM_MAX_SAMPLES):
     """RBF SVM at scale: Nystroem feature map + linear SVM, calibrated.
 
     The Nystroem map approximates the RBF kernel with n_components
     landmark samples, so fitting is linear in the number of samples
-    instead of SVC's quadratic-to-cubic cost. Probabilities from a sigmoid
-    (Platt) fitted by CalibratedClassifierCV on 3 contiguous folds.
+    instead of SVC's quadratic-to-cubic cost, and the whole pipeline fits
+    on a stratified subsample of at most max_samples rows (every failure
+    kept in its share). Probabilities from a sigmoid (Platt) fitted by
+    CalibratedClassifierCV on 3 folds.
     """
-    return pipeline.Pipeline([
+    return SubsampledClassifier(pipeline.Pipeline([
         ('impute', impute.SimpleImputer(strategy='median')),
         ('scale', preprocessing.StandardScaler()),
         ('map', kernel_approximation.Nystroem(
@@ -483,7 +455,7 @@ def _nystroem_svm(random_state, C=1.0, n_components=300, gamma=None):
             svm.LinearSVC(C=C, class_weight='balanced',
                           random_state=random_state),
             method='sigmoid', cv=3)),
-    ])
+    ]), max_samples=max_samples, random_state=random_state)
 
 
 def make_model(kind='svm', random_state=0, **params):
@@ -495,11 +467,16 @@ def make_model(kind='svm', random_state=0, **params):
     spells it. params: C, gamma, max_samples.
 
     ``svm_nystroem``: the SVM made to scale (see _nystroem_svm); params:
-    C, n_components, gamma.
+    C, n_components, gamma, max_samples.
 
     ``gbt``: CalibratedRiskClassifier (gradient-boosted trees on the
     multiscale feature set, calibrated, cost-based threshold); params: its
     constructor's (cost_fp, cost_fn, max_iter, ...).
+
+    ``gbt_peak``: peak_risk.PeakRiskClassifier (the probability that the
+    future peak, forecast by gradient-boosted trees, crosses the
+    threshold; its fit() also takes ``future_peak``); params: its
+    constructor's (threshold and now_column are required in practice).
 
     ``fixed_hosts``: FixedHostDestinationClassifier; params: hosts (the
     ordered host list, required), C, gamma, max_samples.
@@ -514,13 +491,17 @@ def make_model(kind='svm', random_state=0, **params):
             max_samples=params.get('max_samples', DEFAULT_MAX_SAMPLES),
             random_state=random_state))
     if kind == 'svm_nystroem':
-        unknown = set(params) - {'C', 'n_components', 'gamma'}
+        unknown = set(params) - {'C', 'n_components', 'gamma',
+                                 'max_samples'}
         if unknown:
             raise ValueError(f'unknown svm_nystroem parameter(s) '
                              f'{sorted(unknown)}')
         return _nystroem_svm(random_state, **params)
     if kind == 'gbt':
         return CalibratedRiskClassifier(random_state=random_state, **params)
+    if kind == 'gbt_peak':
+        return peak_risk.PeakRiskClassifier(random_state=random_state,
+                                            **params)
     if kind == 'fixed_hosts':
         return FixedHostDestinationClassifier(random_state=random_state,
                                               **params)

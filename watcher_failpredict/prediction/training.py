@@ -279,6 +279,22 @@ def _report(progress, stage, done, total):
         progress(stage, done, total)
 
 
+def _model_params(model_kind, max_samples, cost_fp, cost_fn, threshold,
+                  feature_set, fparams):
+    """The constructor parameters training gives a risk model kind."""
+    if model_kind == 'svm':
+        return {'max_samples': max_samples}
+    if model_kind == 'svm_nystroem':
+        return {}
+    params = {'cost_fp': cost_fp, 'cost_fn': cost_fn}
+    if model_kind == 'gbt_peak':
+        names = feature_sets.feature_names(feature_set, fparams)
+        params.update(threshold=float(threshold),
+                      now_column=names.index('cpu_period_mean'),
+                      fallback_column=names.index('cpu_mean'))
+    return params
+
+
 def train(windows, threshold=90.0, period=300, horizon=300, window=600,
           model_kind='svm', test_fraction=0.25, progress=None,
           random_state=0, max_samples=models.DEFAULT_MAX_SAMPLES, stride=1,
@@ -293,7 +309,7 @@ def train(windows, threshold=90.0, period=300, horizon=300, window=600,
     :param horizon: how far ahead a failure is predicted, seconds
     :param window: feature window, seconds
     :param model_kind: 'svm' (per-host risk, default), 'svm_nystroem',
-        'gbt' (see models) or 'fixed_hosts'
+        'gbt', 'gbt_peak' (see models) or 'fixed_hosts'
     :param test_fraction: share of decision times held out (the latest)
     :param progress: callable(stage, done, total) or None
     :param max_samples: training subsample cap (see models)
@@ -304,7 +320,7 @@ def train(windows, threshold=90.0, period=300, horizon=300, window=600,
     :param cycle: load-cycle length in seconds for the multiscale features
         (gbt), e.g. 86400; None = no cycle position
     :param cost_fp, cost_fn: cost of a false migration / a missed failure;
-        they set the gbt model's decision threshold
+        they set the gbt and gbt_peak models' decision threshold
     :param peak_model: also fit a regressor of the future peak CPU on the
         same features and rows (risk kinds only; see
         :class:`models.PeakRegressor`); the strategy ranks destinations of
@@ -334,7 +350,7 @@ def train(windows, threshold=90.0, period=300, horizon=300, window=600,
     if model_kind != 'fixed_hosts':
         X, y, t_idx, h_idx = feature_sets.make_dataset(
             windows, w, p, h, threshold, stride, feature_set, fparams)
-        if model_kind == 'gbt':    # calibrates on its latest rows
+        if model_kind in ('gbt', 'gbt_peak'):  # calibrate on latest rows
             order = np.argsort(t_idx, kind='stable')
             X, y, t_idx, h_idx = (X[order], y[order], t_idx[order],
                                   h_idx[order])
@@ -361,19 +377,23 @@ def train(windows, threshold=90.0, period=300, horizon=300, window=600,
                               y[test_rows])
 
     _report(progress, 'fit', 0, 1)
+    target = None
     if model_kind != 'fixed_hosts':
         _check_classes(y_tr, 'the training stretch', threshold, span_hint)
-        kw = {'svm': {'max_samples': max_samples}, 'svm_nystroem': {},
-              'gbt': {'cost_fp': cost_fp, 'cost_fn': cost_fn}}[model_kind]
-        model = models.make_model(model_kind, random_state=random_state,
-                                  **kw).fit(X_tr, y_tr)
+        target = lab.peak_targets(windows.data['cpu'], p, h, t_idx, h_idx)
+        model = models.make_model(
+            model_kind, random_state=random_state,
+            **_model_params(model_kind, max_samples, cost_fp, cost_fn,
+                            threshold, feature_set, fparams))
+        fit_kw = ({'future_peak': target[train_rows]}
+                  if model_kind in models.PEAK_TARGET_KINDS else {})
+        model.fit(X_tr, y_tr, **fit_kw)
     else:
         model = models.make_model('fixed_hosts', random_state=random_state,
                                   hosts=tuple(windows.names),
                                   max_samples=max_samples).fit(X_tr, y_tr)
     regressor = None
     if peak_model and model_kind != 'fixed_hosts':
-        target = lab.peak_targets(windows.data['cpu'], p, h, t_idx, h_idx)
         regressor = models.make_peak_model(random_state=random_state).fit(
             X_tr, target[train_rows])
     _report(progress, 'fit', 1, 1)

@@ -1,0 +1,199 @@
+"""Failure risk from a forecast of the future peak (model kind gbt_peak).
+
+A host is "in failure within the horizon" exactly when the highest
+trigger-period mean CPU it reaches within the horizon (its future peak,
+:func:`labels.peak_targets`) is at or above the threshold. A classifier
+learns that event from its positive samples alone, and on real traces
+there may be a dozen of them (Alibaba machines at 80 %: 15 in a week), so
+it learns noise. The peak itself is known for every sample. This model
+therefore
+
+1. regresses the peak's *change* from the level now, ``peak - now`` (``now``
+   = the trigger-period mean CPU, the failure quantity itself), with
+   gradient-boosted trees on every sample; predicting the change rather
+   than the peak keeps a host at a level the training data never reached
+   anchored at that level (trees cannot extrapolate a level, but a change
+   of about zero they can);
+2. measures, on the latest rows the trees never saw, how far the real peak
+   falls from the prediction (the residuals);
+3. gives the probability of failure as the share of those residuals that
+   would carry the predicted peak over the threshold, smoothed by a
+   Gaussian kernel so that risk is a strictly increasing function of the
+   predicted peak:
+
+   ``p = mean_j Phi((now + f(x) + r_j - threshold) / bw)``.
+
+When ``f`` is 0 the ranking is that of persistence (the level now), the
+baseline that is hardest to beat on smooth traces; the trees only move a
+host up or down the ranking where the history says its peak will differ
+from its level. The alarm threshold is the cost-based one
+(:func:`thresholds.cost_threshold`) on the held-back rows.
+"""
+
+import numpy as np
+import threadpoolctl
+from scipy import special
+from sklearn import base as sk_base
+from sklearn import ensemble
+from sklearn.utils import validation
+
+from watcher_failpredict.prediction import empty_columns
+from watcher_failpredict.prediction import thresholds
+
+#: The trees fit on at most this many rows (uniform random subsample):
+#: neighbouring samples of one host are near copies, and this keeps a week
+#: of 1-minute data on 100 hosts within the 2-minute training budget.
+#: Chosen for that compute budget, not tuned on any result.
+DEFAULT_MAX_SAMPLES = 50000
+
+#: The residual distribution is kept as this many quantiles: enough for
+#: probabilities to 0.1 %, and scoring 1,000 hosts stays a few ms.
+N_RESIDUAL_QUANTILES = 1000
+
+#: Rows scored per block (bounds the rows x quantiles temporary).
+_BLOCK = 4096
+
+
+def _bandwidth(residuals):
+    """Silverman's rule of thumb for a Gaussian kernel (CPU points)."""
+    r = np.asarray(residuals, dtype=float)
+    if r.size < 2:
+        return 1.0
+    iqr = np.subtract(*np.percentile(r, [75, 25]))
+    spread = min(np.std(r), iqr / 1.34) if iqr > 0 else np.std(r)
+    # identical residuals (a constant history): a nominal tenth of a point
+    return float(max(0.9 * spread * r.size ** -0.2, 0.1))
+
+
+class PeakRiskClassifier(sk_base.ClassifierMixin, sk_base.BaseEstimator):
+    """Probability that the future peak CPU reaches ``threshold``.
+
+    :param threshold: failure threshold, CPU percent (the label's)
+    :param now_column: index of the feature holding the level now (the
+        trigger-period mean CPU, ``cpu_period_mean``)
+    :param fallback_column: feature used as the level where ``now_column``
+        is NaN (default 0, the window's mean CPU)
+    :param calibration_fraction: latest share of the (time-ordered) rows
+        held back from the trees to measure residuals and pick the alarm
+        threshold
+    :param cost_fp, cost_fn: costs of a false migration / a missed failure
+    :param max_samples: cap on the trees' training rows
+    Other parameters are HistGradientBoostingRegressor's.
+
+    ``fit(X, y, future_peak)``: rows in time order; ``y`` the failure label
+    (used for the alarm threshold), ``future_peak`` the regression target
+    (:func:`labels.peak_targets`; NaN rows are left out of the trees).
+    """
+
+    def __init__(self, threshold=90.0, now_column=None, fallback_column=0,
+                 calibration_fraction=0.25,
+                 cost_fp=thresholds.DEFAULT_COST_FALSE_MIGRATION,
+                 cost_fn=thresholds.DEFAULT_COST_MISSED_FAILURE,
+                 max_iter=150, learning_rate=0.1, max_leaf_nodes=31,
+                 min_samples_leaf=20, max_samples=DEFAULT_MAX_SAMPLES,
+                 n_threads=1, random_state=0):
+        self.threshold = threshold
+        self.now_column = now_column
+        self.fallback_column = fallback_column
+        self.calibration_fraction = calibration_fraction
+        self.cost_fp = cost_fp
+        self.cost_fn = cost_fn
+        self.max_iter = max_iter
+        self.learning_rate = learning_rate
+        self.max_leaf_nodes = max_leaf_nodes
+        self.min_samples_leaf = min_samples_leaf
+        self.max_samples = max_samples
+        self.n_threads = n_threads
+        self.random_state = random_state
+
+    def fit(self, X, y, future_peak=None):
+        X, y = validation.check_X_y(X, y, ensure_all_finite=False)
+        y = y.astype(int)
+        if future_peak is None:
+            raise ValueError('PeakRiskClassifier.fit needs future_peak (the '
+                             'future peak CPU of every row, '
+                             'labels.peak_targets)')
+        peak = np.asarray(future_peak, dtype=float).ravel()
+        if peak.shape[0] != X.shape[0]:
+            raise ValueError(f'future_peak has {peak.shape[0]} rows, X has '
+                             f'{X.shape[0]}')
+        if self.now_column is None or not (
+                0 <= int(self.now_column) < X.shape[1]):
+            raise ValueError(f'now_column must index one of the '
+                             f'{X.shape[1]} features, got '
+                             f'{self.now_column!r}')
+        if not 0 < self.calibration_fraction < 1:
+            raise ValueError('calibration_fraction must be in (0, 1), got '
+                             f'{self.calibration_fraction}')
+        self.n_features_in_ = X.shape[1]
+        self.classes_ = np.array([0, 1])
+        self.empty_columns_ = empty_columns.find(X)
+        X = self._fill(X)
+        delta = peak - self._now(X)
+        known = ~np.isnan(delta)
+        if known.sum() < 20:
+            raise ValueError(f'PeakRiskClassifier needs at least 20 rows '
+                             f'with a known level and future peak, got '
+                             f'{int(known.sum())}')
+        n = y.size
+        cut = int(round(n * (1 - self.calibration_fraction)))
+        fit_rows = np.flatnonzero(known[:cut])
+        cal_rows = np.flatnonzero(known[cut:]) + cut
+        if fit_rows.size < 10 or cal_rows.size < 10:
+            raise ValueError('PeakRiskClassifier needs at least 10 rows with '
+                             'a known peak on each side of the calibration '
+                             f'cut (got {fit_rows.size} and {cal_rows.size})')
+        if self.max_samples is not None and fit_rows.size > self.max_samples:
+            rng = np.random.RandomState(self.random_state)
+            fit_rows = np.sort(rng.choice(fit_rows, int(self.max_samples),
+                                          replace=False))
+        with threadpoolctl.threadpool_limits(self.n_threads):
+            self.trees_ = ensemble.HistGradientBoostingRegressor(
+                max_iter=self.max_iter, learning_rate=self.learning_rate,
+                max_leaf_nodes=self.max_leaf_nodes,
+                min_samples_leaf=self.min_samples_leaf,
+                early_stopping=False, random_state=self.random_state,
+            ).fit(X[fit_rows], delta[fit_rows])
+            resid = delta[cal_rows] - self.trees_.predict(X[cal_rows])
+        qs = (np.arange(N_RESIDUAL_QUANTILES) + 0.5) / N_RESIDUAL_QUANTILES
+        self.residual_quantiles_ = np.quantile(resid, qs)
+        self.bandwidth_ = _bandwidth(resid)
+        self.n_fit_samples_ = int(fit_rows.size)
+        self.n_calibration_samples_ = int(cal_rows.size)
+        p_cal = self._proba(X[cut:])
+        self.threshold_ = thresholds.cost_threshold(
+            p_cal, y[cut:], self.cost_fp, self.cost_fn)
+        return self
+
+    def _fill(self, X):
+        return empty_columns.fill(X, self.empty_columns_)
+
+    def _now(self, X):
+        now = X[:, int(self.now_column)]
+        return np.where(np.isnan(now), X[:, int(self.fallback_column)], now)
+
+    def predict_peak(self, X):
+        """Predicted future peak (CPU percent): level now + change."""
+        validation.check_is_fitted(self, 'trees_')
+        X = self._fill(np.asarray(X, dtype=float))
+        with threadpoolctl.threadpool_limits(self.n_threads):
+            return self._now(X) + self.trees_.predict(X)
+
+    def _proba(self, X):
+        m = self.predict_peak(X) - float(self.threshold)
+        out = np.empty(m.shape[0])
+        r = self.residual_quantiles_[None, :]
+        for lo in range(0, m.shape[0], _BLOCK):
+            z = (m[lo:lo + _BLOCK, None] + r) / self.bandwidth_
+            out[lo:lo + _BLOCK] = special.ndtr(z).mean(axis=1)
+        # no level at all (NaN features): no evidence of failure
+        return np.where(np.isnan(out), 0.0, out)
+
+    def predict_proba(self, X):
+        p = self._proba(np.asarray(X, dtype=float))
+        return np.column_stack([1.0 - p, p])
+
+    def predict(self, X):
+        """1 where the risk reaches the cost-based threshold."""
+        validation.check_is_fitted(self, 'threshold_')
+        return (self.predict_proba(X)[:, 1] >= self.threshold_).astype(int)
