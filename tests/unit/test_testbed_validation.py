@@ -11,6 +11,7 @@ import pytest
 from tests.unit import test_testbed_run as base
 from watcher_failpredict.cmd import main as cli
 from watcher_failpredict.testbed import cluster
+from watcher_failpredict.testbed import loads
 from watcher_failpredict.testbed import runner
 from watcher_failpredict.testbed import scenario
 
@@ -51,6 +52,14 @@ def test_validation_run_never_touches_the_test_stretch(short, monkeypatch):
         built.append((stretch, self.t_abs.min(), self.t_abs.max()))
 
     monkeypatch.setattr(cluster.Testbed, '__init__', spy)
+    load_times = []
+    real_pattern = loads.pattern
+
+    def pattern_spy(spec, t, *args, **kwargs):
+        load_times.append(float(np.max(t)))
+        return real_pattern(spec, t, *args, **kwargs)
+
+    monkeypatch.setattr(loads, 'pattern', pattern_spy)
     res = runner.evaluate(short, ['no-mig', 'least-cpu', 'proposed'],
                           stretch='validation')
     stretches = [b[0] for b in built]
@@ -58,6 +67,9 @@ def test_validation_run_never_touches_the_test_stretch(short, monkeypatch):
     assert stretches.count('fit') == 1 and 'validation' in stretches
     for _, lo, hi in built:
         assert 0.0 <= lo and hi < short['train_duration']
+    # no load (background or request rate) was even generated for a time
+    # of the test stretch
+    assert load_times and max(load_times) < short['train_duration']
     # the model saw only the fit part (2400 s), the policies the rest
     tb = res['runs']['least-cpu']
     assert tb.stretch == 'validation' and tb.n_steps * tb.dt == 1200.0

@@ -1,6 +1,7 @@
 """The simulated NFV cluster: its state, one time step, its metric stream.
 
-A Testbed holds one stretch (training or test) of a scenario: the
+A Testbed holds one stretch (training or test, or the fit / validation
+parts of the training stretch; see STRETCHES) of a scenario: the
 exogenous inputs computed up front (background load per server, request
 rate per chain, both with seeded noise), the placement of every VNF, the
 fluid queue of every hop, the live migrations under way, and what
