@@ -60,8 +60,9 @@ def main(argv=None):
                 print(f'{mname}: could not be fitted: {m["error"]}')
         fh = r['methods'].get('fixed_hosts')
         if fh is not None:
-            print(f'fixed_hosts (which-server classifier): regret '
-                  f'{fh["destination"]["mean_regret"]}'
+            reg = fh['destination']['mean_regret']
+            print('fixed_hosts (which-server classifier): regret '
+                  + ('n/a' if reg is None else f'{reg:.2f}')
                   + (f' ({fh["error"]})' if fh.get('error') else ''))
         out = os.path.join(args.out, name)
         os.makedirs(out, exist_ok=True)

@@ -149,3 +149,15 @@ def test_nystroem_svm_fits_on_a_stratified_subsample():
     assert m.estimator_.classes_.tolist() == [0, 1]
     p = m.predict_proba(X)[:, 1]
     assert metrics.roc_auc_score(y, p) > 0.9
+
+
+def test_tabulated_risk_matches_the_kernel_sum():
+    X, y, peak = _data()
+    m = _model().fit(X, y, future_peak=peak)
+    Xt, _, _ = _data(2000, seed=4)
+    u = m.predict_peak(Xt) - THRESHOLD
+    direct = peak_risk._kernel_risk(u, m.residual_quantiles_, m.bandwidth_)
+    np.testing.assert_allclose(m.predict_proba(Xt)[:, 1], direct,
+                               atol=1e-4)
+    assert np.all(np.diff(m.table_p_) >= 0)
+    assert m.table_p_[0] < 1e-9 and m.table_p_[-1] > 1 - 1e-9

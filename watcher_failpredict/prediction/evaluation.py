@@ -14,7 +14,8 @@ Metrics per method:
 * Brier score and a calibration curve (reliability);
 * precision and recall at the method's decision threshold (the cost-based
   one: ``cost_fp / (cost_fp + cost_fn)`` on calibrated probabilities, or
-  the gbt model's own threshold chosen on its calibration slice);
+  the gbt / gbt_peak model's own threshold chosen on its calibration
+  slice);
 * lead time: for each entry into failure in the test stretch, how long
   before it the risk first crossed the threshold (within the horizon);
 * destination regret: at every test time when some host is in failure
@@ -25,6 +26,10 @@ Metrics per method:
   ``RISK_TOLERANCE`` of the safest, then the peak regressor's prediction;
   without a regressor, risk then CPU now); baselines pick the lowest
   score of their own.
+
+The verdict judges a *chosen* model (the first model kind asked for),
+named before the test stretch is scored, against the best baseline; the
+best model on the test stretch is shown beside it, not judged.
 
 Outputs: a terminal table (:func:`format_report`), JSON
 (:func:`write_json`) and PNG plots (:func:`write_plots`, matplotlib Agg).
@@ -526,7 +531,8 @@ def write_plots(result, directory, n_hosts=3):
 
     models_ = [m for m, v in result['methods'].items()
                if v.get('kind') != 'baseline' and m in a['scores']]
-    best = (result.get('verdict') or {}).get('best_model') or \
+    # the timeline shows the model the verdict judges
+    best = (result.get('verdict') or {}).get('chosen_model') or \
         (models_[0] if models_ else None)
     if best:
         pos = np.bincount(a['h'][y == 1], minlength=len(a['names']))
