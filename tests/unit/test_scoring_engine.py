@@ -19,11 +19,12 @@ from watcher_failpredict.prediction import training
 from watcher_failpredict.scoring import engine as engine_mod
 
 
-@pytest.fixture(scope='module')
-def trained():
+@pytest.fixture(scope='module', params=['svm', 'gbt_peak'])
+def trained(request):
     history = ts._training_history()
     bundle, _ = training.train(history, threshold=90.0, period=300,
-                               horizon=600, window=300, stride=4)
+                               horizon=600, window=300, stride=4,
+                               model_kind=request.param)
     return bundle, history
 
 
@@ -62,7 +63,7 @@ def test_metainfo_presents_the_configured_model(configured):
     assert info['sha256'] == digest
     assert info['model_path'] == path
     assert info['feature_columns'] == list(md['feature_names'])
-    assert info['model_kind'] == md['model_kind'] == 'svm'
+    assert info['model_kind'] == md['model_kind'] in ('svm', 'gbt_peak')
     assert info['horizon'] == 600 and info['threshold'] == 90.0
     assert info['training_span'] == json.loads(
         json.dumps(md['training_span'], default=str))
