@@ -11,10 +11,20 @@ from watcher_failpredict.testbed import runner
 from watcher_failpredict.testbed import scenario
 
 
-def test_model_kind_defaults_to_svm():
+def test_model_kind_defaults_to_the_train_command_default():
     scn = scenario.validate(base.SHORT)
-    assert scn['model']['kind'] == 'svm'
-    assert policies.model_metadata(scn)['model_kind'] == 'svm'
+    assert scn['model']['kind'] == 'gbt_peak'
+    assert policies.model_metadata(scn)['model_kind'] == 'gbt_peak'
+
+
+@pytest.mark.parametrize('name,kind', [
+    ('paper', 'gbt_peak'), ('paper-drift', 'gbt_peak'),
+    ('alibaba', 'gbt_peak'), ('azure', 'gbt_peak'),
+    # the version 1 scenarios keep the model their results were measured
+    # with
+    ('paper-v1', 'svm'), ('paper-drift-v1', 'svm')])
+def test_built_in_scenarios_model_kind(name, kind):
+    assert scenario.load(name)['model']['kind'] == kind
 
 
 def test_unknown_model_kind_is_refused_with_the_known_ones():

@@ -26,6 +26,7 @@ from watcher_failpredict.datasources import base
 from watcher_failpredict.prediction import bundle as bundle_mod
 from watcher_failpredict.prediction import models
 from watcher_failpredict.prediction import training
+from watcher_failpredict.testbed import scenario as tb_scenario
 
 PROG = 'watcher-failpredict'
 PASSWORD_ENV = 'FAILPREDICT_INFLUXDB_PASSWORD'
@@ -227,8 +228,8 @@ def build_parser():
                     'strategy with different ranking models, no-mig, '
                     'oracle) on the test stretch, print the QoS table.')
     e.add_argument('--scenario', default='paper', metavar='NAME|FILE',
-                   help='built-in scenario (paper, paper-drift, alibaba, '
-                        'azure) or a YAML file (default: paper)')
+                   help='built-in scenario (%s) or a YAML file (default: '
+                        'paper)' % ', '.join(tb_scenario.builtin_names()))
     e.add_argument('--policies', default=None, metavar='P1,P2',
                    help='comma-separated policies (default: all of no-mig, '
                         'random, least-cpu, least-cpu-wb, mean-kstd, trend, '

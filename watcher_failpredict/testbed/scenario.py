@@ -85,7 +85,7 @@ SCHEMA = {
         'horizon': (int, 1, 300),
         'window': (int, 1, 600),
         'max_samples': (int, 10, 3000),
-        'kind': (str, None, 'svm'),
+        'kind': (str, None, 'gbt_peak'),
     },
     'migration': {
         'bandwidth_mb_s': (_NUM, 1e-9, 50.0),
