@@ -81,28 +81,38 @@ def test_risk_below_risk_threshold_does_not_trigger():
 
 def test_gate_refuses_a_move_whose_cost_exceeds_its_benefit(caplog):
     caplog.set_level(logging.INFO, logger=LOGGER)
-    # benefit = 0.75 - 0.333 = 0.417; migration ~20 s / 600 s horizon: a
-    # weight of 20 makes the cost ~0.7 > benefit
+    # benefit in VNFs on a failing host: vm1 alone goes from risk 0.75 to
+    # dst's 0 (26.7 % with it): 0.750; migration ~20 s / 600 s horizon: a
+    # weight of 40 makes the cost ~1.3 > benefit
     solution = _at_risk_cluster().strategy(
-        bundle=RampRiskBundle(), mode='proactive', cost_weight=20).execute()
+        bundle=RampRiskBundle(), mode='proactive', cost_weight=40).execute()
     assert ts.moves(solution) == []
-    assert 'not planned: cost exceeds benefit: benefit 0.417' in caplog.text
+    assert 'not planned: cost exceeds benefit: benefit 0.750 VNFs' in \
+        caplog.text
     # the same move with the default weight passes
     ok = _at_risk_cluster().strategy(bundle=RampRiskBundle(),
                                      mode='proactive').execute()
     assert ts.moves(ok) == [('vm1', 'src', 'dst')]
 
 
-def test_gate_counts_the_destination_risk_increase_against_the_move(caplog):
+def test_gate_counts_the_destination_vnfs_against_the_move(caplog):
     caplog.set_level(logging.INFO, logger=LOGGER)
-    # dst at 60 %: risk 0.25 -> 0.667 with the VNF (+0.417) cancels the
-    # source's reduction (0.417): no net benefit
-    solution = _at_risk_cluster(dst_cpu=60.0).strategy(
+    # dst at 60 %: risk 0.25 -> 0.667 with vm1. Empty, it is a better place
+    # for vm1 than src (0.75): 0.750 - 0.667 = 0.083 VNFs > ~0.033
+    ok = _at_risk_cluster(dst_cpu=60.0).strategy(
         bundle=RampRiskBundle(), mode='proactive',
         risk_threshold=0.7).execute()
+    assert ts.moves(ok) == [('vm1', 'src', 'dst')]
+    # with two VNFs of its own, their added risk outweighs vm1's gain:
+    # before 0.75 x 1 + 0.25 x 2 = 1.25, after 0.667 x 3 = 2.0
+    c = _at_risk_cluster(dst_cpu=60.0)
+    c.instance('vm2', 'dst', cpu=10.0)
+    c.instance('vm3', 'dst', cpu=10.0)
+    solution = c.strategy(bundle=RampRiskBundle(), mode='proactive',
+                          risk_threshold=0.7).execute()
     assert ts.moves(solution) == []
-    assert 'cost exceeds benefit: benefit -0.000' in caplog.text or \
-        'cost exceeds benefit: benefit 0.000' in caplog.text
+    assert 'cost exceeds benefit: benefit -0.750 VNFs' in caplog.text
+    assert 'x 2 -> 3' in caplog.text
 
 
 def test_destination_pushed_over_risk_threshold_is_refused(caplog):
@@ -169,20 +179,35 @@ def test_schema_accepts_mode_and_rejects_bad_values():
 
 
 def test_gate_arithmetic():
+    # 3 VNFs on the source, 1 on the destination:
+    # before 0.9 x 3 + 0.1 x 1 = 2.8, after 0.2 x 2 + 0.3 x 2 = 1.0
     v = placement.gate(0.9, 0.2, 0.1, 0.3, migration_seconds=60,
-                       horizon=600, cost_weight=2.0)
-    assert v.benefit == pytest.approx(0.5)
+                       horizon=600, cost_weight=2.0, src_instances=3,
+                       dst_instances=1)
+    assert v.benefit == pytest.approx(1.8)
     assert v.cost == pytest.approx(0.2)
     assert v.passed and 'cost 0.200 = 2 x 60 s / 600 s' in v.reason
-    v = placement.gate(0.9, 0.2, 0.1, 0.3, migration_seconds=180,
-                       horizon=600, cost_weight=2.0)
+    assert 'x 3 -> 2 instances' in v.reason and 'x 1 -> 2' in v.reason
+    v = placement.gate(0.9, 0.2, 0.1, 0.3, migration_seconds=600,
+                       horizon=600, cost_weight=2.0, src_instances=3,
+                       dst_instances=1)
     assert not v.passed and v.reason.startswith('cost exceeds benefit')
+    # one small VNF off a host it cannot relieve: the source stays at 1.0
+    # but the VNF itself escapes it
+    v = placement.gate(1.0, 1.0, 0.05, 0.06, 45, 300, 1.0,
+                       src_instances=4, dst_instances=4)
+    assert v.benefit == pytest.approx(4.0 + 0.2 - 3.0 - 0.3)
+    assert v.passed
+    # a lone VNF moved to a host as risky as its own: nothing gained
+    assert not placement.gate(0.5, 0.0, 0.4, 0.5, 1, 600, 1.0).passed
     # equal cost and benefit: no move (a migration is never free)
-    assert not placement.gate(0.5, 0.4, 0, 0, 60, 600, 1.0).passed
+    assert not placement.gate(0.5, 0.4, 0, 0.4, 60, 600, 1.0).passed
     assert not placement.gate(0.9, 0.0, 0, 0, float('inf'), 600, 1.0).passed
     assert not placement.gate(float('nan'), 0, 0, 0, 1, 600, 1.0).passed
     with pytest.raises(ValueError, match='horizon'):
         placement.migration_penalty(10, 0, 1.0)
+    with pytest.raises(ValueError, match='source holds the moving'):
+        placement.gate(0.5, 0.4, 0, 0, 60, 600, 1.0, src_instances=0)
 
 
 def test_is_at_risk():

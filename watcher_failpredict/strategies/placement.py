@@ -301,24 +301,43 @@ def migration_penalty(migration_seconds, horizon, cost_weight):
 
 
 def gate(src_before, src_after, dst_before, dst_after, migration_seconds,
-         horizon, cost_weight):
+         horizon, cost_weight, src_instances=1, dst_instances=0):
     """Cost-benefit gate of a proactive move.
 
-    benefit = (src_before - src_after) - (dst_after - dst_before): the
-    expected number of host failures within the horizon the move avoids
-    (risk taken off the source, minus risk added to the destination).
-    cost = :func:`migration_penalty`. The move passes only when
-    benefit > cost; the reason says which side won and by how much.
+    What a failing host costs an NFV operator is the VNFs on it: each one's
+    service chain degrades. So the benefit is counted in VNFs: the expected
+    number of instances on a host in failure state within the horizon,
+    before and after the move,
+
+    ``before = src_before * n_src + dst_before * n_dst``,
+    ``after = src_after * (n_src - 1) + dst_after * (n_dst + 1)``,
+
+    ``n_src`` / ``n_dst`` the instances on the source (the moving one
+    included) and on the destination now. It counts the moving VNF escaping
+    its source's risk, the source's remaining VNFs relieved by its load
+    leaving, and the destination's VNFs burdened by it arriving; a move of
+    one small VNF off a host it cannot relieve still pays when the VNF
+    lands somewhere safe. cost = :func:`migration_penalty` (the moving
+    VNF's share of the horizon spent migrating, weighted). The move passes
+    only when benefit > cost; the reason says which side won and by how
+    much.
     """
-    benefit = (float(src_before) - float(src_after)) - \
-        (float(dst_after) - float(dst_before))
+    n_src, n_dst = int(src_instances), int(dst_instances)
+    if n_src < 1 or n_dst < 0:
+        raise ValueError(f'the source holds the moving instance (got '
+                         f'{n_src}) and the destination holds >= 0 (got '
+                         f'{n_dst})')
+    before = float(src_before) * n_src + float(dst_before) * n_dst
+    after = float(src_after) * (n_src - 1) + float(dst_after) * (n_dst + 1)
+    benefit = before - after
     if math.isnan(benefit):
         return GateDecision(benefit, math.nan, False,
                             'the model could not score the move')
     cost = migration_penalty(migration_seconds, horizon, cost_weight)
-    detail = (f'benefit {benefit:.3f} = source risk {src_before:.3f} -> '
-              f'{src_after:.3f}, destination {dst_before:.3f} -> '
-              f'{dst_after:.3f}; cost {cost:.3f} = {cost_weight:g} x '
+    detail = (f'benefit {benefit:.3f} VNFs = source risk {src_before:.3f} '
+              f'-> {src_after:.3f} x {n_src} -> {n_src - 1} instances, '
+              f'destination {dst_before:.3f} -> {dst_after:.3f} x {n_dst} '
+              f'-> {n_dst + 1}; cost {cost:.3f} = {cost_weight:g} x '
               f'{migration_seconds:.0f} s / {horizon:.0f} s')
     if benefit > cost:
         return GateDecision(benefit, cost, True, detail)

@@ -119,9 +119,9 @@ class PredictedLeastFailure(base.BaseStrategy):
         hosts whose predicted probability of failure within the horizon is
         at or above ``risk_threshold`` before their CPU crosses the
         threshold, and plans a move only when it passes the cost-benefit
-        gate: the expected risk reduction (source risk before minus after,
-        less the destination's risk increase) must exceed ``cost_weight``
-        x estimated migration time / horizon.
+        gate: the expected number of VNFs kept off a failing host (each
+        host's risk times its instances, before minus after the move) must
+        exceed ``cost_weight`` x estimated migration time / horizon.
 
     *Limitations*
 
@@ -275,8 +275,9 @@ class PredictedLeastFailure(base.BaseStrategy):
                 'cost_weight': {
                     'description': 'Proactive mode: weight of a '
                                    'migration\'s cost (estimated migration '
-                                   'time / horizon) against its expected '
-                                   'risk reduction.',
+                                   'time / horizon) against the expected '
+                                   'number of VNFs it keeps off a failing '
+                                   'host.',
                     'type': 'number', 'minimum': 0, 'default': 1.0,
                 },
             },
@@ -789,8 +790,11 @@ class PredictedLeastFailure(base.BaseStrategy):
             dst_name = self.node_names[dest.uuid]
             dst_before = float(self.bundle.predict_risk(
                 self.windows.subset([dst_name]))[0])
-            verdict = placement.gate(src_before, src_after, dst_before,
-                                     dst_after, est.seconds, horizon, weight)
+            verdict = placement.gate(
+                src_before, src_after, dst_before, dst_after, est.seconds,
+                horizon, weight,
+                len(self.compute_model.get_node_instances(source)),
+                len(self.compute_model.get_node_instances(dest)))
             if not verdict.passed:
                 LOG.info('Move of %s from %s to %s not planned: %s',
                          inst.uuid, source.hostname, dest.hostname,
