@@ -288,3 +288,15 @@ def test_evaluate_command_writes_table_json_and_plots(tmp_path, capsys):
     rc = cli.main(['evaluate', '--scenario', str(path), '--policies',
                    'bogus'], stdout=io.StringIO(), stderr=stderr)
     assert rc == 2 and 'bogus' in stderr.getvalue()
+
+
+def test_evaluate_help_names_every_policy_and_built_in_scenario(capsys):
+    from watcher_failpredict.testbed import scenario
+    with pytest.raises(SystemExit) as exc:
+        cli.main(['evaluate', '--help'])
+    assert exc.value.code == 0
+    text = ' '.join(capsys.readouterr().out.split())
+    for name in policies.POLICIES:
+        assert name in text
+    for name in scenario.builtin_names():
+        assert name in text

@@ -47,7 +47,10 @@ from watcher_failpredict.strategies import predicted_least_failure as plf
 from watcher_failpredict.testbed import physics
 
 POLICIES = ('no-mig', 'random', 'least-cpu', 'least-cpu-wb', 'mean-kstd',
-            'trend', 'proposed', 'oracle')
+            'trend', 'proposed', 'proposed-proactive', 'oracle')
+
+#: Policies that need the model trained on the training stretch.
+TRAINED = ('proposed', 'proposed-proactive')
 
 
 def model_metadata(scn):
@@ -198,9 +201,11 @@ class StrategyPolicy:
     testbed now, then ``execute()``. ``calls`` counts the audits.
     """
 
-    def __init__(self, name, scn, bundle):
+    def __init__(self, name, scn, bundle, extra_params=None):
         self.name = name
         self.scn = scn
+        #: strategy input parameters beyond the scenario's (e.g. mode)
+        self.extra_params = dict(extra_params or {})
         self.strategy = load_strategy()
         self.strategy.model_bundle = bundle
         #: where the strategy reads the testbed's metrics: None for an
@@ -208,6 +213,17 @@ class StrategyPolicy:
         self.metrics = None
         self.calls = 0
         self.history = []   # plf.Migration of the moves carried out
+
+    def _extra(self):
+        """Schema defaults of the parameters only some policies set (so
+        that a proactive policy gets the strategy's own risk_threshold
+        and cost_weight), then this policy's extra parameters."""
+        if not self.extra_params:
+            return {}
+        out = {k: v for k, v in _schema_defaults(self.strategy).items()
+               if k in ('mode', 'risk_threshold', 'cost_weight')}
+        out.update(self.extra_params)
+        return out
 
     def decide(self, tb):
         """Run one audit; returns [(vnf index, destination index)]."""
@@ -221,7 +237,7 @@ class StrategyPolicy:
             granularity=scn['metrics_interval'],
             horizon=scn['model']['horizon'],
             max_migrations=scn['strategy']['max_migrations'],
-            cooldown=scn['strategy']['cooldown'])
+            cooldown=scn['strategy']['cooldown'], **self._extra())
         history = max(scn['model']['window'], scn['trigger']['period']) + \
             3 * scn['metrics_interval']
         ds = self.metrics.datasource(tb, history) if self.metrics \
@@ -236,6 +252,13 @@ class StrategyPolicy:
         self.calls += 1
         solution = s.execute()
         return _moves(solution, self.history, now)
+
+
+def _schema_defaults(strategy):
+    """The strategy's schema defaults for the parameters the testbed does
+    not set itself (Watcher fills them the same way)."""
+    props = strategy.get_schema()['properties']
+    return {k: v['default'] for k, v in props.items() if 'default' in v}
 
 
 def _moves(solution, history, now):
@@ -328,9 +351,13 @@ def make_policy(name, scn, tb, seed, trained_bundle=None):
             md, 'linear_trend', migration_seconds(scn)))
     if name == 'oracle':
         return StrategyPolicy(name, scn, OracleRisk(md, tb))
-    if name == 'proposed':
+    if name in TRAINED:
         if trained_bundle is None:
-            raise ValueError('the proposed policy needs the model trained on '
-                             'the training stretch')
-        return StrategyPolicy(name, scn, trained_bundle)
+            raise ValueError(f'the {name} policy needs the model trained on '
+                             f'the training stretch')
+        # proactive: the strategy's own defaults for risk_threshold and
+        # cost_weight (schema), nothing chosen for the testbed
+        return StrategyPolicy(name, scn, trained_bundle,
+                              {'mode': 'proactive'}
+                              if name == 'proposed-proactive' else None)
     raise ValueError(f'unknown policy {name!r}; known: {", ".join(POLICIES)}')

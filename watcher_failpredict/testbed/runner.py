@@ -78,7 +78,7 @@ def run_seed(scn, seed, names, progress=None, influxdb=None,
                'runs': {policy: (testbed, policy object)}}
     """
     bundle, evaluation = None, None
-    if 'proposed' in names:
+    if any(n in pol.TRAINED for n in names):
         if progress:
             progress('train', 0, 1)
         bundle, evaluation = train_model(scn, seed,
@@ -119,7 +119,8 @@ def evaluate(scn, names, seeds=1, progress=None, influxdb=None,
         raise ValueError(f'unknown policy {unknown}; known: '
                          f'{", ".join(pol.POLICIES)}')
     units = 20                       # progress units per stretch
-    total = seeds * (len(names) + ('proposed' in names)) * units
+    total = seeds * (len(names) + any(n in pol.TRAINED for n in names)) \
+        * units
     done = [0]
 
     def tick(label, d, t):
