@@ -119,6 +119,11 @@ def parse_args(argv=None):
                         'than N nodes (it makes one query per instance: '
                         'about 55 s per audit at 1,000 nodes)')
     p.add_argument('--instances-per-node', type=int, default=20)
+    p.add_argument('--model-kind', default='svm',
+                   help='kind of the model the strategy scores with (a '
+                        'prediction.models.MODEL_KINDS risk kind; default: '
+                        '%(default)s, the one the published figures used; '
+                        'gbt_peak is watcher-failpredict train\'s default)')
     p.add_argument('--json', metavar='FILE',
                    help='also write the results as JSON to FILE')
     p.add_argument('--quick', action='store_true',
@@ -153,7 +158,7 @@ def synthetic_windows(spec, start, end):
         data=data, last_seen=np.full(len(names), float(v.times[-1])))
 
 
-def train_model(workdir):
+def train_model(workdir, model_kind='svm'):
     """Train, save and load a small real model; returns (bundle, info)."""
     from watcher_failpredict.prediction import bundle as bundle_mod
     from watcher_failpredict.prediction import training
@@ -164,11 +169,12 @@ def train_model(workdir):
     windows = synthetic_windows(spec, end - 7200, end)
     t0 = time.perf_counter()
     bundle, evaluation = training.train(windows, threshold=90.0, period=300,
-                                        horizon=300, window=600)
+                                        horizon=300, window=600,
+                                        model_kind=model_kind)
     path = os.path.join(workdir, 'bench-model.joblib')
     digest = bundle_mod.save_bundle(bundle, path)
     loaded = bundle_mod.load_bundle(path, digest)
-    info = {'path': path, 'sha256': digest,
+    info = {'path': path, 'sha256': digest, 'model_kind': model_kind,
             'train_seconds': round(time.perf_counter() - t0, 2),
             'n_train': evaluation.get('n_train'),
             'roc_auc': (evaluation.get('model') or {}).get('roc_auc')}
@@ -394,8 +400,9 @@ def report(results, args, model_info, avoided):
       f'instances per node, one saturated node per '
       f'{cluster_data.SATURATE_EVERY}; {HISTORY_S} s of 10 s host history, '
       f'{INSTANCE_HISTORY_S} s of instance history.')
-    w(f'Model: {model_info["n_train"]} training samples, held-out ROC AUC '
-      f'{model_info["roc_auc"]}, sha256 {model_info["sha256"][:12]}... '
+    w(f'Model: {model_info["model_kind"]}, {model_info["n_train"]} '
+      f'training samples, held-out ROC AUC {model_info["roc_auc"]}, '
+      f'sha256 {model_info["sha256"][:12]}... '
       f'(training not timed). workload_balance: schema defaults, metrics '
       f'instance_cpu_usage, threshold {WB_THRESHOLD:g}.')
     w('')
@@ -498,7 +505,7 @@ def main(argv=None):
     t_start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix='failpredict-bench-') as work:
         log('training the benchmark model (not timed)')
-        bundle, model_info = train_model(work)
+        bundle, model_info = train_model(work, args.model_kind)
         log(f'  model trained in {model_info["train_seconds"]} s, sha256 '
             f'{model_info["sha256"]}')
         avoided = eager_to_string_avoided()
