@@ -46,7 +46,7 @@ class ModelBundle:
     """A fitted model plus its metadata (see REQUIRED_METADATA).
 
     ``peak_model``: optional regressor of the future peak CPU (see
-    :class:`models.PeakRegressor`), on the same features as ``model``;
+    :class:`peak_risk.PeakRegressor`), on the same features as ``model``;
     metadata ``peak_model`` describes it.
     """
 

@@ -320,103 +320,10 @@ class CalibratedRiskClassifier(sk_base.ClassifierMixin,
         return (self.predict_proba(X)[:, 1] >= self.threshold_).astype(int)
 
 
-#: The peak regressor fits on at most this many rows (a uniform random
-#: subsample). A week of 1-minute data on 100 hosts has ~750,000 training
-#: rows, whose neighbours in time are near copies; on all of them the
-#: regressor would add ~1 min to training and break its 2-minute budget
-#: (bench/training_scale.py), on 50,000 it adds a few seconds. Chosen for
-#: that compute budget, not tuned on any result.
-DEFAULT_PEAK_MAX_SAMPLES = 50000
-
-
-class PeakRegressor(sk_base.RegressorMixin, sk_base.BaseEstimator):
-    """Future peak of a host's trigger-period mean CPU within the horizon.
-
-    Trained beside the failure classifier on the same features, so the
-    strategy can still tell destinations apart when every candidate's
-    failure probability is ~0: the classifier then says "none will fail"
-    and nothing more, while this says how close each one will come to the
-    line (see :func:`labels.peak_targets` for the target).
-    HistGradientBoostingRegressor (native NaN handling, near-linear in
-    samples), squared error by default, i.e. the conditional mean of the
-    peak, which is what minimises the expected realised peak of the chosen
-    host; ``loss='quantile'`` with ``quantile`` gives an upper quantile
-    instead. Hyperparameters are the classifier's (a priori, not tuned).
-    Rows whose target is unknown (NaN) are left out.
-    """
-
-    def __init__(self, loss='squared_error', quantile=None, max_iter=150,
-                 learning_rate=0.1, max_leaf_nodes=31, min_samples_leaf=20,
-                 max_samples=DEFAULT_PEAK_MAX_SAMPLES, n_threads=1,
-                 random_state=0):
-        self.loss = loss
-        self.quantile = quantile
-        self.max_iter = max_iter
-        self.learning_rate = learning_rate
-        self.max_leaf_nodes = max_leaf_nodes
-        self.min_samples_leaf = min_samples_leaf
-        self.max_samples = max_samples
-        self.n_threads = n_threads
-        self.random_state = random_state
-
-    def fit(self, X, y):
-        X = validation.check_array(X, ensure_all_finite=False)
-        y = np.asarray(y, dtype=float).ravel()
-        if y.shape[0] != X.shape[0]:
-            raise ValueError(f'X has {X.shape[0]} rows but y has '
-                             f'{y.shape[0]}')
-        known = ~np.isnan(y)
-        if known.sum() < 2:
-            raise ValueError('PeakRegressor needs at least 2 rows with a '
-                             'known future peak')
-        X, y = X[known], y[known]
-        if self.max_samples is not None and y.size > self.max_samples:
-            rng = np.random.RandomState(self.random_state)
-            idx = np.sort(rng.choice(y.size, size=int(self.max_samples),
-                                     replace=False))
-            X, y = X[idx], y[idx]
-        self.empty_columns_ = empty_columns.find(X)
-        X = self._fill(X)
-        kw = {}
-        if self.loss == 'quantile':
-            if self.quantile is None or not 0 < self.quantile < 1:
-                raise ValueError(f'quantile loss needs quantile in (0, 1), '
-                                 f'got {self.quantile!r}')
-            kw['quantile'] = self.quantile
-        with threadpoolctl.threadpool_limits(self.n_threads):
-            self.trees_ = ensemble.HistGradientBoostingRegressor(
-                loss=self.loss, max_iter=self.max_iter,
-                learning_rate=self.learning_rate,
-                max_leaf_nodes=self.max_leaf_nodes,
-                min_samples_leaf=self.min_samples_leaf,
-                early_stopping=False, random_state=self.random_state,
-                **kw).fit(X, y)
-        self.n_features_in_ = X.shape[1]
-        self.n_fit_samples_ = int(y.size)
-        return self
-
-    def _fill(self, X):
-        return empty_columns.fill(X, self.empty_columns_)
-
-    def predict(self, X):
-        """Predicted peak, CPU percent (not clipped: a ranking key)."""
-        validation.check_is_fitted(self, 'trees_')
-        X = self._fill(np.asarray(X, dtype=float))
-        with threadpoolctl.threadpool_limits(self.n_threads):
-            return self.trees_.predict(X)
-
-    def describe(self):
-        """What the bundle's metadata records about it (JSON)."""
-        validation.check_is_fitted(self, 'trees_')
-        return {'kind': 'hist_gradient_boosting_regressor',
-                'target': 'future peak of the trigger-period mean CPU '
-                          'within the horizon (percent)',
-                'loss': self.loss, 'quantile': self.quantile,
-                'max_iter': self.max_iter,
-                'learning_rate': self.learning_rate,
-                'max_leaf_nodes': self.max_leaf_nodes,
-                'min_samples_leaf': self.min_samples_leaf,
-                'n_fit_samples': self.n_fit_samples_}
+#: The peak regressor lives with the other peak forecast (peak_risk);
+#: kept here under its old names (bundles pickled before refer to it so).
+DEFAULT_PEAK_MAX_SAMPLES = peak_risk.DEFAULT_MAX_SAMPLES
+PeakRegressor = peak_risk.PeakRegressor
 
 
 def make_peak_model(random_state=0, **params):

@@ -1,4 +1,9 @@
-"""Failure risk from a forecast of the future peak (model kind gbt_peak).
+"""Forecasts of a host's future peak CPU, and failure risk from them.
+
+:class:`PeakRegressor` forecasts the peak itself; every risk bundle carries
+one to rank destinations (see its docstring). :class:`PeakRiskClassifier`
+(model kind ``gbt_peak``) turns a forecast of the peak's change into a
+failure probability:
 
 A host is "in failure within the horizon" exactly when the highest
 trigger-period mean CPU it reaches within the horizon (its future peak,
@@ -41,10 +46,12 @@ from sklearn.utils import validation
 from watcher_failpredict.prediction import empty_columns
 from watcher_failpredict.prediction import thresholds
 
-#: The trees fit on at most this many rows (uniform random subsample):
-#: neighbouring samples of one host are near copies, and this keeps a week
-#: of 1-minute data on 100 hosts within the 2-minute training budget.
-#: Chosen for that compute budget, not tuned on any result.
+#: The peak regressors fit on at most this many rows (a uniform random
+#: subsample). A week of 1-minute data on 100 hosts has ~750,000 training
+#: rows, whose neighbours in time are near copies; on all of them a
+#: regressor would add ~1 min to training and break its 2-minute budget
+#: (bench/training_scale.py), on 50,000 it adds a few seconds. Chosen for
+#: that compute budget, not tuned on any result.
 DEFAULT_MAX_SAMPLES = 50000
 
 #: The residual distribution is kept as this many quantiles: enough for
@@ -85,6 +92,96 @@ def _bandwidth(residuals):
     spread = min(np.std(r), iqr / 1.34) if iqr > 0 else np.std(r)
     # identical residuals (a constant history): a nominal tenth of a point
     return float(max(0.9 * spread * r.size ** -0.2, 0.1))
+
+
+class PeakRegressor(sk_base.RegressorMixin, sk_base.BaseEstimator):
+    """Future peak of a host's trigger-period mean CPU within the horizon.
+
+    Trained beside the failure classifier on the same features, so the
+    strategy can still tell destinations apart when every candidate's
+    failure probability is ~0: the classifier then says "none will fail"
+    and nothing more, while this says how close each one will come to the
+    line (see :func:`labels.peak_targets` for the target).
+    HistGradientBoostingRegressor (native NaN handling, near-linear in
+    samples), squared error by default, i.e. the conditional mean of the
+    peak, which is what minimises the expected realised peak of the chosen
+    host; ``loss='quantile'`` with ``quantile`` gives an upper quantile
+    instead. Hyperparameters are the classifier's (a priori, not tuned).
+    Rows whose target is unknown (NaN) are left out.
+    """
+
+    def __init__(self, loss='squared_error', quantile=None, max_iter=150,
+                 learning_rate=0.1, max_leaf_nodes=31, min_samples_leaf=20,
+                 max_samples=DEFAULT_MAX_SAMPLES, n_threads=1,
+                 random_state=0):
+        self.loss = loss
+        self.quantile = quantile
+        self.max_iter = max_iter
+        self.learning_rate = learning_rate
+        self.max_leaf_nodes = max_leaf_nodes
+        self.min_samples_leaf = min_samples_leaf
+        self.max_samples = max_samples
+        self.n_threads = n_threads
+        self.random_state = random_state
+
+    def fit(self, X, y):
+        X = validation.check_array(X, ensure_all_finite=False)
+        y = np.asarray(y, dtype=float).ravel()
+        if y.shape[0] != X.shape[0]:
+            raise ValueError(f'X has {X.shape[0]} rows but y has '
+                             f'{y.shape[0]}')
+        known = ~np.isnan(y)
+        if known.sum() < 2:
+            raise ValueError('PeakRegressor needs at least 2 rows with a '
+                             'known future peak')
+        X, y = X[known], y[known]
+        if self.max_samples is not None and y.size > self.max_samples:
+            rng = np.random.RandomState(self.random_state)
+            idx = np.sort(rng.choice(y.size, size=int(self.max_samples),
+                                     replace=False))
+            X, y = X[idx], y[idx]
+        self.empty_columns_ = empty_columns.find(X)
+        X = self._fill(X)
+        kw = {}
+        if self.loss == 'quantile':
+            if self.quantile is None or not 0 < self.quantile < 1:
+                raise ValueError(f'quantile loss needs quantile in (0, 1), '
+                                 f'got {self.quantile!r}')
+            kw['quantile'] = self.quantile
+        with threadpoolctl.threadpool_limits(self.n_threads):
+            self.trees_ = ensemble.HistGradientBoostingRegressor(
+                loss=self.loss, max_iter=self.max_iter,
+                learning_rate=self.learning_rate,
+                max_leaf_nodes=self.max_leaf_nodes,
+                min_samples_leaf=self.min_samples_leaf,
+                early_stopping=False, random_state=self.random_state,
+                **kw).fit(X, y)
+        self.n_features_in_ = X.shape[1]
+        self.n_fit_samples_ = int(y.size)
+        return self
+
+    def _fill(self, X):
+        return empty_columns.fill(X, self.empty_columns_)
+
+    def predict(self, X):
+        """Predicted peak, CPU percent (not clipped: a ranking key)."""
+        validation.check_is_fitted(self, 'trees_')
+        X = self._fill(np.asarray(X, dtype=float))
+        with threadpoolctl.threadpool_limits(self.n_threads):
+            return self.trees_.predict(X)
+
+    def describe(self):
+        """What the bundle's metadata records about it (JSON)."""
+        validation.check_is_fitted(self, 'trees_')
+        return {'kind': 'hist_gradient_boosting_regressor',
+                'target': 'future peak of the trigger-period mean CPU '
+                          'within the horizon (percent)',
+                'loss': self.loss, 'quantile': self.quantile,
+                'max_iter': self.max_iter,
+                'learning_rate': self.learning_rate,
+                'max_leaf_nodes': self.max_leaf_nodes,
+                'min_samples_leaf': self.min_samples_leaf,
+                'n_fit_samples': self.n_fit_samples_}
 
 
 class PeakRiskClassifier(sk_base.ClassifierMixin, sk_base.BaseEstimator):
@@ -149,8 +246,6 @@ class PeakRiskClassifier(sk_base.ClassifierMixin, sk_base.BaseEstimator):
                              f'{self.calibration_fraction}')
         self.n_features_in_ = X.shape[1]
         self.classes_ = np.array([0, 1])
-        self.empty_columns_ = empty_columns.find(X)
-        X = self._fill(X)
         delta = peak - self._now(X)
         known = ~np.isnan(delta)
         if known.sum() < 20:
@@ -159,24 +254,20 @@ class PeakRiskClassifier(sk_base.ClassifierMixin, sk_base.BaseEstimator):
                              f'{int(known.sum())}')
         n = y.size
         cut = int(round(n * (1 - self.calibration_fraction)))
-        fit_rows = np.flatnonzero(known[:cut])
+        n_fit = int(known[:cut].sum())
         cal_rows = np.flatnonzero(known[cut:]) + cut
-        if fit_rows.size < 10 or cal_rows.size < 10:
+        if n_fit < 10 or cal_rows.size < 10:
             raise ValueError('PeakRiskClassifier needs at least 10 rows with '
                              'a known peak on each side of the calibration '
-                             f'cut (got {fit_rows.size} and {cal_rows.size})')
-        if self.max_samples is not None and fit_rows.size > self.max_samples:
-            rng = np.random.RandomState(self.random_state)
-            fit_rows = np.sort(rng.choice(fit_rows, int(self.max_samples),
-                                          replace=False))
-        with threadpoolctl.threadpool_limits(self.n_threads):
-            self.trees_ = ensemble.HistGradientBoostingRegressor(
-                max_iter=self.max_iter, learning_rate=self.learning_rate,
-                max_leaf_nodes=self.max_leaf_nodes,
-                min_samples_leaf=self.min_samples_leaf,
-                early_stopping=False, random_state=self.random_state,
-            ).fit(X[fit_rows], delta[fit_rows])
-            resid = delta[cal_rows] - self.trees_.predict(X[cal_rows])
+                             f'cut (got {n_fit} and {cal_rows.size})')
+        # the change from the level now: a PeakRegressor on that target
+        self.regressor_ = PeakRegressor(
+            max_iter=self.max_iter, learning_rate=self.learning_rate,
+            max_leaf_nodes=self.max_leaf_nodes,
+            min_samples_leaf=self.min_samples_leaf,
+            max_samples=self.max_samples, n_threads=self.n_threads,
+            random_state=self.random_state).fit(X[:cut], delta[:cut])
+        resid = delta[cal_rows] - self.regressor_.predict(X[cal_rows])
         qs = (np.arange(N_RESIDUAL_QUANTILES) + 0.5) / N_RESIDUAL_QUANTILES
         self.residual_quantiles_ = np.quantile(resid, qs)
         self.bandwidth_ = _bandwidth(resid)
@@ -186,15 +277,12 @@ class PeakRiskClassifier(sk_base.ClassifierMixin, sk_base.BaseEstimator):
             -self.residual_quantiles_[0] + margin, N_TABLE_POINTS)
         self.table_p_ = _kernel_risk(self.table_x_, self.residual_quantiles_,
                                      self.bandwidth_)
-        self.n_fit_samples_ = int(fit_rows.size)
+        self.n_fit_samples_ = self.regressor_.n_fit_samples_
         self.n_calibration_samples_ = int(cal_rows.size)
         p_cal = self._proba(X[cut:])
         self.threshold_ = thresholds.cost_threshold(
             p_cal, y[cut:], self.cost_fp, self.cost_fn)
         return self
-
-    def _fill(self, X):
-        return empty_columns.fill(X, self.empty_columns_)
 
     def _now(self, X):
         now = X[:, int(self.now_column)]
@@ -202,10 +290,9 @@ class PeakRiskClassifier(sk_base.ClassifierMixin, sk_base.BaseEstimator):
 
     def predict_peak(self, X):
         """Predicted future peak (CPU percent): level now + change."""
-        validation.check_is_fitted(self, 'trees_')
-        X = self._fill(np.asarray(X, dtype=float))
-        with threadpoolctl.threadpool_limits(self.n_threads):
-            return self._now(X) + self.trees_.predict(X)
+        validation.check_is_fitted(self, 'regressor_')
+        X = np.asarray(X, dtype=float)
+        return self._now(X) + self.regressor_.predict(X)
 
     def _proba(self, X):
         u = self.predict_peak(X) - float(self.threshold)

@@ -6,7 +6,7 @@ usually settled: most of them are nowhere near the line and their
 predicted risks are all ~0. Ranking by risk alone then ranks by noise in
 the third decimal, and the old rule (ties broken by the CPU now) fell back
 to exactly the least-CPU-now policy the model is meant to beat. A model
-bundle may therefore carry a peak regressor (:class:`models.PeakRegressor`)
+bundle may therefore carry a peak regressor (:class:`peak_risk.PeakRegressor`)
 that predicts how close each host will come to the line (the future peak of
 its trigger-period mean CPU), and the rule is:
 

@@ -323,7 +323,7 @@ def train(windows, threshold=90.0, period=300, horizon=300, window=600,
         they set the gbt and gbt_peak models' decision threshold
     :param peak_model: also fit a regressor of the future peak CPU on the
         same features and rows (risk kinds only; see
-        :class:`models.PeakRegressor`); the strategy ranks destinations of
+        :class:`peak_risk.PeakRegressor`); the strategy ranks destinations of
         equal risk by it
     :returns: (ModelBundle, evaluation dict)
     :raises ValueError: bad parameters, too short a history, or training
