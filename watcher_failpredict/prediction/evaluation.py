@@ -281,15 +281,11 @@ def evaluate(windows, threshold=90.0, period=300, horizon=300, window=600,
                              f'{models.MODEL_KINDS}')
         note(f'model {kind}')
         Xk = X if models.FEATURE_SET[kind] == 'multiscale' else X[:, :n_v1]
-        kw = training._model_params(kind, max_samples, cost_fp, cost_fn,
-                                    threshold, models.FEATURE_SET[kind],
-                                    fparams)
-        fit_kw = ({'future_peak': target[tr]}
-                  if kind in models.PEAK_TARGET_KINDS else {})
         t0 = time.monotonic()
         try:
-            model = models.make_model(kind, random_state=random_state,
-                                      **kw).fit(Xk[tr], y[tr], **fit_kw)
+            model = training.fit_risk_model(
+                kind, Xk[tr], y[tr], target[tr], threshold, fparams,
+                random_state, max_samples, cost_fp, cost_fn)
         except ValueError as exc:   # e.g. too few failures for its CV
             methods[kind] = {'kind': 'model', 'error': str(exc),
                              'pr_auc': None}

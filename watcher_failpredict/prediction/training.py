@@ -279,20 +279,34 @@ def _report(progress, stage, done, total):
         progress(stage, done, total)
 
 
-def _model_params(model_kind, max_samples, cost_fp, cost_fn, threshold,
-                  feature_set, fparams):
-    """The constructor parameters training gives a risk model kind."""
+def fit_risk_model(model_kind, X, y, future_peak, threshold, fparams,
+                   random_state=0, max_samples=models.DEFAULT_MAX_SAMPLES,
+                   cost_fp=models.DEFAULT_COST_FALSE_MIGRATION,
+                   cost_fn=models.DEFAULT_COST_MISSED_FAILURE):
+    """A risk model of ``model_kind`` fitted on (X, y) as training fits it.
+
+    Gives each kind its constructor parameters (the SVM its subsample cap,
+    the tree kinds the costs, gbt_peak the threshold and the columns of
+    the level now) and gbt_peak its regression target ``future_peak``
+    (:func:`labels.peak_targets` of the same rows; ignored by the others).
+    Used by :func:`train` and by the evaluation report alike.
+    """
     if model_kind == 'svm':
-        return {'max_samples': max_samples}
-    if model_kind == 'svm_nystroem':
-        return {}
-    params = {'cost_fp': cost_fp, 'cost_fn': cost_fn}
+        params = {'max_samples': max_samples}
+    elif model_kind == 'svm_nystroem':
+        params = {}
+    else:
+        params = {'cost_fp': cost_fp, 'cost_fn': cost_fn}
     if model_kind == 'gbt_peak':
-        names = feature_sets.feature_names(feature_set, fparams)
+        names = feature_sets.feature_names(models.FEATURE_SET[model_kind],
+                                           fparams)
         params.update(threshold=float(threshold),
                       now_column=names.index('cpu_period_mean'),
                       fallback_column=names.index('cpu_mean'))
-    return params
+    fit_kw = ({'future_peak': future_peak}
+              if model_kind in models.PEAK_TARGET_KINDS else {})
+    return models.make_model(model_kind, random_state=random_state,
+                             **params).fit(X, y, **fit_kw)
 
 
 def train(windows, threshold=90.0, period=300, horizon=300, window=600,
@@ -381,13 +395,9 @@ def train(windows, threshold=90.0, period=300, horizon=300, window=600,
     if model_kind != 'fixed_hosts':
         _check_classes(y_tr, 'the training stretch', threshold, span_hint)
         target = lab.peak_targets(windows.data['cpu'], p, h, t_idx, h_idx)
-        model = models.make_model(
-            model_kind, random_state=random_state,
-            **_model_params(model_kind, max_samples, cost_fp, cost_fn,
-                            threshold, feature_set, fparams))
-        fit_kw = ({'future_peak': target[train_rows]}
-                  if model_kind in models.PEAK_TARGET_KINDS else {})
-        model.fit(X_tr, y_tr, **fit_kw)
+        model = fit_risk_model(model_kind, X_tr, y_tr, target[train_rows],
+                               threshold, fparams, random_state,
+                               max_samples, cost_fp, cost_fn)
     else:
         model = models.make_model('fixed_hosts', random_state=random_state,
                                   hosts=tuple(windows.names),
