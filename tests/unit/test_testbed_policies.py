@@ -120,14 +120,18 @@ def test_baseline_policies_run_the_real_strategy(short):
 
 
 def test_proposed_proactive_runs_the_strategy_in_proactive_mode(short):
+    from watcher.common import utils
+
     from watcher_failpredict.strategies import predicted_least_failure as plf
     bundle, _ = runner.train_model(short, 1)
     with pytest.raises(ValueError, match='proposed-proactive policy needs'):
         policies.make_policy('proposed-proactive', short, None, 1)
     tb, policy = runner.run_policy(short, 'proposed-proactive', 1, bundle)
     assert policy.strategy.model_bundle is bundle
-    params = policy.strategy.input_parameters
-    # proactive, with the strategy's own schema defaults for the rest
+    # proactive, with the strategy's own schema defaults for the rest (the
+    # parameters its audit ran with)
+    params = utils.Struct(policy.strategy.params)
+    assert policy.strategy.input_parameters.mode == 'proactive'
     schema = plf.PredictedLeastFailure.get_schema()['properties']
     assert params.mode == 'proactive'
     assert params.risk_threshold == schema['risk_threshold']['default']

@@ -214,17 +214,6 @@ class StrategyPolicy:
         self.calls = 0
         self.history = []   # plf.Migration of the moves carried out
 
-    def _extra(self):
-        """Schema defaults of the parameters only some policies set (so
-        that a proactive policy gets the strategy's own risk_threshold
-        and cost_weight), then this policy's extra parameters."""
-        if not self.extra_params:
-            return {}
-        out = {k: v for k, v in _schema_defaults(self.strategy).items()
-               if k in ('mode', 'risk_threshold', 'cost_weight')}
-        out.update(self.extra_params)
-        return out
-
     def decide(self, tb):
         """Run one audit; returns [(vnf index, destination index)]."""
         s, scn = self.strategy, self.scn
@@ -237,7 +226,7 @@ class StrategyPolicy:
             granularity=scn['metrics_interval'],
             horizon=scn['model']['horizon'],
             max_migrations=scn['strategy']['max_migrations'],
-            cooldown=scn['strategy']['cooldown'], **self._extra())
+            cooldown=scn['strategy']['cooldown'], **self.extra_params)
         history = max(scn['model']['window'], scn['trigger']['period']) + \
             3 * scn['metrics_interval']
         ds = self.metrics.datasource(tb, history) if self.metrics \
@@ -252,13 +241,6 @@ class StrategyPolicy:
         self.calls += 1
         solution = s.execute()
         return _moves(solution, self.history, now)
-
-
-def _schema_defaults(strategy):
-    """The strategy's schema defaults for the parameters the testbed does
-    not set itself (Watcher fills them the same way)."""
-    props = strategy.get_schema()['properties']
-    return {k: v['default'] for k, v in props.items() if 'default' in v}
 
 
 def _moves(solution, history, now):
@@ -355,8 +337,8 @@ def make_policy(name, scn, tb, seed, trained_bundle=None):
         if trained_bundle is None:
             raise ValueError(f'the {name} policy needs the model trained on '
                              f'the training stretch')
-        # proactive: the strategy's own defaults for risk_threshold and
-        # cost_weight (schema), nothing chosen for the testbed
+        # proactive: the strategy fills risk_threshold and cost_weight from
+        # its own schema defaults; nothing is chosen for the testbed
         return StrategyPolicy(name, scn, trained_bundle,
                               {'mode': 'proactive'}
                               if name == 'proposed-proactive' else None)
