@@ -51,6 +51,41 @@ def test_seasonal_naive_reads_one_cycle_back_and_falls_back():
         bl.seasonal_naive(cpu, [25], [0], 1, 5, 3)
 
 
+def test_seasonal_naive_takes_one_cycle_per_sample():
+    t = np.arange(60)
+    cpu = np.stack([np.where(t % 10 >= 7, 95.0, 40.0),
+                    np.where(t % 20 >= 15, 95.0, 40.0)])
+    # at t = 37 host 0 (cycle 10) looks at 27..29, host 1 (cycle 20) at
+    # 17..19: both saturated one of their own cycles back
+    got = bl.seasonal_naive(cpu, [37, 37], [0, 1], 1, 3, [10, 20])
+    np.testing.assert_allclose(got, [95.0, 95.0])
+    # with host 0's cycle for both, host 1 reads 27..29: calm
+    assert bl.seasonal_naive(cpu, [37], [1], 1, 3, 10)[0] == 40.0
+    with pytest.raises(ValueError, match='cycle_steps'):
+        bl.seasonal_naive(cpu, [37, 37], [0, 1], 1, 3, [10, 2])
+
+
+def test_estimate_cycle_steps_finds_each_rows_cycle():
+    rng = np.random.default_rng(0)
+    t = np.arange(4000)
+    rows = np.stack([
+        50 + 40 * np.sin(2 * np.pi * t / 700) + rng.normal(0, 5, t.size),
+        np.where(t % 600 < 180, 130.0, 30.0) + rng.normal(0, 5, t.size),
+        rng.normal(50, 5, t.size),                    # no cycle
+        np.full(t.size, 50.0)])                       # constant: no cycle
+    got = bl.estimate_cycle_steps(rows, 60, 10000)
+    assert abs(got[0] - 700) <= 14                    # within 2 %
+    assert got[1] == 600
+    assert list(got[2:]) == [0, 0]
+    # lags are searched up to half the history only
+    assert bl.estimate_cycle_steps(rows[:2, :1000], 60, 10000)[0] == 0
+    assert bl.estimate_cycle_steps(rows[:2, :1000], 60, 10000)[1] == 0
+    with pytest.raises(ValueError, match='missing'):
+        bl.estimate_cycle_steps(np.where(t < 5, np.nan, 1.0)[None], 1, 9)
+    with pytest.raises(ValueError, match='n_hosts, n_steps'):
+        bl.estimate_cycle_steps(t, 1, 9)
+
+
 def test_dispatcher_and_errors():
     cpu = np.full((1, 30), 50.0)
     for name in bl.BASELINES:

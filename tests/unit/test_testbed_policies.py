@@ -119,6 +119,72 @@ def test_baseline_policies_run_the_real_strategy(short):
         assert len(tb.migrations) == len(policy.history)
 
 
+def test_seasonal_ranking_reads_each_servers_own_cycle_back(short):
+    tb = cluster.Testbed(short, 1)
+    tb.run_until(120)                            # 600 s of this run
+    md = policies.model_metadata(short)          # period 300 s, horizon
+    period, horizon = 60, md['horizon'] // 5     # in 5 s steps
+    n = 2000
+    k = np.arange(n + tb.k)
+    # server 0 saturates in the horizon one cycle (400 steps) back, server
+    # 1 (cycle 300 steps) stays calm there; the others have no cycle
+    busy0 = (k + 300) % 400 < 150
+    busy1 = (k + 200) % 300 < 100
+    full = np.full((tb.n_servers, n + tb.k), 50.0)
+    full[0] = np.where(busy0, 98.0, 20.0)
+    full[1] = np.where(busy1, 98.0, 20.0)
+    full[2:] += np.random.default_rng(3).normal(0, 5, (tb.n_servers - 2,
+                                                       n + tb.k))
+    history = full[:, :n]
+    tb.rec_cpu[:, :tb.k] = full[:, n:]
+    risk = policies.SeasonalRisk(md, tb, history)
+    c0, c1 = risk.cycle[:2]
+    assert abs(c0 - 400) <= 4 and abs(c1 - 300) <= 3        # within 1 %
+    assert not risk.cycle[2:].any()
+    now = n + tb.k
+    rm = np.array([np.convolve(r, np.ones(period) / period)[:now]
+                   for r in full[:2]])
+    expect = [rm[s, now - c:now - c + horizon].max()
+              for s, c in ((0, c0), (1, c1))]
+    assert busy0[now - c0:now - c0 + horizon].any()
+    assert not busy1[now - c1:now - c1 + horizon].any()
+    # the windows the strategy passes equal what was measured: no extra
+    times, host, _ = tb.metric_samples(0)
+    win = ds_base.ClusterWindows(
+        names=tuple(cluster.host_name(s) for s in range(tb.n_servers)),
+        times=times, step=10, data={'cpu': host['cpu']},
+        last_seen=np.full(tb.n_servers, times[-1]))
+    got = risk.predict_risk(win)
+    np.testing.assert_allclose(100 * got[:2], expect)
+    assert got[0] > 0.9 > 0.3 > got[1]
+    # no cycle: persistence, the mean over the trigger period now
+    np.testing.assert_allclose(100 * got[2:], full[2:, now - period:now].mean(
+        axis=1))
+    with pytest.raises(ValueError, match='servers'):
+        policies.SeasonalRisk(md, tb, history[:3])
+    with pytest.raises(ValueError, match='stretch before the run'):
+        policies.make_policy('seasonal', short, tb, 1)
+
+
+def test_seasonal_policy_runs_the_real_strategy_on_the_training_history(
+        short, monkeypatch):
+    seen = []
+    real = policies.SeasonalRisk.__init__
+
+    def spy(self, metadata, testbed, history):
+        seen.append(history.copy())
+        real(self, metadata, testbed, history)
+    monkeypatch.setattr(policies.SeasonalRisk, '__init__', spy)
+    res = runner.run_seed(short, 1, ['seasonal'])
+    tb, policy = res['runs']['seasonal']
+    assert isinstance(policy.strategy.model_bundle, policies.SeasonalRisk)
+    assert policy.calls > 0
+    assert len(tb.migrations) == len(policy.history) > 0
+    train = runner.simulate_history(short, 1)
+    np.testing.assert_array_equal(seen[0], train.rec_cpu)
+    assert seen[0].shape[1] == short['train_duration'] // short['step']
+
+
 def test_proposed_proactive_runs_the_strategy_in_proactive_mode(short):
     from watcher.common import utils
 

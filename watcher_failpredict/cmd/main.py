@@ -233,7 +233,7 @@ def build_parser():
     e.add_argument('--policies', default=None, metavar='P1,P2',
                    help='comma-separated policies (default: all of no-mig, '
                         'random, least-cpu, least-cpu-wb, mean-kstd, trend, '
-                        'proposed, proposed-proactive, oracle)')
+                        'seasonal, proposed, proposed-proactive, oracle)')
     e.add_argument('--influxdb', metavar='URL',
                    help='write the testbed\'s metrics into this InfluxDB '
                         '1.x (collectd schema, one database per policy and '

@@ -86,15 +86,17 @@ def seasonal_naive(cpu, t_index, host_index, period_steps, horizon_steps,
                    cycle_steps):
     """Peak period-mean CPU in the horizon, one cycle earlier.
 
+    ``cycle_steps`` is one cycle for every sample, or one per sample.
     Falls back to :func:`persistence` where the history is shorter than a
     cycle or the value one cycle ago is missing.
     """
     cpu = np.asarray(cpu, dtype=float)
     t_index = np.asarray(t_index, dtype=int)
     host_index = np.asarray(host_index, dtype=int)
-    cycle_steps = int(cycle_steps)
-    if cycle_steps < horizon_steps:
-        raise ValueError(f'cycle_steps ({cycle_steps}) must be >= '
+    cycle_steps = np.broadcast_to(np.asarray(cycle_steps, dtype=int),
+                                  t_index.shape)
+    if cycle_steps.size and cycle_steps.min() < horizon_steps:
+        raise ValueError(f'cycle_steps ({cycle_steps.min()}) must be >= '
                          f'horizon_steps ({horizon_steps})')
     rm = lab.rolling_mean(cpu, period_steps)
     peak = lab.future_peak(rm, horizon_steps)
@@ -104,6 +106,62 @@ def seasonal_naive(cpu, t_index, host_index, period_steps, horizon_steps,
     out[ok] = peak[host_index[ok], back[ok]]
     now = persistence(cpu, t_index, host_index, period_steps)
     return np.where(np.isnan(out), now, out)
+
+
+def estimate_cycle_steps(values, min_lag, max_lag, min_correlation=0.5):
+    """Each row's load cycle, from its autocorrelation.
+
+    For a host whose cycle nobody declared (the testbed's servers each
+    repeat their own pattern). ``values`` (n_hosts, n_steps) is the history
+    with no gaps; the lag is searched in ``[min_lag, max_lag]``, clipped to
+    half the history (so every lag is averaged over at least as many pairs
+    as it spans) and to lags after the autocorrelation has first turned
+    negative (a smooth load correlates with itself at short lags). The
+    cycle is the first peak reaching 90 % of the best autocorrelation (a
+    multiple of the cycle correlates as well as the cycle itself). A row
+    whose best autocorrelation is below ``min_correlation`` has no usable
+    cycle: 0.
+
+    :returns: int array (n_hosts,), the cycle in steps or 0
+    """
+    values = np.asarray(values, dtype=float)
+    if values.ndim != 2:
+        raise ValueError(f'values must be (n_hosts, n_steps), got '
+                         f'{values.shape}')
+    if np.isnan(values).any():
+        raise ValueError('values must have no missing samples')
+    n = values.shape[1]
+    lo, hi = max(int(min_lag), 1), min(int(max_lag), n // 2)
+    out = np.zeros(values.shape[0], dtype=int)
+    if hi < lo:
+        return out
+    x = values - values.mean(axis=1, keepdims=True)
+    size = 1 << int(np.ceil(np.log2(2 * n)))
+    spec = np.fft.rfft(x, size, axis=1)
+    acov = np.fft.irfft(spec * np.conj(spec), size, axis=1)[:, :n]
+    var = acov[:, :1]
+    with np.errstate(invalid='ignore', divide='ignore'):
+        # unbiased per lag: n / (n - lag), so long lags are not penalised
+        acf = acov * (n / (n - np.arange(n)))[None, :] / var
+    acf = np.where(var > 0, acf, np.nan)
+    for i, full in enumerate(acf):
+        # a smooth load correlates with itself at short lags: a cycle
+        # starts after the autocorrelation has first turned negative
+        neg = np.flatnonzero(full < 0)
+        if not neg.size:
+            continue
+        row = full[max(lo, int(neg[0])):hi + 1]
+        if not np.isfinite(row).any() or np.nanmax(row) < min_correlation:
+            continue
+        base = max(lo, int(neg[0]))
+        # a periodic load correlates as well at every multiple of its
+        # cycle: take the first peak that comes close to the best one
+        near = np.nan_to_num(row, nan=-np.inf) >= 0.9 * np.nanmax(row)
+        first = int(np.argmax(near))
+        run_end = first + (int(np.argmin(near[first:])) if not
+                           near[first:].all() else near.size - first)
+        out[i] = base + first + int(np.argmax(row[first:run_end]))
+    return out
 
 
 BASELINES = ('persistence', 'least_cpu_now', 'mean_kstd', 'linear_trend',

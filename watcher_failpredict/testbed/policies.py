@@ -21,6 +21,11 @@ VNF choice, feasibility and cooldown are identical (like-for-like):
 * ``trend``: risk = the least-squares line over the window extrapolated to
   t + the migration time (``prediction.baselines.linear_trend``): the load
   when a move started now would have completed.
+* ``seasonal``: risk = the peak period-mean CPU over the horizon one load
+  cycle earlier (``prediction.baselines.seasonal_naive``), each server's
+  cycle estimated from the stretch before the run
+  (``prediction.baselines.estimate_cycle_steps``); persistence for a
+  server without a cycle.
 
 ``least-cpu-wb`` is different on purpose: it is Watcher's own
 ``workload_balance`` strategy (loaded by the same loader from Watcher's
@@ -47,10 +52,15 @@ from watcher_failpredict.strategies import predicted_least_failure as plf
 from watcher_failpredict.testbed import physics
 
 POLICIES = ('no-mig', 'random', 'least-cpu', 'least-cpu-wb', 'mean-kstd',
-            'trend', 'proposed', 'proposed-proactive', 'oracle')
+            'trend', 'seasonal', 'proposed', 'proposed-proactive', 'oracle')
 
 #: Policies that need the model trained on the training stretch.
 TRAINED = ('proposed', 'proposed-proactive')
+#: Policies that read the host CPU of the stretch before the run.
+NEEDS_HISTORY = ('seasonal',)
+#: The strongest autocorrelation a server's history must show for its
+#: peak lag to count as its load cycle (fixed before any run).
+MIN_CYCLE_CORRELATION = 0.5
 
 
 def model_metadata(scn):
@@ -138,6 +148,24 @@ class RandomRisk:
         return self.rng.random(len(windows.names))
 
 
+def _plus_move_load(windows, tb, steps, server_cpu):
+    """Risk per window: ``server_cpu`` (percent, per server) plus the load
+    the planned move adds, which is the windows' trigger-period mean minus
+    what the server measured over the same ``steps`` samples."""
+    period_steps = steps * int(round(tb.scn['metrics_interval'] / tb.dt))
+    _, host, _ = tb.metric_samples(max(tb.k - period_steps, 0))
+    measured = np.nanmean(host['cpu'][:, -steps:], axis=1) \
+        if host else np.zeros(tb.n_servers)
+    seen = _period_mean(windows, steps)
+    out = np.empty(len(windows.names))
+    for i, name in enumerate(windows.names):
+        s = int(name.rsplit('-', 1)[1])
+        extra = seen[i] - measured[s]
+        out[i] = (server_cpu[s] + (extra if np.isfinite(extra) else 0.0)) \
+            / 100
+    return out
+
+
 class OracleRisk:
     """The realised future: peak rolling-mean CPU over the horizon / 100.
 
@@ -160,16 +188,55 @@ class OracleRisk:
         rolled = labels.rolling_mean(np.concatenate([past, future], 1), per)
         peak = np.nanmax(rolled[:, past.shape[1]:], axis=1) \
             if future.shape[1] else np.nanmax(rolled, axis=1)
-        _, host, _ = tb.metric_samples(max(tb.k - per, 0))
-        measured = np.nanmean(host['cpu'][:, -self.steps:], axis=1) \
-            if host else np.zeros(tb.n_servers)
-        seen = _period_mean(windows, self.steps)
-        out = np.empty(len(windows.names))
-        for i, name in enumerate(windows.names):
-            s = int(name.rsplit('-', 1)[1])
-            extra = seen[i] - measured[s]
-            out[i] = (peak[s] + (extra if np.isfinite(extra) else 0.0)) / 100
-        return out
+        return _plus_move_load(windows, tb, self.steps, peak)
+
+
+class SeasonalRisk:
+    """Seasonal naive: what the host did one load cycle ago.
+
+    risk = the peak over the horizon of the host's trigger-period mean
+    CPU, one cycle before now, plus the load the planned move adds (read
+    from the windows the strategy passes, as the oracle does). The host
+    CPU comes from the testbed's record of this run, preceded by the
+    stretch simulated before it (``history``: the training stretch, with
+    no migrations); a server's cycle is the peak of its autocorrelation
+    in ``history`` between the horizon and half the stretch. A server
+    without a cycle (or a lag reaching before ``history``) falls back to
+    persistence, the mean over the trigger period now.
+
+    :param history: host CPU percent (servers, steps) of the stretch that
+        ends where the run starts, at the testbed's step
+    """
+
+    def __init__(self, metadata, testbed, history):
+        self.metadata = dict(metadata)
+        self.tb = testbed
+        history = np.asarray(history, dtype=float)
+        if history.shape[0] != testbed.n_servers:
+            raise ValueError(f'history has {history.shape[0]} servers, the '
+                             f'testbed {testbed.n_servers}')
+        self.history = history
+        dt = testbed.dt
+        self.period = max(int(round(metadata['period'] / dt)), 1)
+        self.horizon = max(int(round(metadata['horizon'] / dt)), 1)
+        self.cycle = baselines.estimate_cycle_steps(
+            labels.rolling_mean(history, self.period)[:, self.period:],
+            self.horizon, history.shape[1], MIN_CYCLE_CORRELATION)
+        self.steps = max(metadata['period'] // metadata['granularity'], 1)
+
+    def predict_risk(self, windows):
+        tb = self.tb
+        cpu = np.concatenate([self.history, tb.rec_cpu[:, :tb.k]], axis=1)
+        now = cpu.shape[1]
+        t_index = np.full(tb.n_servers, now)
+        hosts = np.arange(tb.n_servers)
+        score = baselines.seasonal_naive(
+            cpu, t_index, hosts, self.period, self.horizon,
+            np.maximum(self.cycle, self.horizon))
+        # no cycle: persistence, as seasonal_naive does without history
+        score = np.where(self.cycle > 0, score, baselines.persistence(
+            cpu, t_index, hosts, self.period))
+        return _plus_move_load(windows, tb, self.steps, score)
 
 
 def load_strategy():
@@ -314,8 +381,12 @@ class WorkloadBalancePolicy:
         return _moves(s.execute(), self.history, now)
 
 
-def make_policy(name, scn, tb, seed, trained_bundle=None):
-    """The policy ``name`` for testbed ``tb``."""
+def make_policy(name, scn, tb, seed, trained_bundle=None, history=None):
+    """The policy ``name`` for testbed ``tb``.
+
+    :param trained_bundle: the model trained before the run (TRAINED)
+    :param history: host CPU of the stretch before the run (NEEDS_HISTORY)
+    """
     md = model_metadata(scn)
     if name == 'no-mig':
         return NoMigration()
@@ -333,6 +404,11 @@ def make_policy(name, scn, tb, seed, trained_bundle=None):
             md, 'linear_trend', migration_seconds(scn)))
     if name == 'oracle':
         return StrategyPolicy(name, scn, OracleRisk(md, tb))
+    if name == 'seasonal':
+        if history is None:
+            raise ValueError('the seasonal policy needs the host CPU of the '
+                             'stretch before the run')
+        return StrategyPolicy(name, scn, SeasonalRisk(md, tb, history))
     if name in TRAINED:
         if trained_bundle is None:
             raise ValueError(f'the {name} policy needs the model trained on '

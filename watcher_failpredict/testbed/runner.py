@@ -25,11 +25,23 @@ from watcher_failpredict.testbed import policies as pol
 TRAINED_ON = {'test': 'train', 'validation': 'fit'}
 
 
-def train_model(scn, seed, progress=None, stretch='train'):
-    """(bundle, evaluation) trained on the scenario's training stretch
-    (or on its ``fit`` part for the validation protocol)."""
+def simulate_history(scn, seed, stretch='train'):
+    """The stretch before the run, simulated without migrations: the
+    history an operator would have (the training stretch, or its ``fit``
+    part for the validation protocol)."""
     tb = cluster.Testbed(scn, seed, stretch)
     tb.run_until(tb.n_steps)
+    return tb
+
+
+def train_model(scn, seed, progress=None, stretch='train', history=None):
+    """(bundle, evaluation) trained on the scenario's training stretch
+    (or on its ``fit`` part for the validation protocol).
+
+    :param history: that stretch already simulated (simulate_history())
+    """
+    tb = history if history is not None else simulate_history(
+        scn, seed, stretch)
     return training.train(
         tb.host_windows(), threshold=float(scn['trigger']['threshold']),
         period=scn['trigger']['period'], horizon=scn['model']['horizon'],
@@ -39,16 +51,18 @@ def train_model(scn, seed, progress=None, stretch='train'):
 
 
 def run_policy(scn, name, seed, bundle=None, progress=None, influxdb=None,
-               stretch='test'):
+               stretch='test', history=None):
     """Run one policy over the test (or validation) stretch; returns
     (testbed, policy).
 
     :param influxdb: None (metrics in memory) or ``{'url': ..., 'prefix':
         ...}``: the run's metrics go through a real InfluxDB, database
         ``<prefix>_<scenario>_<policy>_<seed>`` (see influx.py)
+    :param history: host CPU percent of the stretch before the run, for
+        the policies that read it (policies.NEEDS_HISTORY)
     """
     tb = cluster.Testbed(scn, seed, stretch)
-    policy = pol.make_policy(name, scn, tb, seed, bundle)
+    policy = pol.make_policy(name, scn, tb, seed, bundle, history)
     if influxdb and name != 'no-mig':
         from watcher_failpredict.testbed import influx
         policy.metrics = influx.InfluxMetrics(
@@ -69,6 +83,10 @@ def run_policy(scn, name, seed, bundle=None, progress=None, influxdb=None,
     return tb, policy
 
 
+def _needs_history(names):
+    return any(n in pol.TRAINED + pol.NEEDS_HISTORY for n in names)
+
+
 def run_seed(scn, seed, names, progress=None, influxdb=None,
              stretch='test'):
     """Every policy in ``names`` on one seed.
@@ -77,12 +95,14 @@ def run_seed(scn, seed, names, progress=None, influxdb=None,
     :returns: {'evaluation': model evaluation or None,
                'runs': {policy: (testbed, policy object)}}
     """
-    bundle, evaluation = None, None
-    if any(n in pol.TRAINED for n in names):
+    bundle, evaluation, history = None, None, None
+    if _needs_history(names):
         if progress:
             progress('train', 0, 1)
-        bundle, evaluation = train_model(scn, seed,
-                                         stretch=TRAINED_ON[stretch])
+        before = simulate_history(scn, seed, TRAINED_ON[stretch])
+        history = before.rec_cpu[:, :before.k]
+        if any(n in pol.TRAINED for n in names):
+            bundle, evaluation = train_model(scn, seed, history=before)
         if progress:
             progress('train', 1, 1)
     runs = {}
@@ -91,7 +111,7 @@ def run_seed(scn, seed, names, progress=None, influxdb=None,
             if progress:
                 progress(name, done, total)
         runs[name] = run_policy(scn, name, seed, bundle, step_progress,
-                                influxdb, stretch)
+                                influxdb, stretch, history)
     return {'evaluation': evaluation, 'runs': runs, 'bundle': bundle}
 
 
@@ -119,8 +139,7 @@ def evaluate(scn, names, seeds=1, progress=None, influxdb=None,
         raise ValueError(f'unknown policy {unknown}; known: '
                          f'{", ".join(pol.POLICIES)}')
     units = 20                       # progress units per stretch
-    total = seeds * (len(names) + any(n in pol.TRAINED for n in names)) \
-        * units
+    total = seeds * (len(names) + _needs_history(names)) * units
     done = [0]
 
     def tick(label, d, t):
