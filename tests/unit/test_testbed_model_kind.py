@@ -34,6 +34,12 @@ def test_unknown_model_kind_is_refused_with_the_known_ones():
                        match=r"model\.kind: unknown model kind 'lstm'; "
                              r"known: svm"):
         scenario.validate(data)
+    data['model'] = {'kind': 'fixed_hosts'}
+    with pytest.raises(scenario.ScenarioError,
+                       match=r"model\.kind: 'fixed_hosts' cannot drive the "
+                             r"strategy .*use one of svm, svm_nystroem, gbt, "
+                             r"gbt_peak"):
+        scenario.validate(data)
     data['model'] = {'kind': 3}
     with pytest.raises(scenario.ScenarioError, match=r'model\.kind: must be'):
         scenario.validate(data)

@@ -249,10 +249,17 @@ def validate(data, base_dir=None):
             raise ScenarioError(f'trigger.{key}: must be a multiple of '
                                 f'metrics_interval')
     from watcher_failpredict.prediction import models
-    if out['model']['kind'] not in models.MODEL_KINDS:
-        raise ScenarioError(f'model.kind: unknown model kind '
-                            f'{out["model"]["kind"]!r}; known: '
-                            f'{", ".join(models.MODEL_KINDS)}')
+    kind = out['model']['kind']
+    if kind in models.MODEL_KINDS and kind not in models.RISK_KINDS:
+        # fixed_hosts ranks the host list it was trained on, not a risk
+        # per host: the strategy would refuse it only at the first audit,
+        # after the whole training stretch
+        raise ScenarioError(f'model.kind: {kind!r} cannot drive the '
+                            f'strategy (it predicts no risk per host); '
+                            f'use one of {", ".join(models.RISK_KINDS)}')
+    if kind not in models.RISK_KINDS:
+        raise ScenarioError(f'model.kind: unknown model kind {kind!r}; '
+                            f'known: {", ".join(models.RISK_KINDS)}')
     for key in ('horizon', 'window'):
         if out['model'][key] % out['metrics_interval']:
             raise ScenarioError(f'model.{key}: must be a multiple of '
