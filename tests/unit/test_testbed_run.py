@@ -10,6 +10,7 @@ import yaml
 from watcher_failpredict.cmd import main as cli
 from watcher_failpredict.strategies import predicted_least_failure as plf
 from watcher_failpredict.testbed import cluster
+from watcher_failpredict.testbed import loads
 from watcher_failpredict.testbed import policies
 from watcher_failpredict.testbed import runner
 from watcher_failpredict.testbed import scenario
@@ -48,7 +49,7 @@ def evaluated(short):
 
 
 @pytest.mark.parametrize('name', ['paper', 'paper-drift', 'paper-v1',
-                                  'paper-drift-v1'])
+                                  'paper-drift-v1', 'paper-phases'])
 def test_builtin_scenarios_load_with_paper_defaults(name):
     scn = scenario.load(name)
     assert scn['servers']['cores'] == 12
@@ -71,6 +72,43 @@ def test_paper_v2_is_v1_with_cycles_four_times_longer():
     assert (v2['train_duration'], v2['test_duration']) == (21600, 10800)
 
 
+def test_paper_phases_is_paper_with_phases_drawn_per_seed():
+    paper, phases = scenario.load('paper'), scenario.load('paper-phases')
+    assert phases['random_phases'] and not paper['random_phases']
+    assert {k: v for k, v in phases.items()
+            if k not in ('name', 'description', 'random_phases')} == {
+        k: v for k, v in paper.items()
+        if k not in ('name', 'description', 'random_phases')}
+
+
+def test_random_phases_shift_each_server_per_seed_for_every_stretch():
+    data = copy.deepcopy(SHORT)
+    data['random_phases'] = True
+    scn = scenario.validate(data)
+    train = cluster.Testbed(scn, 4, 'train')
+    test = cluster.Testbed(scn, 4, 'test')
+    other = cluster.Testbed(scn, 5, 'train')
+    off = train.phase_offsets()
+    # the same cluster over time: one draw per server and seed
+    np.testing.assert_array_equal(off, test.phase_offsets())
+    assert not np.allclose(off, other.phase_offsets())
+    bg = scn['servers']['background']
+    periods = np.array([bg[s % len(bg)]['period']
+                        for s in range(train.n_servers)])
+    assert np.all((off >= 0) & (off < periods)) and np.ptp(off) > 0
+    # server 0's background is its pattern with that phase added (its noise
+    # is the first draw of the training stretch's generator)
+
+    def server0(shift):
+        return loads.pattern(bg[0], train.t_abs, np.random.default_rng(
+            [4, 0]), 1.0, shift) * train.cores / 100
+    np.testing.assert_allclose(train.bg[0], server0(off[0]))
+    assert np.abs(train.bg[0] - server0(0.0)).max() > 1.0
+    # off by default: the seeds change the noise only
+    plain = cluster.Testbed(scenario.validate(SHORT), 4, 'train')
+    assert not plain.phase_offsets().any()
+
+
 @pytest.mark.parametrize('change,message', [
     (lambda d: d.update(colour='red'), r'unknown key\(s\) colour'),
     (lambda d: d['servers'].update(cpus=4), r'servers\.cpus'),
@@ -82,6 +120,7 @@ def test_paper_v2_is_v1_with_cycles_four_times_longer():
     (lambda d: d['servers']['background'][0].update(kind='wobble'),
      r"servers\.background\[0\]\.kind: unknown pattern 'wobble'"),
     (lambda d: d.update(step='fast'), r'step: must be a number'),
+    (lambda d: d.update(random_phases=1), r'random_phases: must be bool'),
     (lambda d: d.update(decision_interval=7), r'decision_interval'),
 ])
 def test_scenario_validation_names_the_bad_key(change, message):

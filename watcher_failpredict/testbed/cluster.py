@@ -148,9 +148,10 @@ class Testbed:
             first, _ = stretch_bounds(scn, self.stretch)
             t_abs = self.dt * np.arange(stretch_bounds(scn, 'train')[1])
         bg = scn['servers']['background']
+        shift = self.phase_offsets() + drift['phase_shift']
         self.bg = np.stack([
             loads.pattern(bg[s % len(bg)], t_abs, rng, drift['period_scale'],
-                          drift['phase_shift'])
+                          shift[s])
             for s in range(self.n_servers)]) * self.cores / 100.0
         self.rate = np.stack([
             loads.pattern(scn['chains']['rate'], t_abs, rng)
@@ -160,6 +161,23 @@ class Testbed:
             self.bg, self.rate = self.bg[:, cut], self.rate[:, cut]
         #: absolute times (s from the training stretch's start) simulated
         self.t_abs = self.t + self.offset
+
+    def phase_offsets(self):
+        """Seconds added to each server's background phase: 0, or with
+        ``random_phases`` a draw in [0, period) per server and seed, the
+        same for every stretch (one cluster, seen over time), so a seed is
+        another arrangement of the servers' cycles, not only other noise.
+        Trace patterns replay their trace unshifted."""
+        bg = self.scn['servers']['background']
+        out = np.zeros(self.n_servers)
+        if self.scn.get('random_phases'):
+            rng = np.random.default_rng([self.seed, 5])
+            draws = rng.random(self.n_servers)
+            for s in range(self.n_servers):
+                spec = bg[s % len(bg)]
+                if spec['kind'] != 'trace':
+                    out[s] = draws[s] * float(spec.get('period') or 0.0)
+        return out
 
     def offered_cores(self, k):
         """Each VNF's offered CPU demand at step k: ``min(lambda c, v)``."""

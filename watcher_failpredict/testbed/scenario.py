@@ -54,6 +54,7 @@ SCHEMA = {
     'train_duration': (_NUM, 1, 14400.0),
     'test_duration': (_NUM, 1, 7200.0),
     'latency_samples': (int, 1, 16),
+    'random_phases': (bool, None, False),
     'servers': {
         'count': (int, 2, 12),
         'cores': (int, 1, 12),
