@@ -116,6 +116,7 @@ class Testbed:
         self.n_vnfs = self.n_chains * self.n_hops
         self.cost = np.tile([h['cost'] for h in ch['hops']], self.n_chains)
         self.vcpus = float(ch['vcpus'])
+        self.first = first
         self.offset = first * self.dt
         self.n_steps = end - first
         self.t = self.dt * np.arange(self.n_steps)
@@ -145,7 +146,6 @@ class Testbed:
         else:
             # fit and validation are cut from the training stretch's
             # series, so they see exactly its load and noise
-            first, _ = stretch_bounds(scn, self.stretch)
             t_abs = self.dt * np.arange(stretch_bounds(scn, 'train')[1])
         bg = scn['servers']['background']
         shift = self.phase_offsets() + drift['phase_shift']
@@ -157,7 +157,7 @@ class Testbed:
             loads.pattern(scn['chains']['rate'], t_abs, rng)
             for _ in range(self.n_chains)])
         if not test:
-            cut = slice(first, first + self.n_steps)
+            cut = slice(self.first, self.first + self.n_steps)
             self.bg, self.rate = self.bg[:, cut], self.rate[:, cut]
         #: absolute times (s from the training stretch's start) simulated
         self.t_abs = self.t + self.offset

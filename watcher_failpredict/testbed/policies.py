@@ -226,7 +226,13 @@ class SeasonalRisk:
 
     def predict_risk(self, windows):
         tb = self.tb
-        cpu = np.concatenate([self.history, tb.rec_cpu[:, :tb.k]], axis=1)
+        # only the columns the longest cycle reaches back to (with its
+        # horizon and trigger period), not the whole record, each audit
+        need = int(max(self.cycle.max(), self.horizon)) + self.period + \
+            self.horizon
+        recent = tb.rec_cpu[:, max(tb.k - need, 0):tb.k]
+        cpu = np.concatenate([self.history[:, self.history.shape[1] - max(
+            need - recent.shape[1], 0):], recent], axis=1)
         now = cpu.shape[1]
         t_index = np.full(tb.n_servers, now)
         hosts = np.arange(tb.n_servers)
