@@ -17,7 +17,9 @@ import pytest
 
 from tests.influxdb_server import InfluxDBServer
 from tests.unit import test_training as synth
+from watcher_failpredict.cmd import common
 from watcher_failpredict.cmd import main as cli
+from watcher_failpredict.cmd import train as train_cmd
 from watcher_failpredict.datasources import collectd_schema as cs
 from watcher_failpredict.prediction import bundle as bundle_mod
 
@@ -206,11 +208,11 @@ def test_password_from_file_and_env_never_printed(tmp_path):
         rc, out, err = run(*base, '--password-file', str(pw))
         # authenticated now: the (absent) database is the next complaint
         assert rc == 2 and 'no host reports CPU' in err, err
-        os.environ[cli.PASSWORD_ENV] = server.admin_password
+        os.environ[common.PASSWORD_ENV] = server.admin_password
         try:
             rc, out, err = run(*base)
         finally:
-            del os.environ[cli.PASSWORD_ENV]
+            del os.environ[common.PASSWORD_ENV]
         assert rc == 2 and 'no host reports CPU' in err, err
         assert server.admin_password not in err + out
     finally:
@@ -252,7 +254,7 @@ def test_default_horizon_is_migration_time_plus_margin():
     from watcher_failpredict.prediction import migration_time
     c = conf.CONF.failpredict
     err = io.StringIO()
-    horizon = cli.auto_horizon(10, 1024, err)
+    horizon = train_cmd.auto_horizon(10, 1024, err)
     est = migration_time.precopy(
         1024, migration_time.dirty_rate(1024, 100.0,
                                         c.migration_dirty_fraction),
@@ -264,7 +266,8 @@ def test_default_horizon_is_migration_time_plus_margin():
         < est.seconds + c.migration_margin + 10
     assert f'horizon: {horizon} s' in err.getvalue()
     # a bigger VNF takes longer to move, so the horizon grows with it
-    assert cli.auto_horizon(10, 512) < horizon < cli.auto_horizon(10, 1200)
+    assert train_cmd.auto_horizon(10, 512) < horizon \
+        < train_cmd.auto_horizon(10, 1200)
     # one whose pre-copy cannot converge gives no horizon but a clear error
-    with pytest.raises(cli.CommandError, match='does not converge'):
-        cli.auto_horizon(10, 4096)
+    with pytest.raises(common.CommandError, match='does not converge'):
+        train_cmd.auto_horizon(10, 4096)

@@ -104,7 +104,7 @@ def test_json_and_plots(small, tmp_path):
             assert f.read(8) == b'\x89PNG\r\n\x1a\n'
 
 
-def test_cli_train_trace_report_and_report_on_bundle(tmp_path, capsys):
+def test_cli_train_trace_report_and_compare_models_on_bundle(tmp_path, capsys):
     out = tmp_path / 'm.joblib'
     small = ['--trace-opt', 'n_hosts=5', '--trace-opt', 'days=0.4']
     rc = cli.main(['train', '--trace', 'synthetic', '--model-kind', 'gbt',
@@ -115,15 +115,17 @@ def test_cli_train_trace_report_and_report_on_bundle(tmp_path, capsys):
     assert rc == 0 and out.exists()
     assert 'least_cpu_now' in text and 'svm_nystroem' in text
     assert (tmp_path / 'rep' / 'report.json').exists()
-    rc = cli.main(['report', '--bundle', str(out), '--trace', 'synthetic',
+    rc = cli.main(['compare-models', '--bundle', str(out), '--trace',
+                   'synthetic',
                    *small,
                    '--out-dir', str(tmp_path / 'rep2')])
     captured = capsys.readouterr()
     assert rc == 0 and 'bundle' in captured.out
     assert 'trained on' in captured.err
+    assert 'deprecated' not in captured.err
     data = json.loads((tmp_path / 'rep2' / 'report.json').read_text())
     assert data['methods']['bundle']['pr_auc'] > 0.5
-    assert cli.main(['report', '--bundle', str(out)]) == 2
+    assert cli.main(['compare-models', '--bundle', str(out)]) == 2
 
 
 def test_verdict_judges_the_chosen_model_not_the_test_stretch_best():

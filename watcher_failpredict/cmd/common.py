@@ -1,0 +1,220 @@
+"""What the ``watcher-failpredict`` commands share.
+
+Argument types (durations, times, positive integers), the errors a command
+reports, the password file, the progress bar, text tables, and the trace
+options, trace loading and report writing that ``train`` and
+``compare-models`` both use. Nothing here knows which command runs it.
+"""
+
+import argparse
+import datetime
+import os
+import re
+import sys
+import time
+
+from watcher_failpredict.prediction import evaluation
+from watcher_failpredict.prediction import traces
+from watcher_failpredict.prediction import training
+
+PROG = 'watcher-failpredict'
+PASSWORD_ENV = 'FAILPREDICT_INFLUXDB_PASSWORD'
+USERNAME_ENV = 'FAILPREDICT_INFLUXDB_USERNAME'
+
+_UNITS = {'s': 1, 'm': 60, 'h': 3600, 'd': 86400, 'w': 604800}
+
+
+class CommandError(Exception):
+    """An error to report as one line, exit status 2."""
+
+
+class UsageError(Exception):
+    """Arguments that parse but do not go together: the dispatcher prints
+    the usage and this message and exits with status 2, as argparse does
+    for arguments that do not parse."""
+
+
+def parse_duration(text):
+    """Seconds in ``'90'``, ``'90s'``, ``'15m'``, ``'24h'``, ``'7d'``."""
+    m = re.fullmatch(r'\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*', str(text))
+    if not m:
+        raise argparse.ArgumentTypeError(
+            f'{text!r} is not a duration (e.g. 3600, 90m, 24h, 7d)')
+    seconds = float(m.group(1)) * _UNITS[m.group(2) or 's']
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(f'{text!r} must be positive')
+    return int(seconds)
+
+
+def parse_time(text):
+    """Unix seconds from epoch seconds or an ISO 8601 date-time (UTC)."""
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        dt = datetime.datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f'{text!r} is neither Unix seconds nor an ISO 8601 time') from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=datetime.timezone.utc)
+    return dt.timestamp()
+
+
+def positive_int(text):
+    """An integer >= 1 (an argparse type)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'{text!r} is not an integer') \
+            from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f'{text!r} must be >= 1')
+    return value
+
+
+def read_password(path):
+    """The password from ``path`` (first line) or the environment."""
+    if path:
+        try:
+            with open(path, encoding='utf-8') as f:
+                return f.readline().rstrip('\r\n')
+        except OSError as exc:
+            raise CommandError(f'cannot read password file {path}: '
+                               f'{exc.strerror or exc}') from None
+    return os.environ.get(PASSWORD_ENV)
+
+
+class ProgressBar:
+    """A progress bar on a stream (stderr).
+
+    On a terminal it redraws one line; elsewhere (logs, pipes) it writes
+    one line per update so the log stays readable.
+    """
+
+    def __init__(self, label, total, stream=None, width=30):
+        self.label, self.total, self.width = label, max(int(total), 1), width
+        self.stream = stream or sys.stderr
+        self.start = time.monotonic()
+        isatty = getattr(self.stream, 'isatty', None)
+        self.tty = bool(isatty and isatty())
+
+    def update(self, done, note=''):
+        frac = min(max(done / self.total, 0.0), 1.0)
+        fill = int(round(frac * self.width))
+        bar = '#' * fill + '.' * (self.width - fill)
+        elapsed = time.monotonic() - self.start
+        text = (f'{self.label} [{bar}] {done}/{self.total} {elapsed:5.1f}s '
+                f'{note}').rstrip()
+        if self.tty:
+            end = '\n' if done >= self.total else ''
+            self.stream.write('\r\033[K' + text + end)
+        else:
+            self.stream.write(text + '\n')
+        self.stream.flush()
+
+
+def _fmt(value, pct=False):
+    if value is None:
+        return 'n/a'
+    if isinstance(value, float):
+        return f'{value:.3f}' if not pct else f'{value:.1f}'
+    return str(value)
+
+
+def format_table(rows, header):
+    """``rows`` under ``header``: first column left-aligned, the others
+    right-aligned, a dashed rule below the header."""
+    widths = [max(len(str(r[i])) for r in [header] + rows)
+              for i in range(len(header))]
+    lines = ['  '.join(str(c).ljust(w) if i == 0 else str(c).rjust(w)
+                       for i, (c, w) in enumerate(zip(r, widths)))
+             for r in [header] + rows]
+    lines.insert(1, '  '.join('-' * w for w in widths))
+    return '\n'.join(lines)
+
+
+def format_evaluation(ev):
+    """The held-out evaluation as a text table."""
+    if 'baseline_persistence' in ev:
+        m, b = ev['model'], ev['baseline_persistence']
+        rows = [(label, _fmt(m[k]), _fmt(b[k])) for label, k in (
+            ('ROC-AUC', 'roc_auc'), ('PR-AUC', 'pr_auc'),
+            ('precision@0.5', 'precision'), ('recall@0.5', 'recall'),
+            ('F1@0.5', 'f1'))]
+        table = format_table(rows, ('held-out', 'model',
+                                    'persistence (mean CPU now)'))
+        rates = (f'positive rate: train {ev["positive_rate_train"]:.3f}, '
+                 f'test {ev["positive_rate_test"]:.3f}')
+    else:
+        names = ('model', 'baseline_least_cpu', 'oracle')
+        rows = [(label, *(_fmt(ev[n][k]) for n in names)) for label, k in (
+            ('accuracy', 'accuracy'),
+            ('mean future peak CPU %', 'mean_future_peak_cpu'),
+            ('destination failure rate', 'destination_failure_rate'))]
+        table = format_table(rows, ('held-out', 'model', 'least-cpu',
+                                    'oracle'))
+        rates = ''
+    head = (f'train {ev["train_span"][0]} .. {ev["train_span"][1]} '
+            f'({ev["n_train"]} samples); test {ev["test_span"][0]} .. '
+            f'{ev["test_span"][1]} ({ev["n_test"]} samples)')
+    return '\n'.join(x for x in (head, table, rates) if x)
+
+
+# -- traces and reports (train, compare-models) -------------------------------
+
+def add_trace_options(p):
+    g = p.add_argument_group('trace (instead of InfluxDB)')
+    g.add_argument('--trace', choices=traces.TRACE_NAMES,
+                   help='train/evaluate on a trace set or the synthetic '
+                        'periodic workload')
+    g.add_argument('--trace-opt', action='append', default=[],
+                   metavar='KEY=VALUE',
+                   help='loader option, repeatable (e.g. signal=avg, '
+                        'overcommit=1.5, resolution=raw, n_hosts=6, '
+                        'days=0.5)')
+    g.add_argument('--traces', metavar='DIR',
+                   help=f'traces directory (default: ${traces.TRACES_ENV} '
+                        'or ../shared/traces beside the repository)')
+
+
+def trace_windows(args, stderr):
+    """The windows of ``--trace`` with its ``--trace-opt`` options."""
+    opts = {}
+    for item in args.trace_opt:
+        key, sep, value = item.partition('=')
+        if not sep or not key:
+            raise CommandError(f'--trace-opt {item!r}: expected KEY=VALUE')
+        for conv in (int, float):
+            try:
+                value = conv(value)
+                break
+            except ValueError:
+                pass
+        opts[key.strip()] = value
+    try:
+        windows = traces.load_trace(args.trace, traces=args.traces, **opts)
+    except TypeError as exc:
+        raise CommandError(f'--trace-opt: {exc}') from None
+    stderr.write(f'trace {args.trace}: {len(windows.names)} hosts x '
+                 f'{len(windows.times)} steps of {windows.step} s\n')
+    return windows
+
+
+def excluded_intervals(path):
+    """The ``--exclude-migrations`` intervals, None without the option."""
+    return training.load_intervals(path) if path else None
+
+
+def write_report(result, directory, stdout):
+    """Print an evaluation report; with ``directory``, also write its JSON
+    and plots there."""
+    stdout.write(evaluation.format_report(result) + '\n')
+    if directory:
+        os.makedirs(directory, exist_ok=True)
+        path = evaluation.write_json(
+            result, os.path.join(directory, 'report.json'))
+        stdout.write(f'report: {path}\n')
+        for png in evaluation.write_plots(result, directory):
+            stdout.write(f'plot: {png}\n')

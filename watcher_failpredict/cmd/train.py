@@ -1,0 +1,338 @@
+"""``watcher-failpredict train``: fit a model bundle on collectd history.
+
+The history comes from InfluxDB (``--influxdb``, ``--database``) or from a
+trace set (``--trace``); the model is evaluated on the later part of it
+(time-ordered, never shuffled), the bundle written atomically and the
+``[failpredict]`` lines to paste into ``watcher.conf`` printed.
+"""
+
+import datetime
+import math
+import os
+import re
+import time
+
+import numpy as np
+
+from watcher_failpredict.cmd import common
+from watcher_failpredict import conf
+from watcher_failpredict.datasources import base
+from watcher_failpredict.datasources import influxdb
+from watcher_failpredict.prediction import bundle as bundle_mod
+from watcher_failpredict.prediction import evaluation
+from watcher_failpredict.prediction import migration_time
+from watcher_failpredict.prediction import models
+from watcher_failpredict.prediction import traces
+from watcher_failpredict.prediction import training
+
+_UUID = re.compile(r'^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-'
+                   r'[0-9a-f]{12}$', re.IGNORECASE)
+
+
+def add_parser(subparsers):
+    t = subparsers.add_parser(
+        'train', allow_abbrev=False,
+        help='train a model bundle from InfluxDB history',
+        description='Read the compute hosts\' collectd history from '
+                    'InfluxDB, train a model on its earlier part, evaluate '
+                    'it on the later part (time-ordered, never shuffled) '
+                    'and write the bundle atomically.')
+    src = t.add_argument_group('InfluxDB')
+    src.add_argument('--influxdb', metavar='URL',
+                     help='InfluxDB 1.x base URL, e.g. http://127.0.0.1:8086 '
+                          '(required unless --trace)')
+    src.add_argument('--database', metavar='DB',
+                     help='database the collectd input writes into '
+                          '(required unless --trace)')
+    src.add_argument('--username', default=os.environ.get(common.USERNAME_ENV),
+                     help=f'InfluxDB user (default: ${common.USERNAME_ENV})')
+    src.add_argument('--password-file', metavar='FILE',
+                     help='file whose first line is the password (default: '
+                          f'${common.PASSWORD_ENV})')
+    src.add_argument('--cpu-form', choices=('percent', 'jiffies'),
+                     default='percent',
+                     help='how collectd reports CPU (default: percent)')
+    src.add_argument('--timeout', type=float, default=60.0,
+                     help='seconds per InfluxDB request (default: 60)')
+    src.add_argument('--chunk', type=common.parse_duration, default=3600,
+                     help='history read per request (default: 1h)')
+    src.add_argument('--hosts', metavar='H1,H2',
+                     help='collectd host names to train on (default: every '
+                          'host reporting CPU, UUID-named series, i.e. VNF '
+                          'instances, excluded)')
+    span = t.add_argument_group('history')
+    span.add_argument('--since', type=common.parse_duration, default=86400,
+                      help='history length ending at --until (default: '
+                           '24h)')
+    span.add_argument('--until', type=common.parse_time, default=None,
+                      help='end of the history, Unix seconds or ISO 8601 '
+                           '(default: now)')
+    span.add_argument('--granularity', type=common.positive_int, default=10,
+                      help='seconds per step; must match the strategy\'s '
+                           'granularity (default: 10)')
+    mdl = t.add_argument_group('model')
+    mdl.add_argument('--threshold', type=float, default=90.0,
+                     help='failure state: mean CPU %% over --period at or '
+                          'above this (default: 90)')
+    mdl.add_argument('--period', type=common.parse_duration, default=300,
+                     help='trigger period (default: 300 s)')
+    mdl.add_argument('--horizon', type=common.parse_duration, default=None,
+                     help='predict failures this far ahead (default: auto, '
+                          'the estimated live migration of a '
+                          '--reference-memory VNF at full CPU plus '
+                          '[failpredict] migration_margin, in whole steps: '
+                          'what matters is the destination\'s state when '
+                          'the migration completes)')
+    mdl.add_argument('--reference-memory', type=common.positive_int,
+                     default=1024, metavar='MIB',
+                     help='memory of the VNF the automatic horizon is sized '
+                          'for (default: 1024 MiB, the paper\'s VNFs)')
+    mdl.add_argument('--window', type=common.parse_duration, default=600,
+                     help='feature window (default: 600 s)')
+    mdl.add_argument('--model-kind', choices=models.MODEL_KINDS,
+                     default='gbt_peak',
+                     help='gbt_peak (default): probability that the future '
+                          'peak CPU, forecast by gradient-boosted trees, '
+                          'crosses the threshold; gbt: calibrated '
+                          'gradient-boosted classifier; svm: the paper\'s '
+                          'RBF SVM (subsampled); svm_nystroem: the SVM made '
+                          'to scale; all score any host. fixed_hosts: the '
+                          'paper\'s which-server classifier, for evaluation '
+                          'only (doc: models)')
+    mdl.add_argument('--test-fraction', type=float, default=0.25,
+                     help='latest share of the history held out for '
+                          'evaluation (default: 0.25)')
+    mdl.add_argument('--max-samples', type=common.positive_int,
+                     default=models.DEFAULT_MAX_SAMPLES,
+                     help='training subsample cap of the svm kind; SVC fit '
+                          'time grows quadratically or worse (default: '
+                          '%(default)s)')
+    mdl.add_argument('--stride', type=common.positive_int, default=1,
+                     help='use every n-th time step as a sample (default: 1)')
+    mdl.add_argument('--seed', type=int, default=0, help='random seed')
+    common.add_trace_options(t)
+    mdl.add_argument('--cycle', type=common.parse_duration, default=None,
+                     help='load cycle for the gbt cycle-position features '
+                          '(default: none; traces: their own)')
+    mdl.add_argument('--cost-false-migration', type=float,
+                     default=models.DEFAULT_COST_FALSE_MIGRATION,
+                     help='cost of a needless migration (default: '
+                          '%(default)s)')
+    mdl.add_argument('--cost-missed-failure', type=float,
+                     default=models.DEFAULT_COST_MISSED_FAILURE,
+                     help='cost of a missed failure (default: %(default)s);'
+                          ' the ratio sets the decision threshold')
+    mdl.add_argument('--exclude-migrations', metavar='FILE',
+                     help='CSV host,start,end (or JSON) of past migrations; '
+                          'samples they touched are not trained on')
+    t.add_argument('--report', metavar='DIR',
+                   help='also run the full evaluation (every model and '
+                        'baseline) and write report.json and PNG plots here')
+    t.add_argument('--out', required=True, metavar='PATH',
+                   help='where to write the model bundle')
+
+
+def run(args, stdout, stderr):
+    if args.trace:
+        return _run_on_trace(args, stdout, stderr)
+    if not args.influxdb or not args.database:
+        raise common.UsageError('train: --influxdb and --database are '
+                                'required (or pass --trace NAME)')
+    out = os.path.abspath(args.out)
+    out_dir = os.path.dirname(out)
+    if not os.path.isdir(out_dir):
+        raise common.CommandError(f'--out {args.out}: directory {out_dir} '
+                                  f'does not exist')
+    if not os.access(out_dir, os.W_OK):
+        raise common.CommandError(f'--out {args.out}: directory {out_dir} '
+                                  f'is not writable')
+    g = args.granularity
+    if args.horizon is None:
+        args.horizon = auto_horizon(g, args.reference_memory, stderr)
+    for name in ('period', 'horizon', 'window'):
+        if getattr(args, name) % g:
+            raise common.CommandError(
+                f'--{name} {getattr(args, name)} s is not a multiple of '
+                f'--granularity {g} s')
+    until = time.time() if args.until is None else args.until
+    end = int(until // g) * g        # whole steps only: drop the one filling
+    start = end - (args.since // g) * g
+    ds = influxdb.InfluxDBDataSource(
+        url=args.influxdb, database=args.database, username=args.username,
+        password=common.read_password(args.password_file),
+        timeout=args.timeout, cpu_form=args.cpu_form, retries=1)
+    names = host_names(ds, args.hosts, stderr)
+    stderr.write(f'{len(names)} host(s), {_iso(start)} .. {_iso(end)} at '
+                 f'{g} s\n')
+    windows = read_history(ds, names, start, end, g, args.chunk, stderr,
+                           filter_names=bool(args.hosts))
+    empty = [n for i, n in enumerate(names)
+             if np.isnan(windows.data['cpu'][i]).all()]
+    if len(empty) == len(names):
+        raise common.CommandError(
+            f'no CPU data for any of {len(names)} host(s) between '
+            f'{_iso(start)} and {_iso(end)}; check --since/--until, --hosts '
+            f'and --cpu-form')
+    if empty:
+        stderr.write(f'no CPU data for {len(empty)} host(s): '
+                     f'{", ".join(empty[:10])}\n')
+
+    def progress(stage, done, total):
+        if done == 0:
+            stderr.write(f'{stage}...\n')
+
+    bundle, ev = _train(args, windows, progress)
+    return _finish_train(args, windows, bundle, ev, stdout, stderr)
+
+
+def _run_on_trace(args, stdout, stderr):
+    out = os.path.abspath(args.out)
+    if not os.path.isdir(os.path.dirname(out)):
+        raise common.CommandError(f'--out {args.out}: directory does not '
+                                  f'exist')
+    windows = common.trace_windows(args, stderr)
+    d = traces.TRACE_DEFAULTS[args.trace]
+    step = windows.step
+    if args.horizon is None:
+        args.horizon = auto_horizon(1, args.reference_memory, stderr)
+    # trace steps are coarse: round the durations up to whole steps
+    dur = {n: max(step, -(-getattr(args, n) // step) * step)
+           for n in ('period', 'horizon', 'window')}
+    if dur['window'] < 4 * step:
+        dur['window'] = 6 * step
+    args.period, args.horizon, args.window = (dur['period'], dur['horizon'],
+                                              dur['window'])
+    if args.cycle is None:
+        args.cycle = d['cycle']
+    # stage lines only for InfluxDB history: a trace run never printed them
+    bundle, ev = _train(args, windows, progress=None)
+    bundle.metadata['training_source'] = f'trace:{args.trace}'
+    return _finish_train(args, windows, bundle, ev, stdout, stderr)
+
+
+def _train(args, windows, progress):
+    """The model bundle and its held-out evaluation, from the options
+    both history sources share."""
+    return training.train(
+        windows, threshold=args.threshold, period=args.period,
+        horizon=args.horizon, window=args.window,
+        model_kind=args.model_kind, test_fraction=args.test_fraction,
+        progress=progress, random_state=args.seed,
+        max_samples=args.max_samples, stride=args.stride,
+        exclude_intervals=common.excluded_intervals(args.exclude_migrations),
+        cycle=args.cycle, cost_fp=args.cost_false_migration,
+        cost_fn=args.cost_missed_failure)
+
+
+def _finish_train(args, windows, bundle, ev, stdout, stderr):
+    out = os.path.abspath(args.out)
+    stdout.write(common.format_evaluation(ev) + '\n')
+    if ev.get('beats_baseline') is False:
+        stderr.write('WARNING: the model does not beat the persistence '
+                     'baseline on held-out data (ROC-AUC); consider a '
+                     'longer history before deploying it\n')
+    digest = bundle_mod.save_bundle(bundle, out)
+    stdout.write(f'\nwrote {out}\nsha256 {digest}\n\n'
+                 f'# add to watcher.conf:\n[failpredict]\n'
+                 f'model_path = {out}\nmodel_sha256 = {digest}\n')
+    if args.report:
+        kinds = [args.model_kind] if args.model_kind in models.RISK_KINDS \
+            else []
+        for extra in ('gbt_peak', 'gbt', 'svm_nystroem'):
+            if extra not in kinds:
+                kinds.append(extra)
+        result = evaluation.evaluate(
+            windows, threshold=args.threshold, period=args.period,
+            horizon=args.horizon, window=args.window, model_kinds=kinds,
+            test_fraction=args.test_fraction, cycle=args.cycle,
+            cost_fp=args.cost_false_migration,
+            cost_fn=args.cost_missed_failure,
+            exclude_intervals=common.excluded_intervals(
+                args.exclude_migrations),
+            random_state=args.seed, max_samples=args.max_samples,
+            name=args.trace or 'influxdb')
+        stdout.write('\n')
+        common.write_report(result, args.report, stdout)
+    return 0
+
+
+def auto_horizon(granularity, memory_mib, stderr=None):
+    """The default horizon: a ``memory_mib`` VNF's estimated live migration
+    at full CPU (the slowest case) plus the margin, rounded up to whole
+    ``granularity`` steps. Uses the ``[failpredict] migration_*`` options.
+    """
+    c = conf.CONF.failpredict
+    est = migration_time.precopy(
+        memory_mib, migration_time.dirty_rate(
+            memory_mib, 100.0, c.migration_dirty_fraction),
+        c.migration_bandwidth_mbps, c.migration_max_downtime,
+        c.migration_setup_time)
+    need = migration_time.required_horizon([est], c.migration_margin)
+    if need is None:
+        raise common.CommandError(
+            f'no automatic horizon: a {memory_mib} MiB VNF at full CPU '
+            f'cannot be live-migrated ({est.reason}); pass --horizon')
+    horizon = int(math.ceil(need / granularity)) * granularity
+    if stderr is not None:
+        stderr.write(f'horizon: {horizon} s (live migration of a '
+                     f'{memory_mib} MiB VNF at full CPU ~{est.seconds:.0f} s'
+                     f' + margin {c.migration_margin:g} s)\n')
+    return horizon
+
+
+def host_names(datasource, hosts_arg, stderr):
+    """The ``--hosts`` names, or every host reporting CPU but the
+    UUID-named series (VNF instances)."""
+    if hosts_arg:
+        names = [h.strip() for h in hosts_arg.split(',') if h.strip()]
+        if not names:
+            raise common.CommandError('--hosts is empty')
+        return names
+    names = datasource.list_names(base.COMPUTE_NODE)
+    hosts = [n for n in names if not _UUID.match(n)]
+    skipped = len(names) - len(hosts)
+    if skipped:
+        stderr.write(f'ignoring {skipped} UUID-named series (VNF '
+                     f'instances); pass --hosts to choose explicitly\n')
+    if not hosts:
+        raise common.CommandError(
+            f'no host reports CPU in database {datasource.database!r} at '
+            f'{datasource.url}; check --database and the collectd input')
+    return hosts
+
+
+def read_history(datasource, names, start, end, granularity, chunk, stderr,
+                 filter_names=True):
+    """All host metrics of ``names`` over [start, end), chunk by chunk.
+
+    One request per chunk keeps each answer small; the chunks are put on one
+    grid by the same align() the strategy's reads use. With
+    ``filter_names`` False every host is read and only ``names`` kept
+    (cheaper than a filter listing every host).
+    """
+    metrics = tuple(base.HOST_METRICS)
+    chunk = max(int(chunk) // granularity, 1) * granularity
+    bounds = list(range(int(start), int(end), chunk))
+    bar = common.ProgressBar('reading InfluxDB', len(bounds), stderr)
+    bar.update(0)
+    raw = {m: {} for m in metrics}
+    for i, lo in enumerate(bounds):
+        hi = min(lo + chunk, int(end))
+        part = datasource._fetch(base.COMPUTE_NODE, metrics,
+                                 tuple(names) if filter_names else None,
+                                 lo, hi, granularity)
+        for metric, per_name in part.items():
+            for name, (t, v) in per_name.items():
+                raw[metric].setdefault(name, []).append((t, v))
+        bar.update(i + 1, f'{_iso(hi)}')
+    joined = {
+        m: {n: (np.concatenate([p[0] for p in parts]),
+                np.concatenate([p[1] for p in parts]))
+            for n, parts in per_name.items()}
+        for m, per_name in raw.items()}
+    return base.align(joined, tuple(names), metrics, start, end, granularity)
+
+
+def _iso(ts):
+    return datetime.datetime.fromtimestamp(
+        ts, datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
