@@ -3,8 +3,11 @@
 Each command is a module of this package exposing ``add_parser(subparsers)``
 (adds its sub-parser, with any aliases) and ``run(args, stdout, stderr)``
 (does the work, returns the exit status); ``args.command`` is the name the
-user typed, so a command can tell a deprecated alias from its name. Adding
-a command is one line in :data:`COMMANDS`.
+user typed, so a command can tell a deprecated alias from its name. A
+``run()`` raises :class:`common.CommandError` for a one-line error and
+:class:`common.UsageError` for options that parse but do not go together
+(usage and message, as argparse prints); both exit with status 2. Adding a
+command is one line in :data:`COMMANDS`.
 
 ``train`` fits a model bundle on InfluxDB (or trace) history and prints the
 ``[failpredict]`` lines to paste into ``watcher.conf``; ``show-model PATH``
