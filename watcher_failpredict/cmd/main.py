@@ -22,6 +22,7 @@ import time
 
 import numpy as np
 
+from watcher_failpredict.cmd import traces as traces_cmd
 from watcher_failpredict.datasources import base
 from watcher_failpredict.prediction import bundle as bundle_mod
 from watcher_failpredict.prediction import models
@@ -257,7 +258,12 @@ def build_parser():
                         '(default: test)')
     e.add_argument('--json', metavar='FILE', help='write the results here')
     e.add_argument('--plots', metavar='DIR', help='write PNG plots here')
+    e.add_argument('--traces', metavar='DIR',
+                   help='traces directory for the scenario\'s traces: files '
+                        '(default: $FAILPREDICT_TRACES, else '
+                        '$XDG_CACHE_HOME/watcher-failpredict/traces)')
     e.set_defaults(func=cmd_evaluate)
+    traces_cmd.add_parser(sub)
     return parser
 
 
@@ -273,8 +279,9 @@ def _add_trace_options(p):
                         'overcommit=1.5, resolution=raw, n_hosts=6, '
                         'days=0.5)')
     g.add_argument('--traces', metavar='DIR',
-                   help=f'traces directory (default: ${traces.TRACES_ENV} '
-                        'or ../shared/traces beside the repository)')
+                   help=f'traces directory (default: ${traces.TRACES_ENV}, '
+                        'else $XDG_CACHE_HOME/watcher-failpredict/traces; '
+                        'watcher-failpredict traces fetch NAME fills it)')
 
 
 # -- helpers ---------------------------------------------------------------
@@ -666,7 +673,7 @@ def cmd_evaluate(args, stdout, stderr):
     from watcher_failpredict.testbed import report
     from watcher_failpredict.testbed import runner
     from watcher_failpredict.testbed import scenario
-    scn = scenario.load(args.scenario)
+    scn = scenario.load(args.scenario, args.traces)
     names = list(policies.POLICIES)
     if args.policies:
         names = [p.strip() for p in args.policies.split(',') if p.strip()]
