@@ -21,6 +21,8 @@ from watcher_failpredict import atomic
 
 USER_AGENT = 'watcher-failpredict-traces'
 BLOCK = 1 << 20
+#: Bytes per network read: small enough for a live progress bar.
+READ_BLOCK = 1 << 16
 
 
 class DownloadError(OSError):
@@ -138,7 +140,7 @@ def download(url, dest, expected_sha256=None, stream=None, timeout=60.0):
             received = offset
             with open(part, 'ab' if offset else 'wb') as f:
                 try:
-                    for block in iter(lambda: response.read(BLOCK), b''):
+                    for block in iter(lambda: response.read(READ_BLOCK), b''):
                         f.write(block)
                         received += len(block)
                         bar.update(received)
