@@ -154,28 +154,32 @@ def test_drift_changes_the_level_of_the_test_stretch_only():
         scenario.validate(data)
 
 
-def test_errors_name_the_file_the_key_path_and_what_was_expected(tmp_path):
-    data = copy.deepcopy(SHORT)
+def _set_rate_kind(data):
     data['chains']['rate']['kind'] = 'wave'
-    path = _write(tmp_path, data)
-    with pytest.raises(scenario.ScenarioError) as err:
-        scenario.load(path)
-    assert str(err.value) == (
-        f"scenario file {path}: chains.rate.kind: unknown pattern 'wave'; "
-        f"expected one of constant, sine, square, sawtooth, spikes, trace")
-    data = copy.deepcopy(SHORT)
+
+
+def _set_background_to_a_string(data):
     data['servers']['background'][0] = 'sine'
-    path = _write(tmp_path, data)
-    with pytest.raises(scenario.ScenarioError) as err:
-        scenario.load(path)
-    assert str(err.value) == (
-        f'scenario file {path}: servers.background[0]: must be a mapping (a '
-        f'pattern with kind), got str')
-    data = copy.deepcopy(SHORT)
+
+
+def _set_period_to_a_word(data):
     data['servers']['background'][0]['period'] = 'hourly'
+
+
+@pytest.mark.parametrize('change,message', [
+    (_set_rate_kind, "chains.rate.kind: unknown pattern 'wave'; expected "
+                     "one of constant, sine, square, sawtooth, spikes, "
+                     "trace"),
+    (_set_background_to_a_string, 'servers.background[0]: must be a '
+                                  'mapping (a pattern with kind), got str'),
+    (_set_period_to_a_word, "servers.background[0].period: must be a "
+                            "number, got 'hourly'"),
+])
+def test_errors_name_the_file_the_key_path_and_what_was_expected(
+        tmp_path, change, message):
+    data = copy.deepcopy(SHORT)
+    change(data)
     path = _write(tmp_path, data)
     with pytest.raises(scenario.ScenarioError) as err:
         scenario.load(path)
-    assert str(err.value) == (
-        f"scenario file {path}: servers.background[0].period: must be a "
-        f"number, got 'hourly'")
+    assert str(err.value) == f'scenario file {path}: {message}'
