@@ -80,6 +80,7 @@ def find(relpath, traces=None):
         os.path.join(PACKAGED_DIR, relpath))
     if found:
         return found
+    # imported here: the catalogue itself finds files through this module
     from watcher_failpredict.tracesets import catalog
     if '/' in relpath:
         hint = catalog.fetch_instruction(relpath.split('/')[0])
