@@ -2,8 +2,10 @@
 """The prediction comparison: every model and baseline, each data set.
 
 Runs watcher_failpredict.prediction.evaluation on the synthetic periodic
-workload (the paper's setting) and on each real trace set
-(../shared/traces, or $FAILPREDICT_TRACES), time-ordered split (train on
+workload (the paper's setting) and on each real trace set (the traces
+directory: $FAILPREDICT_TRACES, else ~/.cache/watcher-failpredict/traces;
+`watcher-failpredict traces fetch NAME` fills it; azure ships with the
+package), time-ordered split (train on
 the first 75 %, test on the last 25 %), and prints one table per data set
 plus a summary against the issue's targets. JSON and PNG plots go to
 --out.

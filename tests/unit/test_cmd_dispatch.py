@@ -64,9 +64,9 @@ def greet_command():
 
 def test_commands_are_the_listed_modules_in_order(capsys):
     assert listed_commands(capsys) == ['train', 'compare-models (report)',
-                                       'show-model', 'evaluate']
+                                       'show-model', 'evaluate', 'traces']
     assert [m.__name__.rpartition('.')[2] for m in cli.COMMANDS] == [
-        'train', 'compare_models', 'show_model', 'evaluate']
+        'train', 'compare_models', 'show_model', 'evaluate', 'traces']
     for module in cli.COMMANDS:
         assert callable(module.add_parser) and callable(module.run)
 
@@ -95,7 +95,7 @@ def test_adding_a_command_is_one_entry_in_commands(monkeypatch, capsys):
                         'needs two names\n')
     # and --help lists it after the others
     assert listed_commands(capsys) == ['train', 'compare-models (report)',
-                                       'show-model', 'evaluate',
+                                       'show-model', 'evaluate', 'traces',
                                        'greet (hello)']
     # the built-in commands still dispatch to their own modules
     assert run('show-model', '/nonexistent/m.joblib')[0] == 2

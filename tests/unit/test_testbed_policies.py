@@ -2,7 +2,6 @@
 
 import copy
 import math
-import os
 
 import numpy as np
 import pytest
@@ -17,6 +16,7 @@ from watcher_failpredict.testbed import policies
 from watcher_failpredict.testbed import report
 from watcher_failpredict.testbed import runner
 from watcher_failpredict.testbed import scenario
+from watcher_failpredict.tracesets import catalog
 from tests.unit.test_testbed_run import SHORT
 
 
@@ -253,24 +253,33 @@ def test_trace_pattern_validation_names_the_bad_key(tmp_path, monkeypatch):
     np.testing.assert_allclose(tb.bg[0, :4] * 100 / tb.cores,
                                [30, 30, 70, 70])
     # traces: files come from $FAILPREDICT_TRACES; absent: a clear error
+    # naming the file, the directory, the rule that chose it and what to do
     bg['file'] = 'traces:vms.csv'
     monkeypatch.setenv(traces.TRACES_ENV, str(tmp_path))
     assert scenario.validate(data)['servers']['background'][0]['file'] == \
         str(tmp_path / 'vms.csv')
     monkeypatch.setenv(traces.TRACES_ENV, str(tmp_path / 'missing'))
     with pytest.raises(scenario.ScenarioError,
-                       match=r'needs the traces directory.*'
-                             r'FAILPREDICT_TRACES'):
+                       match=r'background\[0\]\.file: traces:vms\.csv: trace '
+                             r'file vms\.csv not found in the traces '
+                             r'directory .*missing \(from '
+                             r'\$FAILPREDICT_TRACES\); put vms\.csv in the '
+                             r'traces directory'):
         scenario.validate(data)
+    # --traces DIR (the traces argument) wins over the environment
+    assert scenario.validate(data, traces=str(tmp_path))['servers'][
+        'background'][0]['file'] == str(tmp_path / 'vms.csv')
 
 
-needs_traces = pytest.mark.skipif(
-    not os.path.isdir(os.path.join(traces.traces_dir(), 'azure_v1_vms')),
-    reason='../shared/traces not present')
+HAVE_ALIBABA = not catalog.missing_files(catalog.get('alibaba'))
 
 
-@needs_traces
-@pytest.mark.parametrize('name', ['alibaba', 'azure'])
+@pytest.mark.parametrize('name', [
+    pytest.param('alibaba', marks=pytest.mark.skipif(
+        not HAVE_ALIBABA,
+        reason=f'research-only Alibaba trace not in {traces.traces_dir()}; '
+               f'{catalog.fetch_instruction("alibaba2018_machines")}')),
+    'azure'])      # shipped with the package: always runs
 def test_trace_scenarios_train_and_test_on_different_trace_days(name):
     scn = scenario.load(name)
     assert scn['trigger']['threshold'] == 90
@@ -280,8 +289,8 @@ def test_trace_scenarios_train_and_test_on_different_trace_days(name):
     values = loads.read_trace(spec['file'], spec['columns'] or
                               spec['column'], spec['scale'],
                               spec['time_column'], spec['where'])
-    train_rows = scn['train_duration'] / spec['step']
-    test_rows = scn['test_duration'] / spec['step']
+    train_rows = scn['train_duration'] / spec['seconds_per_value']
+    test_rows = scn['test_duration'] / spec['seconds_per_value']
     # no wrap-around: the test stretch replays later rows than training
     assert train_rows + test_rows <= values.size
     quiet = copy.deepcopy(scn)

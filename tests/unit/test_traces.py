@@ -1,18 +1,27 @@
-"""Trace loaders (real files at ../shared/traces) and the synthetic load."""
+"""Trace loaders and the synthetic load.
 
-import os
+The Azure subset ships with the package, so its tests always run; the
+research-only sets (Alibaba, Bitbrains) are read from the traces directory
+($FAILPREDICT_TRACES, else the user cache) and their tests skip, saying how
+to fetch them, when they are absent.
+"""
 
 import numpy as np
 import pytest
 
 from watcher_failpredict.prediction import labels as lab
 from watcher_failpredict.prediction import traces
+from watcher_failpredict.tracesets import catalog
+from watcher_failpredict.tracesets import location
 
-HAVE_TRACES = os.path.isdir(traces.traces_dir())
-needs_traces = pytest.mark.skipif(
-    not HAVE_TRACES,
-    reason=f'real traces absent at {traces.traces_dir()} (set '
-           f'{traces.TRACES_ENV}); CI has them at ../shared/traces')
+
+def needs_set(name):
+    trace_set = catalog.get(name)
+    return pytest.mark.skipif(
+        bool(catalog.missing_files(trace_set)),
+        reason=f'research-only trace set {name} not in the traces directory '
+               f'{location.traces_dir()}; '
+               f'{catalog.fetch_instruction(trace_set.folder)}')
 
 
 def test_vms_to_hosts_sums_by_size_and_keeps_gaps():
@@ -47,13 +56,20 @@ def test_synthetic_is_deterministic_and_periodic():
 def test_traces_dir_env_and_missing_file(tmp_path, monkeypatch):
     monkeypatch.setenv(traces.TRACES_ENV, str(tmp_path))
     assert traces.traces_dir() == str(tmp_path)
-    with pytest.raises(ValueError, match='machine_usage_5min.csv'):
+    with pytest.raises(location.TraceSetMissing,
+                       match=r'alibaba2018_machines/machine_usage_5min\.csv '
+                             r'not found .*; fetch it with: '
+                             r'watcher-failpredict traces fetch alibaba '
+                             r'\(licence: research or study use only'):
         traces.load_alibaba()
+    with pytest.raises(location.TraceSetMissing,
+                       match=r'traces fetch bitbrains'):
+        traces.load_bitbrains()
     with pytest.raises(ValueError, match='unknown trace'):
         traces.load_trace('google')
 
 
-@needs_traces
+@needs_set('alibaba')
 def test_alibaba_host_level():
     w = traces.load_alibaba(resolution='5min')
     assert len(w.names) == 16 and w.step == 300
@@ -65,12 +81,18 @@ def test_alibaba_host_level():
     assert 0 < state.mean() < 0.05         # rare, as the README says
 
 
-@needs_traces
-def test_bitbrains_and_azure_vms_on_simulated_hosts():
+@needs_set('bitbrains')
+def test_bitbrains_vms_on_simulated_hosts():
     bb = traces.load_bitbrains()
     assert len(bb.names) == 15 and bb.step == 300
     assert bb.data['cpu'].shape[1] == 26207
     assert lab.failure_state(bb.data['cpu'], 90, 1).mean() > 0.01
+
+
+def test_azure_vms_on_simulated_hosts_from_the_shipped_subset(
+        tmp_path, monkeypatch):
+    # an empty traces directory: the package's own copy is read
+    monkeypatch.setenv(traces.TRACES_ENV, str(tmp_path))
     az = traces.load_azure()
     assert len(az.names) == 17 and az.data['cpu'].shape[1] == 8004
     assert not np.isnan(az.data['cpu']).any()

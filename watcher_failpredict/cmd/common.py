@@ -175,8 +175,9 @@ def add_trace_options(p):
                         'overcommit=1.5, resolution=raw, n_hosts=6, '
                         'days=0.5)')
     g.add_argument('--traces', metavar='DIR',
-                   help=f'traces directory (default: ${traces.TRACES_ENV} '
-                        'or ../shared/traces beside the repository)')
+                   help=f'traces directory (default: ${traces.TRACES_ENV}, '
+                        'else $XDG_CACHE_HOME/watcher-failpredict/traces; '
+                        'watcher-failpredict traces fetch NAME fills it)')
 
 
 def trace_windows(args, stderr):

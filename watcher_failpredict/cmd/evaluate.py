@@ -49,6 +49,10 @@ def add_parser(subparsers):
                         'the training stretch and run the policies on the '
                         'rest; the test stretch is never simulated '
                         '(default: test)')
+    e.add_argument('--traces', metavar='DIR',
+                   help='traces directory for the scenario\'s traces: files '
+                        '(default: $FAILPREDICT_TRACES, else '
+                        '$XDG_CACHE_HOME/watcher-failpredict/traces)')
     e.add_argument('--json', metavar='FILE', help='write the results here')
     e.add_argument('--plots', metavar='DIR', help='write PNG plots here')
 
@@ -60,7 +64,7 @@ def run(args, stdout, stderr):
     # imports at the top).
     from watcher_failpredict.testbed import policies
     from watcher_failpredict.testbed import runner
-    scn = tb_scenario.load(args.scenario)
+    scn = tb_scenario.load(args.scenario, args.traces)
     names = list(policies.POLICIES)
     if args.policies:
         names = [p.strip() for p in args.policies.split(',') if p.strip()]

@@ -29,12 +29,13 @@ from watcher_failpredict.cmd import common
 from watcher_failpredict.cmd import compare_models
 from watcher_failpredict.cmd import evaluate
 from watcher_failpredict.cmd import show_model
+from watcher_failpredict.cmd import traces
 from watcher_failpredict.cmd import train
 from watcher_failpredict.datasources import base
 from watcher_failpredict.prediction import bundle as bundle_mod
 
 # The commands, in the order ``--help`` lists them.
-COMMANDS = (train, compare_models, show_model, evaluate)
+COMMANDS = (train, compare_models, show_model, evaluate, traces)
 
 
 def build_parser():

@@ -19,11 +19,11 @@ one, never half a file.
 import hashlib
 import io
 import os
-import tempfile
 
 import joblib
 import numpy as np
 
+from watcher_failpredict import atomic
 from watcher_failpredict.prediction import feature_sets
 from watcher_failpredict.prediction import features as feat
 
@@ -154,19 +154,6 @@ def file_sha256(path):
     return digest.hexdigest()
 
 
-def _fsync_dir(directory):
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def save_bundle(bundle, path):
     """Write ``bundle`` to ``path`` atomically; return its sha256 (hex).
 
@@ -179,29 +166,15 @@ def save_bundle(bundle, path):
     if missing:
         raise ValueError(f'bundle metadata lacks {missing}')
     path = os.path.abspath(os.fspath(path))
-    directory = os.path.dirname(path)
     payload = {'format': FORMAT, 'format_version': FORMAT_VERSION,
                'metadata': bundle.metadata, 'model': bundle.model}
     peak_model = getattr(bundle, 'peak_model', None)
     if peak_model is not None:
         payload['peak_model'] = peak_model
-    fd, tmp = tempfile.mkstemp(prefix=f'.{os.path.basename(path)}.',
-                               suffix='.tmp', dir=directory)
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            joblib.dump(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        digest = file_sha256(tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    _fsync_dir(directory)
+    with atomic.atomic_open(path, 'wb') as f:
+        joblib.dump(payload, f)
+        f.flush()
+        digest = file_sha256(f.name)
     return digest
 
 

@@ -43,6 +43,7 @@ import numpy as np
 from sklearn import calibration as sk_cal
 from sklearn import metrics as skm
 
+from watcher_failpredict import atomic
 from watcher_failpredict.prediction import baselines
 from watcher_failpredict.prediction import feature_sets
 from watcher_failpredict.prediction import labels as lab
@@ -475,7 +476,8 @@ def to_json(result):
 
 
 def write_json(result, path):
-    with open(path, 'w', encoding='utf-8') as f:
+    """Write the report atomically (watcher_failpredict.atomic)."""
+    with atomic.atomic_open(path, 'w') as f:
         json.dump(to_json(result), f, indent=2, sort_keys=True)
     return path
 

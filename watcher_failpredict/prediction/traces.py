@@ -10,10 +10,14 @@ periodic workload, each returned as host-level ClusterWindows.
 * ``synthetic``: the paper's setting, hosts with repeating stress patterns
   (sines, ramps, bursts, square waves, calm hosts) plus noise.
 
-The trace files are read in place from the traces directory: the
-``traces`` argument, else ``$FAILPREDICT_TRACES``, else ``../shared/traces``
-beside the repository. They are research-only data sets: never copy them
-into the repository.
+The trace files are read from the traces directory
+(:mod:`watcher_failpredict.tracesets.location`: the ``traces`` argument,
+else ``$FAILPREDICT_TRACES``, else ``$XDG_CACHE_HOME/watcher-failpredict/
+traces``); the Azure subset also ships with the package. A missing set
+raises :class:`~watcher_failpredict.tracesets.location.TraceSetMissing`
+naming the ``watcher-failpredict traces fetch NAME`` command. Alibaba and
+Bitbrains are research-only data sets: never copy them into the
+repository.
 
 Traces have no absolute clock (Alibaba, Azure) or start in 2013
 (Bitbrains); times are Unix seconds from ``start`` (default: the trace's
@@ -21,13 +25,13 @@ own offsets), which only matters for the cycle-position features.
 """
 
 import csv
-import os
 
 import numpy as np
 
 from watcher_failpredict.datasources import base
+from watcher_failpredict.tracesets import location
 
-TRACES_ENV = 'FAILPREDICT_TRACES'
+TRACES_ENV = location.TRACES_ENV
 TRACE_NAMES = ('synthetic', 'alibaba', 'bitbrains', 'azure')
 
 #: Per trace: default failure threshold (percent) and load cycle (s). 90 %
@@ -42,24 +46,16 @@ TRACE_DEFAULTS = {
 
 
 def traces_dir(path=None):
-    """The traces directory: ``path``, ``$FAILPREDICT_TRACES`` or
-    ``<repo>/../shared/traces``."""
-    if path:
-        return os.path.abspath(path)
-    if os.environ.get(TRACES_ENV):
-        return os.path.abspath(os.environ[TRACES_ENV])
-    repo = os.path.dirname(os.path.dirname(os.path.dirname(
-        os.path.abspath(__file__))))
-    return os.path.abspath(os.path.join(repo, '..', 'shared', 'traces'))
+    """The traces directory (see :func:`location.traces_dir`)."""
+    return location.traces_dir(path)
 
 
 def _file(traces, folder, name):
-    path = os.path.join(traces_dir(traces), folder, name)
-    if not os.path.exists(path):
-        raise ValueError(f'trace file {path} not found; pass --traces DIR or '
-                         f'set ${TRACES_ENV} to the folder holding '
-                         f'{folder}/')
-    return path
+    """A trace file's path (plain or compressed).
+
+    :raises location.TraceSetMissing: with the fetch command
+    """
+    return location.find(f'{folder}/{name}', traces)
 
 
 def _float(text):
@@ -69,7 +65,7 @@ def _float(text):
 
 def _read_wide(path):
     """(first column as float array, column names, (n_rows, n_cols))."""
-    with open(path, newline='', encoding='utf-8') as f:
+    with location.open_text(path) as f:
         reader = csv.reader(f)
         header = next(reader)
         rows = [[_float(x) for x in row] for row in reader if row]
@@ -142,7 +138,7 @@ def load_alibaba(traces=None, resolution='5min', start=0.0):
         raise ValueError(f'resolution must be 5min or raw, got '
                          f'{resolution!r}')
     per = {}
-    with open(path, newline='', encoding='utf-8') as f:
+    with location.open_text(path) as f:
         for row in csv.DictReader(f):
             rec = per.setdefault(row['machine_id'], ([], [], []))
             rec[0].append(float(row['time_stamp']))
@@ -168,8 +164,7 @@ def load_bitbrains(traces=None, vms_per_host=4, overcommit=1.5, seed=0,
     ts, vms, cpu = _read_wide(_file(traces, folder,
                                     'cpu_pct_5min_2013Q3.csv'))
     cores = {}
-    with open(_file(traces, folder, 'vm_summary.csv'), newline='',
-              encoding='utf-8') as f:
+    with location.open_text(_file(traces, folder, 'vm_summary.csv')) as f:
         for row in csv.DictReader(f):
             cores[f'vm{row["vm"]}'] = _float(row['cores'])
     sizes = np.array([cores.get(v, 1.0) for v in vms])

@@ -89,6 +89,11 @@ def stretch_bounds(scn, stretch):
     return n_train, n_train + int(round(float(scn['test_duration']) / dt))
 
 
+#: The training stretch (and its fit / validation parts) never drifts.
+NO_DRIFT = {'period_scale': 1.0, 'phase_shift': 0.0, 'scale': 1.0,
+            'offset': 0.0}
+
+
 class Testbed:
     """One stretch of a scenario, simulated step by step.
 
@@ -138,8 +143,7 @@ class Testbed:
     def _exogenous(self):
         scn = self.scn
         test = self.stretch == 'test'
-        drift = scn['drift'] if test else {
-            'period_scale': 1.0, 'phase_shift': 0.0}
+        drift = scn['drift'] if test else NO_DRIFT
         rng = np.random.default_rng([self.seed, 1 if test else 0])
         if test:
             t_abs = self.t + self.offset
@@ -151,7 +155,7 @@ class Testbed:
         shift = self.phase_offsets() + drift['phase_shift']
         self.bg = np.stack([
             loads.pattern(bg[s % len(bg)], t_abs, rng, drift['period_scale'],
-                          shift[s])
+                          shift[s], drift['scale'], drift['offset'])
             for s in range(self.n_servers)]) * self.cores / 100.0
         self.rate = np.stack([
             loads.pattern(scn['chains']['rate'], t_abs, rng)

@@ -11,6 +11,8 @@ import math
 
 import numpy as np
 
+from watcher_failpredict import atomic
+
 METRICS = ('throughput', 'mean_rt', 'p50', 'p99', 'p100', 'timeouts',
            'migrations', 'failure_server_s')
 LABELS = {'throughput': 'req/s', 'mean_rt': 'mean RT ms', 'p50': 'p50 ms',
@@ -137,10 +139,12 @@ def table(agg, n_seeds):
 def write_json(path, scn, agg, per_seed, evaluations, stretch='test'):
     """The results as JSON; ``stretch`` says which stretch the policies
     ran on ('test', or 'validation' for the development protocol), so a
-    validation file cannot be mistaken for a result."""
+    validation file cannot be mistaken for a result. Written atomically:
+    an interrupted run leaves the previous file, not half a JSON
+    document."""
     doc = {'scenario': scn, 'stretch': stretch, 'results': agg,
            'per_seed': per_seed, 'model_evaluations': evaluations}
-    with open(path, 'w', encoding='utf-8') as f:
+    with atomic.atomic_open(path, 'w') as f:
         json.dump(doc, f, indent=2, default=str)
 
 

@@ -4,24 +4,37 @@ A scenario file fixes everything a run depends on: servers, service
 chains, background load, request rates, the trigger, the migration model,
 the durations of the training and test stretches and the seed. load()
 fills defaults, checks every value and raises ScenarioError naming the bad
-key (``chains.rate.noise: must be >= 0, got -1``). The schema is documented
-in ``doc/source/testbed.rst``; ``paper.yaml`` and ``paper-drift.yaml``
-beside this module are the built-in scenarios.
+key (``chains.rate.noise: must be >= 0, got -1``); load() adds the file.
+A pattern key that does not apply to the pattern's kind (``scale`` on a
+``sine``, ``period`` on a ``trace``) is refused, not ignored. The schema
+is documented in ``doc/source/testbed.rst``; the YAML files in
+``scenarios/`` beside this module are the built-in scenarios.
 """
 
 import copy
 import csv
 import os
+import warnings
 
 import yaml
 
 from watcher_failpredict.testbed import loads
+from watcher_failpredict.tracesets import location
 
 BUILTIN_DIR = os.path.join(os.path.dirname(__file__), 'scenarios')
 
 
 class ScenarioError(ValueError):
     """A scenario file is invalid; the message names the key and why."""
+
+
+class ScenarioDeprecationWarning(DeprecationWarning):
+    """A scenario uses a key under its old name."""
+
+
+# Python hides DeprecationWarnings outside __main__; a scenario's author
+# should see these (once per key and place), so they are shown.
+warnings.filterwarnings('default', category=ScenarioDeprecationWarning)
 
 
 # key -> (type(s), minimum or None, default); a dict value is a section.
@@ -41,7 +54,26 @@ PATTERN = {
     'time_column': (str, None, None),
     'where': (dict, None, None),
     'scale': (_NUM, 0, 1.0),
-    'step': (_NUM, 1e-9, 10.0),
+    'seconds_per_value': (_NUM, 1e-9, 10.0),
+}
+
+#: Old pattern key -> its new name (read with a deprecation warning).
+#: ``step`` was a trace's seconds per value, easily taken for the
+#: scenario's simulation ``step``.
+RENAMED_PATTERN_KEYS = {'step': 'seconds_per_value'}
+
+_COMMON_KEYS = ('kind', 'base', 'noise')
+_SHAPE_KEYS = ('amplitude', 'period', 'phase')
+#: The pattern keys each kind reads; any other is refused.
+KIND_KEYS = {
+    'constant': _COMMON_KEYS,
+    'sine': _COMMON_KEYS + _SHAPE_KEYS,
+    'sawtooth': _COMMON_KEYS + _SHAPE_KEYS,
+    'square': _COMMON_KEYS + _SHAPE_KEYS + ('duty',),
+    'spikes': _COMMON_KEYS + _SHAPE_KEYS + ('width',),
+    'trace': _COMMON_KEYS + ('phase', 'file', 'column', 'columns',
+                             'time_column', 'where', 'scale',
+                             'seconds_per_value'),
 }
 
 SCHEMA = {
@@ -99,6 +131,8 @@ SCHEMA = {
     'drift': {
         'period_scale': (_NUM, 1e-9, 1.0),
         'phase_shift': (_NUM, None, 0.0),
+        'scale': (_NUM, 0, 1.0),
+        'offset': (_NUM, None, 0.0),
     },
 }
 
@@ -141,20 +175,58 @@ def _section(path, data, schema):
     return out
 
 
-def check_pattern(path, spec, base_dir=None):
-    """A validated copy of a pattern dict (defaults filled)."""
+def _pattern_kind(path, spec):
+    if not isinstance(spec, dict):
+        raise ScenarioError(f'{path}: must be a mapping (a pattern with '
+                            f'kind), got {type(spec).__name__}')
+    kind = spec.get('kind')
+    if not isinstance(kind, str) or kind not in KIND_KEYS:
+        raise ScenarioError(f'{path}.kind: unknown pattern {kind!r}; '
+                            f'expected one of {", ".join(loads.KINDS)}')
+    return kind
+
+
+def _rename_old_keys(path, spec, kind, source):
+    """``spec`` with deprecated keys under their new names."""
+    spec = dict(spec)
+    for old, new in RENAMED_PATTERN_KEYS.items():
+        if old not in spec or new not in KIND_KEYS[kind]:
+            continue
+        if new in spec:
+            raise ScenarioError(f'{path}: {old} is the old name of {new}; '
+                                f'give only {new}')
+        where = f'{source}: ' if source else ''
+        warnings.warn(f'{where}{path}.{old} is deprecated: write {new} '
+                      f'(seconds of simulated time per trace value; the '
+                      f'scenario\'s own step is the simulation time step)',
+                      ScenarioDeprecationWarning, stacklevel=4)
+        spec[new] = spec.pop(old)
+    return spec
+
+
+def check_pattern(path, spec, base_dir=None, traces=None, source=None):
+    """A validated copy of a pattern dict (defaults filled).
+
+    :param traces: the traces directory for ``traces:`` files
+        (:func:`location.traces_dir`)
+    :param source: the scenario file, named in warnings
+    """
+    kind = _pattern_kind(path, spec)
+    spec = _rename_old_keys(path, spec, kind, source)
+    foreign = sorted(k for k in spec if k not in KIND_KEYS[kind] and (
+        k in PATTERN or k in RENAMED_PATTERN_KEYS))
+    if foreign:
+        raise ScenarioError(
+            f'{path}.{foreign[0]}: does not apply to a {kind} pattern; a '
+            f'{kind} pattern takes {", ".join(KIND_KEYS[kind])}')
     out = _section(path, spec, PATTERN)
-    kind = out['kind']
-    if kind not in loads.KINDS:
-        raise ScenarioError(f'{path}.kind: unknown pattern {kind!r}; known: '
-                            f'{", ".join(loads.KINDS)}')
     for key in ('duty', 'width'):
         if not 0 <= out[key] <= 1:
             raise ScenarioError(f'{path}.{key}: must be in [0, 1], got '
                                 f'{out[key]}')
     if kind == 'trace':
         out['file'] = resolve_trace_file(f'{path}.file', out['file'],
-                                         base_dir)
+                                         base_dir, traces)
         if bool(out['column']) == bool(out['columns']):
             raise ScenarioError(f'{path}: a trace pattern needs column (one '
                                 f'CSV column) or columns (a list summed), '
@@ -164,7 +236,7 @@ def check_pattern(path, spec, base_dir=None):
             raise ScenarioError(f'{path}.columns: must be a list of column '
                                 f'names, got {out["columns"]!r}')
         try:
-            with open(out['file'], newline='', encoding='utf-8') as f:
+            with location.open_text(out['file']) as f:
                 header = next(csv.reader(f), [])
         except OSError as exc:
             raise ScenarioError(f'{path}.file: cannot read {out["file"]}: '
@@ -177,7 +249,8 @@ def check_pattern(path, spec, base_dir=None):
         for key, col in named:
             if col not in header:
                 raise ScenarioError(f'{path}.{key}: {out["file"]} has no '
-                                    f'column {col!r}; columns: {header}')
+                                    f'column {col!r}; expected one of '
+                                    f'{header}')
         try:
             loads.read_trace(out['file'], out['columns'] or out['column'],
                              out['scale'], out['time_column'], out['where'])
@@ -187,32 +260,35 @@ def check_pattern(path, spec, base_dir=None):
 
 
 #: A trace file written ``traces:<folder>/<file>`` is read from the
-#: traces directory: ``$FAILPREDICT_TRACES``, else ``../shared/traces``
-#: beside the repository (prediction.traces.traces_dir()). The traces
-#: are research-only data sets and are never copied into the repository.
+#: traces directory (``--traces DIR``, ``$FAILPREDICT_TRACES`` or the user
+#: cache, see tracesets.location), else from the files the package ships
+#: (the Azure V1 subset). A set in neither fails with the exact
+#: ``watcher-failpredict traces fetch NAME`` command.
 TRACES_PREFIX = 'traces:'
 
 
-def resolve_trace_file(path, name, base_dir=None):
+def resolve_trace_file(path, name, base_dir=None, traces=None):
     """The absolute path of a trace pattern's ``file``."""
     if not name:
-        raise ScenarioError(f'{path}: a trace pattern needs file')
+        raise ScenarioError(f'{path}: a trace pattern needs file (a CSV '
+                            f'path, or traces:<folder>/<file>)')
     if name.startswith(TRACES_PREFIX):
-        from watcher_failpredict.prediction import traces
-        folder = traces.traces_dir()
-        if not os.path.isdir(folder):
-            raise ScenarioError(
-                f'{path}: {name} needs the traces directory, not found at '
-                f'{folder}; set ${traces.TRACES_ENV} to the folder holding '
-                f'the traces (e.g. shared/traces)')
-        return os.path.join(folder, name[len(TRACES_PREFIX):].lstrip('/'))
+        try:
+            return location.find(name[len(TRACES_PREFIX):], traces)
+        except ValueError as exc:
+            raise ScenarioError(f'{path}: {name}: {exc}') from None
     if base_dir and not os.path.isabs(name):
         return os.path.join(base_dir, name)
     return name
 
 
-def validate(data, base_dir=None):
-    """A validated, defaults-filled copy of a scenario mapping."""
+def validate(data, base_dir=None, traces=None, source=None):
+    """A validated, defaults-filled copy of a scenario mapping.
+
+    :param base_dir: relative trace files are read from here
+    :param traces: the traces directory (see :func:`resolve_trace_file`)
+    :param source: the scenario file, named in warnings
+    """
     out = _section('', copy.deepcopy(data), SCHEMA)
     bg = out['servers']['background']
     if not isinstance(bg, list) or not bg:
@@ -220,7 +296,8 @@ def validate(data, base_dir=None):
                             'patterns (server i uses entry i modulo its '
                             'length)')
     out['servers']['background'] = [
-        check_pattern(f'servers.background[{i}]', p, base_dir)
+        check_pattern(f'servers.background[{i}]', p, base_dir, traces,
+                      source)
         for i, p in enumerate(bg)]
     hops = out['chains']['hops']
     if not isinstance(hops, list) or not hops:
@@ -238,7 +315,8 @@ def validate(data, base_dir=None):
         raise ScenarioError('chains.rate: the request-rate pattern is '
                             'required')
     out['chains']['rate'] = check_pattern('chains.rate',
-                                          out['chains']['rate'], base_dir)
+                                          out['chains']['rate'], base_dir,
+                                          traces, source)
     step = float(out['step'])
     for key in ('metrics_interval', 'decision_interval'):
         ratio = out[key] / step
@@ -279,8 +357,12 @@ def builtin_names():
                   if f.endswith('.yaml'))
 
 
-def load(name_or_path):
-    """A validated scenario from a built-in name or a YAML file path."""
+def load(name_or_path, traces=None):
+    """A validated scenario from a built-in name or a YAML file path.
+
+    :param traces: the traces directory for ``traces:`` files (default:
+        ``$FAILPREDICT_TRACES``, else the user cache)
+    """
     path = name_or_path
     if name_or_path in builtin_names():
         path = os.path.join(BUILTIN_DIR, f'{name_or_path}.yaml')
@@ -295,6 +377,7 @@ def load(name_or_path):
         raise ScenarioError(f'scenario file {path}: invalid YAML: {exc}') \
             from None
     try:
-        return validate(data or {}, os.path.dirname(os.path.abspath(path)))
+        return validate(data or {}, os.path.dirname(os.path.abspath(path)),
+                        traces, path)
     except ScenarioError as exc:
         raise ScenarioError(f'scenario file {path}: {exc}') from None

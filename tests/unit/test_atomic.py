@@ -1,0 +1,77 @@
+"""Atomic writes (watcher_failpredict.atomic) and the reports that use them."""
+
+import json
+import os
+import stat
+
+import pytest
+
+from watcher_failpredict import atomic
+from watcher_failpredict.prediction import evaluation
+from watcher_failpredict.testbed import report
+
+
+def test_atomic_open_replaces_the_file_with_readable_permissions(tmp_path):
+    path = tmp_path / 'out.txt'
+    path.write_text('old')
+    with atomic.atomic_open(path) as f:
+        f.write('new')
+        # not visible under the final name before the block ends
+        assert path.read_text() == 'old'
+        assert os.path.dirname(f.name) == str(tmp_path)
+    assert path.read_text() == 'new'
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o644
+    assert sorted(os.listdir(tmp_path)) == ['out.txt']
+
+
+def test_atomic_open_error_keeps_the_old_file_and_no_temporary(tmp_path):
+    path = tmp_path / 'out.bin'
+    path.write_bytes(b'old')
+    with pytest.raises(RuntimeError, match='disk on fire'):
+        with atomic.atomic_open(path, 'wb') as f:
+            f.write(b'half')
+            raise RuntimeError('disk on fire')
+    assert path.read_bytes() == b'old'
+    assert sorted(os.listdir(tmp_path)) == ['out.bin']
+    with pytest.raises(ValueError, match="mode must be w or wb, got 'a'"):
+        with atomic.atomic_open(path, 'a'):
+            pass
+
+
+def test_write_text_returns_the_path(tmp_path):
+    path = str(tmp_path / 'a.txt')
+    assert atomic.write_text(path, 'héllo\n') == path
+    with open(path, encoding='utf-8') as f:
+        assert f.read() == 'héllo\n'
+
+
+def test_prediction_report_json_is_written_atomically(tmp_path):
+    path = tmp_path / 'report.json'
+    path.write_text('{"previous": true}')
+    with pytest.raises(TypeError):
+        evaluation.write_json({'name': 'x', 'bad': object()}, str(path))
+    assert json.loads(path.read_text()) == {'previous': True}
+    assert sorted(os.listdir(tmp_path)) == ['report.json']
+    evaluation.write_json({'name': 'x', 'n': 3, '_arrays': {'y': [1]}},
+                          str(path))
+    assert json.loads(path.read_text()) == {'name': 'x', 'n': 3}
+
+
+def test_testbed_json_is_written_atomically(tmp_path, monkeypatch):
+    path = tmp_path / 'paper.json'
+    path.write_text('{"previous": true}')
+
+    def broken_dump(doc, f, **kwargs):
+        f.write('{"half": ')
+        raise OSError('no space left on device')
+
+    monkeypatch.setattr(report.json, 'dump', broken_dump)
+    with pytest.raises(OSError, match='no space'):
+        report.write_json(str(path), {'name': 's'}, {}, {}, [])
+    assert json.loads(path.read_text()) == {'previous': True}
+    monkeypatch.undo()
+    report.write_json(str(path), {'name': 's'}, {'no-mig': {}}, {}, [],
+                      'validation')
+    doc = json.loads(path.read_text())
+    assert doc['stretch'] == 'validation' and doc['scenario'] == {'name': 's'}
+    assert sorted(os.listdir(tmp_path)) == ['paper.json']
