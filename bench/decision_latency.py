@@ -147,13 +147,13 @@ def parse_args(argv=None):
 
 def synthetic_windows(spec, start, end):
     """ClusterWindows of ``spec``'s hosts, from the generator directly."""
-    from watcher_failpredict.datasources import base as ds_base
+    from watcher_failpredict.datasources import windows as metric_windows
     v = cluster_data.generate_values(spec, start, end)
     total = cluster_data.NODE_MEMORY_MB * 1048576.0
     data = {'cpu': v.host_cpu, 'memory': v.host_memory_used / total * 100,
             'load': v.host_load, 'disk': v.host_disk, 'net': v.host_net}
     names = tuple(spec.hostname(i) for i in range(spec.nodes))
-    return ds_base.ClusterWindows(
+    return metric_windows.ClusterWindows(
         names=names, times=v.times.astype(float), step=cluster_data.STEP,
         data=data, last_seen=np.full(len(names), float(v.times[-1])))
 
@@ -229,13 +229,6 @@ def make_workload_balance(model, datasource):
     return strategy
 
 
-def reset_audit_caches(datasource):
-    """Empty the datasource's per-audit caches, as a new audit finds them."""
-    from watcher.decision_engine.datasources import cache
-    datasource.metric_cache = cache.MetricDataCache()
-    datasource._windows_cache.clear()
-
-
 def solution_summary(solution):
     moves = [(a['input_parameters'].get('source_node'),
               a['input_parameters'].get('destination_node'))
@@ -247,7 +240,7 @@ def time_audit(make, spec, datasource, label):
     """Build a fresh model and strategy, then time execute() alone."""
     model = cluster_data.build_model(spec)
     strategy = make(model)
-    reset_audit_caches(datasource)
+    datasource.reset_caches()  # as a new audit finds them
     before = datasource.request_count
     t0 = time.perf_counter()
     solution = strategy.execute()

@@ -47,9 +47,9 @@ from watcher.tests.functional import topology
 
 from tests.influxdb_server import InfluxDBServer
 from watcher_failpredict import conf  # noqa: F401  ([failpredict] options)
-from watcher_failpredict.datasources import base as ds_base
 from watcher_failpredict.datasources import collectd_schema as schema
 from watcher_failpredict.datasources import influxdb as influx_ds
+from watcher_failpredict.datasources import windows as metric_windows
 from watcher_failpredict.prediction import bundle as bundle_mod
 from watcher_failpredict.prediction import training
 
@@ -290,7 +290,7 @@ class FailpredictFunctionalTestCase(wf_base.WatcherFunctionalTestCase):
         """Train on the hosts' history as the datasource reads it back."""
         ds = cls._datasource()
         windows = ds.cluster_windows(
-            ds_base.COMPUTE_NODE, [h.hostname for h in HOSTS],
+            metric_windows.COMPUTE_NODE, [h.hostname for h in HOSTS],
             period=HISTORY, granularity=STEP)
         return training.train(windows, threshold=THRESHOLD, period=PERIOD,
                               horizon=HORIZON, window=WINDOW)
@@ -364,7 +364,7 @@ class FailpredictFunctionalTestCase(wf_base.WatcherFunctionalTestCase):
     def cpu_now(self):
         """Each host's mean CPU over the trigger period, read back now."""
         windows = self._datasource().cluster_windows(
-            ds_base.COMPUTE_NODE, [h.hostname for h in HOSTS],
+            metric_windows.COMPUTE_NODE, [h.hostname for h in HOSTS],
             period=PERIOD, granularity=STEP, metrics=('cpu',))
         return {name: float(np.nanmean(windows.series('cpu', name)[
             -(PERIOD // STEP):])) for name in windows.names}

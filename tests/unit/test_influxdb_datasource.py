@@ -22,9 +22,9 @@ import pytest
 from watcher.decision_engine.model import element
 
 from tests.influxdb_server import InfluxDBServer
-from watcher_failpredict.datasources import base
 from watcher_failpredict.datasources import collectd_schema as cs
 from watcher_failpredict.datasources import influxdb as idb
+from watcher_failpredict.datasources import windows as metric_windows
 
 T0 = 1_700_000_000 // 600 * 600  # a fixed, bucket-aligned past instant
 STEP = 10
@@ -73,7 +73,7 @@ def _host_history(hosts, n, t0=T0, cpu_form='percent', n_cpus=2,
 
 
 def _windows(ds, names, metrics, period=600, g=60, end=T0 + 600,
-             rtype=base.COMPUTE_NODE):
+             rtype=metric_windows.COMPUTE_NODE):
     return ds.cluster_windows(rtype, tuple(names), period, g,
                               metrics=metrics, end=end - 1)
 
@@ -138,7 +138,7 @@ def test_memory_percent_and_absolute_forms(influxdb_server, influxdb_db,
     w = _windows(ds, ['m'], ('memory',))
     np.testing.assert_allclose(_valid(w.data['memory'][0]), 25.0, rtol=1e-9)
     assert _valid(w.data['memory'][0]).size == 10
-    raw = ds._fetch(base.COMPUTE_NODE, ('memory_kib',), ('m',), T0,
+    raw = ds.fetch(metric_windows.COMPUTE_NODE, ('memory_kib',), ('m',), T0,
                     T0 + 600, 60)
     if 'absolute' in forms:
         np.testing.assert_allclose(raw['memory_kib']['m'][1],
@@ -248,12 +248,12 @@ def test_instance_forms(influxdb_server, influxdb_db, form, vcpus,
                                    vcpus=vcpus, state=state)
     _write(influxdb_server, influxdb_db, lines)
     ds = _ds(influxdb_server, influxdb_db, instance_metrics=form)
-    w = _windows(ds, [uuid], ('cpu', 'memory'), rtype=base.INSTANCE)
+    w = _windows(ds, [uuid], ('cpu', 'memory'), rtype=metric_windows.INSTANCE)
     np.testing.assert_allclose(_valid(w.data['cpu'][0]), expected_cpu,
                                atol=1e-6)
     np.testing.assert_allclose(_valid(w.data['memory'][0]), 700.0)
     assert _valid(w.data['cpu'][0]).size >= 9
-    assert ds.list_names(base.INSTANCE) == [uuid]
+    assert ds.list_names(metric_windows.INSTANCE) == [uuid]
     # the strategy divides by the flavor's vCPUs exactly when this says so
     assert ds.instance_cpu_per_vcpu is (form == 'virt')
 
@@ -268,10 +268,10 @@ def test_host_name_map_and_list_names(influxdb_server, influxdb_db):
              host_name_map={'compute-1.example.org': 'cmp-1'})
     assert ds.collectd_host('compute-1.example.org') == 'cmp-1'
     assert ds.collectd_host('cmp-2') == 'cmp-2'
-    assert ds.list_names(base.COMPUTE_NODE) == ['cmp-1', 'cmp-2']
+    assert ds.list_names(metric_windows.COMPUTE_NODE) == ['cmp-1', 'cmp-2']
     node = element.ComputeNode(uuid='n1', hostname='compute-1.example.org')
     series = ds.statistic_series(
-        node, base.COMPUTE_NODE, 'host_cpu_usage',
+        node, metric_windows.COMPUTE_NODE, 'host_cpu_usage',
         start_time=datetime.datetime.fromtimestamp(T0, datetime.timezone.utc),
         end_time=datetime.datetime.fromtimestamp(T0 + 600,
                                                  datetime.timezone.utc),
@@ -296,13 +296,13 @@ def test_tag_values_are_bound_not_interpolated(influxdb_server, influxdb_db,
            _host_history({evil: lambda k: 12.5, 'cmp-2': lambda k: 99.0,
                           '$h0': lambda k: 77.0}, 60))
     ds = _ds(influxdb_server, influxdb_db)
-    raw = ds._fetch(base.COMPUTE_NODE, ('cpu', 'memory'), (evil,), T0,
+    raw = ds.fetch(metric_windows.COMPUTE_NODE, ('cpu', 'memory'), (evil,), T0,
                     T0 + 600, 60)
     assert set(raw['cpu']) == {evil} and set(raw['memory']) == {evil}
     np.testing.assert_allclose(raw['cpu'][evil][1], 12.5)
     w = _windows(ds, [evil], ('cpu',))
     np.testing.assert_allclose(_valid(w.data['cpu'][0]), 12.5)
-    assert evil in ds.list_names(base.COMPUTE_NODE)
+    assert evil in ds.list_names(metric_windows.COMPUTE_NODE)
     # Nothing was dropped.
     assert influxdb_db in influxdb_server.query('SHOW DATABASES')
 
@@ -324,7 +324,7 @@ def test_requests_per_cluster_read_do_not_grow_with_the_cluster(
             names = sorted(hosts)[:n]
             before = ds.request_count
             w = windows[split, n] = ds.cluster_windows(
-                base.COMPUTE_NODE, names, 120, 60, end=T0 + 119)
+                metric_windows.COMPUTE_NODE, names, 120, 60, end=T0 + 119)
             deltas[split, n] = ds.request_count - before
             np.testing.assert_allclose(
                 np.nanmean(w.data['cpu'], axis=1),
@@ -334,7 +334,7 @@ def test_requests_per_cluster_read_do_not_grow_with_the_cluster(
     assert deltas == {(2, 10): 2, (2, 200): 2, (2, 600): 2,
                       (1, 10): 1, (1, 200): 1, (1, 600): 1}
     for n in (10, 200, 600):
-        for metric in base.HOST_METRICS:
+        for metric in metric_windows.HOST_METRICS:
             np.testing.assert_array_equal(windows[2, n].data[metric],
                                           windows[1, n].data[metric])
 
@@ -388,9 +388,9 @@ def test_a_malformed_answer_fails_the_read_naming_the_metric(fake_influx):
     fake_influx.answer = answer
     ds = idb.InfluxDBDataSource(url=fake_influx.url, database='collectd',
                                 retries=0)
-    with pytest.raises(base.MetricsUnavailable,
+    with pytest.raises(metric_windows.MetricsUnavailable,
                        match=r'unexpected answer for load: .*columns'):
-        ds.cluster_windows(base.COMPUTE_NODE, ['a'], 600, 10,
+        ds.cluster_windows(metric_windows.COMPUTE_NODE, ['a'], 600, 10,
                            end=T0 + 599)
     assert len(fake_influx.seen) == idb.QUERY_SPLIT
 
@@ -407,7 +407,7 @@ def test_a_failing_group_of_a_split_read_fails_the_read(fake_influx):
     fake_influx.answer = answer
     ds = idb.InfluxDBDataSource(url=fake_influx.url, database='collectd',
                                 retries=1)
-    with pytest.raises(base.MetricsUnavailable, match='shard gone'):
+    with pytest.raises(metric_windows.MetricsUnavailable, match='shard gone'):
         ds._read(['SELECT a', 'SELECT b', 'SELECT c'], {'h0': 'x'},
                  [1, 1, 1])
     assert ds.request_count == 3 == len(fake_influx.seen)
@@ -452,7 +452,7 @@ def test_watcher_helpers_on_model_objects(influxdb_server, influxdb_db):
     missing = element.ComputeNode(uuid='node-uuid-x', hostname='nowhere')
     assert ds.get_host_cpu_usage(missing, 300, 'mean', 60) is None
     series = ds.statistic_series(
-        other, base.COMPUTE_NODE, 'host_cpu_usage',
+        other, metric_windows.COMPUTE_NODE, 'host_cpu_usage',
         start_time=datetime.datetime.fromtimestamp(now - 600 - now % 60,
                                                    datetime.timezone.utc),
         end_time=datetime.datetime.fromtimestamp(now - now % 60,
@@ -487,8 +487,8 @@ def test_stopped_server_raises_metrics_unavailable(caplog):
     server.stop()
     caplog.set_level(logging.DEBUG)
     before = ds.request_count
-    with pytest.raises(base.MetricsUnavailable) as info:
-        ds.cluster_windows(base.COMPUTE_NODE, ['a', 'b'], 600, 60)
+    with pytest.raises(metric_windows.MetricsUnavailable) as info:
+        ds.cluster_windows(metric_windows.COMPUTE_NODE, ['a', 'b'], 600, 60)
     message = str(info.value)
     assert url in message and "'collectd'" in message
     assert 'refused' in message.lower() or 'connect' in message.lower()
@@ -516,7 +516,7 @@ def test_password_never_in_logs_or_errors_with_auth(caplog):
         bad = idb.InfluxDBDataSource(url=server.url, database='collectd',
                                      username='admin', password=wrong,
                                      retries=1)
-        with pytest.raises(base.MetricsUnavailable) as info:
+        with pytest.raises(metric_windows.MetricsUnavailable) as info:
             _windows(bad, ['h'], ('cpu',))
         message = str(info.value)
         assert 'authorization failed' in message and server.url in message
@@ -525,7 +525,7 @@ def test_password_never_in_logs_or_errors_with_auth(caplog):
             url=server.url.replace('//', '//admin:wrong-pw@'),
             database='collectd', retries=0)
         assert 'wrong-pw' not in in_url.url
-        with pytest.raises(base.MetricsUnavailable) as info2:
+        with pytest.raises(metric_windows.MetricsUnavailable) as info2:
             _windows(in_url, ['h'], ('cpu',))
     finally:
         server.stop()
@@ -573,8 +573,8 @@ def test_msgpack_and_json_answers_decode_identically(influxdb_server,
             ds = _ds(influxdb_server, influxdb_db, response_format=fmt,
                      collectd_interval=interval)
             assert ds._headers()['Accept'] == idb._ACCEPT[fmt]
-            metrics = tuple(base.HOST_METRICS) + ('memory_kib',)
-            got[fmt] = ds._fetch(base.COMPUTE_NODE, metrics, names,
+            metrics = tuple(metric_windows.HOST_METRICS) + ('memory_kib',)
+            got[fmt] = ds.fetch(metric_windows.COMPUTE_NODE, metrics, names,
                                  T0, T0 + 600, 30)
             # The undecoded answers too: same times (ints, epoch seconds)
             # and the same values once read as floats.
@@ -617,7 +617,7 @@ def test_raw_and_server_paths_give_the_same_windows(influxdb_server,
     for mode, interval in (('server', 1.0), ('raw', 10.0)):
         ds = _ds(influxdb_server, influxdb_db, collectd_interval=interval)
         assert ds.read_mode(10) == mode
-        wins[mode] = ds.cluster_windows(base.COMPUTE_NODE, names, 600, 10,
+        wins[mode] = ds.cluster_windows(metric_windows.COMPUTE_NODE, names, 600, 10,
                                         end=T0 + 599)
         assert ds.request_count == idb.QUERY_SPLIT
     srv, raw = wins['server'], wins['raw']
@@ -655,7 +655,7 @@ def test_raw_counter_rates_are_exact_per_step_and_skip_resets(
     _write(influxdb_server, influxdb_db, lines)
     ds = _ds(influxdb_server, influxdb_db, collectd_interval=10)
     assert ds.read_mode(20) == 'raw'
-    raw = ds._fetch(base.COMPUTE_NODE, ('disk',), ('h',), T0, T0 + 600, 20)
+    raw = ds.fetch(metric_windows.COMPUTE_NODE, ('disk',), ('h',), T0, T0 + 600, 20)
     t, v = raw['disk']['h']
     # Every window but the reset's holds exactly 500 B/s; the reset step
     # is dropped, never negative, and its window keeps its other steps.
@@ -688,7 +688,7 @@ def test_read_mode_follows_collectd_interval(influxdb_server, influxdb_db):
         orig = ds._read
         ds._read = (lambda st, b, w=None, each=None, orig=orig:
                     sent.append(st) or orig(st, b, w, each))
-        ds._fetch(base.COMPUTE_NODE, tuple(base.HOST_METRICS), ('x',),
+        ds.fetch(metric_windows.COMPUTE_NODE, tuple(metric_windows.HOST_METRICS), ('x',),
                   T0, T0 + 600, 10)
     raw_sent, server_sent = sent
     assert not any('time(' in s for s in raw_sent)
@@ -891,7 +891,7 @@ def test_a_stale_kept_alive_connection_is_reopened_in_the_same_attempt(
     # A server that drops a fresh connection is an error, not a loop.
     fake_influx.script = ['drop']
     ds.close()
-    with pytest.raises(base.MetricsUnavailable, match='Remote'):
+    with pytest.raises(metric_windows.MetricsUnavailable, match='Remote'):
         ds._query(['SELECT 1'], None)
 
 
@@ -910,7 +910,7 @@ def test_transport_errors_become_metrics_unavailable(fake_influx, caplog,
     url = fake_influx.url.replace('//', '//admin:' + 'w0rd-in-url@')
     ds = idb.InfluxDBDataSource(url=url, database='collectd', retries=1,
                                 timeout=0.3)
-    with pytest.raises(base.MetricsUnavailable) as info:
+    with pytest.raises(metric_windows.MetricsUnavailable) as info:
         ds._query(['SELECT 1'], {'h0': 'x'})
     message = str(info.value)
     assert expected in message and fake_influx.url in message
@@ -919,7 +919,7 @@ def test_transport_errors_become_metrics_unavailable(fake_influx, caplog,
         assert 'w0rd' not in text
     # The answer must match the statements one to one.
     fake_influx.script = [(200, {'results': [{'statement_id': 0}]})]
-    with pytest.raises(base.MetricsUnavailable, match='1 results to 2'):
+    with pytest.raises(metric_windows.MetricsUnavailable, match='1 results to 2'):
         ds._query(['SELECT 1', 'SELECT 2'], None)
 
 
@@ -931,7 +931,7 @@ def test_thousands_of_bound_names_travel_in_the_body(influxdb_server,
     names = [EVIL_NAMES[0]] + [f'absent-{i:03d}-' + 'x' * 2000
                                for i in range(600)]
     ds = _ds(influxdb_server, influxdb_db)
-    raw = ds._fetch(base.COMPUTE_NODE, ('load',), names, T0, T0 + 30, 10)
+    raw = ds.fetch(metric_windows.COMPUTE_NODE, ('load',), names, T0, T0 + 30, 10)
     assert set(raw['load']) == {EVIL_NAMES[0]}
     np.testing.assert_allclose(raw['load'][EVIL_NAMES[0]][1], 2.5)
     assert ds.request_count == 1
@@ -961,16 +961,16 @@ def test_cluster_means_of_counters_match_the_windows_mean(influxdb_server,
     names = ('h1', 'h2', 'ghost')
     end = T0 + 1290
     before = ds.request_count
-    means = ds.cluster_means(base.COMPUTE_NODE, names, 600, 10,
+    means = ds.cluster_means(metric_windows.COMPUTE_NODE, names, 600, 10,
                              ('disk', 'net'), end=end)
     assert ds.request_count - before == idb.QUERY_SPLIT
-    win = ds.cluster_windows(base.COMPUTE_NODE, names, 600, 10,
+    win = ds.cluster_windows(metric_windows.COMPUTE_NODE, names, 600, 10,
                              metrics=('disk', 'net'), end=end)
     for metric in ('disk', 'net'):
         expected = np.nanmean(win.data[metric][:2, -60:], axis=1)
         np.testing.assert_allclose(means[metric][:2], expected, rtol=0.03)
         assert np.isnan(means[metric][2])              # no metrics: NaN
     # The base class's answer (other metrics): the windows' own mean.
-    load = ds.cluster_means(base.COMPUTE_NODE, names, 600, 10, ('load',),
+    load = ds.cluster_means(metric_windows.COMPUTE_NODE, names, 600, 10, ('load',),
                             end=end)
     np.testing.assert_allclose(load['load'][:2], 1.5)

@@ -5,7 +5,7 @@ the host's ``virt`` plugin) send their values to InfluxDB's native collectd
 input; :mod:`~watcher_failpredict.datasources.collectd_schema` describes the
 resulting measurements and tags.
 
-Every :meth:`InfluxDBDataSource._fetch` call is a fixed number of HTTP
+Every :meth:`InfluxDBDataSource.fetch` call is a fixed number of HTTP
 requests: the InfluxQL statements of all requested metrics are joined with
 ``;`` and, for the bulk reads of ``cluster_windows``, sent as
 ``QUERY_SPLIT`` (2) concurrent requests balanced by the statements'
@@ -54,7 +54,7 @@ Tag values (host names, instance UUIDs) only ever reach the server as bind
 parameters; the only numbers interpolated into statements are times and
 durations this module computes itself.
 
-Units returned (see ``base.HOST_METRICS`` / ``base.INSTANCE_METRICS``):
+Units returned (see ``metric_windows.HOST_METRICS`` / ``metric_windows.INSTANCE_METRICS``):
 
 * host ``cpu``: percent of the host. Percent form: ``100 - idle``. Jiffies
   form: ``100 * (1 - rate(idle) / rate(all states))`` over all CPUs.
@@ -92,6 +92,7 @@ from oslo_log import log
 from watcher_failpredict.conf import CONF
 from watcher_failpredict.datasources import base
 from watcher_failpredict.datasources import collectd_schema as cs
+from watcher_failpredict.datasources import windows as metric_windows
 
 LOG = log.getLogger(__name__)
 
@@ -270,7 +271,7 @@ class InfluxDBDataSource(base.WindowsDataSource):
                             self.database, attempt + 1, attempts, cause)
                 if attempt + 1 < attempts:
                     time.sleep(min(0.5, 0.05 * 2 ** attempt))
-        raise base.MetricsUnavailable(
+        raise metric_windows.MetricsUnavailable(
             f'InfluxDB at {self.url} (database {self.database!r}) could not '
             f'be read ({what}) after {attempts} attempt(s): {cause}')
 
@@ -403,7 +404,7 @@ class InfluxDBDataSource(base.WindowsDataSource):
             results = self._call('query', self._post_query, query,
                                  bind_params)
         if len(results) != len(statements):
-            raise base.MetricsUnavailable(
+            raise metric_windows.MetricsUnavailable(
                 f'InfluxDB at {self.url} (database {self.database!r}) '
                 f'answered {len(results)} results to {len(statements)} '
                 f'statements')
@@ -446,12 +447,12 @@ class InfluxDBDataSource(base.WindowsDataSource):
         try:
             answers.append(self._read_group(groups[0], statements,
                                             bind_params, each))
-        except base.MetricsUnavailable as exc:
+        except metric_windows.MetricsUnavailable as exc:
             error = exc
         for fut in pending:
             try:
                 answers.append(fut.result())
-            except base.MetricsUnavailable as exc:
+            except metric_windows.MetricsUnavailable as exc:
                 error = error or exc
         if error is not None:
             raise error
@@ -476,7 +477,7 @@ class InfluxDBDataSource(base.WindowsDataSource):
     def check_availability(self):
         try:
             self._call('ping', self.client.ping)
-        except base.MetricsUnavailable as exc:
+        except metric_windows.MetricsUnavailable as exc:
             LOG.warning('%s', exc)
             return 'not available'
         return 'available'
@@ -493,17 +494,17 @@ class InfluxDBDataSource(base.WindowsDataSource):
         return self.host_name_map.get(hostname, hostname)
 
     def _measurement_of(self, resource_type):
-        if resource_type == base.INSTANCE and self.instance_metrics == 'virt':
+        if resource_type == metric_windows.INSTANCE and self.instance_metrics == 'virt':
             return cs.VIRT
         return cs.CPU
 
-    def list_names(self, resource_type=base.COMPUTE_NODE):
+    def list_names(self, resource_type=metric_windows.COMPUTE_NODE):
         """collectd host names that have reported CPU (sorted).
 
         For instances, the UUIDs (the ``host`` tag). In the 'guest' form
         hosts and instances share ``cpu_value``, so both appear either way.
         """
-        if resource_type not in base.METRICS_BY_TYPE:
+        if resource_type not in metric_windows.METRICS_BY_TYPE:
             raise ValueError(f'unknown resource type {resource_type!r}')
         meas = self._measurement_of(resource_type)
         (raw,) = self._query(
@@ -543,7 +544,7 @@ class InfluxDBDataSource(base.WindowsDataSource):
         counter reset inside the period gives no rate (NaN). Other metrics
         or resource types: the windows' mean (base class).
         """
-        if resource_type != base.COMPUTE_NODE or \
+        if resource_type != metric_windows.COMPUTE_NODE or \
                 any(m not in _HOST_COUNTERS for m in metrics):
             return super().cluster_means(resource_type, names, period,
                                          granularity, metrics, end)
@@ -579,9 +580,9 @@ class InfluxDBDataSource(base.WindowsDataSource):
         self._windows_cache[key] = out
         return out
 
-    def _fetch(self, resource_type, metrics, names, start, end, granularity,
+    def fetch(self, resource_type, metrics, names, start, end, granularity,
                bulk=False):
-        if resource_type not in base.METRICS_BY_TYPE:
+        if resource_type not in metric_windows.METRICS_BY_TYPE:
             raise ValueError(f'unknown resource type {resource_type!r}')
         g = int(granularity)
         if g <= 0:
@@ -624,7 +625,7 @@ class InfluxDBDataSource(base.WindowsDataSource):
                         raise decoded[i]
                 per_name = combine(*[decoded[i] for i in idx])
             except (KeyError, IndexError, TypeError, ValueError) as exc:
-                raise base.MetricsUnavailable(
+                raise metric_windows.MetricsUnavailable(
                     f'InfluxDB at {self.url} (database {self.database!r}): '
                     f'unexpected answer for {metric}: {exc!r}') from exc
             out[metric] = {
@@ -639,7 +640,7 @@ class InfluxDBDataSource(base.WindowsDataSource):
         statement's decoded series (:meth:`_QueryBuilder.decode`), already
         one value per window and series.
         """
-        if resource_type == base.INSTANCE and self.instance_metrics == 'virt':
+        if resource_type == metric_windows.INSTANCE and self.instance_metrics == 'virt':
             if metric == 'cpu':
                 return (q.counter_statements(cs.VIRT, cs.TYPE_VIRT_CPU_TOTAL,
                                              (cs.TAG_INSTANCE,)),
@@ -662,7 +663,7 @@ class InfluxDBDataSource(base.WindowsDataSource):
         # Bytes used: the one type instance both Watcher's host_ram_usage
         # and an instance's memory need.
         used = q.gauge(cs.MEMORY, cs.TYPE_MEMORY, cs.MEMORY_USED)
-        if resource_type == base.INSTANCE:
+        if resource_type == metric_windows.INSTANCE:
             if metric == 'memory':
                 return ([used], lambda r: _map(_by_host(r),
                                                lambda v: v / _MIB))

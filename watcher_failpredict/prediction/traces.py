@@ -25,7 +25,7 @@ import os
 
 import numpy as np
 
-from watcher_failpredict.datasources import base
+from watcher_failpredict.datasources import windows as metric_windows
 
 TRACES_ENV = 'FAILPREDICT_TRACES'
 TRACE_NAMES = ('synthetic', 'alibaba', 'bitbrains', 'azure')
@@ -85,7 +85,7 @@ def _windows(names, times, step, data):
         ok = np.flatnonzero(~np.isnan(cpu[i]))
         if ok.size:
             last_seen[i] = times[ok[-1]]
-    return base.ClusterWindows(names=tuple(names),
+    return metric_windows.ClusterWindows(names=tuple(names),
                                times=np.asarray(times, dtype=float),
                                step=int(step), data=data,
                                last_seen=last_seen)
@@ -157,8 +157,8 @@ def load_alibaba(traces=None, resolution='5min', start=0.0):
         raw['memory'][n] = (t + start, m)
         t_max = max(t_max, t.max())
     end = start + (t_max // step + 1) * step
-    return base.align(raw, tuple(names), ('cpu', 'memory'), start, end,
-                      step)
+    return metric_windows.align(raw, tuple(names), ('cpu', 'memory'), start,
+                                end, step)
 
 
 def load_bitbrains(traces=None, vms_per_host=4, overcommit=1.5, seed=0,
