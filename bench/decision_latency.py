@@ -4,7 +4,8 @@
 For clusters of ``--sizes`` compute nodes (20 instances each, one saturated
 node per 50) this benchmark
 
-1. starts a real ``influxd`` on 127.0.0.1 (tests/influxdb_server.py) and
+1. starts a real ``influxd`` on 127.0.0.1
+   (``watcher_failpredict.datasources.influxdb.local_server``) and
    writes one hour of 10 s collectd-shaped history per cluster, rendered by
    ``watcher_failpredict.datasources.collectd_schema`` and posted as line
    protocol in large batches;
@@ -43,19 +44,11 @@ import sys
 import tempfile
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
-for _p in (ROOT, HERE):
-    if _p not in sys.path:
-        sys.path.insert(0, _p)
+import numpy as np
 
-# First: tests/__init__.py selects Watcher's oslo.service backend, which
-# must happen before anything imports oslo.service.
-from tests.influxdb_server import InfluxDBServer  # noqa: E402
-
-import numpy as np  # noqa: E402
-
-import cluster_data  # noqa: E402
+# bench/ itself is on sys.path when this file runs as a script.
+import cluster_data
+from watcher_failpredict.datasources.influxdb import local_server
 
 #: Targets of issue 2, printed next to the figures (not asserted).
 TARGET_OURS_1000_S = 2.0
@@ -503,7 +496,7 @@ def main(argv=None):
             f'{model_info["sha256"]}')
         avoided = eager_to_string_avoided()
         log('starting influxd on 127.0.0.1')
-        server = InfluxDBServer().start()
+        server = local_server.InfluxDBServer().start()
         try:
             log(f'  influxd at {server.url}')
             results = [bench_size(server, bundle, n, args)

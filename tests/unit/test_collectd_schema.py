@@ -14,9 +14,9 @@ import time
 import numpy as np
 import pytest
 
-from tests.influxdb_server import InfluxDBServer
 from watcher_failpredict.datasources import collectd_schema as cs
 from watcher_failpredict.datasources import influxdb as idb
+from watcher_failpredict.datasources.influxdb import local_server
 from watcher_failpredict.datasources import windows as metric_windows
 
 COLLECTD = '/usr/sbin/collectd'
@@ -100,7 +100,7 @@ def real_collectd():
         pytest.fail(f'{COLLECTD} not found: run the test command from '
                     f'README.rst, which installs the Debian package '
                     f'"collectd"')
-    server = InfluxDBServer(collectd=True).start()
+    server = local_server.InfluxDBServer(collectd=True).start()
     procs = []
     tmp = tempfile.mkdtemp(prefix='failpredict-collectd-')
     try:

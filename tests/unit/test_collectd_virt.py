@@ -25,8 +25,9 @@ import time
 import numpy as np
 import pytest
 
-from tests.influxdb_server import InfluxDBServer
 from watcher_failpredict.datasources import influxdb as idb
+from watcher_failpredict.datasources.influxdb import datasource
+from watcher_failpredict.datasources.influxdb import local_server
 from watcher_failpredict.datasources import windows as metric_windows
 
 COLLECTD = '/usr/sbin/collectd'
@@ -99,7 +100,7 @@ def virt_collectd():
     if why or not os.path.exists(COLLECTD):
         pytest.fail(why or f'{COLLECTD} not found: run tools/run-tests, '
                            f'which installs the Debian package "collectd"')
-    server = InfluxDBServer(collectd=True).start()
+    server = local_server.InfluxDBServer(collectd=True).start()
     tmp = tempfile.mkdtemp(prefix='failpredict-virt-')
     procs = []
     try:
@@ -173,7 +174,7 @@ def test_cluster_windows_reads_instance_cpu_and_missing_memory(
     w = ds.cluster_windows(metric_windows.INSTANCE, names, 8, 2,
                            metrics=('cpu', 'memory'))
     # cpu and memory of all instances: one request each, concurrently.
-    assert ds.request_count == idb.QUERY_SPLIT
+    assert ds.request_count == datasource.QUERY_SPLIT
     assert tuple(w.names) == names
     for uuid in names[:3]:
         cpu = w.series('cpu', uuid)

@@ -65,7 +65,7 @@ class InfluxMetrics:
                 self._reader = None
                 raise metric_windows.MetricsUnavailable(
                     f'testbed: cannot create database {self.database!r} on '
-                    f'InfluxDB {influxdb._safe_url(self.url)}: '
+                    f'InfluxDB {client.url}: '
                     f'{type(exc).__name__}: {exc}') from None
         return self._reader
 
@@ -110,8 +110,7 @@ class InfluxMetrics:
         end_k = (tb.k // per) * per
         lines = self.lines(tb, self.written_k, end_k)
         if lines:
-            self.lines_written += cs.write_lines(
-                ds.client, self.database, lines)
+            self.lines_written += ds.client.write(lines)
         self.written_k = max(self.written_k, end_k)
         # fresh per-audit caches, as a new audit finds them
         ds.reset_caches()
