@@ -372,9 +372,9 @@ def _training_history(n_steps=1080, seed=0):
     data = {'cpu': cpu, 'memory': np.full_like(cpu, 40.0),
             'load': cpu * 0.12, 'disk': np.full_like(cpu, 1e5),
             'net': np.full_like(cpu, 1e6)}
-    return metric_windows.ClusterWindows(names=names, times=times, step=STEP,
-                                  data=data,
-                                  last_seen=np.full(len(names), times[-1]))
+    return metric_windows.ClusterWindows(
+        names=names, times=times, step=STEP, data=data,
+        last_seen=np.full(len(names), times[-1]))
 
 
 @pytest.fixture(scope='module', params=['svm', 'gbt_peak'])

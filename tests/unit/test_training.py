@@ -57,9 +57,9 @@ def make_windows(cpu_by_host, seed=0, step=STEP, start=START):
         'net': 1e6 * (1 + noisy / 50),
     }
     times = start + step * np.arange(cpu.shape[1], dtype=float)
-    return metric_windows.ClusterWindows(names=names, times=times, step=step,
-                               data=data, last_seen=np.full(len(names),
-                                                            times[-1]))
+    return metric_windows.ClusterWindows(
+        names=names, times=times, step=step, data=data,
+        last_seen=np.full(len(names), times[-1]))
 
 
 def synthetic_windows(n_steps=2880, seed=0):

@@ -59,6 +59,18 @@ class WindowsDataSource(watcher_ds_base.DataSourceBase, metaclass=abc.ABCMeta):
         #: a simulator replaying another time sets its own clock here.
         self.clock = time.time
 
+    def cached(self, key, read):
+        """The answer cached under ``key``, else ``read()``'s, then cached.
+
+        Bulk answers are kept until :meth:`reset_caches` (an audit asks for
+        the same windows from several places); ``key`` must name everything
+        the answer depends on.
+        """
+        answer = self._windows_cache.get(key)
+        if answer is None:
+            answer = self._windows_cache[key] = read()
+        return answer
+
     def reset_caches(self):
         """Forget every answer cached so far, as a new audit finds them.
 
@@ -98,20 +110,20 @@ class WindowsDataSource(watcher_ds_base.DataSourceBase, metaclass=abc.ABCMeta):
         start_t = end_t - period - granularity
         key = (resource_type, tuple(names), metrics, period, granularity,
                end_t)
-        cached = self._windows_cache.get(key)
-        if cached is not None:
-            return cached
-        # Up to NAME_FILTER_LIMIT names: the backend filters on them (an
-        # audit needs the instances of a few failing hosts, not the whole
-        # cloud's); more: read everything once and keep ours. Either way it
-        # is one backend read, whatever the number of names.
-        only = tuple(names) if len(names) <= NAME_FILTER_LIMIT else None
-        raw = self.fetch(resource_type, metrics, only, start_t, end_t,
-                         granularity, bulk=True)
-        windows = metric_windows.align(raw, tuple(names), metrics, start_t,
-                                       end_t, granularity)
-        self._windows_cache[key] = windows
-        return windows
+
+        def read():
+            # Up to NAME_FILTER_LIMIT names: the backend filters on them (an
+            # audit needs the instances of a few failing hosts, not the
+            # whole cloud's); more: read everything once and keep ours.
+            # Either way it is one backend read, whatever the number of
+            # names.
+            only = tuple(names) if len(names) <= NAME_FILTER_LIMIT else None
+            raw = self.fetch(resource_type, metrics, only, start_t, end_t,
+                             granularity, bulk=True)
+            return metric_windows.align(raw, tuple(names), metrics, start_t,
+                                        end_t, granularity)
+
+        return self.cached(key, read)
 
     def cluster_means(self, resource_type, names, period, granularity,
                       metrics, end=None):
@@ -212,9 +224,9 @@ class WindowsDataSource(watcher_ds_base.DataSourceBase, metaclass=abc.ABCMeta):
             raise watcher_exc.MetricNotAvailable(metric=meter_name)
         name = self._resource_name(resource, resource_type)
         raw = self.fetch(resource_type, (metric,), (name,), start, end,
-                          granularity)
+                         granularity)
         return metric_windows.align(raw, (name,), (metric,), start, end,
-                     granularity).data[metric][0]
+                                    granularity).data[metric][0]
 
     def _statistic_aggregation(self, resource=None, resource_type=None,
                                meter_name=None, period=300, aggregate='mean',

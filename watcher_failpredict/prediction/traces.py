@@ -86,9 +86,9 @@ def _windows(names, times, step, data):
         if ok.size:
             last_seen[i] = times[ok[-1]]
     return metric_windows.ClusterWindows(names=tuple(names),
-                               times=np.asarray(times, dtype=float),
-                               step=int(step), data=data,
-                               last_seen=last_seen)
+                                         times=np.asarray(times, dtype=float),
+                                         step=int(step), data=data,
+                                         last_seen=last_seen)
 
 
 def vms_to_hosts(vm_cpu, sizes=None, vms_per_host=4, overcommit=1.5,

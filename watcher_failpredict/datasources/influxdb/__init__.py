@@ -11,8 +11,8 @@
 """
 
 from watcher_failpredict.datasources.influxdb.client import InfluxDBQueryError
-from watcher_failpredict.datasources.influxdb.datasource import NAME
 from watcher_failpredict.datasources.influxdb.datasource import (
     InfluxDBDataSource)
+from watcher_failpredict.datasources.influxdb.datasource import NAME
 
 __all__ = ['InfluxDBDataSource', 'InfluxDBQueryError', 'NAME']

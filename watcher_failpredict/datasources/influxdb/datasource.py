@@ -356,34 +356,37 @@ class InfluxDBDataSource(base.WindowsDataSource):
         e = int(math.floor(self.clock() if end is None else float(end)))
         key = ('means', resource_type, tuple(names), tuple(metrics), period,
                e)
-        cached = self._windows_cache.get(key)
-        if cached is not None:
-            return cached
-        only = (tuple(names) if len(names) <= base.NAME_FILTER_LIMIT
-                else None)
-        q = query.QueryBuilder(e - period, e, period, only, raw=False,
-                          interval=self.collectd_interval)
-        statements = [q.counter(*query.HOST_COUNTERS[m])[0] for m in metrics]
-        decoded = self._read(statements, q.bind_params,
-                             [1] * len(statements),
-                             each=lambda i, raw: q.decode(raw, True))
-        # One row per host: the derivative stamped at the period's start.
-        per_metric = self._combine(
-            [(m, [i], decode.sum_by_host) for i, m in enumerate(metrics)],
-            decoded, e - period)
-        out = {}
-        for metric, per_host in per_metric.items():
-            values = np.full(len(names), np.nan)
-            for i, name in enumerate(names):
-                _t, v = per_host.get(name, ((), ()))
-                if len(v):
-                    values[i] = v[0]
-            out[metric] = values
-        self._windows_cache[key] = out
-        return out
+
+        def read_means():
+            only = (tuple(names) if len(names) <= base.NAME_FILTER_LIMIT
+                    else None)
+            q = query.QueryBuilder(e - period, e, period, only, raw=False,
+                                   interval=self.collectd_interval)
+            statements = [q.counter(*query.HOST_COUNTERS[m])[0]
+                          for m in metrics]
+            decoded = self._read(statements, q.bind_params,
+                                 [1] * len(statements),
+                                 each=lambda i, raw: q.decode(raw, True))
+            # One row per host: the derivative stamped at the period's
+            # start.
+            per_metric = self._combine(
+                [(m, [i], decode.sum_by_host)
+                 for i, m in enumerate(metrics)],
+                decoded, e - period)
+            out = {}
+            for metric, per_host in per_metric.items():
+                values = np.full(len(names), np.nan)
+                for i, name in enumerate(names):
+                    _t, v = per_host.get(name, ((), ()))
+                    if len(v):
+                        values[i] = v[0]
+                out[metric] = values
+            return out
+
+        return self.cached(key, read_means)
 
     def fetch(self, resource_type, metrics, names, start, end, granularity,
-               bulk=False):
+              bulk=False):
         if resource_type not in metric_windows.METRICS_BY_TYPE:
             raise ValueError(f'unknown resource type {resource_type!r}')
         g = int(granularity)
@@ -394,8 +397,8 @@ class InfluxDBDataSource(base.WindowsDataSource):
         if names is not None and not names:
             return {m: {} for m in metrics}
         q = query.QueryBuilder(start_s, end_s, g, names,
-                          raw=self.read_mode(g) == 'raw',
-                          interval=self.collectd_interval)
+                               raw=self.read_mode(g) == 'raw',
+                               interval=self.collectd_interval)
         plan = []  # (metric, [statement indexes], combiner)
         statements = []  # (text, is_counter)
         for metric in metrics:
@@ -470,8 +473,8 @@ class InfluxDBDataSource(base.WindowsDataSource):
         used = q.gauge(cs.MEMORY, cs.TYPE_MEMORY, cs.MEMORY_USED)
         if resource_type == metric_windows.INSTANCE:
             if metric == 'memory':
-                return ([used], lambda r: decode.map_values(decode.by_host(r),
-                                               lambda v: v / decode.MIB))
+                return ([used], lambda r: decode.map_values(
+                    decode.by_host(r), lambda v: v / decode.MIB))
             return None
         if metric == 'memory':
             if self.memory_form == 'percent':
