@@ -104,6 +104,11 @@ MEMORY_FORMS = ('percent', 'absolute')
 QUERY_SPLIT = 2
 
 
+def _option(value, option):
+    """``value``, or the ``[failpredict]`` option's when it is None."""
+    return getattr(CONF.failpredict, option) if value is None else value
+
+
 def configured_client(url=None, database=None, username=None, password=None,
                       verify_ssl=None, ca_file=None, timeout=None,
                       retries=None, response_format='msgpack'):
@@ -113,20 +118,15 @@ def configured_client(url=None, database=None, username=None, password=None,
     ``influxdb_database``, ...); the datasource and the risk recorder both
     connect through it.
     """
-    opts = CONF.failpredict
-
-    def pick(value, option):
-        return getattr(opts, option) if value is None else value
-
     return influx_client.InfluxDBClient(
-        pick(url, 'influxdb_url'),
-        database=pick(database, 'influxdb_database'),
-        username=pick(username, 'influxdb_username'),
-        password=pick(password, 'influxdb_password'),
-        verify_ssl=pick(verify_ssl, 'influxdb_verify_ssl'),
-        ca_file=pick(ca_file, 'influxdb_ca_file'),
-        timeout=float(pick(timeout, 'influxdb_timeout')),
-        retries=int(pick(retries, 'influxdb_retries')),
+        _option(url, 'influxdb_url'),
+        database=_option(database, 'influxdb_database'),
+        username=_option(username, 'influxdb_username'),
+        password=_option(password, 'influxdb_password'),
+        verify_ssl=_option(verify_ssl, 'influxdb_verify_ssl'),
+        ca_file=_option(ca_file, 'influxdb_ca_file'),
+        timeout=float(_option(timeout, 'influxdb_timeout')),
+        retries=int(_option(retries, 'influxdb_retries')),
         response_format=response_format)
 
 
@@ -158,24 +158,19 @@ class InfluxDBDataSource(base.WindowsDataSource):
             retries=retries, response_format=response_format)
         self.url = self.client.url
         self.database = self.client.database
-        opts = CONF.failpredict
-
-        def pick(value, option):
-            return getattr(opts, option) if value is None else value
-
-        self.cpu_form = pick(cpu_form, 'cpu_form')
+        self.cpu_form = _option(cpu_form, 'cpu_form')
         if self.cpu_form not in cs.CPU_FORMS:
             raise ValueError(f'cpu_form={self.cpu_form!r}; expected one of '
                              f'{cs.CPU_FORMS}')
-        self.instance_metrics = pick(instance_metrics, 'instance_metrics')
+        self.instance_metrics = _option(instance_metrics, 'instance_metrics')
         if self.instance_metrics not in cs.INSTANCE_FORMS:
             raise ValueError(f'instance_metrics={self.instance_metrics!r}; '
                              f'expected one of {cs.INSTANCE_FORMS}')
-        self.memory_form = pick(memory_form, 'memory_form')
+        self.memory_form = _option(memory_form, 'memory_form')
         if self.memory_form not in MEMORY_FORMS:
             raise ValueError(f'memory_form={self.memory_form!r}; expected '
                              f'one of {MEMORY_FORMS}')
-        self.collectd_interval = float(pick(collectd_interval,
+        self.collectd_interval = float(_option(collectd_interval,
                                             'collectd_interval'))
         if not self.collectd_interval > 0:
             raise ValueError(f'collectd_interval={self.collectd_interval!r} '
@@ -186,7 +181,8 @@ class InfluxDBDataSource(base.WindowsDataSource):
                              f'integer >= 1')
         self.query_split = query_split
         self._pool = None
-        self.host_name_map = dict(pick(host_name_map, 'host_name_map') or {})
+        self.host_name_map = dict(
+            _option(host_name_map, 'host_name_map') or {})
 
     def __repr__(self):
         return (f'{type(self).__name__}(url={self.url!r}, '
