@@ -107,7 +107,7 @@ class ClusterValues:
     """collectd-shaped values of a cluster over ``times`` (Unix seconds).
 
     Host arrays are ``(nodes, steps)`` in the units of
-    :data:`watcher_failpredict.datasources.base.HOST_METRICS` plus
+    :data:`watcher_failpredict.datasources.windows.HOST_METRICS` plus
     ``memory_used_bytes``; instance arrays ``(instances, steps)``.
     """
 
@@ -236,8 +236,9 @@ def write_history(url, database, spec, start, end, instance_since,
     import queue
     import threading
 
-    from watcher_failpredict.datasources import collectd_schema as cs
+    from watcher_failpredict.datasources.influxdb import client
 
+    influx = client.InfluxDBClient(url, database=database, timeout=300)
     todo = queue.Queue(maxsize=4)
     written = [0]
     errors = []
@@ -250,8 +251,7 @@ def write_history(url, database, spec, start, end, instance_since,
             if errors:
                 continue
             try:
-                written[0] += cs.write_lines(url, database, chunk,
-                                             batch=batch, timeout=300)
+                written[0] += influx.write(chunk, batch=batch)
             except Exception as exc:  # reported by the producer
                 errors.append(exc)
 
@@ -275,6 +275,7 @@ def write_history(url, database, spec, start, end, instance_since,
     finally:
         todo.put(None)
         thread.join()
+        influx.close()
     if errors:
         raise errors[0]
     return written[0]

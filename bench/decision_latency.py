@@ -4,7 +4,8 @@
 For clusters of ``--sizes`` compute nodes (20 instances each, one saturated
 node per 50) this benchmark
 
-1. starts a real ``influxd`` on 127.0.0.1 (tests/influxdb_server.py) and
+1. starts a real ``influxd`` on 127.0.0.1
+   (``watcher_failpredict.datasources.influxdb.local_server``) and
    writes one hour of 10 s collectd-shaped history per cluster, rendered by
    ``watcher_failpredict.datasources.collectd_schema`` and posted as line
    protocol in large batches;
@@ -43,19 +44,11 @@ import sys
 import tempfile
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
-for _p in (ROOT, HERE):
-    if _p not in sys.path:
-        sys.path.insert(0, _p)
+import numpy as np
 
-# First: tests/__init__.py selects Watcher's oslo.service backend, which
-# must happen before anything imports oslo.service.
-from tests.influxdb_server import InfluxDBServer  # noqa: E402
-
-import numpy as np  # noqa: E402
-
-import cluster_data  # noqa: E402
+# bench/ itself is on sys.path when this file runs as a script.
+import cluster_data
+from watcher_failpredict.datasources.influxdb import local_server
 
 #: Targets of issue 2, printed next to the figures (not asserted).
 TARGET_OURS_1000_S = 2.0
@@ -147,13 +140,13 @@ def parse_args(argv=None):
 
 def synthetic_windows(spec, start, end):
     """ClusterWindows of ``spec``'s hosts, from the generator directly."""
-    from watcher_failpredict.datasources import base as ds_base
+    from watcher_failpredict.datasources import windows as metric_windows
     v = cluster_data.generate_values(spec, start, end)
     total = cluster_data.NODE_MEMORY_MB * 1048576.0
     data = {'cpu': v.host_cpu, 'memory': v.host_memory_used / total * 100,
             'load': v.host_load, 'disk': v.host_disk, 'net': v.host_net}
     names = tuple(spec.hostname(i) for i in range(spec.nodes))
-    return ds_base.ClusterWindows(
+    return metric_windows.ClusterWindows(
         names=names, times=v.times.astype(float), step=cluster_data.STEP,
         data=data, last_seen=np.full(len(names), float(v.times[-1])))
 
@@ -229,13 +222,6 @@ def make_workload_balance(model, datasource):
     return strategy
 
 
-def reset_audit_caches(datasource):
-    """Empty the datasource's per-audit caches, as a new audit finds them."""
-    from watcher.decision_engine.datasources import cache
-    datasource.metric_cache = cache.MetricDataCache()
-    datasource._windows_cache.clear()
-
-
 def solution_summary(solution):
     moves = [(a['input_parameters'].get('source_node'),
               a['input_parameters'].get('destination_node'))
@@ -247,7 +233,7 @@ def time_audit(make, spec, datasource, label):
     """Build a fresh model and strategy, then time execute() alone."""
     model = cluster_data.build_model(spec)
     strategy = make(model)
-    reset_audit_caches(datasource)
+    datasource.reset_caches()  # as a new audit finds them
     before = datasource.request_count
     t0 = time.perf_counter()
     solution = strategy.execute()
@@ -510,7 +496,7 @@ def main(argv=None):
             f'{model_info["sha256"]}')
         avoided = eager_to_string_avoided()
         log('starting influxd on 127.0.0.1')
-        server = InfluxDBServer().start()
+        server = local_server.InfluxDBServer().start()
         try:
             log(f'  influxd at {server.url}')
             results = [bench_size(server, bundle, n, args)

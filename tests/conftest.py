@@ -1,15 +1,22 @@
 """pytest fixtures shared by the test suite.
 
 ``influxdb_server`` starts one real ``influxd`` per test session (see
-:mod:`tests.influxdb_server`); ``influxdb_db`` gives each test its own fresh
-database on it, so tests never see each other's points.
+:mod:`watcher_failpredict.datasources.influxdb.local_server`);
+``influxdb_db`` gives each test its own fresh database on it, so tests never
+see each other's points. ``fake_influx`` is a scripted fake server for the
+transport's failure cases, which a real influxd cannot be made to produce.
 """
 
 import itertools
+import socketserver
+import threading
+import time
+import urllib.parse
 
+import msgpack
 import pytest
 
-from tests.influxdb_server import InfluxDBServer
+from watcher_failpredict.datasources.influxdb import local_server
 
 _db_counter = itertools.count()
 
@@ -17,7 +24,7 @@ _db_counter = itertools.count()
 @pytest.fixture(scope='session')
 def influxdb_server():
     """A real InfluxDB 1.x server on 127.0.0.1, for the whole session."""
-    server = InfluxDBServer().start()
+    server = local_server.InfluxDBServer().start()
     try:
         yield server
     finally:
@@ -31,3 +38,76 @@ def influxdb_db(influxdb_server):
     influxdb_server.create_database(name)
     yield name
     influxdb_server.query(f'DROP DATABASE "{name}"')
+
+
+class _FakeInfluxHandler(socketserver.StreamRequestHandler):
+    """Records each request and answers from the server's ``script``.
+
+    ``script`` items: ``(status, body_dict)`` (msgpack-encoded; ``None``:
+    no body), ``'hang'`` (never answer) or ``'drop'`` (close without
+    answering); the last item repeats. ``answer``, when set, replaces
+    ``script``: a function of the request's form giving one such item.
+    ``seen`` records each request (with the form of a /query), ``bodies``
+    its raw body.
+
+    Plain socketserver rather than http.server: a test module elsewhere in
+    the suite leaves an eventlet-patched ``http.server`` in sys.modules,
+    whose green threads never run here.
+    """
+
+    def handle(self):
+        srv = self.server
+        while True:  # keep-alive, as influxd
+            line = self.rfile.readline()
+            if not line:
+                return
+            method, path, _version = line.decode('ascii').split()
+            headers = {}
+            for raw in iter(self.rfile.readline, b'\r\n'):
+                key, _, value = raw.decode('utf-8').partition(':')
+                headers[key.strip()] = value.strip()
+            body = self.rfile.read(int(headers.get('Content-Length', 0)))
+            form = {}
+            if path.endswith('/query'):
+                form = urllib.parse.parse_qs(body.decode('ascii'))
+            with srv.lock:
+                srv.seen.append((method, path, headers, form))
+                srv.bodies.append(body)
+                srv.connections.add(self.client_address)
+                n = len(srv.seen)
+            if srv.answer is not None:
+                step = srv.answer(form)
+            else:
+                step = srv.script[min(n, len(srv.script)) - 1]
+            if step == 'hang':
+                time.sleep(1)
+                return
+            if step == 'drop':
+                return
+            status, answer = step
+            data = b'' if answer is None else msgpack.packb(answer)
+            self.wfile.write(
+                f'HTTP/1.1 {status} X\r\nContent-Type: '
+                f'application/x-msgpack\r\nContent-Length: {len(data)}'
+                f'\r\n\r\n'.encode('ascii') + data)
+            if srv.close_after_answer:  # without saying so: a stale socket
+                return
+
+
+@pytest.fixture
+def fake_influx():
+    """A scripted fake InfluxDB HTTP server on 127.0.0.1 (see the handler)."""
+    srv = socketserver.ThreadingTCPServer(('127.0.0.1', 0),
+                                          _FakeInfluxHandler)
+    srv.daemon_threads = True
+    srv.seen, srv.connections, srv.close_after_answer = [], set(), False
+    srv.bodies = []
+    srv.answer, srv.lock = None, threading.Lock()
+    srv.script = [(200, {'results': [{'statement_id': 0}]})]
+    thread = threading.Thread(target=srv.serve_forever, args=(0.05,),
+                              daemon=True)
+    thread.start()
+    srv.url = f'http://127.0.0.1:{srv.server_address[1]}'
+    yield srv
+    srv.shutdown()
+    srv.server_close()

@@ -45,11 +45,11 @@ from oslo_utils import uuidutils
 from watcher.tests.functional import base as wf_base
 from watcher.tests.functional import topology
 
-from tests.influxdb_server import InfluxDBServer
 from watcher_failpredict import conf  # noqa: F401  ([failpredict] options)
-from watcher_failpredict.datasources import base as ds_base
 from watcher_failpredict.datasources import collectd_schema as schema
 from watcher_failpredict.datasources import influxdb as influx_ds
+from watcher_failpredict.datasources.influxdb import local_server
+from watcher_failpredict.datasources import windows as metric_windows
 from watcher_failpredict.prediction import bundle as bundle_mod
 from watcher_failpredict.prediction import training
 
@@ -252,14 +252,13 @@ class FailpredictFunctionalTestCase(wf_base.WatcherFunctionalTestCase):
         super().setUpClass()
         if not cls.NEEDS_SCENARIO:
             return
-        cls.influx = InfluxDBServer().start()
+        cls.influx = local_server.InfluxDBServer().start()
         cls.tmpdir = tempfile.mkdtemp(prefix='failpredict-e2e-')
         try:
             cls.influx.create_database(cls.DATABASE)
             cls.history_end = int(time.time()) // STEP * STEP
             cls.lines = scenario_lines(cls.history_end)
-            schema.write_lines(cls.influx.url, cls.DATABASE, cls.lines,
-                               batch=20000)
+            cls.influx.write_lines(cls.DATABASE, cls.lines, batch=20000)
             cls.bundle, cls.evaluation = cls._train()
             cls.model_path = os.path.join(cls.tmpdir, 'model.joblib')
             cls.model_sha256 = bundle_mod.save_bundle(cls.bundle,
@@ -290,7 +289,7 @@ class FailpredictFunctionalTestCase(wf_base.WatcherFunctionalTestCase):
         """Train on the hosts' history as the datasource reads it back."""
         ds = cls._datasource()
         windows = ds.cluster_windows(
-            ds_base.COMPUTE_NODE, [h.hostname for h in HOSTS],
+            metric_windows.COMPUTE_NODE, [h.hostname for h in HOSTS],
             period=HISTORY, granularity=STEP)
         return training.train(windows, threshold=THRESHOLD, period=PERIOD,
                               horizon=HORIZON, window=WINDOW)
@@ -364,7 +363,7 @@ class FailpredictFunctionalTestCase(wf_base.WatcherFunctionalTestCase):
     def cpu_now(self):
         """Each host's mean CPU over the trigger period, read back now."""
         windows = self._datasource().cluster_windows(
-            ds_base.COMPUTE_NODE, [h.hostname for h in HOSTS],
+            metric_windows.COMPUTE_NODE, [h.hostname for h in HOSTS],
             period=PERIOD, granularity=STEP, metrics=('cpu',))
         return {name: float(np.nanmean(windows.series('cpu', name)[
             -(PERIOD // STEP):])) for name in windows.names}

@@ -14,6 +14,7 @@ import shutil
 from oslo_serialization import jsonutils
 
 from tests.functional import base
+from watcher_failpredict.datasources.influxdb import local_server
 from watcher_failpredict.prediction import bundle as bundle_mod
 
 
@@ -187,7 +188,7 @@ class TestAuditFailures(base.FailpredictFunctionalTestCase):
 
     def test_influxdb_stopped(self):
         """InfluxDB dies after the history was written: no plan on zeros."""
-        server = base.InfluxDBServer().start()
+        server = local_server.InfluxDBServer().start()
         self.addCleanup(server.stop)
         server.create_database(self.DATABASE)
         server.write_lines(self.DATABASE, self.lines, batch=20000)

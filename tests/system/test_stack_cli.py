@@ -37,10 +37,11 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.parse
 import urllib.request
 
 import pytest
+
+from watcher_failpredict.datasources.influxdb import client
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
@@ -151,11 +152,13 @@ def stack():
 
 
 def _influx(stack, q):
-    url = 'http://127.0.0.1:%d/query?%s' % (
-        stack['ports']['influx_http'],
-        urllib.parse.urlencode({'db': 'collectd', 'q': q}))
-    with urllib.request.urlopen(url, timeout=10) as r:
-        return json.loads(r.read())['results'][0].get('series', [])
+    influx = client.InfluxDBClient(
+        'http://127.0.0.1:%d' % stack['ports']['influx_http'],
+        database='collectd', timeout=10, response_format='json')
+    try:
+        return influx.query([q], epoch=None)[0].get('series', [])
+    finally:
+        influx.close()
 
 
 def _hosts_with_cpu(stack):

@@ -24,6 +24,7 @@ import cluster_data  # noqa: E402
 import decision_latency  # noqa: E402
 
 from watcher_failpredict.datasources import influxdb as idb  # noqa: E402
+from watcher_failpredict.datasources.influxdb import datasource  # noqa: E402
 
 #: Instances per node, as in the benchmark: with fewer, the saturated nodes
 #: would not reach the failure threshold.
@@ -70,4 +71,4 @@ def test_an_audit_makes_as_many_requests_at_200_hosts_as_at_10(
     # Three reads (every host's windows; every host's disk and net means;
     # the saturated hosts' instances), each sent as QUERY_SPLIT concurrent
     # requests.
-    assert counts[10] == counts[200] == 3 * idb.QUERY_SPLIT, counts
+    assert counts[10] == counts[200] == 3 * datasource.QUERY_SPLIT, counts

@@ -15,12 +15,12 @@ import time
 import numpy as np
 import pytest
 
-from tests.influxdb_server import InfluxDBServer
 from tests.unit import test_training as synth
 from watcher_failpredict.cmd import common
 from watcher_failpredict.cmd import main as cli
 from watcher_failpredict.cmd import train as train_cmd
 from watcher_failpredict.datasources import collectd_schema as cs
+from watcher_failpredict.datasources.influxdb import local_server
 from watcher_failpredict.prediction import bundle as bundle_mod
 
 STEP = 10
@@ -58,7 +58,7 @@ def history(influxdb_server):
     influxdb_server.create_database(db)
     end = int(time.time() // STEP) * STEP
     windows, lines = history_lines(end)
-    cs.write_lines(influxdb_server.url, db, lines, batch=20000)
+    influxdb_server.write_lines(db, lines, batch=20000)
     yield influxdb_server.url, db, end, windows
     influxdb_server.query(f'DROP DATABASE "{db}"')
 
@@ -182,10 +182,9 @@ def test_errors_are_one_line_exit_2(history, influxdb_server, tmp_path, argv,
 
 
 def test_unreachable_influxdb(tmp_path):
-    from tests.influxdb_server import free_port
     rc, out, err = run('train', '--influxdb',
-                       f'http://127.0.0.1:{free_port()}', '--database', 'x',
-                       '--out', str(tmp_path / 'm.joblib'))
+                       f'http://127.0.0.1:{local_server.free_port()}',
+                       '--database', 'x', '--out', str(tmp_path / 'm.joblib'))
     assert rc == 2
     assert 'error: InfluxDB at http://127.0.0.1:' in err
     assert "could not be read" in err
@@ -193,7 +192,7 @@ def test_unreachable_influxdb(tmp_path):
 
 
 def test_password_from_file_and_env_never_printed(tmp_path):
-    server = InfluxDBServer(auth=True).start()
+    server = local_server.InfluxDBServer(auth=True).start()
     try:
         server.create_database('collectd')
         pw = tmp_path / 'pw'

@@ -14,10 +14,10 @@ import time
 import numpy as np
 import pytest
 
-from tests.influxdb_server import InfluxDBServer
-from watcher_failpredict.datasources import base
 from watcher_failpredict.datasources import collectd_schema as cs
 from watcher_failpredict.datasources import influxdb as idb
+from watcher_failpredict.datasources.influxdb import local_server
+from watcher_failpredict.datasources import windows as metric_windows
 
 COLLECTD = '/usr/sbin/collectd'
 
@@ -100,7 +100,7 @@ def real_collectd():
         pytest.fail(f'{COLLECTD} not found: run the test command from '
                     f'README.rst, which installs the Debian package '
                     f'"collectd"')
-    server = InfluxDBServer(collectd=True).start()
+    server = local_server.InfluxDBServer(collectd=True).start()
     procs = []
     tmp = tempfile.mkdtemp(prefix='failpredict-collectd-')
     try:
@@ -155,8 +155,8 @@ def test_datasource_reads_real_collectd(real_collectd, form):
     host = _FORMS[form][0]
     ds = idb.InfluxDBDataSource(url=real_collectd.url, database='collectd',
                                 cpu_form=form, retries=0)
-    assert host in ds.list_names(base.COMPUTE_NODE)
-    w = ds.cluster_windows(base.COMPUTE_NODE, [host], 30, 1)
+    assert host in ds.list_names(metric_windows.COMPUTE_NODE)
+    w = ds.cluster_windows(metric_windows.COMPUTE_NODE, [host], 30, 1)
     for metric in ('cpu', 'memory', 'load', 'net'):
         values = w.data[metric][0]
         values = values[~np.isnan(values)]

@@ -25,9 +25,10 @@ import time
 import numpy as np
 import pytest
 
-from tests.influxdb_server import InfluxDBServer
-from watcher_failpredict.datasources import base
 from watcher_failpredict.datasources import influxdb as idb
+from watcher_failpredict.datasources.influxdb import datasource
+from watcher_failpredict.datasources.influxdb import local_server
+from watcher_failpredict.datasources import windows as metric_windows
 
 COLLECTD = '/usr/sbin/collectd'
 VIRT_SO = '/usr/lib/collectd/virt.so'
@@ -99,7 +100,7 @@ def virt_collectd():
     if why or not os.path.exists(COLLECTD):
         pytest.fail(why or f'{COLLECTD} not found: run tools/run-tests, '
                            f'which installs the Debian package "collectd"')
-    server = InfluxDBServer(collectd=True).start()
+    server = local_server.InfluxDBServer(collectd=True).start()
     tmp = tempfile.mkdtemp(prefix='failpredict-virt-')
     procs = []
     try:
@@ -161,7 +162,7 @@ def test_datasource_lists_instances_by_uuid(virt_collectd):
     ds = idb.InfluxDBDataSource(url=virt_collectd.url, database='collectd',
                                 instance_metrics='virt', retries=0)
     assert ds.instance_cpu_per_vcpu
-    assert ds.list_names(base.INSTANCE) == sorted(
+    assert ds.list_names(metric_windows.INSTANCE) == sorted(
         (DEFAULT_UUID,) + NOVA_UUIDS)
 
 
@@ -170,10 +171,10 @@ def test_cluster_windows_reads_instance_cpu_and_missing_memory(
     ds = idb.InfluxDBDataSource(url=virt_collectd.url, database='collectd',
                                 instance_metrics='virt', retries=0)
     names = (DEFAULT_UUID,) + NOVA_UUIDS + ('no-such-instance',)
-    w = ds.cluster_windows(base.INSTANCE, names, 8, 2,
+    w = ds.cluster_windows(metric_windows.INSTANCE, names, 8, 2,
                            metrics=('cpu', 'memory'))
     # cpu and memory of all instances: one request each, concurrently.
-    assert ds.request_count == idb.QUERY_SPLIT
+    assert ds.request_count == datasource.QUERY_SPLIT
     assert tuple(w.names) == names
     for uuid in names[:3]:
         cpu = w.series('cpu', uuid)

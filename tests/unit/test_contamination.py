@@ -10,7 +10,7 @@ import json
 import numpy as np
 import pytest
 
-from watcher_failpredict.datasources import base
+from watcher_failpredict.datasources import windows as metric_windows
 from watcher_failpredict.prediction import training
 
 STEP = 60
@@ -20,7 +20,7 @@ START = 1_700_000_000.0
 def _windows(cpu):
     cpu = np.asarray(cpu, dtype=float)
     times = START + STEP * np.arange(cpu.shape[1], dtype=float)
-    return base.ClusterWindows(
+    return metric_windows.ClusterWindows(
         names=tuple(f'h{i}' for i in range(cpu.shape[0])), times=times,
         step=STEP, data={'cpu': cpu}, last_seen=np.full(cpu.shape[0], 0.0))
 

@@ -6,7 +6,7 @@ import warnings
 import numpy as np
 import pytest
 
-from watcher_failpredict.datasources import base
+from watcher_failpredict.datasources import windows as metric_windows
 from watcher_failpredict.prediction import dataset
 from watcher_failpredict.prediction import features as feat
 
@@ -24,7 +24,7 @@ def windows_of(cpu, memory=None, step=10, names=None, **extra):
     if memory is not None:
         data['memory'] = np.asarray(memory, dtype=float)
     data.update({k: np.asarray(v, dtype=float) for k, v in extra.items()})
-    return base.ClusterWindows(
+    return metric_windows.ClusterWindows(
         names=tuple(names), times=1000.0 + step * np.arange(cpu.shape[1]),
         step=step, data=data, last_seen=np.zeros(len(names)))
 
@@ -140,11 +140,12 @@ def test_mean_only_metrics_enter_the_features_only_by_their_mean(
     from watcher_failpredict.prediction import feature_sets
     rng = np.random.default_rng(7)
     n, steps, w = 4, 62, 60
-    data = {m: rng.uniform(0, 100, (n, steps)) for m in base.HOST_METRICS}
+    data = {m: rng.uniform(0, 100, (n, steps))
+            for m in metric_windows.HOST_METRICS}
     data['disk'] *= 1e4
     data['disk'][1, 10:20] = np.nan          # gaps are ignored by the mean
     data['net'][2] = np.nan                  # no metrics at all: NaN
-    win = base.ClusterWindows(
+    win = metric_windows.ClusterWindows(
         names=tuple(f'h{i}' for i in range(n)),
         times=1_700_000_000.0 + 10.0 * np.arange(steps), step=10,
         data=data, last_seen=np.full(n, 1_700_000_610.0))

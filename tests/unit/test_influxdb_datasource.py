@@ -1,30 +1,24 @@
-"""The InfluxDB datasource against a real influxd (tests/influxdb_server.py).
+"""The InfluxDB datasource against a real influxd (influxdb/local_server.py).
 
 Points are rendered by collectd_schema exactly as InfluxDB's collectd input
 stores them, written over HTTP, and read back through the datasource.
 """
 
-import base64
 import datetime
-import http.client
 import json
 import logging
-import socketserver
-import ssl
-import threading
 import time
-import urllib.parse
 
-import certifi
-import msgpack
 import numpy as np
 import pytest
 from watcher.decision_engine.model import element
 
-from tests.influxdb_server import InfluxDBServer
-from watcher_failpredict.datasources import base
 from watcher_failpredict.datasources import collectd_schema as cs
 from watcher_failpredict.datasources import influxdb as idb
+from watcher_failpredict.datasources.influxdb import client
+from watcher_failpredict.datasources.influxdb import datasource
+from watcher_failpredict.datasources.influxdb import local_server
+from watcher_failpredict.datasources import windows as metric_windows
 
 T0 = 1_700_000_000 // 600 * 600  # a fixed, bucket-aligned past instant
 STEP = 10
@@ -53,7 +47,7 @@ def _ds(server, db, **kwargs):
 
 
 def _write(server, db, lines):
-    assert cs.write_lines(server.url, db, lines) == len(lines)
+    assert server.write_lines(db, lines) == len(lines)
 
 
 def _host_history(hosts, n, t0=T0, cpu_form='percent', n_cpus=2,
@@ -73,7 +67,7 @@ def _host_history(hosts, n, t0=T0, cpu_form='percent', n_cpus=2,
 
 
 def _windows(ds, names, metrics, period=600, g=60, end=T0 + 600,
-             rtype=base.COMPUTE_NODE):
+             rtype=metric_windows.COMPUTE_NODE):
     return ds.cluster_windows(rtype, tuple(names), period, g,
                               metrics=metrics, end=end - 1)
 
@@ -138,8 +132,8 @@ def test_memory_percent_and_absolute_forms(influxdb_server, influxdb_db,
     w = _windows(ds, ['m'], ('memory',))
     np.testing.assert_allclose(_valid(w.data['memory'][0]), 25.0, rtol=1e-9)
     assert _valid(w.data['memory'][0]).size == 10
-    raw = ds._fetch(base.COMPUTE_NODE, ('memory_kib',), ('m',), T0,
-                    T0 + 600, 60)
+    raw = ds.fetch(metric_windows.COMPUTE_NODE, ('memory_kib',), ('m',), T0,
+                   T0 + 600, 60)
     if 'absolute' in forms:
         np.testing.assert_allclose(raw['memory_kib']['m'][1],
                                    3 * GIB / 1024)
@@ -248,12 +242,12 @@ def test_instance_forms(influxdb_server, influxdb_db, form, vcpus,
                                    vcpus=vcpus, state=state)
     _write(influxdb_server, influxdb_db, lines)
     ds = _ds(influxdb_server, influxdb_db, instance_metrics=form)
-    w = _windows(ds, [uuid], ('cpu', 'memory'), rtype=base.INSTANCE)
+    w = _windows(ds, [uuid], ('cpu', 'memory'), rtype=metric_windows.INSTANCE)
     np.testing.assert_allclose(_valid(w.data['cpu'][0]), expected_cpu,
                                atol=1e-6)
     np.testing.assert_allclose(_valid(w.data['memory'][0]), 700.0)
     assert _valid(w.data['cpu'][0]).size >= 9
-    assert ds.list_names(base.INSTANCE) == [uuid]
+    assert ds.list_names(metric_windows.INSTANCE) == [uuid]
     # the strategy divides by the flavor's vCPUs exactly when this says so
     assert ds.instance_cpu_per_vcpu is (form == 'virt')
 
@@ -268,10 +262,10 @@ def test_host_name_map_and_list_names(influxdb_server, influxdb_db):
              host_name_map={'compute-1.example.org': 'cmp-1'})
     assert ds.collectd_host('compute-1.example.org') == 'cmp-1'
     assert ds.collectd_host('cmp-2') == 'cmp-2'
-    assert ds.list_names(base.COMPUTE_NODE) == ['cmp-1', 'cmp-2']
+    assert ds.list_names(metric_windows.COMPUTE_NODE) == ['cmp-1', 'cmp-2']
     node = element.ComputeNode(uuid='n1', hostname='compute-1.example.org')
     series = ds.statistic_series(
-        node, base.COMPUTE_NODE, 'host_cpu_usage',
+        node, metric_windows.COMPUTE_NODE, 'host_cpu_usage',
         start_time=datetime.datetime.fromtimestamp(T0, datetime.timezone.utc),
         end_time=datetime.datetime.fromtimestamp(T0 + 600,
                                                  datetime.timezone.utc),
@@ -296,13 +290,13 @@ def test_tag_values_are_bound_not_interpolated(influxdb_server, influxdb_db,
            _host_history({evil: lambda k: 12.5, 'cmp-2': lambda k: 99.0,
                           '$h0': lambda k: 77.0}, 60))
     ds = _ds(influxdb_server, influxdb_db)
-    raw = ds._fetch(base.COMPUTE_NODE, ('cpu', 'memory'), (evil,), T0,
-                    T0 + 600, 60)
+    raw = ds.fetch(metric_windows.COMPUTE_NODE, ('cpu', 'memory'), (evil,),
+                   T0, T0 + 600, 60)
     assert set(raw['cpu']) == {evil} and set(raw['memory']) == {evil}
     np.testing.assert_allclose(raw['cpu'][evil][1], 12.5)
     w = _windows(ds, [evil], ('cpu',))
     np.testing.assert_allclose(_valid(w.data['cpu'][0]), 12.5)
-    assert evil in ds.list_names(base.COMPUTE_NODE)
+    assert evil in ds.list_names(metric_windows.COMPUTE_NODE)
     # Nothing was dropped.
     assert influxdb_db in influxdb_server.query('SHOW DATABASES')
 
@@ -316,7 +310,7 @@ def test_requests_per_cluster_read_do_not_grow_with_the_cluster(
                          disk_write_bytes_total=0, net_rx_bytes_total=0,
                          net_tx_bytes_total=0, cpu_form='jiffies'))
     deltas, windows = {}, {}
-    for split in (idb.QUERY_SPLIT, 1):
+    for split in (datasource.QUERY_SPLIT, 1):
         ds = _ds(influxdb_server, influxdb_db, cpu_form='jiffies',
                  query_split=split)
         # 600 names: above NAME_FILTER_LIMIT, every host is read.
@@ -324,7 +318,7 @@ def test_requests_per_cluster_read_do_not_grow_with_the_cluster(
             names = sorted(hosts)[:n]
             before = ds.request_count
             w = windows[split, n] = ds.cluster_windows(
-                base.COMPUTE_NODE, names, 120, 60, end=T0 + 119)
+                metric_windows.COMPUTE_NODE, names, 120, 60, end=T0 + 119)
             deltas[split, n] = ds.request_count - before
             np.testing.assert_allclose(
                 np.nanmean(w.data['cpu'], axis=1),
@@ -334,7 +328,7 @@ def test_requests_per_cluster_read_do_not_grow_with_the_cluster(
     assert deltas == {(2, 10): 2, (2, 200): 2, (2, 600): 2,
                       (1, 10): 1, (1, 200): 1, (1, 600): 1}
     for n in (10, 200, 600):
-        for metric in base.HOST_METRICS:
+        for metric in metric_windows.HOST_METRICS:
             np.testing.assert_array_equal(windows[2, n].data[metric],
                                           windows[1, n].data[metric])
 
@@ -358,20 +352,6 @@ def test_missing_host_and_missing_samples_are_nan_not_zero(influxdb_server,
     assert np.isnan(w.last_seen[2])
 
 
-def test_balanced_groups():
-    # cpu, memory, load (gauges) and disk, net (counters, twice the rows).
-    assert idb._balanced_groups([1, 1, 1, 2, 2], 2) == [[0, 2, 3], [1, 4]]
-    assert idb._balanced_groups([2, 1], 2) == [[0], [1]]
-    assert idb._balanced_groups([1], 3) == [[0]]
-    assert idb._balanced_groups([1, 1, 1, 2, 2], 1) == [[0, 1, 2, 3, 4]]
-    groups = idb._balanced_groups([5, 1, 1, 1, 1, 1], 3)
-    assert sorted(i for g in groups for i in g) == list(range(6))
-    assert groups[0] == [0]
-    for bad in (0, 1.5, True, '2'):
-        with pytest.raises(ValueError, match='query_split'):
-            idb.InfluxDBDataSource(url='http://127.0.0.1:1', query_split=bad)
-
-
 def test_a_malformed_answer_fails_the_read_naming_the_metric(fake_influx):
     """Answers are decoded in the thread that fetched them; a bad one still
     fails the whole read, with the metric it belonged to in the message."""
@@ -388,11 +368,11 @@ def test_a_malformed_answer_fails_the_read_naming_the_metric(fake_influx):
     fake_influx.answer = answer
     ds = idb.InfluxDBDataSource(url=fake_influx.url, database='collectd',
                                 retries=0)
-    with pytest.raises(base.MetricsUnavailable,
+    with pytest.raises(metric_windows.MetricsUnavailable,
                        match=r'unexpected answer for load: .*columns'):
-        ds.cluster_windows(base.COMPUTE_NODE, ['a'], 600, 10,
+        ds.cluster_windows(metric_windows.COMPUTE_NODE, ['a'], 600, 10,
                            end=T0 + 599)
-    assert len(fake_influx.seen) == idb.QUERY_SPLIT
+    assert len(fake_influx.seen) == datasource.QUERY_SPLIT
 
 
 def test_a_failing_group_of_a_split_read_fails_the_read(fake_influx):
@@ -407,7 +387,7 @@ def test_a_failing_group_of_a_split_read_fails_the_read(fake_influx):
     fake_influx.answer = answer
     ds = idb.InfluxDBDataSource(url=fake_influx.url, database='collectd',
                                 retries=1)
-    with pytest.raises(base.MetricsUnavailable, match='shard gone'):
+    with pytest.raises(metric_windows.MetricsUnavailable, match='shard gone'):
         ds._read(['SELECT a', 'SELECT b', 'SELECT c'], {'h0': 'x'},
                  [1, 1, 1])
     assert ds.request_count == 3 == len(fake_influx.seen)
@@ -452,7 +432,7 @@ def test_watcher_helpers_on_model_objects(influxdb_server, influxdb_db):
     missing = element.ComputeNode(uuid='node-uuid-x', hostname='nowhere')
     assert ds.get_host_cpu_usage(missing, 300, 'mean', 60) is None
     series = ds.statistic_series(
-        other, base.COMPUTE_NODE, 'host_cpu_usage',
+        other, metric_windows.COMPUTE_NODE, 'host_cpu_usage',
         start_time=datetime.datetime.fromtimestamp(now - 600 - now % 60,
                                                    datetime.timezone.utc),
         end_time=datetime.datetime.fromtimestamp(now - now % 60,
@@ -478,7 +458,7 @@ SECRET = 'pa$$w0rd with spaces&p=leak'
 
 
 def test_stopped_server_raises_metrics_unavailable(caplog):
-    server = InfluxDBServer().start()
+    server = local_server.InfluxDBServer().start()
     url = server.url
     server.create_database('collectd')
     ds = idb.InfluxDBDataSource(url=url, database='collectd', retries=2,
@@ -487,13 +467,13 @@ def test_stopped_server_raises_metrics_unavailable(caplog):
     server.stop()
     caplog.set_level(logging.DEBUG)
     before = ds.request_count
-    with pytest.raises(base.MetricsUnavailable) as info:
-        ds.cluster_windows(base.COMPUTE_NODE, ['a', 'b'], 600, 60)
+    with pytest.raises(metric_windows.MetricsUnavailable) as info:
+        ds.cluster_windows(metric_windows.COMPUTE_NODE, ['a', 'b'], 600, 60)
     message = str(info.value)
     assert url in message and "'collectd'" in message
     assert 'refused' in message.lower() or 'connect' in message.lower()
     # Each of the read's QUERY_SPLIT requests: 1 try + 2 retries.
-    assert ds.request_count - before == 3 * idb.QUERY_SPLIT
+    assert ds.request_count - before == 3 * datasource.QUERY_SPLIT
     for text in (message, caplog.text):
         assert SECRET not in text and 'w0rd' not in text
     assert ds.check_availability() == 'not available'
@@ -501,7 +481,8 @@ def test_stopped_server_raises_metrics_unavailable(caplog):
 
 def test_password_never_in_logs_or_errors_with_auth(caplog):
     caplog.set_level(logging.DEBUG)
-    server = InfluxDBServer(auth=True, admin_password=SECRET).start()
+    server = local_server.InfluxDBServer(auth=True,
+                                         admin_password=SECRET).start()
     try:
         server.create_database('collectd')
         server.write_lines('collectd', _host_history({'h': lambda k: 20.0},
@@ -516,7 +497,7 @@ def test_password_never_in_logs_or_errors_with_auth(caplog):
         bad = idb.InfluxDBDataSource(url=server.url, database='collectd',
                                      username='admin', password=wrong,
                                      retries=1)
-        with pytest.raises(base.MetricsUnavailable) as info:
+        with pytest.raises(metric_windows.MetricsUnavailable) as info:
             _windows(bad, ['h'], ('cpu',))
         message = str(info.value)
         assert 'authorization failed' in message and server.url in message
@@ -525,7 +506,7 @@ def test_password_never_in_logs_or_errors_with_auth(caplog):
             url=server.url.replace('//', '//admin:wrong-pw@'),
             database='collectd', retries=0)
         assert 'wrong-pw' not in in_url.url
-        with pytest.raises(base.MetricsUnavailable) as info2:
+        with pytest.raises(metric_windows.MetricsUnavailable) as info2:
             _windows(in_url, ['h'], ('cpu',))
     finally:
         server.stop()
@@ -569,13 +550,13 @@ def test_msgpack_and_json_answers_decode_identically(influxdb_server,
     names = ('host-0', 'host-1', 'host-2')
     for interval in READ_MODE_INTERVAL.values():
         got = {}
-        for fmt in idb.RESPONSE_FORMATS:
+        for fmt in client.RESPONSE_FORMATS:
             ds = _ds(influxdb_server, influxdb_db, response_format=fmt,
                      collectd_interval=interval)
-            assert ds._headers()['Accept'] == idb._ACCEPT[fmt]
-            metrics = tuple(base.HOST_METRICS) + ('memory_kib',)
-            got[fmt] = ds._fetch(base.COMPUTE_NODE, metrics, names,
-                                 T0, T0 + 600, 30)
+            assert ds.client.headers()['Accept'] == client.ACCEPT[fmt]
+            metrics = tuple(metric_windows.HOST_METRICS) + ('memory_kib',)
+            got[fmt] = ds.fetch(metric_windows.COMPUTE_NODE, metrics, names,
+                                T0, T0 + 600, 30)
             # The undecoded answers too: same times (ints, epoch seconds)
             # and the same values once read as floats.
             stmt = (f'SELECT "value" FROM "{cs.MEMORY}" WHERE "host" = $h '
@@ -617,9 +598,9 @@ def test_raw_and_server_paths_give_the_same_windows(influxdb_server,
     for mode, interval in (('server', 1.0), ('raw', 10.0)):
         ds = _ds(influxdb_server, influxdb_db, collectd_interval=interval)
         assert ds.read_mode(10) == mode
-        wins[mode] = ds.cluster_windows(base.COMPUTE_NODE, names, 600, 10,
-                                        end=T0 + 599)
-        assert ds.request_count == idb.QUERY_SPLIT
+        wins[mode] = ds.cluster_windows(metric_windows.COMPUTE_NODE, names,
+                                        600, 10, end=T0 + 599)
+        assert ds.request_count == datasource.QUERY_SPLIT
     srv, raw = wins['server'], wins['raw']
     np.testing.assert_array_equal(srv.times, raw.times)
     for metric in ('cpu', 'memory', 'load'):
@@ -655,7 +636,8 @@ def test_raw_counter_rates_are_exact_per_step_and_skip_resets(
     _write(influxdb_server, influxdb_db, lines)
     ds = _ds(influxdb_server, influxdb_db, collectd_interval=10)
     assert ds.read_mode(20) == 'raw'
-    raw = ds._fetch(base.COMPUTE_NODE, ('disk',), ('h',), T0, T0 + 600, 20)
+    raw = ds.fetch(metric_windows.COMPUTE_NODE, ('disk',), ('h',), T0,
+                   T0 + 600, 20)
     t, v = raw['disk']['h']
     # Every window but the reset's holds exactly 500 B/s; the reset step
     # is dropped, never negative, and its window keeps its other steps.
@@ -688,239 +670,13 @@ def test_read_mode_follows_collectd_interval(influxdb_server, influxdb_db):
         orig = ds._read
         ds._read = (lambda st, b, w=None, each=None, orig=orig:
                     sent.append(st) or orig(st, b, w, each))
-        ds._fetch(base.COMPUTE_NODE, tuple(base.HOST_METRICS), ('x',),
-                  T0, T0 + 600, 10)
+        ds.fetch(metric_windows.COMPUTE_NODE,
+                 tuple(metric_windows.HOST_METRICS), ('x',), T0, T0 + 600, 10)
     raw_sent, server_sent = sent
     assert not any('time(' in s for s in raw_sent)
     assert len(raw_sent) == 5  # cpu, memory, load, disk, net
     assert all('GROUP BY time(10s' in s for s in server_sent)
     assert len(server_sent) == 5 + 4  # + newest-window disk/net statements
-
-
-# -- the pure decoding helpers -----------------------------------------------
-
-def test_rates_sort_series_and_drop_resets_and_repeated_times():
-    sid = np.array([1, 1, 0, 0, 0, 1, 0])
-    t = np.array([20., 10., 0., 10., 20., 30., 30.])
-    v = np.array([300., 100., 0., 50., 20., 600., 120.])
-    s, tt, r = idb._rates(sid, t, v)
-    # series 0: 0 -> 50 (5/s), reset, 20 -> 120 (10/s); series 1: 20, 30.
-    assert s.tolist() == [0, 0, 1, 1]
-    assert tt.tolist() == [10., 30., 20., 30.]
-    np.testing.assert_allclose(r, [5., 10., 20., 30.])
-    s, tt, r = idb._rates(np.array([0, 0]), np.array([5., 5.]),
-                          np.array([1., 2.]))
-    assert s.size == 0
-
-
-def test_window_means_average_per_series_and_window():
-    sid = np.array([0, 0, 0, 1, 1, 1])
-    t = np.array([99., 100., 109., 100., 125., 131.])
-    v = np.array([7., 1., 3., np.nan, 4., 6.])
-    s, w, m = idb._window_means(sid, t, v, start=100, g=10, n_windows=3)
-    # 99 is before the first window, NaN is ignored, 131 is past the last.
-    assert s.tolist() == [0, 1]
-    assert w.tolist() == [100., 120.]
-    np.testing.assert_allclose(m, [2., 4.])
-
-
-def test_decoding_refuses_errors_partial_and_odd_columns():
-    with pytest.raises(ValueError, match='boom'):
-        idb._flatten({'error': 'boom'})
-    with pytest.raises(ValueError, match='partial'):
-        idb._flatten({'series': [{'name': 'x', 'values': [[1, 2]],
-                                  'partial': True}]})
-    with pytest.raises(ValueError, match='partial'):
-        idb._flatten({'partial': True, 'series': []})
-    with pytest.raises(ValueError, match='columns'):
-        idb._flatten({'series': [{'name': 'x', 'columns': ['time', 'a', 'b'],
-                                  'values': [[1, 2, 3]]}]})
-    keys, sid, t, v = idb._flatten(
-        {'series': [{'name': 'a', 'tags': {'host': 'x'},
-                     'values': [[1, None], [2, 5]]},
-                    {'name': 'a', 'tags': {'host': 'y'}, 'values': []}]})
-    assert keys == [('a', {'host': 'x'}), ('a', {'host': 'y'})]
-    assert sid.tolist() == [0, 0] and t.tolist() == [1., 2.]
-    assert np.isnan(v[0]) and v[1] == 5.
-    assert idb._flatten({})[1].size == 0
-
-
-# -- the query transport (http.client, POST /query) ---------------------------
-
-class _FakeInfluxHandler(socketserver.StreamRequestHandler):
-    """Records each request and answers from the server's ``script``.
-
-    ``script`` items: ``(status, body_dict)`` (msgpack-encoded),
-    ``'hang'`` (never answer) or ``'drop'`` (close without answering);
-    the last item repeats. ``answer``, when set, replaces ``script``: a
-    function of the request's form giving one such item.
-
-    Plain socketserver rather than http.server: a test module elsewhere in
-    the suite leaves an eventlet-patched ``http.server`` in sys.modules,
-    whose green threads never run here.
-    """
-
-    def handle(self):
-        srv = self.server
-        while True:  # keep-alive, as influxd
-            line = self.rfile.readline()
-            if not line:
-                return
-            method, path, _version = line.decode('ascii').split()
-            headers = {}
-            for raw in iter(self.rfile.readline, b'\r\n'):
-                key, _, value = raw.decode('utf-8').partition(':')
-                headers[key.strip()] = value.strip()
-            body = self.rfile.read(int(headers.get('Content-Length', 0)))
-            form = urllib.parse.parse_qs(body.decode('ascii'))
-            with srv.lock:
-                srv.seen.append((method, path, headers, form))
-                srv.connections.add(self.client_address)
-                n = len(srv.seen)
-            if srv.answer is not None:
-                step = srv.answer(form)
-            else:
-                step = srv.script[min(n, len(srv.script)) - 1]
-            if step == 'hang':
-                time.sleep(1)
-                return
-            if step == 'drop':
-                return
-            status, answer = step
-            data = msgpack.packb(answer)
-            self.wfile.write(
-                f'HTTP/1.1 {status} X\r\nContent-Type: '
-                f'application/x-msgpack\r\nContent-Length: {len(data)}'
-                f'\r\n\r\n'.encode('ascii') + data)
-            if srv.close_after_answer:  # without saying so: a stale socket
-                return
-
-
-@pytest.fixture
-def fake_influx():
-    srv = socketserver.ThreadingTCPServer(('127.0.0.1', 0),
-                                          _FakeInfluxHandler)
-    srv.daemon_threads = True
-    srv.seen, srv.connections, srv.close_after_answer = [], set(), False
-    srv.answer, srv.lock = None, threading.Lock()
-    srv.script = [(200, {'results': [{'statement_id': 0}]})]
-    thread = threading.Thread(target=srv.serve_forever, args=(0.05,),
-                              daemon=True)
-    thread.start()
-    srv.url = f'http://127.0.0.1:{srv.server_address[1]}'
-    yield srv
-    srv.shutdown()
-    srv.server_close()
-
-
-def test_connection_class_and_tls_settings_follow_the_url_and_options():
-    plain = idb.InfluxDBDataSource(url='http://127.0.0.1:8086/',
-                                   timeout=7)._new_connection()
-    assert type(plain) is http.client.HTTPConnection
-    assert (plain.host, plain.port, plain.timeout) == ('127.0.0.1', 8086, 7)
-    tls = idb.InfluxDBDataSource(url='https://influx.example:9999',
-                                 verify_ssl=True)._new_connection()
-    assert isinstance(tls, http.client.HTTPSConnection)
-    assert (tls.host, tls.port) == ('influx.example', 9999)
-    assert tls._context.verify_mode == ssl.CERT_REQUIRED
-    assert tls._context.check_hostname
-    insecure = idb.InfluxDBDataSource(url='https://influx.example',
-                                      verify_ssl=False)._new_connection()
-    assert isinstance(insecure, http.client.HTTPSConnection)
-    assert insecure.port == 8086
-    assert insecure._context.verify_mode == ssl.CERT_NONE
-    assert not insecure._context.check_hostname
-    # ca_file: exactly the file's CAs are trusted, not the system's.
-    bundle = certifi.where()
-    with open(bundle) as f:
-        n_certs = f.read().count('BEGIN CERTIFICATE')
-    pinned = idb.InfluxDBDataSource(url='https://influx.example',
-                                    verify_ssl=True,
-                                    ca_file=bundle)._new_connection()
-    assert pinned._context.verify_mode == ssl.CERT_REQUIRED
-    assert pinned._context.cert_store_stats()['x509_ca'] == n_certs > 0
-    # verify_ssl=False ignores ca_file rather than half-verifying.
-    loose = idb.InfluxDBDataSource(url='https://influx.example',
-                                   verify_ssl=False,
-                                   ca_file=bundle)._new_connection()
-    assert loose._context.verify_mode == ssl.CERT_NONE
-
-
-def test_query_is_a_form_encoded_post_with_basic_auth(fake_influx):
-    fake_influx.script = [(200, {'results': [
-        {'statement_id': 0, 'series': [{'name': 'load_shortterm',
-                                        'tags': {'host': 'h'},
-                                        'columns': ['time', 'value'],
-                                        'values': [[T0, 1.5]]}]},
-        {'statement_id': 1}]}), (200, {'results': [{'statement_id': 0}]})]
-    ds = idb.InfluxDBDataSource(url=fake_influx.url + '/prefix/',
-                                database='collectd', username='wätcher',
-                                password=SECRET + ':colon', retries=0)
-    evil = {'h0': EVIL_NAMES[1], 'h1': EVIL_NAMES[2]}
-    raws = ds._query(['SELECT 1', 'SELECT 2'], evil)
-    assert raws[0]['series'][0]['values'] == [[T0, 1.5]]
-    assert ds.request_count == 1
-    method, path, headers, form = fake_influx.seen[0]
-    assert (method, path) == ('POST', '/prefix/query')
-    assert headers['Content-Type'] == 'application/x-www-form-urlencoded'
-    assert headers['Accept'] == 'application/x-msgpack'
-    user, _, password = base64.b64decode(
-        headers['Authorization'].split()[1]).decode().partition(':')
-    assert (user, password) == ('wätcher', SECRET + ':colon')
-    assert form['q'] == ['SELECT 1;\nSELECT 2']
-    assert form['db'] == ['collectd'] and form['epoch'] == ['s']
-    # Tricky values arrive intact, as bind parameters, not in the query.
-    assert json.loads(form['params'][0]) == evil
-    # The connection is kept for the next read.
-    ds._query(['SELECT 3'], None)
-    assert 'params' not in fake_influx.seen[1][3]
-    assert len(fake_influx.connections) == 1
-    # No user: no Authorization header.
-    anon = idb.InfluxDBDataSource(url=fake_influx.url, retries=0)
-    anon._query(['SELECT 4'], None)
-    assert 'Authorization' not in fake_influx.seen[2][2]
-
-
-def test_a_stale_kept_alive_connection_is_reopened_in_the_same_attempt(
-        fake_influx):
-    fake_influx.close_after_answer = True
-    ds = idb.InfluxDBDataSource(url=fake_influx.url, retries=0)
-    for _ in range(3):
-        assert ds._query(['SELECT 1'], None) == [{'statement_id': 0}]
-    assert ds.request_count == 3
-    # A server that drops a fresh connection is an error, not a loop.
-    fake_influx.script = ['drop']
-    ds.close()
-    with pytest.raises(base.MetricsUnavailable, match='Remote'):
-        ds._query(['SELECT 1'], None)
-
-
-@pytest.mark.parametrize('script,expected', [
-    ([(500, {'error': 'engine on fire'})], 'HTTP 500: engine on fire'),
-    ([(400, {'error': 'error parsing query'})], 'error parsing query'),
-    ([(200, {'results': [{'statement_id': 0, 'error': 'bad field'}]})],
-     'statement 0: bad field'),
-    ([(200, {'nothing': 1})], 'answer without results'),
-    (['hang'], 'timed out'),
-])
-def test_transport_errors_become_metrics_unavailable(fake_influx, caplog,
-                                                     script, expected):
-    caplog.set_level(logging.DEBUG)
-    fake_influx.script = script
-    url = fake_influx.url.replace('//', '//admin:' + 'w0rd-in-url@')
-    ds = idb.InfluxDBDataSource(url=url, database='collectd', retries=1,
-                                timeout=0.3)
-    with pytest.raises(base.MetricsUnavailable) as info:
-        ds._query(['SELECT 1'], {'h0': 'x'})
-    message = str(info.value)
-    assert expected in message and fake_influx.url in message
-    assert ds.request_count == 2 == len(fake_influx.seen)
-    for text in (message, caplog.text):
-        assert 'w0rd' not in text
-    # The answer must match the statements one to one.
-    fake_influx.script = [(200, {'results': [{'statement_id': 0}]})]
-    with pytest.raises(base.MetricsUnavailable, match='1 results to 2'):
-        ds._query(['SELECT 1', 'SELECT 2'], None)
 
 
 def test_thousands_of_bound_names_travel_in_the_body(influxdb_server,
@@ -931,7 +687,8 @@ def test_thousands_of_bound_names_travel_in_the_body(influxdb_server,
     names = [EVIL_NAMES[0]] + [f'absent-{i:03d}-' + 'x' * 2000
                                for i in range(600)]
     ds = _ds(influxdb_server, influxdb_db)
-    raw = ds._fetch(base.COMPUTE_NODE, ('load',), names, T0, T0 + 30, 10)
+    raw = ds.fetch(metric_windows.COMPUTE_NODE, ('load',), names, T0, T0 + 30,
+                   10)
     assert set(raw['load']) == {EVIL_NAMES[0]}
     np.testing.assert_allclose(raw['load'][EVIL_NAMES[0]][1], 2.5)
     assert ds.request_count == 1
@@ -961,16 +718,16 @@ def test_cluster_means_of_counters_match_the_windows_mean(influxdb_server,
     names = ('h1', 'h2', 'ghost')
     end = T0 + 1290
     before = ds.request_count
-    means = ds.cluster_means(base.COMPUTE_NODE, names, 600, 10,
+    means = ds.cluster_means(metric_windows.COMPUTE_NODE, names, 600, 10,
                              ('disk', 'net'), end=end)
-    assert ds.request_count - before == idb.QUERY_SPLIT
-    win = ds.cluster_windows(base.COMPUTE_NODE, names, 600, 10,
+    assert ds.request_count - before == datasource.QUERY_SPLIT
+    win = ds.cluster_windows(metric_windows.COMPUTE_NODE, names, 600, 10,
                              metrics=('disk', 'net'), end=end)
     for metric in ('disk', 'net'):
         expected = np.nanmean(win.data[metric][:2, -60:], axis=1)
         np.testing.assert_allclose(means[metric][:2], expected, rtol=0.03)
         assert np.isnan(means[metric][2])              # no metrics: NaN
     # The base class's answer (other metrics): the windows' own mean.
-    load = ds.cluster_means(base.COMPUTE_NODE, names, 600, 10, ('load',),
-                            end=end)
+    load = ds.cluster_means(metric_windows.COMPUTE_NODE, names, 600, 10,
+                            ('load',), end=end)
     np.testing.assert_allclose(load['load'][:2], 1.5)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from watcher.decision_engine.model import element
 
-from watcher_failpredict.datasources import base as ds_base
+from watcher_failpredict.datasources import windows as metric_windows
 from watcher_failpredict.strategies import placement as pl
 
 
@@ -107,7 +107,7 @@ def test_destination_accepted():
 
 
 def _windows():
-    return ds_base.ClusterWindows(
+    return metric_windows.ClusterWindows(
         names=('a', 'b'), times=np.arange(3.0), step=10,
         data={'cpu': np.array([[10., np.nan, 30.], [50., 50., 50.]])},
         last_seen=np.array([2.0, 2.0]))

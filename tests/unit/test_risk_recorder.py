@@ -13,10 +13,10 @@ import re
 
 import pytest
 
-from tests.influxdb_server import InfluxDBServer
 from tests.unit import test_strategy as ts
 from watcher_failpredict import conf as fp_conf
 from watcher_failpredict.datasources import collectd_schema as cs
+from watcher_failpredict.datasources.influxdb import local_server
 from watcher_failpredict.datasources import risk_recorder as rr
 
 DASHBOARD = os.path.join(os.path.dirname(__file__), '..', '..', 'etc',
@@ -70,7 +70,7 @@ def test_round_trip_through_real_influxd(influxdb_server, influxdb_db):
 
 
 def test_record_audit_never_raises_when_influxdb_is_down(caplog):
-    server = InfluxDBServer().start()
+    server = local_server.InfluxDBServer().start()
     url = server.url
     server.stop()
     rec = rr.RiskRecorder(url=url, database='collectd', timeout=2,
@@ -186,7 +186,7 @@ def test_recording_off_by_default_writes_nothing(influxdb_server,
 
 
 def test_recording_failure_does_not_fail_the_audit(caplog):
-    server = InfluxDBServer().start()
+    server = local_server.InfluxDBServer().start()
     url = server.url
     server.stop()
     fp_conf.CONF.set_override('record_risk', True, group='failpredict')

@@ -14,6 +14,7 @@ from watcher.decision_engine.scoring import scoring_factory
 
 from tests.unit import test_strategy as ts
 from watcher_failpredict import conf as fp_conf
+from watcher_failpredict.datasources import windows as metric_windows
 from watcher_failpredict.prediction import bundle as bundle_mod
 from watcher_failpredict.prediction import training
 from watcher_failpredict.scoring import engine as engine_mod
@@ -77,7 +78,7 @@ def test_metainfo_presents_the_configured_model(configured):
 def test_calculate_score_matches_the_bundle(configured):
     _, _, bundle, history = configured
     win = history.subset(history.names)
-    win = ts.ds_base.ClusterWindows(
+    win = metric_windows.ClusterWindows(
         names=win.names, times=win.times[-30:], step=win.step,
         data={m: v[:, -30:] for m, v in win.data.items()},
         last_seen=win.last_seen)

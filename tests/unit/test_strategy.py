@@ -18,8 +18,8 @@ from watcher.decision_engine.model import element
 from watcher.decision_engine.model import model_root
 
 from watcher_failpredict import conf as fp_conf
-from watcher_failpredict.datasources import base as ds_base
 from watcher_failpredict.datasources import memory
+from watcher_failpredict.datasources import windows as metric_windows
 from watcher_failpredict.prediction import training
 from watcher_failpredict.strategies import predicted_least_failure as plf
 
@@ -81,7 +81,7 @@ class Cluster:
             for metric, values in (('cpu', cpu), ('memory', 40.0),
                                    ('load', cpu * 0.12), ('disk', 1e5),
                                    ('net', 1e6)):
-                self.ds.add(ds_base.COMPUTE_NODE, metric, name, t,
+                self.ds.add(metric_windows.COMPUTE_NODE, metric, name, t,
                             _series(values, self.n))
         return node
 
@@ -92,9 +92,9 @@ class Cluster:
         self.model.add_instance(inst)
         self.model.map_instance(inst, f'uuid-{host}')
         if metrics:
-            self.ds.add(ds_base.INSTANCE, 'cpu', uuid, self.times,
+            self.ds.add(metric_windows.INSTANCE, 'cpu', uuid, self.times,
                         _series(cpu, self.n))
-            self.ds.add(ds_base.INSTANCE, 'memory', uuid, self.times,
+            self.ds.add(metric_windows.INSTANCE, 'memory', uuid, self.times,
                         _series(memory * 0.8, self.n))
         return inst
 
@@ -372,9 +372,9 @@ def _training_history(n_steps=1080, seed=0):
     data = {'cpu': cpu, 'memory': np.full_like(cpu, 40.0),
             'load': cpu * 0.12, 'disk': np.full_like(cpu, 1e5),
             'net': np.full_like(cpu, 1e6)}
-    return ds_base.ClusterWindows(names=names, times=times, step=STEP,
-                                  data=data,
-                                  last_seen=np.full(len(names), times[-1]))
+    return metric_windows.ClusterWindows(
+        names=names, times=times, step=STEP, data=data,
+        last_seen=np.full(len(names), times[-1]))
 
 
 @pytest.fixture(scope='module', params=['svm', 'gbt_peak'])

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import yaml
 
-from watcher_failpredict.datasources import base as ds_base
+from watcher_failpredict.datasources import windows as metric_windows
 from watcher_failpredict.prediction import baselines
 from watcher_failpredict.prediction import traces
 from watcher_failpredict.testbed import cluster
@@ -77,7 +77,7 @@ def test_workload_balance_moves_from_the_vnf_heavy_server(short):
 def _windows(rows, step=10):
     rows = np.asarray(rows, dtype=float)
     names = tuple(f'compute-{i:02d}' for i in range(len(rows)))
-    return ds_base.ClusterWindows(
+    return metric_windows.ClusterWindows(
         names=names, times=np.arange(rows.shape[1]) * step, step=step,
         data={'cpu': rows}, last_seen=np.full(len(rows), 1.0))
 
@@ -150,7 +150,7 @@ def test_seasonal_ranking_reads_each_servers_own_cycle_back(short):
     assert not busy1[now - c1:now - c1 + horizon].any()
     # the windows the strategy passes equal what was measured: no extra
     times, host, _ = tb.metric_samples(0)
-    win = ds_base.ClusterWindows(
+    win = metric_windows.ClusterWindows(
         names=tuple(cluster.host_name(s) for s in range(tb.n_servers)),
         times=times, step=10, data={'cpu': host['cpu']},
         last_seen=np.full(tb.n_servers, times[-1]))

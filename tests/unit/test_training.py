@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from watcher_failpredict.datasources import base
+from watcher_failpredict.datasources import windows as metric_windows
 from watcher_failpredict.prediction import bundle as bundle_mod
 from watcher_failpredict.prediction import features as feat
 from watcher_failpredict.prediction import models
@@ -57,9 +57,9 @@ def make_windows(cpu_by_host, seed=0, step=STEP, start=START):
         'net': 1e6 * (1 + noisy / 50),
     }
     times = start + step * np.arange(cpu.shape[1], dtype=float)
-    return base.ClusterWindows(names=names, times=times, step=step,
-                               data=data, last_seen=np.full(len(names),
-                                                            times[-1]))
+    return metric_windows.ClusterWindows(
+        names=names, times=times, step=step, data=data,
+        last_seen=np.full(len(names), times[-1]))
 
 
 def synthetic_windows(n_steps=2880, seed=0):

@@ -12,7 +12,7 @@ its ``history`` spec in load.json.
 
 import random
 
-import loadmodel
+from stack_lib import loadmodel
 from watcher_failpredict.datasources import collectd_schema as schema
 
 
@@ -48,6 +48,9 @@ def backfill(stack, start, end, seed=0):
                 inst['uuid'], t, cpu_pct=cpu, mem_used_bytes=used,
                 mem_total_bytes=float(inst['memory']) * 2 ** 20,
                 vcpus=int(inst['vcpus']), full=False))
-    schema.write_lines(stack.url('influx_http'), 'collectd', lines,
-                       batch=20000)
+    influx = stack.influx_client()
+    try:
+        influx.write(lines, batch=20000)
+    finally:
+        influx.close()
     return len(lines)

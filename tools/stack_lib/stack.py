@@ -22,15 +22,15 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.parse
 import urllib.request
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, HERE)
+from stack_lib import scenario
+from watcher_failpredict.datasources.influxdb import client as influx_client
 
-import scenario  # noqa: E402
+#: This folder: collectd's exec plugin runs loadmodel.py from it.
+HERE = os.path.dirname(os.path.abspath(__file__))
+#: The checkout (its .venv is the default --venv).
+ROOT = os.path.dirname(os.path.dirname(HERE))
 
 DEFAULT_DIR = '/tmp/failpredict-stack'
 APT_PACKAGES = {  # executable -> Debian package
@@ -597,22 +597,14 @@ instance_metrics = guest
         p = self.proc('influxd')
         p.start(['/usr/bin/influxd', '-config',
                  self.path('etc', 'influxdb.conf')])
-        wait_for('influxd', lambda: http_get(
-            self.url('influx_http', '/ping'))[0] == 204, 30, p)
-        self.influx_query('CREATE DATABASE "%s"' % DATABASE, post=True)
+        influx = self.influx_client()
+        wait_for('influxd', influx.answers_ping, 30, p)
+        influx.create_database(DATABASE)
 
-    def influx_query(self, q, post=False, params=None):
-        data = {'q': q, 'db': DATABASE}
-        if params:
-            data['params'] = json.dumps(params)
-        body = urllib.parse.urlencode(data).encode()
-        url = self.url('influx_http', '/query')
-        if post:
-            req = urllib.request.Request(url, data=body, method='POST')
-        else:
-            req = urllib.request.Request(url + '?' + body.decode())
-        with urllib.request.urlopen(req, timeout=10) as r:
-            return json.loads(r.read())
+    def influx_client(self):
+        """A client of the stack's influxd, writing to its database."""
+        return influx_client.InfluxDBClient(self.url('influx_http'),
+                                            database=DATABASE, timeout=10)
 
     def start_collectd(self):
         for agent in self.node_names() + ['vnf-guests']:
@@ -853,7 +845,7 @@ instance_metrics = guest
 
     def backfill(self, seconds, seed):
         """Synthetic collectd history before the live data, same names."""
-        import backfill
+        from stack_lib import backfill
         end = int(self.state().get('collect_start') or time.time())
         end = end // INTERVAL * INTERVAL - INTERVAL
         n = backfill.backfill(self, end - seconds, end, seed)
@@ -872,7 +864,7 @@ instance_metrics = guest
 
 
 def scenario_cpu_check(spec):
-    import loadmodel
+    from stack_lib import loadmodel
     loadmodel.spec_cpu(spec, time.time())   # raises on a bad spec
 
 

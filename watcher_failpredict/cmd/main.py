@@ -31,7 +31,7 @@ from watcher_failpredict.cmd import evaluate
 from watcher_failpredict.cmd import show_model
 from watcher_failpredict.cmd import traces
 from watcher_failpredict.cmd import train
-from watcher_failpredict.datasources import base
+from watcher_failpredict.datasources import windows as metric_windows
 from watcher_failpredict.prediction import bundle as bundle_mod
 
 # The commands, in the order ``--help`` lists them.
@@ -68,7 +68,7 @@ def main(argv=None, stdout=None, stderr=None):
     except common.UsageError as exc:
         parser.error(str(exc))
     except (common.CommandError, ValueError, bundle_mod.ModelError,
-            base.MetricsUnavailable, OSError) as exc:
+            metric_windows.MetricsUnavailable, OSError) as exc:
         stderr.write(f'{common.PROG}: error: {exc}\n')
         return 2
     except KeyboardInterrupt:

@@ -16,8 +16,8 @@ import numpy as np
 
 from watcher_failpredict.cmd import common
 from watcher_failpredict import conf
-from watcher_failpredict.datasources import base
 from watcher_failpredict.datasources import influxdb
+from watcher_failpredict.datasources import windows as metric_windows
 from watcher_failpredict.prediction import bundle as bundle_mod
 from watcher_failpredict.prediction import evaluation
 from watcher_failpredict.prediction import migration_time
@@ -288,7 +288,7 @@ def host_names(datasource, hosts_arg, stderr):
         if not names:
             raise common.CommandError('--hosts is empty')
         return names
-    names = datasource.list_names(base.COMPUTE_NODE)
+    names = datasource.list_names(metric_windows.COMPUTE_NODE)
     hosts = [n for n in names if not _UUID.match(n)]
     skipped = len(names) - len(hosts)
     if skipped:
@@ -303,34 +303,16 @@ def host_names(datasource, hosts_arg, stderr):
 
 def read_history(datasource, names, start, end, granularity, chunk, stderr,
                  filter_names=True):
-    """All host metrics of ``names`` over [start, end), chunk by chunk.
-
-    One request per chunk keeps each answer small; the chunks are put on one
-    grid by the same align() the strategy's reads use. With
-    ``filter_names`` False every host is read and only ``names`` kept
-    (cheaper than a filter listing every host).
-    """
-    metrics = tuple(base.HOST_METRICS)
-    chunk = max(int(chunk) // granularity, 1) * granularity
-    bounds = list(range(int(start), int(end), chunk))
+    """The datasource's chunked history read, with a progress bar."""
+    bounds = metric_windows.chunk_bounds(start, end, granularity, chunk)
     bar = common.ProgressBar('reading InfluxDB', len(bounds), stderr)
-    bar.update(0)
-    raw = {m: {} for m in metrics}
-    for i, lo in enumerate(bounds):
-        hi = min(lo + chunk, int(end))
-        part = datasource._fetch(base.COMPUTE_NODE, metrics,
-                                 tuple(names) if filter_names else None,
-                                 lo, hi, granularity)
-        for metric, per_name in part.items():
-            for name, (t, v) in per_name.items():
-                raw[metric].setdefault(name, []).append((t, v))
-        bar.update(i + 1, f'{_iso(hi)}')
-    joined = {
-        m: {n: (np.concatenate([p[0] for p in parts]),
-                np.concatenate([p[1] for p in parts]))
-            for n, parts in per_name.items()}
-        for m, per_name in raw.items()}
-    return base.align(joined, tuple(names), metrics, start, end, granularity)
+
+    def progress(done, total):
+        bar.update(done, _iso(bounds[done - 1][1]) if done else '')
+
+    return datasource.read_history(names, start, end, granularity, chunk,
+                                   progress=progress,
+                                   filter_names=filter_names)
 
 
 def _iso(ts):

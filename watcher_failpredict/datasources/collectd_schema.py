@@ -16,15 +16,12 @@ the default) turns every collectd value into one point:
 
 This module holds those names for the datasource, and renders points the way
 collectd + InfluxDB would store them, as line protocol, for tests, the
-benchmark and the testbed. It needs nothing beyond the standard library
-(``write_lines`` can use an ``influxdb.InfluxDBClient`` if given one).
+benchmark and the testbed (which write them with
+:meth:`~watcher_failpredict.datasources.influxdb.client.InfluxDBClient.write`).
+It needs nothing beyond the standard library.
 """
 
-import base64
 import math
-import urllib.error
-import urllib.parse
-import urllib.request
 
 # -- measurements -----------------------------------------------------------
 CPU = 'cpu_value'
@@ -384,50 +381,3 @@ def instance_lines(uuid, t, cpu_pct, mem_used_bytes, form='guest', vcpus=1,
                 out.add(VIRT, dict(tags, type=TYPE_MEMORY,
                                    type_instance=name), value, t)
     return list(out)
-
-
-# -- writing ------------------------------------------------------------------
-
-def write_lines(client_or_url, database, lines, batch=5000, username=None,
-                password=None, timeout=60):
-    """Write line-protocol strings into ``database`` (precision: seconds).
-
-    :param client_or_url: an ``influxdb.InfluxDBClient`` or a base URL such
-        as ``http://127.0.0.1:8086`` (then ``username``/``password`` give
-        basic authentication).
-    :returns: the number of lines written
-    """
-    if isinstance(lines, str):
-        lines = [lines]
-    lines = list(lines)
-    if int(batch) < 1:
-        raise ValueError(f'batch={batch} must be >= 1')
-    batch = int(batch)
-    for i in range(0, len(lines), batch):
-        chunk = lines[i:i + batch]
-        if isinstance(client_or_url, str):
-            _post_write(client_or_url, database, chunk, username, password,
-                        timeout)
-        else:
-            client_or_url.write(chunk, params={'db': database,
-                                               'precision': 's'},
-                                protocol='line')
-    return len(lines)
-
-
-def _post_write(url, database, chunk, username, password, timeout):
-    query = urllib.parse.urlencode({'db': database, 'precision': 's'})
-    req = urllib.request.Request(
-        f'{url.rstrip("/")}/write?{query}', method='POST',
-        data=('\n'.join(chunk) + '\n').encode('utf-8'))
-    if username is not None:
-        token = base64.b64encode(
-            f'{username}:{password or ""}'.encode()).decode()
-        req.add_header('Authorization', 'Basic ' + token)
-    try:
-        with urllib.request.urlopen(req, timeout=timeout):
-            pass
-    except urllib.error.HTTPError as exc:
-        body = exc.read().decode('utf-8', 'replace')[:500]
-        raise RuntimeError(f'InfluxDB write to {url} database {database!r} '
-                           f'failed with HTTP {exc.code}: {body}') from None

@@ -8,6 +8,7 @@ strategy. It answers exactly like the InfluxDB datasource, through the same
 import numpy as np
 
 from watcher_failpredict.datasources import base
+from watcher_failpredict.datasources import windows as metric_windows
 
 NAME = 'failpredict_memory'
 
@@ -24,8 +25,8 @@ class InMemoryDataSource(base.WindowsDataSource):
 
     def add(self, resource_type, metric, name, times, values):
         """Append samples (times in Unix seconds) of one resource's metric."""
-        known = dict(base.METRICS_BY_TYPE[resource_type])
-        if resource_type == base.COMPUTE_NODE:
+        known = dict(metric_windows.METRICS_BY_TYPE[resource_type])
+        if resource_type == metric_windows.COMPUTE_NODE:
             known['memory_kib'] = 'host memory used, KiB'
         if metric not in known:
             raise ValueError(f'unknown {resource_type} metric {metric!r}; '
@@ -43,11 +44,12 @@ class InMemoryDataSource(base.WindowsDataSource):
     def check_availability(self):
         return 'available' if self.available else 'not available'
 
-    def _fetch(self, resource_type, metrics, names, start, end, granularity,
-               bulk=False):
+    def fetch(self, resource_type, metrics, names, start, end, granularity,
+              bulk=False):
         self.fetch_count += 1
         if not self.available:
-            raise base.MetricsUnavailable('in-memory datasource switched off')
+            raise metric_windows.MetricsUnavailable(
+                'in-memory datasource switched off')
         out = {}
         for metric in metrics:
             per_name = self._store.get((resource_type, metric), {})

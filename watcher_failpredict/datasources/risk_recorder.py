@@ -112,30 +112,28 @@ class RiskRecorder:
 
     Keyword arguments override the options as for
     :class:`~watcher_failpredict.datasources.influxdb.InfluxDBDataSource`,
-    whose connection handling (credentials, TLS, redaction of secrets in
-    errors) it reuses. ``retries`` defaults to 0: an audit does not wait on
-    a dashboard.
+    through the same client (credentials, TLS, redaction of secrets in
+    errors). ``retries`` defaults to 0: an audit does not wait on a
+    dashboard.
     """
 
     def __init__(self, retries=0, **kwargs):
-        from watcher_failpredict.datasources import influxdb
-        self._ds = influxdb.InfluxDBDataSource(retries=retries, **kwargs)
+        from watcher_failpredict.datasources.influxdb import datasource
+        self.client = datasource.configured_client(retries=retries, **kwargs)
 
     @property
     def url(self):
-        return self._ds.url
+        return self.client.url
 
     @property
     def database(self):
-        return self._ds.database
+        return self.client.database
 
     def write(self, lines):
         """Write ``lines`` in one request; MetricsUnavailable on failure."""
         lines = list(lines)
         if lines:
-            self._ds._call('write', self._ds.client.write_points, lines,
-                           time_precision='s', protocol='line',
-                           database=self._ds.database)
+            self.client.write(lines, batch=len(lines))
         return len(lines)
 
 

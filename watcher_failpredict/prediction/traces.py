@@ -28,7 +28,7 @@ import csv
 
 import numpy as np
 
-from watcher_failpredict.datasources import base
+from watcher_failpredict.datasources import windows as metric_windows
 from watcher_failpredict.tracesets import location
 
 TRACES_ENV = location.TRACES_ENV
@@ -81,10 +81,10 @@ def _windows(names, times, step, data):
         ok = np.flatnonzero(~np.isnan(cpu[i]))
         if ok.size:
             last_seen[i] = times[ok[-1]]
-    return base.ClusterWindows(names=tuple(names),
-                               times=np.asarray(times, dtype=float),
-                               step=int(step), data=data,
-                               last_seen=last_seen)
+    return metric_windows.ClusterWindows(names=tuple(names),
+                                         times=np.asarray(times, dtype=float),
+                                         step=int(step), data=data,
+                                         last_seen=last_seen)
 
 
 def vms_to_hosts(vm_cpu, sizes=None, vms_per_host=4, overcommit=1.5,
@@ -153,8 +153,8 @@ def load_alibaba(traces=None, resolution='5min', start=0.0):
         raw['memory'][n] = (t + start, m)
         t_max = max(t_max, t.max())
     end = start + (t_max // step + 1) * step
-    return base.align(raw, tuple(names), ('cpu', 'memory'), start, end,
-                      step)
+    return metric_windows.align(raw, tuple(names), ('cpu', 'memory'), start,
+                                end, step)
 
 
 def load_bitbrains(traces=None, vms_per_host=4, overcommit=1.5, seed=0,

@@ -13,7 +13,7 @@ from watcher.common import exception
 from watcher.decision_engine.strategy.strategies import base
 
 from watcher_failpredict import conf as fp_conf
-from watcher_failpredict.datasources import base as ds_base
+from watcher_failpredict.datasources import windows as metric_windows
 from watcher_failpredict.prediction import features
 from watcher_failpredict.prediction import migration_time
 from watcher_failpredict.prediction import ranking
@@ -416,17 +416,18 @@ class PredictedLeastFailure(base.BaseStrategy):
             raise NoEvaluableHost('no compute host in the audit scope')
         window_s = int(meta.get('window') or self.length)
         try:
-            win = ds.cluster_windows(ds_base.COMPUTE_NODE, names,
+            win = ds.cluster_windows(metric_windows.COMPUTE_NODE, names,
                                      self.length, gran, metrics=tuple(
-                                         m for m in ds_base.HOST_METRICS
+                                         m for m in metric_windows.HOST_METRICS
                                          if m not in MEAN_ONLY),
                                      end=self.now)
             # The model sees these only as their mean over its window: the
             # datasource may compute it server-side, far cheaper than the
             # raw counter samples (InfluxDB: half of the host read).
-            means = ds.cluster_means(ds_base.COMPUTE_NODE, names, window_s,
-                                     gran, MEAN_ONLY, end=self.now)
-        except ds_base.MetricsUnavailable as exc:
+            means = ds.cluster_means(metric_windows.COMPUTE_NODE, names,
+                                     window_s, gran, MEAN_ONLY,
+                                     end=self.now)
+        except metric_windows.MetricsUnavailable as exc:
             raise MetricsReadFailed(f'cannot read host metrics: {exc}')
         steps = win.times.size
         win = dataclasses.replace(win, data=dict(win.data, **{
@@ -625,10 +626,10 @@ class PredictedLeastFailure(base.BaseStrategy):
             return None
         try:
             win = self.datasource_backend.cluster_windows(
-                ds_base.INSTANCE, tuple(i.uuid for i in instances),
+                metric_windows.INSTANCE, tuple(i.uuid for i in instances),
                 self.length, int(self.params['granularity']),
                 metrics=('cpu', 'memory'), end=self.now)
-        except ds_base.MetricsUnavailable as exc:
+        except metric_windows.MetricsUnavailable as exc:
             raise MetricsReadFailed(f'cannot read instance metrics: {exc}')
         if win.times.shape != self.windows.times.shape:
             raise MetricsReadFailed(

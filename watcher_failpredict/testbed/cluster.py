@@ -17,8 +17,8 @@ import numpy as np
 from watcher.decision_engine.model import element
 from watcher.decision_engine.model import model_root
 
-from watcher_failpredict.datasources import base as ds_base
 from watcher_failpredict.datasources import memory
+from watcher_failpredict.datasources import windows as metric_windows
 from watcher_failpredict.prediction import labels
 from watcher_failpredict.strategies import predicted_least_failure as plf
 from watcher_failpredict.testbed import loads
@@ -27,7 +27,7 @@ from watcher_failpredict.testbed import physics
 #: Unix time of the start of the training stretch (any fixed value works;
 #: the test stretch starts train_duration seconds later).
 EPOCH = 1_700_000_000.0
-HOST_METRIC_NAMES = tuple(ds_base.HOST_METRICS)
+HOST_METRIC_NAMES = tuple(metric_windows.HOST_METRICS)
 
 
 @dataclasses.dataclass
@@ -380,11 +380,11 @@ class Testbed:
         times, host, inst = self.metric_samples(start_k)
         for s in range(self.n_servers):
             for metric in HOST_METRIC_NAMES:
-                ds.add(ds_base.COMPUTE_NODE, metric, host_name(s), times,
-                       host[metric][s])
+                ds.add(metric_windows.COMPUTE_NODE, metric, host_name(s),
+                       times, host[metric][s])
         for v in range(self.n_vnfs):
             for metric in ('cpu', 'memory'):
-                ds.add(ds_base.INSTANCE, metric, vnf_uuid(v), times,
+                ds.add(metric_windows.INSTANCE, metric, vnf_uuid(v), times,
                        inst[metric][v])
         return ds
 
@@ -392,7 +392,7 @@ class Testbed:
         """ClusterWindows of every host over the whole stretch so far."""
         times, host, _ = self.metric_samples(0)
         step = self.scn['metrics_interval']
-        return ds_base.ClusterWindows(
+        return metric_windows.ClusterWindows(
             names=tuple(host_name(s) for s in range(self.n_servers)),
             times=times - (step - 1.0), step=step, data=host,
             last_seen=np.full(self.n_servers, times[-1]))

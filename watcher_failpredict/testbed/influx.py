@@ -15,9 +15,9 @@ import re
 
 import numpy as np
 
-from watcher_failpredict.datasources import base as ds_base
 from watcher_failpredict.datasources import collectd_schema as cs
 from watcher_failpredict.datasources import influxdb
+from watcher_failpredict.datasources import windows as metric_windows
 from watcher_failpredict.testbed import cluster
 
 MIB = 2.0 ** 20
@@ -63,9 +63,9 @@ class InfluxMetrics:
                 client.create_database(self.database)
             except Exception as exc:
                 self._reader = None
-                raise ds_base.MetricsUnavailable(
+                raise metric_windows.MetricsUnavailable(
                     f'testbed: cannot create database {self.database!r} on '
-                    f'InfluxDB {influxdb._safe_url(self.url)}: '
+                    f'InfluxDB {client.url}: '
                     f'{type(exc).__name__}: {exc}') from None
         return self._reader
 
@@ -110,13 +110,10 @@ class InfluxMetrics:
         end_k = (tb.k // per) * per
         lines = self.lines(tb, self.written_k, end_k)
         if lines:
-            self.lines_written += cs.write_lines(
-                ds.client, self.database, lines)
+            self.lines_written += ds.client.write(lines)
         self.written_k = max(self.written_k, end_k)
-        # a fresh per-audit cache, as a new audit finds it
-        ds._windows_cache.clear()
-        from watcher.decision_engine.datasources import cache
-        ds.metric_cache = cache.MetricDataCache()
+        # fresh per-audit caches, as a new audit finds them
+        ds.reset_caches()
         return ds
 
     def datasource(self, tb, history):

@@ -1,16 +1,18 @@
-"""A real, throw-away InfluxDB 1.x server for tests.
+"""A throwaway loopback influxd for tests, benchmarks and the testbed.
 
 Tests of the InfluxDB datasource, the strategy and the end-to-end audit read
 metrics back from a real ``influxd`` (Debian package ``influxdb``) rather
 than from a mock, because the query shapes (bind parameters, GROUP BY time,
 ``non_negative_derivative`` on collectd counters, several statements in one
-request) are exactly what a mock would get wrong.
+request) are exactly what a mock would get wrong; the decision-latency
+benchmark measures against one too.
 
 :class:`InfluxDBServer` writes an ``influxd`` configuration into a temporary
 folder with every listener on 127.0.0.1 on a free port (HTTP, the RPC
 ``bind-address`` and, optionally, the native collectd input on UDP), starts
-it, waits for ``/ping`` and removes everything on :meth:`stop`. It has no
-pytest dependency so that unittest/testtools-style tests can use it too::
+it, waits for ``/ping`` and removes everything on :meth:`~InfluxDBServer.stop`.
+It talks to the server through :class:`~.client.InfluxDBClient` and has no
+pytest dependency, so that unittest/testtools-style tests can use it too::
 
     server = InfluxDBServer().start()
     self.addCleanup(server.stop)
@@ -18,22 +20,22 @@ pytest dependency so that unittest/testtools-style tests can use it too::
     server.write_lines('collectd', ['load_shortterm,host=h value=1 10'])
 """
 
+import json
 import os
 import shutil
 import socket
 import subprocess
 import tempfile
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
+
+from watcher_failpredict.datasources.influxdb import client as influx_client
 
 INFLUXD = '/usr/bin/influxd'
 TYPESDB = '/usr/share/collectd/types.db'
 
-_MISSING = ('{path} not found: the tests need a real InfluxDB 1.x server '
-            '(Debian package "influxdb"). Run the test command from '
-            'README.rst, which installs it (apt-get install -y '
+_MISSING = ('{path} not found: a local InfluxDB needs a real InfluxDB 1.x '
+            'server (Debian package "influxdb"). The test command of '
+            'README.rst installs it (apt-get install -y '
             '--no-install-recommends influxdb).')
 
 
@@ -112,9 +114,10 @@ class InfluxDBServer:
             self.stop()
             raise last_error
         if self.auth:
-            self._query(f"CREATE USER \"{self.admin_user}\" WITH PASSWORD "
-                        f"'{self.admin_password}' WITH ALL PRIVILEGES",
-                        method='POST', auth=False)
+            # influxd lets anyone create the first admin user.
+            self._run(f"CREATE USER \"{self.admin_user}\" WITH PASSWORD "
+                      f"'{self.admin_password}' WITH ALL PRIVILEGES",
+                      auth=False)
         if self.collectd:
             self.create_database(self.collectd_database)
         return self
@@ -240,60 +243,55 @@ bind-address = "127.0.0.1:{rpc_port}"
         except OSError:
             return ''
 
-    # -- HTTP helpers (stdlib only) -----------------------------------------
+    # -- HTTP, through the client ---------------------------------------------
+
+    def client(self, database=None, auth=True, timeout=60.0):
+        """An :class:`~.client.InfluxDBClient` of this server (JSON answers).
+
+        :param auth: with ``auth``, log in as the admin user
+        """
+        admin = self.auth and auth
+        return influx_client.InfluxDBClient(
+            self.url, database=database,
+            username=self.admin_user if admin else None,
+            password=self.admin_password if admin else None,
+            timeout=timeout, response_format='json')
 
     def ping(self):
+        """True if influxd answers /ping now."""
+        conn = self.client(timeout=1)
         try:
-            with urllib.request.urlopen(self.url + '/ping', timeout=1) as r:
-                return r.status == 204
-        except (urllib.error.URLError, OSError):
-            return False
+            return conn.answers_ping()
+        finally:
+            conn.close()
 
-    def _open(self, path, params, data=None, method='GET', auth=True):
-        url = f'{self.url}/{path}?{urllib.parse.urlencode(params)}'
-        req = urllib.request.Request(url, data=data, method=method)
-        if self.auth and auth:
-            import base64
-            token = base64.b64encode(
-                f'{self.admin_user}:{self.admin_password}'.encode()).decode()
-            req.add_header('Authorization', 'Basic ' + token)
+    def _run(self, q, db=None, auth=True):
+        conn = self.client(auth=auth)
         try:
-            with urllib.request.urlopen(req, timeout=60) as resp:
-                return resp.read()
-        except urllib.error.HTTPError as exc:
-            body = exc.read().decode('utf-8', 'replace')
-            raise RuntimeError(f'influxd {path} answered {exc.code}: '
-                               f'{body}') from None
-
-    def _query(self, q, db=None, method='GET', auth=True):
-        params = {'q': q}
-        if db:
-            params['db'] = db
-        return self._open('query', params, method=method, auth=auth)
+            return conn.call('query', conn.post_query, q, None, db, None)
+        finally:
+            conn.close()
 
     def query(self, q, db=None):
-        """Run InfluxQL (trusted test input), return the JSON body text."""
-        return self._query(q, db, method='POST').decode()
+        """Run InfluxQL (trusted test input), return the JSON answer text."""
+        return json.dumps({'results': self._run(q, db)})
 
     def create_database(self, name):
         """Create database ``name`` (a test-chosen identifier)."""
-        if '"' in name or '\\' in name:
-            raise ValueError(f'database name {name!r} must not contain '
-                             f'quotes or backslashes')
-        self._query(f'CREATE DATABASE "{name}"', method='POST')
-        return name
+        conn = self.client()
+        try:
+            return conn.create_database(name)
+        finally:
+            conn.close()
 
     def create_user(self, user, password, admin=False):
-        self._query(f"CREATE USER \"{user}\" WITH PASSWORD '{password}'"
-                    + (' WITH ALL PRIVILEGES' if admin else ''),
-                    method='POST')
+        self._run(f"CREATE USER \"{user}\" WITH PASSWORD '{password}'"
+                  + (' WITH ALL PRIVILEGES' if admin else ''))
 
     def write_lines(self, db, lines, precision='s', batch=5000):
         """Write line-protocol strings into ``db``, ``batch`` per request."""
-        if isinstance(lines, str):
-            lines = [lines]
-        lines = list(lines)
-        for i in range(0, len(lines), batch):
-            body = ('\n'.join(lines[i:i + batch]) + '\n').encode('utf-8')
-            self._open('write', {'db': db, 'precision': precision},
-                       data=body, method='POST')
+        conn = self.client(database=db)
+        try:
+            return conn.write(lines, precision=precision, batch=batch)
+        finally:
+            conn.close()
