@@ -24,6 +24,7 @@ import numpy as np
 
 from watcher_failpredict.datasources import base
 from watcher_failpredict.prediction import bundle as bundle_mod
+from watcher_failpredict.prediction import contamination
 from watcher_failpredict.prediction import models
 from watcher_failpredict.prediction import training
 from watcher_failpredict.testbed import scenario as tb_scenario
@@ -447,7 +448,7 @@ def _trace_windows(args, stderr):
 
 
 def _intervals(path):
-    return training.load_intervals(path) if path else None
+    return contamination.load_intervals(path) if path else None
 
 
 def _write_report(result, directory, stdout):
