@@ -60,7 +60,7 @@ def decision_threshold(model):
 
 def evaluate_risk(model, X, y, threshold):
     """Held-out scores of a risk model and of the persistence baseline."""
-    proba = model.predict_proba(X)[:, list(model.classes_).index(1)]
+    proba = bundle_mod.failure_probability(model, X)
     cpu_mean = X[:, _CPU_MEAN]
     return {
         'model': _binary_scores(y, proba, proba >= decision_threshold(model)),
