@@ -352,9 +352,9 @@ class Testbed:
 
     def migration_history(self, since):
         """Migrations as Watcher's action table reports them
-        (``PredictedLeastFailure._db_migrations``): one under way is dated
-        now whatever its start, a finished one by its completion time;
-        those dated before ``since`` (Unix s) are left out."""
+        (``strategies.migrations.from_watcher_actions``): one under way is
+        dated now whatever its start, a finished one by its completion
+        time; those dated before ``since`` (Unix s) are left out."""
         now = self.now()
         out = []
         for m in self.migrations:
