@@ -200,7 +200,7 @@ def make_ours(model, datasource, bundle):
         migration_history=lambda since: [])
     strategy.input_parameters = _struct(
         **schema_defaults(plf.PredictedLeastFailure))
-    strategy._compute_model = model
+    strategy.compute_model = model
     return strategy
 
 
@@ -209,6 +209,8 @@ WB_THRESHOLD = 90.0
 
 def make_workload_balance(model, datasource):
     from watcher.decision_engine.strategy.strategies import workload_balance
+
+    from watcher_failpredict.testbed import policies
     cls = workload_balance.WorkloadBalance
     strategy = cls(_struct(datasources=None))
     params = schema_defaults(cls)
@@ -217,8 +219,7 @@ def make_workload_balance(model, datasource):
     # threshold -- flags exactly the saturated nodes.
     params.update(metrics='instance_cpu_usage', threshold=WB_THRESHOLD)
     strategy.input_parameters = _struct(**params)
-    strategy._datasource_backend = datasource
-    strategy._compute_model = model
+    policies.set_audit_inputs(strategy, model, datasource)
     return strategy
 
 

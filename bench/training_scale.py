@@ -22,7 +22,7 @@ import tracemalloc
 import numpy as np
 from sklearn import svm as sk_svm
 
-from watcher_failpredict.prediction import feature_sets
+from watcher_failpredict.prediction import pipeline
 from watcher_failpredict.prediction import traces
 from watcher_failpredict.prediction import training
 
@@ -84,7 +84,7 @@ def main(argv=None):
           f'{TARGET_SCORE_MS:.0f} ms')
 
     # full SVC (what the paper's SVM costs without subsampling)
-    X, y, t_idx, _ = feature_sets.make_dataset(
+    X, y, t_idx, _ = pipeline.make_dataset(
         w, window // step, period // step, horizon // step, 90)
     X = np.nan_to_num(X[:, :14])
     X = (X - X.mean(0)) / (X.std(0) + 1e-9)

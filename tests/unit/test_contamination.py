@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from watcher_failpredict.datasources import windows as metric_windows
+from watcher_failpredict.prediction import contamination
 from watcher_failpredict.prediction import training
 
 STEP = 60
@@ -32,34 +33,34 @@ def test_contaminated_samples_marks_window_and_horizon_overlap():
     # migration on h0 during columns 24..25 (seconds from START)
     iv = [('h0', START + 24 * STEP, START + 25 * STEP),
           ('unknown-host', START, START + 1e6)]
-    mask = training.contaminated_samples(w, t, h, 5, 5, iv)
+    mask = contamination.contaminated_samples(w, t, h, 5, 5, iv)
     # t=20 labels columns 20..24 -> touched; t=30 window 25..29 -> touched
     assert mask.tolist() == [False, True, True, False, False]
-    assert not training.contaminated_samples(w, t, h, 5, 5, None).any()
+    assert not contamination.contaminated_samples(w, t, h, 5, 5, None).any()
 
 
 def test_load_intervals_csv_json_and_errors(tmp_path):
     csv_path = tmp_path / 'm.csv'
     csv_path.write_text('host,start,end\nh0,100,160\n'
                         'h1,2023-11-14T22:13:20,2023-11-14T22:14:20\n')
-    got = training.load_intervals(csv_path)
+    got = contamination.load_intervals(csv_path)
     assert got[0] == ('h0', 100.0, 160.0)
     assert got[1] == ('h1', 1700000000.0, 1700000060.0)
     js = tmp_path / 'm.json'
     js.write_text(json.dumps([{'host': 'h0', 'start': 1, 'end': 2},
                               ['h1', 3, 4]]))
-    assert training.load_intervals(js) == [('h0', 1.0, 2.0),
+    assert contamination.load_intervals(js) == [('h0', 1.0, 2.0),
                                            ('h1', 3.0, 4.0)]
     bad = tmp_path / 'bad.csv'
     bad.write_text('node,from,to\nh0,1,2\n')
     with pytest.raises(ValueError, match='lacks'):
-        training.load_intervals(bad)
+        contamination.load_intervals(bad)
     bad.write_text('host,start,end\nh0,10,5\n')
     with pytest.raises(ValueError, match='end 5 before start 10'):
-        training.load_intervals(bad)
+        contamination.load_intervals(bad)
     bad.write_text('host,start,end\nh0,soon,5\n')
     with pytest.raises(ValueError, match='soon'):
-        training.load_intervals(bad)
+        contamination.load_intervals(bad)
 
 
 def test_intervals_from_watcher_actions():
@@ -74,7 +75,7 @@ def test_intervals_from_watcher_actions():
          'created_at': 0, 'updated_at': 0},
         {'action_type': 'nop', 'state': 'SUCCEEDED'},
     ]
-    got = training.intervals_from_actions(actions)
+    got = contamination.intervals_from_actions(actions)
     assert got == [('h0', 1700000000.0, 1700000100.0),
                    ('h1', 1700000000.0, 1700000100.0)]
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from watcher_failpredict.datasources import windows as metric_windows
-from watcher_failpredict.prediction import dataset
+from watcher_failpredict.prediction import feature_sets
 from watcher_failpredict.prediction import features as feat
 
 NAMES = feat.feature_names()
@@ -125,7 +125,7 @@ def test_vectorised_windows_equal_one_by_one():
     cpu[1, 5:9] = np.nan
     w = windows_of(cpu, memory=rng.uniform(0, 100, (3, 40)))
     times = np.array([8, 9, 20, 40])
-    bulk = dataset.window_features(w, 8, times)
+    bulk = feature_sets.window_features(w, 8, times)
     for j, t in enumerate(times):
         sub = windows_of(cpu[:, :t], memory=w.data['memory'][:, :t])
         np.testing.assert_allclose(bulk[:, j], feat.host_features(sub, 8))

@@ -1,10 +1,8 @@
-"""Failure-state labels and the dataset built from them."""
+"""Failure-state labels."""
 
 import numpy as np
 import pytest
 
-from tests.unit.test_features import windows_of
-from watcher_failpredict.prediction import dataset
 from watcher_failpredict.prediction import labels
 
 
@@ -69,41 +67,3 @@ def test_future_peak():
     peak = labels.future_peak(v, 2)
     assert peak[0, :3].tolist() == [5., 8., 8.]
     assert np.isnan(peak[0, 3:]).all()
-
-
-def test_make_dataset_alignment_and_drops():
-    # host 0 saturates at columns 6..7; host 1 has no cpu until column 4
-    cpu = np.array([[50., 50., 50., 50., 50., 50., 99., 99., 50., 50.],
-                    [np.nan] * 4 + [20.] * 6])
-    w = windows_of(cpu)
-    X, y, t, h = dataset.make_dataset(w, window_steps=3, period_steps=1,
-                                      horizon_steps=2, threshold=90)
-    # decision times 3..8 (t + horizon <= 10)
-    got = {(int(hh), int(tt)): int(yy) for hh, tt, yy in zip(h, t, y)}
-    # host 0: label(t) = failure in columns t..t+1
-    assert [got[(0, tt)] for tt in range(3, 9)] == [0, 0, 1, 1, 1, 0]
-    # host 1: window [t-3, t) has no cpu at t=3,4 -> dropped
-    assert sorted(tt for hh, tt in got if hh == 1) == [5, 6, 7, 8]
-    assert X.shape == (len(y), len(dataset.feat.feature_names()))
-    # features at t see only columns before t: at t=6 host 0's window is
-    # all 50 though it is saturated from column 6 on
-    i = next(k for k in range(len(y)) if h[k] == 0 and t[k] == 6)
-    assert X[i, 1] == 50
-
-
-def test_make_dataset_stride():
-    w = windows_of(np.full((2, 30), 50.))
-    X, y, t, h = dataset.make_dataset(w, 5, 2, 3, 90, stride=4)
-    assert sorted(set(t.tolist())) == [5, 9, 13, 17, 21, 25]
-    assert not y.any()
-
-
-def test_destination_dataset_picks_lowest_future_peak():
-    cpu = np.array([[10., 10., 10., 10., 95., 95.],   # low now, spikes
-                    [60., 60., 60., 60., 60., 60.]])   # higher, calm
-    w = windows_of(cpu)
-    X, y, t = dataset.make_destination_dataset(w, 2, 1, 2)
-    assert X.shape[1] == 2 * len(dataset.feat.feature_names())
-    by_t = dict(zip(t.tolist(), y.tolist()))
-    assert by_t[2] == 0      # columns 2,3: host 0 peaks at 10
-    assert by_t[3] == 1      # columns 3,4: host 0 peaks at 95

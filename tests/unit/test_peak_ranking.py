@@ -21,6 +21,7 @@ from watcher_failpredict.prediction import evaluation as ev
 from watcher_failpredict.prediction import labels as lab
 from watcher_failpredict.prediction import models
 from watcher_failpredict.prediction import ranking
+from watcher_failpredict.prediction import risk_model
 from watcher_failpredict.strategies import placement as pl
 
 # -- the rule -----------------------------------------------------------------
@@ -231,21 +232,24 @@ def test_peak_targets_match_the_label():
 # -- the strategy ------------------------------------------------------------
 
 
-class ZeroRiskPeakBundle:
-    """Stand-in: every risk 0; predicted peak = highest CPU in the window."""
+class ZeroRiskBundle(risk_model.RankingRisk):
+    """Stand-in: every risk 0, no peak regressor."""
 
-    metadata = ts.META
-    has_peak_model = True
+    def __init__(self):
+        super().__init__(ts.META)
 
     def predict_risk(self, windows):
         return np.zeros(len(windows.names))
 
-    def predict_peak(self, windows):
-        return np.nanmax(windows.data['cpu'][:, -30:], axis=1)
 
+class ZeroRiskPeakBundle(ZeroRiskBundle):
+    """Stand-in: every risk 0; predicted peak = highest CPU in the window."""
 
-class ZeroRiskBundle(ZeroRiskPeakBundle):
-    has_peak_model = False
+    has_peak_model = True
+
+    def predict_risk_and_peak(self, windows):
+        return (self.predict_risk(windows),
+                np.nanmax(windows.data['cpu'][:, -30:], axis=1))
 
 
 def _spiky_cluster():

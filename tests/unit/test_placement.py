@@ -95,15 +95,16 @@ def test_choose_largest_relief_when_none_ends_overload():
     (_node(), {'vcpu': 9, 'memory': 9e9, 'disk': 5}, None, 'disk'),
 ])
 def test_destination_reject_reasons(node, free, skip, word):
-    why = pl.destination_reject_reason(node, _node('src'), _inst(), free,
-                                       skip)
+    # the strategy's order: service state and metrics, then capacity
+    why = (pl.destination_state_reason(node, _node('src'), skip)
+           or pl.capacity_reason(_inst(), free))
     assert word in why
 
 
 def test_destination_accepted():
     free = {'vcpu': 2, 'memory': 1024, 'disk': 10}
-    assert pl.destination_reject_reason(_node(), _node('src'), _inst(), free,
-                                        None) is None
+    assert pl.destination_state_reason(_node(), _node('src'), None) is None
+    assert pl.capacity_reason(_inst(), free) is None
 
 
 def _windows():

@@ -15,17 +15,18 @@ import pytest
 
 from tests.unit import test_strategy as ts
 from watcher_failpredict import conf as fp_conf
+from watcher_failpredict.prediction import risk_model
 from watcher_failpredict.strategies import placement
 from watcher_failpredict.strategies import predicted_least_failure as plf
 
 LOGGER = ts.LOGGER
 
 
-class RampRiskBundle:
+class RampRiskBundle(risk_model.RankingRisk):
     """risk = clip((mean CPU of the last 300 s - 50) / 40, 0, 1)."""
 
     def __init__(self, horizon=600):
-        self.metadata = dict(ts.META, horizon=horizon)
+        super().__init__(dict(ts.META, horizon=horizon))
 
     def predict_risk(self, windows):
         cpu = windows.data['cpu'][:, -30:]

@@ -20,7 +20,9 @@ from watcher.decision_engine.model import model_root
 from watcher_failpredict import conf as fp_conf
 from watcher_failpredict.datasources import memory
 from watcher_failpredict.datasources import windows as metric_windows
+from watcher_failpredict.prediction import risk_model
 from watcher_failpredict.prediction import training
+from watcher_failpredict.strategies import migrations
 from watcher_failpredict.strategies import predicted_least_failure as plf
 
 NOW = 1_700_000_000.0
@@ -31,12 +33,11 @@ META = {'threshold': 90.0, 'period': 300, 'horizon': 600, 'window': 300,
         'granularity': STEP}
 
 
-class CpuRiskBundle:
+class CpuRiskBundle(risk_model.RankingRisk):
     """Stand-in model: risk is the mean CPU of the last 300 s / 100."""
 
-    metadata = META
-
     def __init__(self):
+        super().__init__(META)
         self.calls = 0
 
     def predict_risk(self, windows):
@@ -106,7 +107,7 @@ class Cluster:
             model_bundle=CpuRiskBundle() if bundle is None else bundle,
             migration_history=lambda since: list(self.history),
             clock=lambda: NOW)
-        strategy._compute_model = self.model
+        strategy.compute_model = self.model
         strategy.input_parameters = utils.Struct(params)
         return strategy
 
@@ -210,7 +211,7 @@ def test_instance_choice_skips_ineligible_and_picks_cheapest_relieving():
     c.instance('tiny', 'src', cpu=60, vcpus=1, memory=256)
     c.instance('big', 'src', cpu=100, vcpus=2, memory=8192)
     c.instance('small', 'src', cpu=100, vcpus=2, memory=2048)
-    c.history.append(plf.Migration('cooling', 'x', 'y', NOW - 100))
+    c.history.append(migrations.Migration('cooling', 'x', 'y', NOW - 100))
     solution = c.strategy().execute()
     assert moves(solution) == [('small', 'src', 'dst')]
     assert c.model.get_node_by_instance_uuid('small').hostname == 'dst'
@@ -221,13 +222,13 @@ def test_cooldown_expired_instance_can_move_again():
     c.host('src', 95.0)
     c.host('dst', 10.0)
     c.instance('vm1', 'src', cpu=100, vcpus=2)
-    c.history.append(plf.Migration('vm1', 'x', 'src', NOW - 700))
+    c.history.append(migrations.Migration('vm1', 'x', 'src', NOW - 700))
     assert moves(c.strategy().execute()) == [('vm1', 'src', 'dst')]
     c2 = Cluster()
     c2.host('src', 95.0)
     c2.host('dst', 10.0)
     c2.instance('vm1', 'src', cpu=100, vcpus=2)
-    c2.history.append(plf.Migration('vm1', 'x', 'src', NOW - 700))
+    c2.history.append(migrations.Migration('vm1', 'x', 'src', NOW - 700))
     assert moves(c2.strategy(cooldown=800).execute()) == []
 
 
@@ -236,7 +237,7 @@ def test_host_that_just_received_an_instance_is_not_a_source():
     c.host('src', 95.0)
     c.host('dst', 10.0)
     c.instance('vm1', 'src', cpu=100, vcpus=2)
-    c.history.append(plf.Migration('other', 'dst', 'src', NOW - 60))
+    c.history.append(migrations.Migration('other', 'dst', 'src', NOW - 60))
     solution = c.strategy().execute()
     assert moves(solution) == []
     assert indicators(solution)['hosts_in_failure'] == 1
@@ -659,8 +660,8 @@ def test_migration_history_from_watcher_actions():
     with mock.patch('watcher.objects.action.Action.list',
                     side_effect=[done, running]) as listing:
         got = list(strategy._db_migrations(NOW - 600))
-    assert got == [plf.Migration('vm1', 'a', 'h1', NOW - 100),
-                   plf.Migration('vm2', 'a', 'h2', NOW)]
+    assert got == [migrations.Migration('vm1', 'a', 'h1', NOW - 100),
+                   migrations.Migration('vm2', 'a', 'h2', NOW)]
     filters = listing.call_args_list[0].kwargs['filters']
     assert filters['state'] == 'SUCCEEDED'
     assert filters['updated_at__gte'] == datetime.datetime(

@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from watcher_failpredict.datasources import windows as metric_windows
+from watcher_failpredict.prediction import baseline_risk
 from watcher_failpredict.prediction import baselines
 from watcher_failpredict.prediction import traces
 from watcher_failpredict.testbed import cluster
@@ -88,13 +89,13 @@ def test_mean_kstd_and_trend_rankings(short):
     rising = np.linspace(20.0, 55.0, 60)         # lower now, climbing
     noisy = 50.0 + 10.0 * np.where(np.arange(60) % 2, 1.0, -1.0)
     win = _windows([flat, rising, noisy])
-    kstd = policies.BaselineRisk(md, 'mean_kstd').predict_risk(win)
+    kstd = baseline_risk.BaselineRisk(md, 'mean_kstd').predict_risk(win)
     np.testing.assert_allclose(kstd, [0.6, (rising.mean() + 2 * np.std(
         rising)) / 100, 0.7])
     horizon = policies.migration_seconds(short)
     assert 40 < horizon < 50                     # the paper's ~45 s
-    trend = policies.BaselineRisk(md, 'linear_trend',
-                                  horizon).predict_risk(win)
+    trend = baseline_risk.BaselineRisk(md, 'linear_trend',
+                                       horizon).predict_risk(win)
     slope = (55.0 - 20.0) / 59
     expect = 55.0 + slope * round(horizon / 10)
     assert trend[1] == pytest.approx(expect / 100)
@@ -105,7 +106,7 @@ def test_mean_kstd_and_trend_rankings(short):
         win.data['cpu'], t, np.arange(3), 60, round(horizon / 10)))
     # a host without data ranks last
     gap = _windows([flat, np.full(60, np.nan)])
-    assert np.argmax(policies.BaselineRisk(md, 'mean_kstd').predict_risk(
+    assert np.argmax(baseline_risk.BaselineRisk(md, 'mean_kstd').predict_risk(
         gap)) == 1
 
 
@@ -114,7 +115,7 @@ def test_baseline_policies_run_the_real_strategy(short):
         tb, policy = runner.run_policy(short, name, 1)
         assert isinstance(policy, policies.StrategyPolicy)
         assert isinstance(policy.strategy.model_bundle,
-                          policies.BaselineRisk)
+                          baseline_risk.BaselineRisk)
         assert policy.calls > 0
         assert len(tb.migrations) == len(policy.history)
 

@@ -339,3 +339,15 @@ def test_evaluate_help_names_every_policy_and_built_in_scenario(capsys):
         assert name in text
     for name in scenario.builtin_names():
         assert name in text
+
+
+def test_host_and_vnf_names_map_back_to_their_indexes():
+    assert cluster.host_name(7) == 'compute-07'
+    assert cluster.host_index(cluster.host_name(7)) == 7
+    assert cluster.host_index('compute-123') == 123
+    assert cluster.vnf_index(cluster.vnf_uuid(42)) == 42
+    with pytest.raises(ValueError, match="'node-07' is not a testbed "
+                       "hostname"):
+        cluster.host_index('node-07')
+    with pytest.raises(ValueError, match='not a testbed VNF UUID'):
+        cluster.vnf_index('compute-01')

@@ -13,9 +13,9 @@ import re
 import sys
 import time
 
+from watcher_failpredict.prediction import contamination
 from watcher_failpredict.prediction import evaluation
 from watcher_failpredict.prediction import traces
-from watcher_failpredict.prediction import training
 
 PROG = 'watcher-failpredict'
 PASSWORD_ENV = 'FAILPREDICT_INFLUXDB_PASSWORD'
@@ -205,7 +205,7 @@ def trace_windows(args, stderr):
 
 def excluded_intervals(path):
     """The ``--exclude-migrations`` intervals, None without the option."""
-    return training.load_intervals(path) if path else None
+    return contamination.load_intervals(path) if path else None
 
 
 def write_report(result, directory, stdout):

@@ -4,7 +4,7 @@ Each baseline is a pure function of a host's CPU history that returns a
 *score* (a CPU level in percent: higher means more likely to fail) at the
 same decision times, hosts and labels the models see. The functions take
 the full history ``cpu`` (n_hosts, n_steps) and the sample coordinates
-``(t_index, host_index)`` of :func:`feature_sets.make_dataset`; decision
+``(t_index, host_index)`` of :func:`pipeline.make_dataset`; decision
 time ``t`` sees columns ``[t - window_steps, t)`` only, never the future.
 
 * ``persistence``: the mean CPU over the trigger period now ("the host
@@ -55,7 +55,7 @@ def persistence(cpu, t_index, host_index, period_steps):
 
 def least_cpu_now(cpu, t_index, host_index, window_steps):
     """The latest CPU sample in the window (NaN if the window is empty)."""
-    return feat._nan_last(_windows(cpu, t_index, host_index, window_steps))
+    return feat.nan_last(_windows(cpu, t_index, host_index, window_steps))
 
 
 def mean_kstd(cpu, t_index, host_index, window_steps, k=2.0):
@@ -77,7 +77,7 @@ def linear_trend(cpu, t_index, host_index, window_steps, horizon_steps):
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', RuntimeWarning)
         mean = np.nanmean(w, -1)
-    slope = feat._nan_slope(w)
+    slope = feat.nan_slope(w)
     ahead = (window_steps - 1) / 2.0 + horizon_steps
     return mean + slope * ahead
 

@@ -42,12 +42,24 @@ class ModelError(Exception):
     """A model bundle cannot be used; the message names the file and why."""
 
 
+def failure_probability(classifier, X):
+    """Probability of class 1 (failure) per row of ``X``."""
+    proba = classifier.predict_proba(X)
+    # every model kind has classes_; a classifier without them is read as
+    # ordering its columns (0, 1)
+    classes = list(getattr(classifier, 'classes_', (0, 1)))
+    return proba[:, classes.index(1)]
+
+
 class ModelBundle:
     """A fitted model plus its metadata (see REQUIRED_METADATA).
 
     ``peak_model``: optional regressor of the future peak CPU (see
     :class:`peak_risk.PeakRegressor`), on the same features as ``model``;
     metadata ``peak_model`` describes it.
+
+    Implements :class:`risk_model.RiskModel`, the interface the strategy
+    ranks hosts through.
     """
 
     def __init__(self, model, metadata, peak_model=None):
@@ -109,9 +121,7 @@ class ModelBundle:
             p_best = self.model.predict_proba(X.reshape(1, -1))[0]
             risk[ok] = 1.0 - p_best[ok]
             return risk
-        proba = self.model.predict_proba(X[ok])
-        classes = list(getattr(self.model, 'classes_', [0, 1]))
-        risk[ok] = proba[:, classes.index(1)]
+        risk[ok] = failure_probability(self.model, X[ok])
         return risk
 
     def predict_peak(self, windows):
@@ -138,11 +148,12 @@ class ModelBundle:
 
     def predict_risk_and_peak(self, windows):
         """(:meth:`predict_risk`, :meth:`predict_peak`) from one feature
-        computation: the strategy needs both for every destination set."""
+        computation: the strategy needs both for every destination set.
+        The peak is None when the bundle has no peak regressor."""
+        if self.peak_model is None:
+            return self.predict_risk(windows), None
         X = self.features(windows)
-        peak = (np.full(len(windows.names), np.nan)
-                if self.peak_model is None else self._peak(windows, X))
-        return self._risk(windows, X), peak
+        return self._risk(windows, X), self._peak(windows, X)
 
 
 def file_sha256(path):
@@ -168,9 +179,8 @@ def save_bundle(bundle, path):
     path = os.path.abspath(os.fspath(path))
     payload = {'format': FORMAT, 'format_version': FORMAT_VERSION,
                'metadata': bundle.metadata, 'model': bundle.model}
-    peak_model = getattr(bundle, 'peak_model', None)
-    if peak_model is not None:
-        payload['peak_model'] = peak_model
+    if bundle.peak_model is not None:
+        payload['peak_model'] = bundle.peak_model
     with atomic.atomic_open(path, 'wb') as f:
         joblib.dump(payload, f)
         f.flush()

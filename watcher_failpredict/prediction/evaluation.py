@@ -2,7 +2,7 @@
 
 One time-ordered split (train on the earlier stretch, test on the later one,
 with a gap of window + horizon between them, see
-:func:`training.split_times`); never shuffled. Every method scores exactly
+:func:`pipeline.split_times`); never shuffled. Every method scores exactly
 the same test samples (host, decision time). Nothing is tuned on the test
 stretch: models fit, calibrate and pick their thresholds on the training
 stretch; baselines fit their probability map (:class:`baselines.
@@ -48,8 +48,8 @@ from watcher_failpredict.prediction import baselines
 from watcher_failpredict.prediction import feature_sets
 from watcher_failpredict.prediction import labels as lab
 from watcher_failpredict.prediction import models
+from watcher_failpredict.prediction import pipeline
 from watcher_failpredict.prediction import ranking
-from watcher_failpredict.prediction import training
 
 DEFAULT_MODELS = ('gbt_peak', 'gbt', 'svm')
 
@@ -183,15 +183,14 @@ def evaluate(windows, threshold=90.0, period=300, horizon=300, window=600,
             progress(msg)
 
     step = int(windows.step)
-    w = training._steps('window', window, step)
-    p = training._steps('period', period, step)
-    h = training._steps('horizon', horizon, step)
+    steps = pipeline.to_steps(step, window, period, horizon)
+    w, p, h = steps
     cycle_steps = int(round(cycle / step)) if cycle else None
     if cycle_steps is not None and cycle_steps < h:
         cycle_steps = None
     cpu = np.asarray(windows.data['cpu'], dtype=float)
     n_hosts, n_steps = cpu.shape
-    train_end, test_start = training.split_times(n_steps, w, h,
+    train_end, test_start = pipeline.split_times(n_steps, w, h,
                                                  test_fraction)
     fparams = feature_sets.default_params(w, p, cycle)
     need_ms = any(models.FEATURE_SET.get(k) == 'multiscale'
@@ -202,15 +201,10 @@ def evaluate(windows, threshold=90.0, period=300, horizon=300, window=600,
     if bundle is not None and bundle.metadata.get('feature_params'):
         fparams = bundle.metadata['feature_params']
     note('features')
-    X, y, t_idx, h_idx = feature_sets.make_dataset(
-        windows, w, p, h, threshold, 1, fs, fparams if need_ms else None)
+    X, y, t_idx, h_idx, n_excluded = pipeline.risk_samples(
+        windows, steps, threshold, fs, fparams if need_ms else None,
+        exclude_intervals=exclude_intervals, time_order=True)
     n_v1 = len(feature_sets.feature_names('v1'))
-    dirty = training.contaminated_samples(windows, t_idx, h_idx, w, h,
-                                          exclude_intervals)
-    keep = ~dirty
-    X, y, t_idx, h_idx = X[keep], y[keep], t_idx[keep], h_idx[keep]
-    order = np.lexsort((h_idx, t_idx))           # time order
-    X, y, t_idx, h_idx = X[order], y[order], t_idx[order], h_idx[order]
     tr = t_idx <= train_end
     te = t_idx >= test_start
     if y[tr].sum() == 0 or y[te].sum() == 0:
@@ -284,7 +278,7 @@ def evaluate(windows, threshold=90.0, period=300, horizon=300, window=600,
         Xk = X if models.FEATURE_SET[kind] == 'multiscale' else X[:, :n_v1]
         t0 = time.monotonic()
         try:
-            model = training.fit_risk_model(
+            model = pipeline.fit_risk_model(
                 kind, Xk[tr], y[tr], target[tr], threshold, fparams,
                 random_state, max_samples, cost_fp, cost_fn)
         except ValueError as exc:   # e.g. too few failures for its CV
@@ -295,8 +289,7 @@ def evaluate(windows, threshold=90.0, period=300, horizon=300, window=600,
         pred_peak = None
         if peak_model:
             t0 = time.monotonic()
-            reg = models.make_peak_model(random_state=random_state).fit(
-                Xk[tr], target[tr])
+            reg = pipeline.fit_peak_model(Xk[tr], target[tr], random_state)
             pred_peak = reg.predict(Xk[te])
             fit_s += time.monotonic() - t0
         p_test = model.predict_proba(Xk[te])[:, 1]
@@ -314,7 +307,7 @@ def evaluate(windows, threshold=90.0, period=300, horizon=300, window=600,
         thr = md.get('decision_threshold') or models.bayes_threshold(
             cost_fp, cost_fn)
         span = md.get('training_span') or [None, None]
-        pm = getattr(bundle, 'peak_model', None)
+        pm = bundle.peak_model
         add('bundle', f'bundle ({md.get("model_kind")})', p_test, thr,
             p_test, {'bundle_training_span': span},
             None if pm is None else pm.predict(Xb[te]))
@@ -322,7 +315,7 @@ def evaluate(windows, threshold=90.0, period=300, horizon=300, window=600,
     if 'fixed_hosts' in model_kinds:
         note('model fixed_hosts')
         methods['fixed_hosts'] = _fixed_hosts(
-            windows, w, p, h, train_end, test_start, peak, failing,
+            windows, steps, train_end, test_start, peak, failing,
             trigger_times, random_state, max_samples)
 
     times = np.asarray(windows.times, dtype=float)
@@ -341,7 +334,7 @@ def evaluate(windows, threshold=90.0, period=300, horizon=300, window=600,
         'n_train': int(tr.sum()), 'n_test': int(te.sum()),
         'positive_rate_train': float(y[tr].mean()),
         'positive_rate_test': float(y[te].mean()),
-        'excluded_contaminated': int(dirty.sum()),
+        'excluded_contaminated': n_excluded,
         'destination_decisions': int(trigger_times.size),
         'methods': methods,
     }
@@ -355,11 +348,10 @@ def evaluate(windows, threshold=90.0, period=300, horizon=300, window=600,
     return result
 
 
-def _fixed_hosts(windows, w, p, h, train_end, test_start, peak, failing,
+def _fixed_hosts(windows, steps, train_end, test_start, peak, failing,
                  trigger_times, random_state, max_samples):
     """The paper's which-server classifier: destination regret only."""
-    from watcher_failpredict.prediction import dataset
-    X, y, t_idx = dataset.make_destination_dataset(windows, w, p, h)
+    X, y, t_idx = pipeline.destination_samples(windows, steps)
     tr, te = t_idx <= train_end, t_idx >= test_start
     out = {'kind': 'model (which server)', 'pr_auc': None, 'roc_auc': None,
            'brier': None, 'precision': None, 'recall': None,
@@ -369,10 +361,8 @@ def _fixed_hosts(windows, w, p, h, train_end, test_start, peak, failing,
                               'mean_chosen_peak': None}
         return out
     try:
-        model = models.make_model(
-            'fixed_hosts', random_state=random_state,
-            hosts=tuple(windows.names),
-            max_samples=max_samples).fit(X[tr], y[tr])
+        model = pipeline.fit_destination_model(
+            X[tr], y[tr], windows.names, random_state, max_samples)
     except ValueError as exc:      # e.g. a host is best too rarely for CV
         out['destination'] = {'decisions': 0, 'mean_regret': None,
                               'mean_chosen_peak': None}

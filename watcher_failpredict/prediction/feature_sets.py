@@ -20,7 +20,6 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from watcher_failpredict.prediction import features as feat
-from watcher_failpredict.prediction import labels as lab
 
 FEATURE_SETS = ('v1', 'multiscale')
 
@@ -70,7 +69,7 @@ def _multiscale_extra(cpu, decision_times, params):
         for s in params['scales']:
             part = cpu[..., -s:]
             cols += [np.nanmean(part, -1), np.nanstd(part, -1),
-                     np.nanmax(part, -1), feat._nan_slope(part)]
+                     np.nanmax(part, -1), feat.nan_slope(part)]
         cols.append(np.nanmean(cpu[..., -params['period_steps']:], -1))
     t = np.broadcast_to(np.asarray(decision_times, float), cpu.shape[:-1])
     if params.get('cycle'):
@@ -112,7 +111,8 @@ def host_features(windows, window_steps, feature_set='v1', params=None):
     return features_from_arrays(arrays, end, feature_set, params)
 
 
-def _full(windows, metric):
+def metric_array(windows, metric):
+    """``windows.data[metric]`` as floats; all NaN when it is absent."""
     arr = windows.data.get(metric)
     if arr is None:
         return np.full((len(windows.names), len(windows.times)), np.nan)
@@ -132,7 +132,7 @@ def window_features(windows, window_steps, times, feature_set='v1',
     out = np.full((n_hosts, times.size, n_feat), np.nan)
     if times.size == 0:
         return out
-    arrays = [_full(windows, m) for m in feat.METRIC_ORDER]
+    arrays = [metric_array(windows, m) for m in feat.METRIC_ORDER]
     starts = times - window_steps
     clock = float(windows.times[0]) + windows.step * times
     for h in range(n_hosts):   # one host at a time bounds the temporaries
@@ -140,29 +140,3 @@ def window_features(windows, window_steps, times, feature_set='v1',
                  for a in arrays]
         out[h] = features_from_arrays(views, clock, feature_set, params)
     return out
-
-
-def make_dataset(windows, window_steps, period_steps, horizon_steps,
-                 threshold, stride=1, feature_set='v1', params=None):
-    """Samples ``(X, y, t_index, host_index)`` of a history, any set.
-
-    Same rows and labels as :func:`dataset.make_dataset` (which is the v1
-    case); ordered by host, then time.
-    """
-    from watcher_failpredict.prediction import dataset
-    cpu = _full(windows, 'cpu')
-    n_hosts, n_steps = cpu.shape
-    state = lab.failure_state(cpu, threshold, period_steps)
-    within = lab.failure_within(state, horizon_steps)
-    times = dataset.sample_times(n_steps, window_steps, horizon_steps,
-                                 stride)
-    n_feat = len(feature_names(feature_set, params))
-    if times.size == 0 or n_hosts == 0:
-        return (np.empty((0, n_feat)), np.empty(0, dtype=int),
-                np.empty(0, dtype=int), np.empty(0, dtype=int))
-    X = window_features(windows, window_steps, times, feature_set, params)
-    y = within[:, times - 1]
-    known = ~np.ma.getmaskarray(y) & ~np.isnan(X[..., 0])
-    host_idx, t_pos = np.nonzero(known)
-    return (X[host_idx, t_pos], np.asarray(y.data[host_idx, t_pos], int),
-            times[t_pos], host_idx)

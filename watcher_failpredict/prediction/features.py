@@ -53,7 +53,7 @@ def feature_names():
     return [f'{metric}_{stat}' for metric, stat in _FEATURES]
 
 
-def _nan_last(a):
+def nan_last(a):
     """Last non-NaN value along the last axis (NaN when there is none)."""
     ok = ~np.isnan(a)
     n = a.shape[-1]
@@ -63,7 +63,7 @@ def _nan_last(a):
     return np.where(ok.any(axis=-1), last, np.nan)
 
 
-def _nan_slope(a):
+def nan_slope(a):
     """Least-squares slope per step over the non-NaN samples.
 
     0 when fewer than two samples are present (no evidence of a trend),
@@ -90,7 +90,7 @@ def _stat(a, stat):
         # all-NaN slices legitimately give NaN here
         warnings.simplefilter('ignore', RuntimeWarning)
         if stat == 'last':
-            return _nan_last(a)
+            return nan_last(a)
         if stat == 'mean':
             return np.nanmean(a, axis=-1)
         if stat == 'std':
@@ -100,7 +100,7 @@ def _stat(a, stat):
         if stat == 'min':
             return np.nanmin(a, axis=-1)
         if stat == 'slope':
-            return _nan_slope(a)
+            return nan_slope(a)
         if stat == 'log1p_mean':
             return np.log1p(np.clip(np.nanmean(a, axis=-1), 0.0, None))
     raise ValueError(f'unknown statistic {stat!r}')

@@ -110,7 +110,7 @@ def future_peak(values, horizon_steps):
 def peak_targets(cpu, period_steps, horizon_steps, t_index, host_index):
     """The future peak a destination ranking cares about, per sample.
 
-    For sample (host, decision time t) of :func:`feature_sets.make_dataset`:
+    For sample (host, decision time t) of :func:`pipeline.make_dataset`:
     the highest trigger-period mean CPU over columns ``t .. t +
     horizon_steps - 1`` (the columns the sample's label looks at), i.e. how
     close the host comes to the failure line within the horizon. It is the

@@ -12,12 +12,11 @@ implicitly believes. A model that does not beat it is not worth deploying,
 and the report says so plainly.
 
 The bundle holds the model fitted on the training stretch, i.e. exactly the
-model the evaluation describes.
+model the evaluation describes. The steps (samples, split, fit) are
+:mod:`pipeline`'s, the same the evaluation report runs.
 """
 
-import csv
 import datetime
-import json
 import platform
 
 import numpy as np
@@ -25,56 +24,19 @@ import sklearn
 from sklearn import metrics as skm
 
 from watcher_failpredict.prediction import bundle as bundle_mod
-from watcher_failpredict.prediction import dataset
 from watcher_failpredict.prediction import feature_sets
 from watcher_failpredict.prediction import features as feat
 from watcher_failpredict.prediction import labels as lab
 from watcher_failpredict.prediction import models
+from watcher_failpredict.prediction import pipeline
 
 _CPU_MEAN = feat.feature_names().index('cpu_mean')
 _CPU_LAST = feat.feature_names().index('cpu_last')
 
 
-def _steps(name, seconds, step):
-    seconds = float(seconds)
-    if seconds <= 0:
-        raise ValueError(f'{name} must be positive, got {seconds:g} s')
-    n = seconds / step
-    if abs(n - round(n)) > 1e-9:
-        raise ValueError(f'{name} ({seconds:g} s) must be a multiple of the '
-                         f'granularity ({step} s)')
-    return int(round(n))
-
-
 def _iso(ts):
     return datetime.datetime.fromtimestamp(
         float(ts), datetime.timezone.utc).isoformat()
-
-
-def split_times(n_steps, window_steps, horizon_steps, test_fraction):
-    """(last train time, first test time) as column indices.
-
-    Decision times run from window_steps to n_steps - horizon_steps; the
-    last ``test_fraction`` of them are held out, and the training times stop
-    window_steps + horizon_steps before the first test time.
-    """
-    if not 0 < test_fraction < 1:
-        raise ValueError(f'test_fraction must be in (0, 1), got '
-                         f'{test_fraction}')
-    first, last = window_steps, n_steps - horizon_steps
-    gap = window_steps + horizon_steps
-    span = last - first + 1
-    n_test = max(1, int(round(test_fraction * span)))
-    test_start = last - n_test + 1
-    train_end = test_start - gap
-    if train_end < first:
-        need = (window_steps + 2 * horizon_steps + gap) + 2
-        raise ValueError(
-            f'history too short: {n_steps} steps leave no training samples '
-            f'before the held-out stretch (window {window_steps} + horizon '
-            f'{horizon_steps} steps + gap {gap}); read a longer span '
-            f'(at least ~{int(need / (1 - test_fraction))} steps)')
-    return train_end, test_start
 
 
 def _binary_scores(y, score, predicted):
@@ -98,7 +60,7 @@ def decision_threshold(model):
 
 def evaluate_risk(model, X, y, threshold):
     """Held-out scores of a risk model and of the persistence baseline."""
-    proba = model.predict_proba(X)[:, list(model.classes_).index(1)]
+    proba = bundle_mod.failure_probability(model, X)
     cpu_mean = X[:, _CPU_MEAN]
     return {
         'model': _binary_scores(y, proba, proba >= decision_threshold(model)),
@@ -147,166 +109,9 @@ def _positive_rate(model_kind, y):
             else None)
 
 
-# -- label contamination -----------------------------------------------------
-
-def _parse_time(value):
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        pass
-    if isinstance(value, datetime.datetime):
-        dt = value
-    else:
-        try:
-            dt = datetime.datetime.fromisoformat(str(value).strip())
-        except ValueError:
-            raise ValueError(f'{value!r} is neither Unix seconds nor an ISO '
-                             '8601 time') from None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=datetime.timezone.utc)
-    return dt.timestamp()
-
-
-def check_intervals(intervals):
-    """``[(host, start, end)]`` with numeric times; ValueError names the bad
-    entry."""
-    out = []
-    for i, item in enumerate(intervals or ()):
-        try:
-            host, start, end = item
-        except (TypeError, ValueError):
-            raise ValueError(f'migration interval {i}: expected (host, '
-                             f'start, end), got {item!r}') from None
-        start, end = _parse_time(start), _parse_time(end)
-        if end < start:
-            raise ValueError(f'migration interval {i} ({host}): end '
-                             f'{end:g} before start {start:g}')
-        out.append((str(host), start, end))
-    return out
-
-
-def load_intervals(path):
-    """Migration intervals from a file: CSV ``host,start,end`` (header
-    row; Unix seconds or ISO 8601) or JSON ``[[host, start, end], ...]`` /
-    ``[{"host":..., "start":..., "end":...}]``."""
-    with open(path, encoding='utf-8') as f:
-        text = f.read()
-    if text.lstrip().startswith('['):
-        rows = json.loads(text)
-        rows = [(r['host'], r['start'], r['end']) if isinstance(r, dict)
-                else tuple(r) for r in rows]
-    else:
-        reader = csv.DictReader(text.splitlines())
-        missing = {'host', 'start', 'end'} - set(reader.fieldnames or ())
-        if missing:
-            raise ValueError(f'{path}: CSV header lacks {sorted(missing)} '
-                             '(expected host,start,end)')
-        rows = [(r['host'], r['start'], r['end']) for r in reader]
-    try:
-        return check_intervals(rows)
-    except ValueError as exc:
-        raise ValueError(f'{path}: {exc}') from None
-
-
-def _get(obj, key, default=None):
-    if isinstance(obj, dict):
-        return obj.get(key, default)
-    return getattr(obj, key, default)
-
-
-def intervals_from_actions(actions, min_duration=60.0):
-    """Migration intervals from Watcher actions (objects or dicts).
-
-    Every ``migrate`` action that started (state ONGOING, SUCCEEDED or
-    FAILED: a failed live migration also disturbed both hosts) gives an
-    interval from its ``created_at`` to its ``updated_at`` (at least
-    ``min_duration`` long) on its source and its destination node.
-    """
-    out = []
-    for a in actions or ():
-        if _get(a, 'action_type') != 'migrate':
-            continue
-        if str(_get(a, 'state', '')).upper() not in ('ONGOING', 'SUCCEEDED',
-                                                     'FAILED'):
-            continue
-        params = _get(a, 'input_parameters') or {}
-        start = _get(a, 'created_at')
-        if start is None:
-            continue
-        start = _parse_time(start)
-        end = _get(a, 'updated_at')
-        end = _parse_time(end) if end is not None else start
-        end = max(end, start + float(min_duration))
-        for key in ('source_node', 'destination_node'):
-            host = params.get(key)
-            if host:
-                out.append((str(host), start, end))
-    return out
-
-
-def contaminated_samples(windows, t_index, host_index, window_steps,
-                         horizon_steps, intervals):
-    """Which samples a migration touched (bool, one per sample).
-
-    Sample (host, t) sees the window ``[T - window, T)`` and is labelled
-    from ``[T, T + horizon)`` with ``T = times[0] + t * step``. A migration
-    on that host (as source or destination) overlapping that span changed
-    what the sample shows: the relieved source never reaches the failure it
-    was heading for, the destination carries extra load. Such a sample
-    teaches the model that hosts heading for failure recover on their own,
-    so it is dropped from training.
-    """
-    t_index = np.asarray(t_index, dtype=int)
-    host_index = np.asarray(host_index, dtype=int)
-    mask = np.zeros(t_index.shape, dtype=bool)
-    intervals = check_intervals(intervals)
-    if not intervals or t_index.size == 0:
-        return mask
-    step = float(windows.step)
-    T = float(windows.times[0]) + step * t_index
-    lo, hi = T - window_steps * step, T + horizon_steps * step
-    rows = {name: i for i, name in enumerate(windows.names)}
-    for host, start, end in intervals:
-        i = rows.get(host)
-        if i is None:
-            continue
-        mask |= (host_index == i) & (start < hi) & (end >= lo)
-    return mask
-
-
 def _report(progress, stage, done, total):
     if progress is not None:
         progress(stage, done, total)
-
-
-def fit_risk_model(model_kind, X, y, future_peak, threshold, fparams,
-                   random_state=0, max_samples=models.DEFAULT_MAX_SAMPLES,
-                   cost_fp=models.DEFAULT_COST_FALSE_MIGRATION,
-                   cost_fn=models.DEFAULT_COST_MISSED_FAILURE):
-    """A risk model of ``model_kind`` fitted on (X, y) as training fits it.
-
-    Gives each kind its constructor parameters (the SVM its subsample cap,
-    the tree kinds the costs, gbt_peak the threshold and the columns of
-    the level now) and gbt_peak its regression target ``future_peak``
-    (:func:`labels.peak_targets` of the same rows; ignored by the others).
-    Used by :func:`train` and by the evaluation report alike.
-    """
-    if model_kind == 'svm':
-        params = {'max_samples': max_samples}
-    elif model_kind == 'svm_nystroem':
-        params = {}
-    else:
-        params = {'cost_fp': cost_fp, 'cost_fn': cost_fn}
-    if model_kind == 'gbt_peak':
-        names = feature_sets.feature_names(models.FEATURE_SET[model_kind],
-                                           fparams)
-        params.update(threshold=float(threshold),
-                      now_column=names.index('cpu_period_mean'),
-                      fallback_column=names.index('cpu_mean'))
-    fit_kw = ({'future_peak': future_peak}
-              if model_kind in models.PEAK_TARGET_KINDS else {})
-    return models.make_model(model_kind, random_state=random_state,
-                             **params).fit(X, y, **fit_kw)
 
 
 def train(windows, threshold=90.0, period=300, horizon=300, window=600,
@@ -330,7 +135,7 @@ def train(windows, threshold=90.0, period=300, horizon=300, window=600,
     :param stride: keep every stride-th decision time
     :param exclude_intervals: ``[(host, start, end)]`` of past migrations
         (Unix s); samples they touched are left out of training and of the
-        held-out scores (see contaminated_samples)
+        held-out scores (see :mod:`contamination`)
     :param cycle: load-cycle length in seconds for the multiscale features
         (gbt), e.g. 86400; None = no cycle position
     :param cost_fp, cost_fn: cost of a false migration / a missed failure;
@@ -344,14 +149,14 @@ def train(windows, threshold=90.0, period=300, horizon=300, window=600,
         labels of a single class
     """
     step = int(windows.step)
-    w = _steps('window', window, step)
-    p = _steps('period', period, step)
-    h = _steps('horizon', horizon, step)
+    steps = pipeline.to_steps(step, window, period, horizon)
+    w, p, h = steps
     if model_kind not in models.MODEL_KINDS:
         raise ValueError(f'unknown model kind {model_kind!r}; known: '
                          f'{models.MODEL_KINDS}')
     n_steps = len(windows.times)
-    train_end, test_start = split_times(n_steps, w, h, test_fraction)
+    train_end, test_start = pipeline.split_times(n_steps, w, h,
+                                                 test_fraction)
     times = np.asarray(windows.times, dtype=float)
     span_hint = (f'history {_iso(times[0])} .. {_iso(times[-1] + step)}, '
                  f'{len(windows.names)} hosts') if n_steps else 'empty'
@@ -362,20 +167,13 @@ def train(windows, threshold=90.0, period=300, horizon=300, window=600,
                if feature_set != 'v1' else None)
     n_excluded = 0
     if model_kind != 'fixed_hosts':
-        X, y, t_idx, h_idx = feature_sets.make_dataset(
-            windows, w, p, h, threshold, stride, feature_set, fparams)
-        if model_kind in ('gbt', 'gbt_peak'):  # calibrate on latest rows
-            order = np.argsort(t_idx, kind='stable')
-            X, y, t_idx, h_idx = (X[order], y[order], t_idx[order],
-                                  h_idx[order])
-        dirty = contaminated_samples(windows, t_idx, h_idx, w, h,
-                                     exclude_intervals)
-        n_excluded = int(dirty.sum())
-        X, y, t_idx, h_idx = X[~dirty], y[~dirty], t_idx[~dirty], \
-            h_idx[~dirty]
+        X, y, t_idx, h_idx, n_excluded = pipeline.risk_samples(
+            windows, steps, threshold, feature_set, fparams, stride,
+            exclude_intervals,
+            # the gbt kinds calibrate on their latest rows
+            time_order=model_kind in ('gbt', 'gbt_peak'))
     else:
-        X, y, t_idx = dataset.make_destination_dataset(windows, w, p, h,
-                                                       stride)
+        X, y, t_idx = pipeline.destination_samples(windows, steps, stride)
     _report(progress, 'features', 1, 1)
     train_rows = t_idx <= train_end
     test_rows = t_idx >= test_start
@@ -395,17 +193,16 @@ def train(windows, threshold=90.0, period=300, horizon=300, window=600,
     if model_kind != 'fixed_hosts':
         _check_classes(y_tr, 'the training stretch', threshold, span_hint)
         target = lab.peak_targets(windows.data['cpu'], p, h, t_idx, h_idx)
-        model = fit_risk_model(model_kind, X_tr, y_tr, target[train_rows],
-                               threshold, fparams, random_state,
-                               max_samples, cost_fp, cost_fn)
+        model = pipeline.fit_risk_model(
+            model_kind, X_tr, y_tr, target[train_rows], threshold, fparams,
+            random_state, max_samples, cost_fp, cost_fn)
     else:
-        model = models.make_model('fixed_hosts', random_state=random_state,
-                                  hosts=tuple(windows.names),
-                                  max_samples=max_samples).fit(X_tr, y_tr)
+        model = pipeline.fit_destination_model(X_tr, y_tr, windows.names,
+                                               random_state, max_samples)
     regressor = None
     if peak_model and model_kind != 'fixed_hosts':
-        regressor = models.make_peak_model(random_state=random_state).fit(
-            X_tr, target[train_rows])
+        regressor = pipeline.fit_peak_model(X_tr, target[train_rows],
+                                            random_state)
     _report(progress, 'fit', 1, 1)
 
     _report(progress, 'evaluate', 0, 1)

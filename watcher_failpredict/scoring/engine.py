@@ -191,9 +191,7 @@ class FailureRiskScorer(base.ScoringEngine):
         risk = np.full(len(rows), np.nan)
         ok = ~np.isnan(X[:, 0]) if X.size else np.zeros(len(rows), bool)
         if ok.any():
-            proba = model.model.predict_proba(X[ok])
-            classes = list(getattr(model.model, 'classes_', [0, 1]))
-            risk[ok] = proba[:, classes.index(1)]
+            risk[ok] = bundle_mod.failure_probability(model.model, X[ok])
         return risk
 
 

@@ -150,20 +150,13 @@ def choose_instance(candidates):
 # -- where to -----------------------------------------------------------------
 
 
-def destination_reject_reason(node, source, instance, free, skip_reason=None):
-    """Why ``node`` cannot take ``instance`` from ``source`` (None: it can).
+def destination_state_reason(node, source, skip_reason=None):
+    """Why ``node`` cannot take a VNF from ``source`` by its service state
+    or metrics (None: it can); the cheap check, before the CPU rule and
+    :func:`capacity_reason`'s arithmetic.
 
-    :param free: ``compute_model.get_node_free_resources(node)``, i.e. the
-        free capacity under the allocation ratios and reservations
     :param skip_reason: the node's host_skip_reason(), if any
     """
-    return (destination_state_reason(node, source, skip_reason)
-            or capacity_reason(instance, free))
-
-
-def destination_state_reason(node, source, skip_reason=None):
-    """The cheap half of destination_reject_reason: service state and
-    metrics, no capacity arithmetic."""
     if node.uuid == source.uuid:
         return 'it is the source'
     if node.status != element.ServiceState.ENABLED.value:

@@ -2,7 +2,6 @@
 
 import collections
 import dataclasses
-import datetime
 import logging
 import time
 
@@ -17,6 +16,7 @@ from watcher_failpredict.datasources import windows as metric_windows
 from watcher_failpredict.prediction import features
 from watcher_failpredict.prediction import migration_time
 from watcher_failpredict.prediction import ranking
+from watcher_failpredict.strategies import migrations
 from watcher_failpredict.strategies import placement
 
 LOG = log.getLogger(__name__)
@@ -24,11 +24,6 @@ LOG = log.getLogger(__name__)
 #: Host metrics read as their window mean only (see features.py).
 MEAN_ONLY = features.MEAN_ONLY_METRICS
 CONF = fp_conf.CONF
-
-#: One past migration: instance UUID, source and destination hostnames,
-#: and when it happened (Unix seconds).
-Migration = collections.namedtuple(
-    'Migration', 'instance_uuid source_node destination_node at')
 
 
 class FailurePredictionError(exception.WatcherException):
@@ -151,11 +146,12 @@ class PredictedLeastFailure(base.BaseStrategy):
         :param osc: an OpenStackClients instance
         :param datasource: a WindowsDataSource to use instead of the
             InfluxDB one built from ``[failpredict]`` (tests, the testbed)
-        :param model_bundle: a loaded model bundle to use instead of
+        :param model_bundle: a :class:`risk_model.RiskModel` (a loaded
+            bundle, a baseline ranking) to use instead of the bundle at
             ``[failpredict] model_path``
         :param migration_history: ``callable(since) -> iterable of
-            Migration`` (``since`` in Unix seconds); default: Watcher's
-            action table
+            migrations.Migration`` (``since`` in Unix seconds);
+            default: Watcher's action table
         :param clock: ``callable() -> Unix seconds``; default time.time
         """
         super().__init__(config, osc)
@@ -297,31 +293,21 @@ class PredictedLeastFailure(base.BaseStrategy):
     def datasource_backend(self, datasource):
         self._datasource_backend = datasource
 
+    @property
+    def compute_model(self):
+        """Watcher's cluster data model of the audit scope (see
+        ``BaseStrategy.compute_model``), or the one set here."""
+        return super().compute_model
+
+    @compute_model.setter
+    def compute_model(self, model):
+        # Watcher's decision engine builds the model from its collectors;
+        # the testbed and the benchmarks hand the strategy their own.
+        self._compute_model = model
+
     def _db_migrations(self, since):
         """Live migrations Watcher ran or is running, from its database."""
-        from watcher import objects
-        objects.register_all()  # as Watcher's services do at start-up
-        action_obj = objects.action
-        state = action_obj.State
-        # Watcher stores naive UTC timestamps. 'action_type' is not a
-        # filterable column: filter on state and time, then on the type.
-        since_dt = datetime.datetime.fromtimestamp(
-            since, datetime.timezone.utc).replace(tzinfo=None)
-        done = action_obj.Action.list(self.ctx, filters={
-            'state': state.SUCCEEDED, 'updated_at__gte': since_dt})
-        # a migration under way blocks its instance whatever its age
-        running = action_obj.Action.list(self.ctx,
-                                         filters={'state': state.ONGOING})
-        for action, ongoing in ([(a, False) for a in done] +
-                                [(a, True) for a in running]):
-            if action.action_type != self.MIGRATION:
-                continue
-            params = action.input_parameters or {}
-            when = action.updated_at or action.created_at
-            at = self.clock() if ongoing or when is None else _epoch(when)
-            yield Migration(params.get('resource_id'),
-                            params.get('source_node'),
-                            params.get('destination_node'), at)
+        return migrations.from_watcher_actions(self.ctx, since, self.clock)
 
     # -- parameters and model -------------------------------------------------
 
@@ -400,7 +386,7 @@ class PredictedLeastFailure(base.BaseStrategy):
             LOG.debug(model.to_string())
         self.params = params = self._parameters()
         self.bundle = self._load_model()
-        meta = dict(getattr(self.bundle, 'metadata', {}) or {})
+        meta = dict(self.bundle.metadata)
         self._check_model_fits(meta, params)
         self.now = float(self.clock())
         gran = int(params['granularity'])
@@ -554,7 +540,7 @@ class PredictedLeastFailure(base.BaseStrategy):
         return sorted(out, key=lambda nr: (-nr[1], nr[0].hostname))
 
     def _model_horizon(self):
-        meta = getattr(self.bundle, 'metadata', {}) or {}
+        meta = self.bundle.metadata
         h = meta.get('horizon') or self.params.get('horizon')
         return float(h) if h else None
 
@@ -819,14 +805,10 @@ class PredictedLeastFailure(base.BaseStrategy):
     def _risk_and_peak(self, windows):
         """Predicted risk and future peak CPU per host of ``windows``; the
         peak is None when the model has no peak regressor (older bundles,
-        the testbed's ranking objects)."""
-        b = self.bundle
-        if not getattr(b, 'has_peak_model', False):
-            return np.asarray(b.predict_risk(windows), dtype=float), None
-        both = getattr(b, 'predict_risk_and_peak', None)
-        risk, peak = both(windows) if both else (b.predict_risk(windows),
-                                                 b.predict_peak(windows))
-        return np.asarray(risk, dtype=float), np.asarray(peak, dtype=float)
+        the baseline rankings)."""
+        risk, peak = self.bundle.predict_risk_and_peak(windows)
+        return (np.asarray(risk, dtype=float),
+                None if peak is None else np.asarray(peak, dtype=float))
 
     def _best_destination(self, source, inst, cpu_series, mem_series,
                           threshold, max_risk=None):
@@ -966,8 +948,3 @@ class PredictedLeastFailure(base.BaseStrategy):
         if CONF.failpredict.record_risk:
             self._record_risk()
 
-
-def _epoch(when):
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=datetime.timezone.utc)
-    return when.timestamp()

@@ -20,7 +20,7 @@ from watcher.decision_engine.model import model_root
 from watcher_failpredict.datasources import memory
 from watcher_failpredict.datasources import windows as metric_windows
 from watcher_failpredict.prediction import labels
-from watcher_failpredict.strategies import predicted_least_failure as plf
+from watcher_failpredict.strategies import migrations
 from watcher_failpredict.testbed import loads
 from watcher_failpredict.testbed import physics
 
@@ -40,12 +40,42 @@ class Migration:
     downtime: float       # stop-and-copy seconds (the switch-over adds more)
 
 
+HOST_PREFIX = 'compute-'
+VNF_UUID_PREFIX = '00000000-0000-4000-8000-'
+
+
 def host_name(i):
-    return f'compute-{i:02d}'
+    """The hostname of server ``i`` (``compute-07``)."""
+    return f'{HOST_PREFIX}{i:02d}'
+
+
+def host_index(name):
+    """The server index of a :func:`host_name`.
+
+    :raises ValueError: not a testbed hostname
+    """
+    return _index(name, HOST_PREFIX, 'hostname')
 
 
 def vnf_uuid(i):
-    return f'00000000-0000-4000-8000-{i:012d}'
+    """The instance UUID of VNF ``i``."""
+    return f'{VNF_UUID_PREFIX}{i:012d}'
+
+
+def vnf_index(uuid):
+    """The VNF index of a :func:`vnf_uuid`.
+
+    :raises ValueError: not a testbed VNF UUID
+    """
+    return _index(uuid, VNF_UUID_PREFIX, 'VNF UUID')
+
+
+def _index(name, prefix, what):
+    digits = name[len(prefix):] if name.startswith(prefix) else ''
+    if not digits.isdigit():
+        raise ValueError(f'{name!r} is not a testbed {what} '
+                         f'({prefix}<number>)')
+    return int(digits)
 
 
 def initial_placement(n_chains, n_hops, n_servers):
@@ -326,16 +356,16 @@ class Testbed:
 
     def migration_history(self, since):
         """Migrations as Watcher's action table reports them
-        (``PredictedLeastFailure._db_migrations``): one under way is dated
-        now whatever its start, a finished one by its completion time;
-        those dated before ``since`` (Unix s) are left out."""
+        (``strategies.migrations.from_watcher_actions``): one under way is
+        dated now whatever its start, a finished one by its completion
+        time; those dated before ``since`` (Unix s) are left out."""
         now = self.now()
         out = []
         for m in self.migrations:
             at = now if m in self.active else EPOCH + self.offset + m.end
             if at >= since:
-                out.append(plf.Migration(vnf_uuid(m.vnf), host_name(m.src),
-                                         host_name(m.dst), at))
+                out.append(migrations.Migration(
+                    vnf_uuid(m.vnf), host_name(m.src), host_name(m.dst), at))
         return out
 
     # -- what the decision engine sees ---------------------------------------

@@ -76,18 +76,6 @@ def queue_step(backlog, arrival_rate, mu, dt, timeout):
     return served / dt, left - dropped, dropped
 
 
-def hop_delay(mu, arrival_rate, backlog, rho_max=0.95):
-    """Mean delay at a hop: M/M/1 sojourn plus the backlog's drain time.
-
-    ``d = 1 / (mu (1 - min(lambda / mu, rho_max))) + q / mu``
-    """
-    mu = np.asarray(mu, dtype=float)
-    safe = np.where(mu > 0, mu, 1.0)
-    rho = np.where(mu > 0, np.asarray(arrival_rate, float) / safe, 1.0)
-    wait = np.where(mu > 0, np.asarray(backlog, float) / safe, np.inf)
-    return mm1_sojourn(mu, rho, rho_max) + wait
-
-
 def timeout_fraction(samples, timeout):
     """Share of sampled response times past the client timeout."""
     samples = np.asarray(samples, dtype=float)

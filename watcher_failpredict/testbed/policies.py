@@ -35,20 +35,26 @@ datasource. It has its own trigger and VNF choice: a host is overloaded
 when the *sum of its instances' CPU* reaches the threshold, which does not
 include the background load a server also runs.
 
-``no-mig`` never migrates. A new policy is a new ranking object (anything
-with ``metadata`` and ``predict_risk(windows)``) added to make_policy().
+``no-mig`` never migrates. A new policy is a new ranking object (a
+:class:`prediction.risk_model.RiskModel`) added to make_policy(). The
+rankings that need only the windows the strategy passes are in
+:mod:`prediction.baseline_risk`; the oracle and the seasonal ranking read
+the testbed's own record of host CPU (the future, the past at 5 s), so
+they are here.
 """
 
-import warnings
-
 import numpy as np
+from oslo_config import cfg
 from watcher.common import utils
 from watcher.decision_engine.loading import default as loading
 from watcher.decision_engine.solution import default as solution_mod
 
+from watcher_failpredict.prediction import baseline_risk
 from watcher_failpredict.prediction import baselines
 from watcher_failpredict.prediction import labels
-from watcher_failpredict.strategies import predicted_least_failure as plf
+from watcher_failpredict.prediction import risk_model
+from watcher_failpredict.strategies import migrations
+from watcher_failpredict.testbed import cluster
 from watcher_failpredict.testbed import physics
 
 POLICIES = ('no-mig', 'random', 'least-cpu', 'least-cpu-wb', 'mean-kstd',
@@ -71,62 +77,6 @@ def model_metadata(scn):
         'granularity': scn['metrics_interval']}
 
 
-def _period_mean(windows, steps):
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore', RuntimeWarning)
-        return np.nanmean(windows.data['cpu'][:, -steps:], axis=1)
-
-
-class CurrentCpuRisk:
-    """Least-CPU-now: risk = mean CPU over the trigger period / 100."""
-
-    def __init__(self, metadata):
-        self.metadata = dict(metadata)
-        self.steps = max(metadata['period'] // metadata['granularity'], 1)
-
-    def predict_risk(self, windows):
-        return np.clip(_period_mean(windows, self.steps) / 100.0, 0.0, None)
-
-
-class BaselineRisk:
-    """A forecasting baseline of ``prediction.baselines`` as a ranking.
-
-    The score (a CPU level in percent) is computed on the windows the
-    strategy passes, the move's load already added, at the decision time
-    (the end of the windows), over the model's ``window``; risk = score /
-    100. Only the ranking matters to the strategy's destination choice.
-
-    :param name: ``mean_kstd`` or ``linear_trend``
-    :param horizon_s: how far ahead ``linear_trend`` extrapolates
-    """
-
-    def __init__(self, metadata, name, horizon_s=0.0, k=2.0):
-        if name not in ('mean_kstd', 'linear_trend'):
-            raise ValueError(f'unsupported ranking baseline {name!r}; use '
-                             f'mean_kstd or linear_trend')
-        self.metadata = dict(metadata)
-        self.name = name
-        self.k = float(k)
-        g = metadata['granularity']
-        self.window_steps = max(metadata['window'] // g, 2)
-        self.horizon_steps = max(int(round(horizon_s / g)), 0)
-
-    def predict_risk(self, windows):
-        cpu = np.asarray(windows.data['cpu'], dtype=float)
-        n_hosts, n_steps = cpu.shape
-        w = min(self.window_steps, n_steps)
-        t_index = np.full(n_hosts, n_steps)
-        hosts = np.arange(n_hosts)
-        if self.name == 'mean_kstd':
-            score = baselines.mean_kstd(cpu, t_index, hosts, w, self.k)
-        else:
-            score = baselines.linear_trend(cpu, t_index, hosts, w,
-                                           self.horizon_steps)
-        # a host without a sample in the window ranks last
-        return np.where(np.isfinite(score), np.clip(score, 0.0, None),
-                        1e6) / 100.0
-
-
 def migration_seconds(scn):
     """The migration model's duration for one VNF at 80 % CPU (the
     paper's measurement point): the ``trend`` baseline's horizon."""
@@ -137,17 +87,6 @@ def migration_seconds(scn):
     return total
 
 
-class RandomRisk:
-    """A random risk per host: a uniformly random feasible destination."""
-
-    def __init__(self, metadata, rng):
-        self.metadata = dict(metadata)
-        self.rng = rng
-
-    def predict_risk(self, windows):
-        return self.rng.random(len(windows.names))
-
-
 def _plus_move_load(windows, tb, steps, server_cpu):
     """Risk per window: ``server_cpu`` (percent, per server) plus the load
     the planned move adds, which is the windows' trigger-period mean minus
@@ -156,17 +95,17 @@ def _plus_move_load(windows, tb, steps, server_cpu):
     _, host, _ = tb.metric_samples(max(tb.k - period_steps, 0))
     measured = np.nanmean(host['cpu'][:, -steps:], axis=1) \
         if host else np.zeros(tb.n_servers)
-    seen = _period_mean(windows, steps)
+    seen = baseline_risk.period_mean(windows, steps)
     out = np.empty(len(windows.names))
     for i, name in enumerate(windows.names):
-        s = int(name.rsplit('-', 1)[1])
+        s = cluster.host_index(name)
         extra = seen[i] - measured[s]
         out[i] = (server_cpu[s] + (extra if np.isfinite(extra) else 0.0)) \
             / 100
     return out
 
 
-class OracleRisk:
+class OracleRisk(risk_model.RankingRisk):
     """The realised future: peak rolling-mean CPU over the horizon / 100.
 
     The future comes from the testbed itself (its exogenous background
@@ -176,7 +115,7 @@ class OracleRisk:
     """
 
     def __init__(self, metadata, testbed):
-        self.metadata = dict(metadata)
+        super().__init__(metadata)
         self.tb = testbed
         self.steps = max(metadata['period'] // metadata['granularity'], 1)
 
@@ -191,7 +130,7 @@ class OracleRisk:
         return _plus_move_load(windows, tb, self.steps, peak)
 
 
-class SeasonalRisk:
+class SeasonalRisk(risk_model.RankingRisk):
     """Seasonal naive: what the host did one load cycle ago.
 
     risk = the peak over the horizon of the host's trigger-period mean
@@ -209,7 +148,7 @@ class SeasonalRisk:
     """
 
     def __init__(self, metadata, testbed, history):
-        self.metadata = dict(metadata)
+        super().__init__(metadata)
         self.tb = testbed
         history = np.asarray(history, dtype=float)
         if history.shape[0] != testbed.n_servers:
@@ -245,16 +184,37 @@ class SeasonalRisk:
         return _plus_move_load(windows, tb, self.steps, score)
 
 
-def load_strategy():
-    """``predicted_least_failure`` as Watcher's decision engine loads it.
+def _strategy_loader():
+    """Watcher's strategy loader on a configuration without files.
 
-    Watcher's loader re-reads the service's configuration files after
-    registering the strategy's options; the testbed has none, so that
-    re-read is skipped on this loader instance only.
+    The loader registers a strategy's options on its ``conf`` and re-reads
+    the service's configuration files; the testbed has none, so its loader
+    reads a configuration parsed from no file at all: every option at its
+    default, as a watcher.conf that does not set them gives.
     """
+    conf = cfg.ConfigOpts()
+    conf(args=[], default_config_files=[], default_config_dirs=[])
     loader = loading.DefaultStrategyLoader()
-    loader._reload_config = lambda: None
-    return loader.load('predicted_least_failure')
+    loader.conf = conf
+    return loader
+
+
+def load_strategy():
+    """``predicted_least_failure`` as Watcher's decision engine loads it."""
+    return _strategy_loader().load('predicted_least_failure')
+
+
+def set_audit_inputs(strategy, compute_model, datasource):
+    """Give one of Watcher's own strategies the testbed's (or a
+    benchmark's) cluster model and datasource.
+
+    Watcher's BaseStrategy builds both itself from its collectors and
+    ``[watcher_datasources]`` and offers no setter (Watcher's own unit
+    tests set these attributes the same way); ``predicted_least_failure``
+    has setters and does not need this.
+    """
+    strategy._compute_model = compute_model
+    strategy._datasource_backend = datasource
 
 
 class NoMigration:
@@ -285,14 +245,14 @@ class StrategyPolicy:
         #: InMemoryDataSource, or an influx.InfluxMetrics (``--influxdb``)
         self.metrics = None
         self.calls = 0
-        self.history = []   # plf.Migration of the moves carried out
+        self.history = []   # migrations.Migration of the moves carried out
 
     def decide(self, tb):
         """Run one audit; returns [(vnf index, destination index)]."""
         s, scn = self.strategy, self.scn
         now = tb.now()
         s.solution = solution_mod.DefaultSolution(goal=s.goal, strategy=s)
-        s._compute_model = tb.compute_model()
+        s.compute_model = tb.compute_model()
         s.input_parameters = utils.Struct(
             threshold=float(scn['trigger']['threshold']),
             period=scn['trigger']['period'],
@@ -318,25 +278,22 @@ class StrategyPolicy:
 
 def _moves(solution, history, now):
     """[(vnf index, destination index)] of a solution's migrate actions,
-    also appended to ``history`` as plf.Migration."""
+    also appended to ``history`` as migrations.Migration."""
     out = []
     for action in solution.actions:
         if action['action_type'] != 'migrate':
             continue
         p = action['input_parameters']
-        vnf = int(p['resource_id'].rsplit('-', 1)[1])
-        dst = int(p['destination_node'].rsplit('-', 1)[1])
-        out.append((vnf, dst))
-        history.append(plf.Migration(
+        out.append((cluster.vnf_index(p['resource_id']),
+                    cluster.host_index(p['destination_node'])))
+        history.append(migrations.Migration(
             p['resource_id'], p['source_node'], p['destination_node'], now))
     return out
 
 
 def load_workload_balance():
     """Watcher's ``workload_balance`` as its decision engine loads it."""
-    loader = loading.DefaultStrategyLoader()
-    loader._reload_config = lambda: None
-    return loader.load('workload_balance')
+    return _strategy_loader().load('workload_balance')
 
 
 def workload_balance_parameters(scn):
@@ -374,7 +331,7 @@ class WorkloadBalancePolicy:
         s, scn = self.strategy, self.scn
         now = tb.now()
         s.solution = solution_mod.DefaultSolution(goal=s.goal, strategy=s)
-        s._compute_model = tb.compute_model()
+        model = tb.compute_model()
         s.input_parameters = utils.Struct(**self.parameters)
         s.instance_migrations_count = 0
         history = max(scn['trigger']['period'], self.parameters['period']) \
@@ -382,7 +339,7 @@ class WorkloadBalancePolicy:
         ds = self.metrics.datasource(tb, history) if self.metrics \
             else tb.datasource(history)
         ds.clock = lambda: now
-        s._datasource_backend = ds
+        set_audit_inputs(s, model, ds)
         self.calls += 1
         return _moves(s.execute(), self.history, now)
 
@@ -397,16 +354,17 @@ def make_policy(name, scn, tb, seed, trained_bundle=None, history=None):
     if name == 'no-mig':
         return NoMigration()
     if name == 'random':
-        return StrategyPolicy(name, scn, RandomRisk(
+        return StrategyPolicy(name, scn, baseline_risk.RandomRisk(
             md, np.random.default_rng([seed, 11])))
     if name == 'least-cpu':
-        return StrategyPolicy(name, scn, CurrentCpuRisk(md))
+        return StrategyPolicy(name, scn, baseline_risk.CurrentCpuRisk(md))
     if name == 'least-cpu-wb':
         return WorkloadBalancePolicy(scn)
     if name == 'mean-kstd':
-        return StrategyPolicy(name, scn, BaselineRisk(md, 'mean_kstd'))
+        return StrategyPolicy(name, scn, baseline_risk.BaselineRisk(
+            md, 'mean_kstd'))
     if name == 'trend':
-        return StrategyPolicy(name, scn, BaselineRisk(
+        return StrategyPolicy(name, scn, baseline_risk.BaselineRisk(
             md, 'linear_trend', migration_seconds(scn)))
     if name == 'oracle':
         return StrategyPolicy(name, scn, OracleRisk(md, tb))

@@ -1,0 +1,60 @@
+"""Past live migrations, as the strategy's cooldown reads them.
+
+The strategy takes its history as ``callable(since) -> iterable of
+Migration``: by default :func:`from_watcher_actions` (Watcher's action
+table); the testbed passes its own (``testbed.cluster.Testbed.
+migration_history``), dated the same way.
+"""
+
+import collections
+import datetime
+
+#: One past migration: instance UUID, source and destination hostnames,
+#: and when it happened (Unix seconds): its completion, or now while it
+#: is under way.
+Migration = collections.namedtuple(
+    'Migration', 'instance_uuid source_node destination_node at')
+
+#: Watcher's action type of a live migration.
+MIGRATE = 'migrate'
+
+
+def epoch(when):
+    """Unix seconds of a datetime (a naive one is UTC, as Watcher stores
+    them)."""
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=datetime.timezone.utc)
+    return when.timestamp()
+
+
+def from_watcher_actions(ctx, since, now):
+    """Live migrations Watcher ran since ``since`` or is running, from its
+    database.
+
+    :param ctx: the request context (the strategy's ``ctx``)
+    :param since: Unix seconds; finished migrations updated before it are
+        left out
+    :param now: ``callable() -> Unix seconds``, the date of a migration
+        under way (it blocks its instance whatever its age)
+    """
+    from watcher import objects
+    objects.register_all()  # as Watcher's services do at start-up
+    action_obj = objects.action
+    state = action_obj.State
+    # Watcher stores naive UTC timestamps. 'action_type' is not a
+    # filterable column: filter on state and time, then on the type.
+    since_dt = datetime.datetime.fromtimestamp(
+        since, datetime.timezone.utc).replace(tzinfo=None)
+    done = action_obj.Action.list(ctx, filters={
+        'state': state.SUCCEEDED, 'updated_at__gte': since_dt})
+    running = action_obj.Action.list(ctx, filters={'state': state.ONGOING})
+    for action, ongoing in ([(a, False) for a in done] +
+                            [(a, True) for a in running]):
+        if action.action_type != MIGRATE:
+            continue
+        params = action.input_parameters or {}
+        when = action.updated_at or action.created_at
+        at = now() if ongoing or when is None else epoch(when)
+        yield Migration(params.get('resource_id'),
+                        params.get('source_node'),
+                        params.get('destination_node'), at)
