@@ -135,9 +135,10 @@ class PredictedLeastFailure(base.BaseStrategy):
           I/O are not attributed to instances by collectd and stay put.
         * The model scores each host from its own windows; service-chain
           position and SLA are not considered.
-        * Hosts with missing or stale metrics are skipped (never a source or
-          a destination); the decision engine log names them and the
-          ``hosts_skipped`` efficacy indicator counts them.
+        * Hosts with missing or stale metrics, or that report 0 vCPUs or
+          0 MB of memory, are skipped (never a source or a destination);
+          the decision engine log names them and the ``hosts_skipped``
+          efficacy indicator counts them.
     """
 
     DATASOURCE_METRICS = ['host_cpu_usage', 'instance_cpu_usage',
@@ -438,10 +439,15 @@ class PredictedLeastFailure(base.BaseStrategy):
         mean_cpu = placement.period_mean(win.data['cpu'], self.period_steps)
         self.host_cpu = dict(zip(win.names, mean_cpu.tolist()))
         max_age = CONF.failpredict.metrics_max_age
+        no_capacity = {}
+        for uuid, node in self.compute_model.get_all_compute_nodes().items():
+            why = placement.capacity_skip_reason(node)
+            if why:
+                no_capacity[self.node_names[uuid]] = why
         usable = []
         for i, name in enumerate(win.names):
-            why = placement.host_skip_reason(win.last_seen[i], mean_cpu[i],
-                                             self.now, max_age)
+            why = no_capacity.get(name) or placement.host_skip_reason(
+                win.last_seen[i], mean_cpu[i], self.now, max_age)
             if why:
                 self.skipped[name] = why
             else:
@@ -474,6 +480,12 @@ class PredictedLeastFailure(base.BaseStrategy):
             self._cpu_now = dict(zip(self.windows.names, means.tolist()))
             self._cpu_of = self.windows
         return self._cpu_now[name]
+
+    def _cpu_with(self, name, added_cpu):
+        """Mean CPU of ``name`` over the trigger period once ``added_cpu``
+        (per step) is added to its working windows, as they will be."""
+        return placement.period_mean_with(self.windows.series('cpu', name),
+                                          added_cpu, self.period_steps)
 
     def do_execute(self, audit=None):
         params = self.params
@@ -672,8 +684,9 @@ class PredictedLeastFailure(base.BaseStrategy):
             cpu, mem, cpu_mean = load
             series[inst.uuid] = (placement.filled(cpu), placement.filled(mem))
             raw[inst.uuid] = (cpu, mem)
-            relief = float(placement.cpu_contribution(
-                cpu_mean, inst.vcpus, source.vcpus))
+            relief = host_cpu - self._cpu_with(
+                src_name, -placement.moved_load(inst, *series[inst.uuid],
+                                                source)['cpu'])
             candidates.append(placement.make_candidate(
                 inst.uuid, relief,
                 placement.migration_cost(inst.memory, cpu_mean),
@@ -704,17 +717,12 @@ class PredictedLeastFailure(base.BaseStrategy):
         self.compute_model.migrate_instance(inst, source, dest)
         self.add_action_migrate(inst, 'live', source, dest)
         w = self.windows
-        w = placement.add_to_rows(w, {
-            'cpu': -placement.cpu_contribution(cpu_series, inst.vcpus,
-                                               source.vcpus),
-            'memory': -placement.memory_contribution(mem_series,
-                                                     source.memory),
-        }, rows=[w.index(src_name)])
-        w = placement.add_to_rows(w, {
-            'cpu': placement.cpu_contribution(cpu_series, inst.vcpus,
-                                              dest.vcpus),
-            'memory': placement.memory_contribution(mem_series, dest.memory),
-        }, rows=[w.index(dst_name)])
+        leaving = placement.moved_load(inst, cpu_series, mem_series, source)
+        w = placement.add_to_rows(w, {k: -v for k, v in leaving.items()},
+                                  rows=[w.index(src_name)])
+        w = placement.add_to_rows(
+            w, placement.moved_load(inst, cpu_series, mem_series, dest),
+            rows=[w.index(dst_name)])
         self.windows = placement.clip_nonnegative(w, ('cpu', 'memory'))
         self.moves.append((inst, source, dest))
 
@@ -761,14 +769,12 @@ class PredictedLeastFailure(base.BaseStrategy):
         # the source's risk now and without each candidate: one model call
         rows = [src_name] * (len(cands) + 1)
         w = self.windows.subset(rows)
+        leaving = [placement.moved_load(i, c, m, source)
+                   for i, c, m, _ in cands]
         w = placement.add_to_rows(w, {
-            'cpu': -np.stack([np.zeros_like(cands[0][1])] + [
-                placement.cpu_contribution(c, i.vcpus, source.vcpus)
-                for i, c, _, _ in cands]),
-            'memory': -np.stack([np.zeros_like(cands[0][2])] + [
-                placement.memory_contribution(m, source.memory)
-                for i, _, m, _ in cands]),
-        })
+            metric: -np.stack([np.zeros_like(leaving[0][metric])] +
+                              [load[metric] for load in leaving])
+            for metric in ('cpu', 'memory')})
         w = placement.clip_nonnegative(w, ('cpu', 'memory'))
         src_risks = np.asarray(self.bundle.predict_risk(w), dtype=float)
         src_before = float(src_risks[0])
@@ -835,10 +841,7 @@ class PredictedLeastFailure(base.BaseStrategy):
         model = self.compute_model
         usable = set(self.windows.names)
         rejected = collections.Counter()
-        feasible = []
-        # Its mean over the period once: a host's share of it only scales.
-        inst_cpu_mean = float(placement.period_mean(cpu_series,
-                                                    self.period_steps))
+        feasible, added = [], []
         for uuid, node in sorted(model.get_all_compute_nodes().items(),
                                  key=lambda kv: kv[1].hostname):
             name = self.node_names[uuid]
@@ -848,10 +851,11 @@ class PredictedLeastFailure(base.BaseStrategy):
             # cheapest checks first: Watcher's free-resource arithmetic
             # walks the node's instances, so it runs last
             why = placement.destination_state_reason(node, source, skip)
+            load = None
             if why is None:
-                cpu_after = self._host_cpu(name) + float(
-                    placement.cpu_contribution(inst_cpu_mean, inst.vcpus,
-                                               node.vcpus))
+                load = placement.moved_load(inst, cpu_series, mem_series,
+                                            node)
+                cpu_after = self._cpu_with(name, load['cpu'])
                 if placement.is_failing(cpu_after, threshold):
                     why = (f'would be in failure state with it '
                            f'({cpu_after:.1f} %)')
@@ -864,6 +868,7 @@ class PredictedLeastFailure(base.BaseStrategy):
                           node.hostname, inst.uuid, why)
             else:
                 feasible.append(node)
+                added.append(load)
         if not feasible:
             LOG.warning('No feasible destination for instance %s from %s '
                         '(rejections: %s)', inst.uuid, source.hostname,
@@ -872,11 +877,8 @@ class PredictedLeastFailure(base.BaseStrategy):
         names = [self.node_names[n.uuid] for n in feasible]
         cand = self.windows.subset(names)
         cand = placement.add_to_rows(cand, {
-            'cpu': np.stack([placement.cpu_contribution(
-                cpu_series, inst.vcpus, n.vcpus) for n in feasible]),
-            'memory': np.stack([placement.memory_contribution(
-                mem_series, n.memory) for n in feasible]),
-        })
+            metric: np.stack([load[metric] for load in added])
+            for metric in ('cpu', 'memory')})
         risks, peaks = self._risk_and_peak(cand)
         ranked = placement.rank_destinations(
             names, risks, [self._host_cpu(n) for n in names], peaks)
