@@ -4,6 +4,8 @@ import collections
 import dataclasses
 import datetime
 import logging
+import math
+import numbers
 import time
 
 import numpy as np
@@ -53,6 +55,10 @@ class IncompatibleParameters(FailurePredictionError):
     """The audit parameters contradict the model."""
 
 
+class InvalidParameter(FailurePredictionError):
+    """An audit parameter is of the wrong type or outside its range."""
+
+
 def _names_and_reasons(reasons, limit=20):
     items = [f'{name} ({why})' for name, why in sorted(reasons.items())]
     if len(items) > limit:
@@ -65,6 +71,18 @@ PROACTIVE = 'proactive'
 #: Proactive mode tries at most this many VNFs per source before giving up
 #: on it (each try costs one model call for its destinations).
 PROACTIVE_TRIES = 3
+
+#: JSON schema (draft 4, as Watcher's API validates) has no "finite"
+#: keyword, and NaN passes every ``minimum`` and ``maximum``: jsonschema
+#: reports a violation when ``value < minimum``, false for NaN. For the same
+#: reason NaN, and only NaN, satisfies both ``maximum: 0`` and ``minimum:
+#: 1``, so refusing that pair refuses NaN and nothing else. Infinity is
+#: refused by the ``maximum`` every number parameter has.
+NOT_NAN = {'not': {'allOf': [{'maximum': 0}, {'minimum': 1}]}}
+#: Most window steps per host an audit may read (one day at 10 s): the
+#: windows of 1,000 hosts stay under 400 MB.
+MAX_WINDOW_STEPS = 8640
+DAY = 86400
 
 
 class PredictedLeastFailure(base.BaseStrategy):
@@ -223,37 +241,45 @@ class PredictedLeastFailure(base.BaseStrategy):
                                    'period at or above this percent of '
                                    'the host (paper: 90).',
                     'type': 'number', 'minimum': 0, 'maximum': 100,
-                    'default': 90.0,
+                    **NOT_NAN, 'default': 90.0,
                 },
                 'period': {
                     'description': 'Seconds over which the trigger '
-                                   'averages host CPU.',
-                    'type': 'integer', 'minimum': 1, 'default': 300,
+                                   'averages host CPU (at most one day: '
+                                   'saturation is a state of now).',
+                    'type': 'integer', 'minimum': 1, 'maximum': DAY,
+                    'default': 300,
                 },
                 'granularity': {
                     'description': 'Seconds between two metric samples; '
-                                   'must equal the model\'s.',
-                    'type': 'integer', 'minimum': 1, 'default': 10,
+                                   'must equal the model\'s (at most one '
+                                   'hour).',
+                    'type': 'integer', 'minimum': 1, 'maximum': 3600,
+                    'default': 10,
                 },
                 'horizon': {
                     'description': 'Prediction horizon in seconds; null '
                                    'uses the model\'s own. A different '
                                    'value fails the audit (the model only '
-                                   'knows the horizon it was trained for).',
+                                   'knows the horizon it was trained for; '
+                                   'at most one day).',
                     'type': ['integer', 'null'], 'minimum': 1,
-                    'default': None,
+                    'maximum': DAY, 'default': None,
                 },
                 'max_migrations': {
                     'description': 'Most live migrations planned per '
                                    'audit (one VNF per failing host at '
-                                   'most).',
-                    'type': 'integer', 'minimum': 1, 'default': 1,
+                                   'most; at most 1000).',
+                    'type': 'integer', 'minimum': 1, 'maximum': 1000,
+                    'default': 1,
                 },
                 'cooldown': {
                     'description': 'Seconds during which a migrated '
                                    'instance is not moved again and a host '
-                                   'that received one is not a source.',
-                    'type': 'integer', 'minimum': 0, 'default': 600,
+                                   'that received one is not a source (at '
+                                   'most 7 days).',
+                    'type': 'integer', 'minimum': 0, 'maximum': 7 * DAY,
+                    'default': 600,
                 },
                 'mode': {
                     'description': 'reactive: act on hosts whose mean CPU '
@@ -271,15 +297,16 @@ class PredictedLeastFailure(base.BaseStrategy):
                                    'a host is a source; a destination must '
                                    'stay below it.',
                     'type': 'number', 'minimum': 0, 'maximum': 1,
-                    'default': 0.5,
+                    **NOT_NAN, 'default': 0.5,
                 },
                 'cost_weight': {
                     'description': 'Proactive mode: weight of a '
                                    'migration\'s cost (estimated migration '
                                    'time / horizon) against the expected '
                                    'number of VNFs it keeps off a failing '
-                                   'host.',
-                    'type': 'number', 'minimum': 0, 'default': 1.0,
+                                   'host (at most 1000).',
+                    'type': 'number', 'minimum': 0, 'maximum': 1000,
+                    **NOT_NAN, 'default': 1.0,
                 },
             },
             'additionalProperties': False,
@@ -327,10 +354,24 @@ class PredictedLeastFailure(base.BaseStrategy):
     # -- parameters and model -------------------------------------------------
 
     def _parameters(self):
-        params = {name: spec['default'] for name, spec in
-                  self.get_schema()['properties'].items()}
-        params.update({k: v for k, v in dict(self.input_parameters).items()
-                       if k in params})
+        """The audit parameters, each checked against the schema.
+
+        Watcher's API validates them already; the strategy checks them
+        again (defence in depth): the testbed, the CLI's tools and Watcher's
+        own decision engine hand parameters over without the API, and NaN,
+        which no JSON schema keyword names, would make every comparison
+        false (a threshold no host ever reaches).
+        """
+        specs = self.get_schema()['properties']
+        given = dict(self.input_parameters)
+        params = {name: _checked_parameter(name, given.get(
+            name, spec['default']), spec) for name, spec in specs.items()}
+        steps = params['period'] // params['granularity']
+        if steps > MAX_WINDOW_STEPS:
+            raise InvalidParameter(
+                f'audit parameters period {params["period"]} s at '
+                f'granularity {params["granularity"]} s make {steps} steps '
+                f'per host; at most {MAX_WINDOW_STEPS} are allowed')
         return params
 
     def _load_model(self):
@@ -966,6 +1007,35 @@ class PredictedLeastFailure(base.BaseStrategy):
             for k, v in indicators.items()))
         if CONF.failpredict.record_risk:
             self._record_risk()
+
+
+def _checked_parameter(name, value, spec):
+    """``value`` as the strategy uses it, after the checks its JSON schema
+    ``spec`` states (type, finiteness, bounds, enum); InvalidParameter
+    naming the parameter and what is allowed otherwise."""
+    types = spec['type'] if isinstance(spec['type'], list) else [spec['type']]
+    if value is None and 'null' in types:
+        return None
+    if 'enum' in spec:
+        if value in spec['enum'] and isinstance(value, str):
+            return value
+        allowed = ', '.join(repr(v) for v in spec['enum'])
+        raise InvalidParameter(f'audit parameter {name} must be one of '
+                               f'{allowed}, got {value!r}')
+    low, high = spec.get('minimum'), spec.get('maximum')
+    kind = 'an integer' if 'integer' in types else 'a finite number'
+    if 'null' in types:
+        kind = f'null or {kind}'
+    number = None
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        number = float(value)
+        if not math.isfinite(number) or ('integer' in types and
+                                         not number.is_integer()):
+            number = None
+    if number is None or not low <= number <= high:
+        raise InvalidParameter(f'audit parameter {name} must be {kind} '
+                               f'from {low:g} to {high:g}, got {value!r}')
+    return int(number) if 'integer' in types else number
 
 
 def _epoch(when):
