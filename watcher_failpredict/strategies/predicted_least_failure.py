@@ -318,7 +318,12 @@ class PredictedLeastFailure(base.BaseStrategy):
     def datasource_backend(self):
         if self._datasource_backend is None:
             from watcher_failpredict.datasources import influxdb
-            self._datasource_backend = influxdb.InfluxDBDataSource()
+            try:
+                self._datasource_backend = influxdb.InfluxDBDataSource()
+            except cfg.ConfigFileValueError as exc:
+                # names the option and file, never the value (a refused
+                # influxdb_url may embed a password)
+                raise MetricsReadFailed(f'cannot read metrics: {exc}')
         return self._datasource_backend
 
     @datasource_backend.setter
