@@ -137,9 +137,11 @@ def period_mean_with(host_series, added, period_steps):
     VNF had at those very steps. Adding the VNF's mean over the whole
     period instead judged a host with gaps at 73 % that ended at 103 %.
     """
-    total = np.asarray(host_series, dtype=float) + np.asarray(
-        added, dtype=float)
-    return float(period_mean(np.where(total < 0, 0.0, total), period_steps))
+    with np.errstate(invalid='ignore'):   # inf - inf: NaN, no sample
+        total = np.asarray(host_series, dtype=float) + np.asarray(
+            added, dtype=float)
+        return float(period_mean(np.where(total < 0, 0.0, total),
+                                 period_steps))
 
 
 def migration_cost(memory_mb, instance_cpu):
