@@ -85,8 +85,9 @@ def test_debug_option_dump_masks_the_password(tmp_path):
     text = _dump(opts)
     assert re.search(r'failpredict\.influxdb_password +=  ?\*{4}$', text,
                      re.M)
-    assert re.search(r'failpredict\.influxdb_url +=  ?http://127\.0\.0\.1:8086$',
-                     text, re.M)
+    assert re.search(
+        r'failpredict\.influxdb_url +=  ?http://127\.0\.0\.1:8086$', text,
+        re.M)
     assert PASSWORD not in text
 
 

@@ -30,7 +30,7 @@ def _working_cpu(strategy, name):
                                  strategy.period_steps)
 
 
-# -- point 2: one definition of the load a move adds ---------------------------
+# -- point 2: one definition of the load a move adds -------------------------
 
 
 def test_destination_with_gaps_is_judged_by_the_load_at_its_sampled_steps(
