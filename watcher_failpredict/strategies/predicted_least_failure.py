@@ -362,10 +362,10 @@ class PredictedLeastFailure(base.BaseStrategy):
         """The audit parameters, each checked against the schema.
 
         Watcher's API validates them already; the strategy checks them
-        again (defence in depth): the testbed, the CLI's tools and Watcher's
-        own decision engine hand parameters over without the API, and NaN,
-        which no JSON schema keyword names, would make every comparison
-        false (a threshold no host ever reaches).
+        again (defence in depth): the testbed and the evaluation tools set
+        them directly, an audit written without the API skips the schema,
+        and NaN, which no JSON schema keyword names, would make every
+        comparison false (a threshold no host ever reaches).
         """
         specs = self.get_schema()['properties']
         given = dict(self.input_parameters)
