@@ -67,11 +67,7 @@ def main(argv=None):
         seed = args.seed + i
         sc = rc.random_scenario(random.Random(seed))
         out = rc.run(sc)
-        cases['zero-capacity node'] += bool(sc.zero_capacity_hosts)
-        cases['NaN gaps'] += bool(sc.gappy_hosts)
-        cases['garbage readings'] += bool(sc.garbage_hosts)
-        cases['stale host'] += bool(sc.stale_hosts)
-        cases['proactive mode'] += sc.params['mode'] == 'proactive'
+        cases.update(sc.cases())
         if out.crash:
             crashes[out.crash] += 1
             first_crash.setdefault(out.crash, seed)

@@ -56,6 +56,16 @@ class Scenario:
     gappy_hosts: set
     stale_hosts: set
 
+    def cases(self):
+        """The degenerate cases this cluster holds, by name."""
+        return {name for name, held in (
+            ('zero-capacity node', self.zero_capacity_hosts),
+            ('NaN gaps', self.gappy_hosts),
+            ('garbage readings', self.garbage_hosts),
+            ('stale host', self.stale_hosts),
+            ('proactive mode', self.params.get('mode') == plf.PROACTIVE),
+        ) if held}
+
 
 @dataclasses.dataclass
 class Outcome:

@@ -37,15 +37,11 @@ def test_random_clusters_hold_the_degenerate_cases():
     for seed in range(200):
         sc = rc.random_scenario(random.Random(seed))
         out = rc.run(sc)
-        seen['zero_capacity'] += bool(sc.zero_capacity_hosts)
-        seen['gaps'] += bool(sc.gappy_hosts)
-        seen['garbage'] += bool(sc.garbage_hosts)
-        seen['stale'] += bool(sc.stale_hosts)
-        seen['proactive'] += sc.params['mode'] == 'proactive'
+        seen.update(sc.cases())
         seen['planned'] += bool(out.moves)
         seen['failed'] += out.failed is not None
-    for case in ('zero_capacity', 'gaps', 'garbage', 'stale', 'proactive',
-                 'planned'):
+    for case in ('zero-capacity node', 'NaN gaps', 'garbage readings',
+                 'stale host', 'proactive mode', 'planned'):
         assert seen[case] >= 20, seen
     assert seen['failed'] >= 1, seen
 

@@ -8,7 +8,7 @@ import pytest
 from watcher.common import exception
 from watcher.common import utils
 
-from tests.unit.test_strategy import Cluster
+from tests.unit.test_strategy import _simple as failing_cluster
 from tests.unit.test_strategy import moves
 from watcher_failpredict.strategies import predicted_least_failure as plf
 
@@ -21,14 +21,6 @@ def _validate(params):
     """As Watcher's API does, after json.loads of the request body."""
     utils.StrictDefaultValidatingDraft4Validator(SCHEMA).validate(params)
     return params
-
-
-def _failing_cluster():
-    c = Cluster()
-    c.host('src', 95.0)
-    c.host('dst', 20.0)
-    c.instance('vm1', 'src', cpu=100.0, vcpus=2)
-    return c
 
 
 # -- the schema (Watcher's API) -----------------------------------------------
@@ -102,7 +94,7 @@ def test_schema_keeps_accepting_every_finite_value_in_range(good):
      'per host; at most 8640 are allowed'),
 ])
 def test_strategy_refuses_what_the_schema_would(params, message):
-    strategy = _failing_cluster().strategy(**params)
+    strategy = failing_cluster().strategy(**params)
     with pytest.raises(plf.InvalidParameter) as err:
         strategy.execute()
     assert str(err.value) == message
@@ -112,7 +104,7 @@ def test_strategy_refuses_what_the_schema_would(params, message):
 
 
 def test_strategy_takes_integral_floats_and_fills_defaults():
-    strategy = _failing_cluster().strategy(period=300.0, threshold=90)
+    strategy = failing_cluster().strategy(period=300.0, threshold=90)
     assert moves(strategy.execute()) == [('vm1', 'src', 'dst')]
     assert strategy.params == {
         'threshold': 90.0, 'period': 300, 'granularity': 10, 'horizon': None,
