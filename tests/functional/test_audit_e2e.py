@@ -137,6 +137,25 @@ class TestAuditParameters(base.FailpredictFunctionalTestCase):
     def test_unknown_parameter(self):
         self._assert_refused({'treshold': 90}, 'treshold')
 
+    def test_threshold_nan(self):
+        """NaN reaches the API (the client sends the JSON literal NaN, which
+        Watcher's json.loads parses) and is refused by the schema."""
+        self._assert_refused({'threshold': float('nan')}, 'Invalid parameters',
+                             'nan', "instance['threshold']")
+
+    def test_cost_weight_infinity(self):
+        self._assert_refused({'cost_weight': float('inf')},
+                             'Invalid parameters', 'inf',
+                             'greater than the maximum of 1000')
+
+    def test_period_above_one_day(self):
+        self._assert_refused({'period': 86401}, 'Invalid parameters',
+                             '86401', 'greater than the maximum of 86400')
+
+    def test_mode_not_spelled_exactly(self):
+        self._assert_refused({'mode': 'PROACTIVE'}, 'Invalid parameters',
+                             "'PROACTIVE' is not one of")
+
 
 class TestAuditFailures(base.FailpredictFunctionalTestCase):
     """An unusable model or metrics store fails the audit, with no plan."""

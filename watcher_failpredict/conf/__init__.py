@@ -5,6 +5,8 @@ the ``oslo.config.opts`` entry point that ``oslo-config-generator`` uses to
 render ``etc/watcher-failpredict.conf.sample``.
 """
 
+import urllib.parse
+
 from oslo_config import cfg
 
 GROUP = cfg.OptGroup(
@@ -14,12 +16,40 @@ GROUP = cfg.OptGroup(
          '(InfluxDB) and which trained model it scores hosts with.',
 )
 
+
+class URLWithoutCredentials(cfg.types.URI):
+    """A URI option value that carries no ``user:password@``.
+
+    Watcher logs every option at DEBUG when a service starts, and a URL is
+    printed in errors and tool output: a password inside one would leak
+    wherever it goes. Credentials belong in influxdb_username and the secret
+    influxdb_password; a URL with them is refused when the option is read
+    (at service start, oslo.config's log_opt_values reads every option).
+    The error never repeats the value: the parent type's errors (invalid
+    URI, too long) would, so the credentials are checked first.
+    """
+
+    def __call__(self, value):
+        try:
+            parts = urllib.parse.urlsplit(str(value))
+            embedded = parts.username is not None or parts.password is not None
+        except ValueError:   # e.g. unbalanced [ in the host: the parent says
+            embedded = '@' in str(value)
+        if embedded:
+            raise ValueError(
+                'the URL embeds credentials (user:password@host); remove '
+                'them and set influxdb_username and influxdb_password')
+        return super().__call__(value)
+
+
 INFLUXDB_OPTS = [
-    cfg.URIOpt(
+    cfg.Opt(
         'influxdb_url', default='http://127.0.0.1:8086',
-        schemes=['http', 'https'],
+        type=URLWithoutCredentials(schemes=['http', 'https']),
         help='Base URL of the InfluxDB 1.x HTTP API that collectd writes '
-             'into (InfluxDB native collectd input).'),
+             'into (InfluxDB native collectd input). A URL with '
+             'credentials (user:password@host) is refused: set '
+             'influxdb_username and influxdb_password.'),
     cfg.StrOpt(
         'influxdb_database', default='collectd',
         help='InfluxDB database holding the collectd measurements.'),

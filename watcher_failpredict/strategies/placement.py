@@ -54,6 +54,22 @@ def host_skip_reason(last_seen, mean_cpu, now, max_age):
     return None
 
 
+def capacity_skip_reason(node):
+    """Why a node's reported capacity makes it unusable (None: usable).
+
+    A node reporting 0 vCPUs or 0 MB of memory (a hypervisor whose
+    resource tracker has not reported yet, or a misconfigured one) gives
+    no way to convert a VNF's load into percent of the host: it can be
+    neither a source nor a destination, and it must not crash the audit.
+    """
+    for field, unit in (('vcpus', 'vCPUs'), ('memory', 'MB of memory')):
+        value = getattr(node, field, None)
+        if value is None or not value > 0:
+            return (f'reports {value} {unit}: a VNF\'s load cannot be '
+                    f'scaled to it')
+    return None
+
+
 def is_failing(mean_cpu, threshold):
     """The paper's failure state: mean CPU over the period >= threshold."""
     return mean_cpu >= threshold
@@ -97,6 +113,35 @@ def memory_contribution(instance_memory_mib, node_memory_mb):
                          'memory')
     return (np.asarray(instance_memory_mib, dtype=float) * 100.0
             / node_memory_mb)
+
+
+def moved_load(instance, cpu_series, memory_series, node):
+    """The load ``instance`` adds to ``node`` (or, negated, takes from it).
+
+    ``{'cpu': host CPU percent points, 'memory': host memory percent}``,
+    one value per step of the series. The one definition of what a move
+    adds: the feasibility check, the windows the model ranks destinations
+    on and the working windows updated after a planned move all use it.
+    """
+    return {'cpu': cpu_contribution(cpu_series, instance.vcpus, node.vcpus),
+            'memory': memory_contribution(memory_series, node.memory)}
+
+
+def period_mean_with(host_series, added, period_steps):
+    """A host's trigger-period mean CPU once ``added`` (per step) is added.
+
+    Computed exactly as the working windows will hold it after the move
+    (:func:`add_to_rows` then :func:`clip_nonnegative`, then
+    :func:`period_mean`): steps where the host has no sample stay without
+    one, so the mean is over the host's sampled steps with the load the
+    VNF had at those very steps. Adding the VNF's mean over the whole
+    period instead judged a host with gaps at 73 % that ended at 103 %.
+    """
+    with np.errstate(invalid='ignore'):   # inf - inf: NaN, no sample
+        total = np.asarray(host_series, dtype=float) + np.asarray(
+            added, dtype=float)
+        return float(period_mean(np.where(total < 0, 0.0, total),
+                                 period_steps))
 
 
 def migration_cost(memory_mb, instance_cpu):

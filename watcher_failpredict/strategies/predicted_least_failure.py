@@ -3,6 +3,8 @@
 import collections
 import dataclasses
 import logging
+import math
+import numbers
 import time
 
 import numpy as np
@@ -48,6 +50,10 @@ class IncompatibleParameters(FailurePredictionError):
     """The audit parameters contradict the model."""
 
 
+class InvalidParameter(FailurePredictionError):
+    """An audit parameter is of the wrong type or outside its range."""
+
+
 def _names_and_reasons(reasons, limit=20):
     items = [f'{name} ({why})' for name, why in sorted(reasons.items())]
     if len(items) > limit:
@@ -60,6 +66,18 @@ PROACTIVE = 'proactive'
 #: Proactive mode tries at most this many VNFs per source before giving up
 #: on it (each try costs one model call for its destinations).
 PROACTIVE_TRIES = 3
+
+#: JSON schema (draft 4, as Watcher's API validates) has no "finite"
+#: keyword, and NaN passes every ``minimum`` and ``maximum``: jsonschema
+#: reports a violation when ``value < minimum``, false for NaN. For the same
+#: reason NaN, and only NaN, satisfies both ``maximum: 0`` and ``minimum:
+#: 1``, so refusing that pair refuses NaN and nothing else. Infinity is
+#: refused by the ``maximum`` every number parameter has.
+NOT_NAN = {'not': {'allOf': [{'maximum': 0}, {'minimum': 1}]}}
+#: Most window steps per host an audit may read (one day at 10 s): the
+#: windows of 1,000 hosts stay under 400 MB.
+MAX_WINDOW_STEPS = 8640
+DAY = 86400
 
 
 class PredictedLeastFailure(base.BaseStrategy):
@@ -130,9 +148,10 @@ class PredictedLeastFailure(base.BaseStrategy):
           I/O are not attributed to instances by collectd and stay put.
         * The model scores each host from its own windows; service-chain
           position and SLA are not considered.
-        * Hosts with missing or stale metrics are skipped (never a source or
-          a destination); the decision engine log names them and the
-          ``hosts_skipped`` efficacy indicator counts them.
+        * Hosts with missing or stale metrics, or that report 0 vCPUs or
+          0 MB of memory, are skipped (never a source or a destination);
+          the decision engine log names them and the ``hosts_skipped``
+          efficacy indicator counts them.
     """
 
     DATASOURCE_METRICS = ['host_cpu_usage', 'instance_cpu_usage',
@@ -218,37 +237,45 @@ class PredictedLeastFailure(base.BaseStrategy):
                                    'period at or above this percent of '
                                    'the host (paper: 90).',
                     'type': 'number', 'minimum': 0, 'maximum': 100,
-                    'default': 90.0,
+                    **NOT_NAN, 'default': 90.0,
                 },
                 'period': {
                     'description': 'Seconds over which the trigger '
-                                   'averages host CPU.',
-                    'type': 'integer', 'minimum': 1, 'default': 300,
+                                   'averages host CPU (at most one day: '
+                                   'saturation is a state of now).',
+                    'type': 'integer', 'minimum': 1, 'maximum': DAY,
+                    'default': 300,
                 },
                 'granularity': {
                     'description': 'Seconds between two metric samples; '
-                                   'must equal the model\'s.',
-                    'type': 'integer', 'minimum': 1, 'default': 10,
+                                   'must equal the model\'s (at most one '
+                                   'hour).',
+                    'type': 'integer', 'minimum': 1, 'maximum': 3600,
+                    'default': 10,
                 },
                 'horizon': {
                     'description': 'Prediction horizon in seconds; null '
                                    'uses the model\'s own. A different '
                                    'value fails the audit (the model only '
-                                   'knows the horizon it was trained for).',
+                                   'knows the horizon it was trained for; '
+                                   'at most one day).',
                     'type': ['integer', 'null'], 'minimum': 1,
-                    'default': None,
+                    'maximum': DAY, 'default': None,
                 },
                 'max_migrations': {
                     'description': 'Most live migrations planned per '
                                    'audit (one VNF per failing host at '
-                                   'most).',
-                    'type': 'integer', 'minimum': 1, 'default': 1,
+                                   'most; at most 1000).',
+                    'type': 'integer', 'minimum': 1, 'maximum': 1000,
+                    'default': 1,
                 },
                 'cooldown': {
                     'description': 'Seconds during which a migrated '
                                    'instance is not moved again and a host '
-                                   'that received one is not a source.',
-                    'type': 'integer', 'minimum': 0, 'default': 600,
+                                   'that received one is not a source (at '
+                                   'most 7 days).',
+                    'type': 'integer', 'minimum': 0, 'maximum': 7 * DAY,
+                    'default': 600,
                 },
                 'mode': {
                     'description': 'reactive: act on hosts whose mean CPU '
@@ -266,15 +293,16 @@ class PredictedLeastFailure(base.BaseStrategy):
                                    'a host is a source; a destination must '
                                    'stay below it.',
                     'type': 'number', 'minimum': 0, 'maximum': 1,
-                    'default': 0.5,
+                    **NOT_NAN, 'default': 0.5,
                 },
                 'cost_weight': {
                     'description': 'Proactive mode: weight of a '
                                    'migration\'s cost (estimated migration '
                                    'time / horizon) against the expected '
                                    'number of VNFs it keeps off a failing '
-                                   'host.',
-                    'type': 'number', 'minimum': 0, 'default': 1.0,
+                                   'host (at most 1000).',
+                    'type': 'number', 'minimum': 0, 'maximum': 1000,
+                    **NOT_NAN, 'default': 1.0,
                 },
             },
             'additionalProperties': False,
@@ -286,7 +314,12 @@ class PredictedLeastFailure(base.BaseStrategy):
     def datasource_backend(self):
         if self._datasource_backend is None:
             from watcher_failpredict.datasources import influxdb
-            self._datasource_backend = influxdb.InfluxDBDataSource()
+            try:
+                self._datasource_backend = influxdb.InfluxDBDataSource()
+            except cfg.ConfigFileValueError as exc:
+                # names the option and file, never the value (a refused
+                # influxdb_url may embed a password)
+                raise MetricsReadFailed(f'cannot read metrics: {exc}')
         return self._datasource_backend
 
     @datasource_backend.setter
@@ -312,10 +345,24 @@ class PredictedLeastFailure(base.BaseStrategy):
     # -- parameters and model -------------------------------------------------
 
     def _parameters(self):
-        params = {name: spec['default'] for name, spec in
-                  self.get_schema()['properties'].items()}
-        params.update({k: v for k, v in dict(self.input_parameters).items()
-                       if k in params})
+        """The audit parameters, each checked against the schema.
+
+        Watcher's API validates them already; the strategy checks them
+        again (defence in depth): the testbed and the evaluation tools set
+        them directly, an audit written without the API skips the schema,
+        and NaN, which no JSON schema keyword names, would make every
+        comparison false (a threshold no host ever reaches).
+        """
+        specs = self.get_schema()['properties']
+        given = dict(self.input_parameters)
+        params = {name: _checked_parameter(name, given.get(
+            name, spec['default']), spec) for name, spec in specs.items()}
+        steps = params['period'] // params['granularity']
+        if steps > MAX_WINDOW_STEPS:
+            raise InvalidParameter(
+                f'audit parameters period {params["period"]} s at '
+                f'granularity {params["granularity"]} s make {steps} steps '
+                f'per host; at most {MAX_WINDOW_STEPS} are allowed')
         return params
 
     def _load_model(self):
@@ -425,10 +472,15 @@ class PredictedLeastFailure(base.BaseStrategy):
         mean_cpu = placement.period_mean(win.data['cpu'], self.period_steps)
         self.host_cpu = dict(zip(win.names, mean_cpu.tolist()))
         max_age = CONF.failpredict.metrics_max_age
+        no_capacity = {}
+        for uuid, node in self.compute_model.get_all_compute_nodes().items():
+            why = placement.capacity_skip_reason(node)
+            if why:
+                no_capacity[self.node_names[uuid]] = why
         usable = []
         for i, name in enumerate(win.names):
-            why = placement.host_skip_reason(win.last_seen[i], mean_cpu[i],
-                                             self.now, max_age)
+            why = no_capacity.get(name) or placement.host_skip_reason(
+                win.last_seen[i], mean_cpu[i], self.now, max_age)
             if why:
                 self.skipped[name] = why
             else:
@@ -461,6 +513,12 @@ class PredictedLeastFailure(base.BaseStrategy):
             self._cpu_now = dict(zip(self.windows.names, means.tolist()))
             self._cpu_of = self.windows
         return self._cpu_now[name]
+
+    def _cpu_with(self, name, added_cpu):
+        """Mean CPU of ``name`` over the trigger period once ``added_cpu``
+        (per step) is added to its working windows, as they will be."""
+        return placement.period_mean_with(self.windows.series('cpu', name),
+                                          added_cpu, self.period_steps)
 
     def do_execute(self, audit=None):
         params = self.params
@@ -659,8 +717,9 @@ class PredictedLeastFailure(base.BaseStrategy):
             cpu, mem, cpu_mean = load
             series[inst.uuid] = (placement.filled(cpu), placement.filled(mem))
             raw[inst.uuid] = (cpu, mem)
-            relief = float(placement.cpu_contribution(
-                cpu_mean, inst.vcpus, source.vcpus))
+            relief = host_cpu - self._cpu_with(
+                src_name, -placement.moved_load(inst, *series[inst.uuid],
+                                                source)['cpu'])
             candidates.append(placement.make_candidate(
                 inst.uuid, relief,
                 placement.migration_cost(inst.memory, cpu_mean),
@@ -691,17 +750,12 @@ class PredictedLeastFailure(base.BaseStrategy):
         self.compute_model.migrate_instance(inst, source, dest)
         self.add_action_migrate(inst, 'live', source, dest)
         w = self.windows
-        w = placement.add_to_rows(w, {
-            'cpu': -placement.cpu_contribution(cpu_series, inst.vcpus,
-                                               source.vcpus),
-            'memory': -placement.memory_contribution(mem_series,
-                                                     source.memory),
-        }, rows=[w.index(src_name)])
-        w = placement.add_to_rows(w, {
-            'cpu': placement.cpu_contribution(cpu_series, inst.vcpus,
-                                              dest.vcpus),
-            'memory': placement.memory_contribution(mem_series, dest.memory),
-        }, rows=[w.index(dst_name)])
+        leaving = placement.moved_load(inst, cpu_series, mem_series, source)
+        w = placement.add_to_rows(w, {k: -v for k, v in leaving.items()},
+                                  rows=[w.index(src_name)])
+        w = placement.add_to_rows(
+            w, placement.moved_load(inst, cpu_series, mem_series, dest),
+            rows=[w.index(dst_name)])
         self.windows = placement.clip_nonnegative(w, ('cpu', 'memory'))
         self.moves.append((inst, source, dest))
 
@@ -748,14 +802,12 @@ class PredictedLeastFailure(base.BaseStrategy):
         # the source's risk now and without each candidate: one model call
         rows = [src_name] * (len(cands) + 1)
         w = self.windows.subset(rows)
+        leaving = [placement.moved_load(i, c, m, source)
+                   for i, c, m, _ in cands]
         w = placement.add_to_rows(w, {
-            'cpu': -np.stack([np.zeros_like(cands[0][1])] + [
-                placement.cpu_contribution(c, i.vcpus, source.vcpus)
-                for i, c, _, _ in cands]),
-            'memory': -np.stack([np.zeros_like(cands[0][2])] + [
-                placement.memory_contribution(m, source.memory)
-                for i, _, m, _ in cands]),
-        })
+            metric: -np.stack([np.zeros_like(leaving[0][metric])] +
+                              [load[metric] for load in leaving])
+            for metric in ('cpu', 'memory')})
         w = placement.clip_nonnegative(w, ('cpu', 'memory'))
         src_risks = np.asarray(self.bundle.predict_risk(w), dtype=float)
         src_before = float(src_risks[0])
@@ -818,10 +870,7 @@ class PredictedLeastFailure(base.BaseStrategy):
         model = self.compute_model
         usable = set(self.windows.names)
         rejected = collections.Counter()
-        feasible = []
-        # Its mean over the period once: a host's share of it only scales.
-        inst_cpu_mean = float(placement.period_mean(cpu_series,
-                                                    self.period_steps))
+        feasible, added = [], []
         for uuid, node in sorted(model.get_all_compute_nodes().items(),
                                  key=lambda kv: kv[1].hostname):
             name = self.node_names[uuid]
@@ -831,10 +880,11 @@ class PredictedLeastFailure(base.BaseStrategy):
             # cheapest checks first: Watcher's free-resource arithmetic
             # walks the node's instances, so it runs last
             why = placement.destination_state_reason(node, source, skip)
+            load = None
             if why is None:
-                cpu_after = self._host_cpu(name) + float(
-                    placement.cpu_contribution(inst_cpu_mean, inst.vcpus,
-                                               node.vcpus))
+                load = placement.moved_load(inst, cpu_series, mem_series,
+                                            node)
+                cpu_after = self._cpu_with(name, load['cpu'])
                 if placement.is_failing(cpu_after, threshold):
                     why = (f'would be in failure state with it '
                            f'({cpu_after:.1f} %)')
@@ -847,6 +897,7 @@ class PredictedLeastFailure(base.BaseStrategy):
                           node.hostname, inst.uuid, why)
             else:
                 feasible.append(node)
+                added.append(load)
         if not feasible:
             LOG.warning('No feasible destination for instance %s from %s '
                         '(rejections: %s)', inst.uuid, source.hostname,
@@ -855,11 +906,8 @@ class PredictedLeastFailure(base.BaseStrategy):
         names = [self.node_names[n.uuid] for n in feasible]
         cand = self.windows.subset(names)
         cand = placement.add_to_rows(cand, {
-            'cpu': np.stack([placement.cpu_contribution(
-                cpu_series, inst.vcpus, n.vcpus) for n in feasible]),
-            'memory': np.stack([placement.memory_contribution(
-                mem_series, n.memory) for n in feasible]),
-        })
+            metric: np.stack([load[metric] for load in added])
+            for metric in ('cpu', 'memory')})
         risks, peaks = self._risk_and_peak(cand)
         ranked = placement.rank_destinations(
             names, risks, [self._host_cpu(n) for n in names], peaks)
@@ -948,3 +996,31 @@ class PredictedLeastFailure(base.BaseStrategy):
         if CONF.failpredict.record_risk:
             self._record_risk()
 
+
+def _checked_parameter(name, value, spec):
+    """``value`` as the strategy uses it, after the checks its JSON schema
+    ``spec`` states (type, finiteness, bounds, enum); InvalidParameter
+    naming the parameter and what is allowed otherwise."""
+    types = spec['type'] if isinstance(spec['type'], list) else [spec['type']]
+    if value is None and 'null' in types:
+        return None
+    if 'enum' in spec:
+        if value in spec['enum'] and isinstance(value, str):
+            return value
+        allowed = ', '.join(repr(v) for v in spec['enum'])
+        raise InvalidParameter(f'audit parameter {name} must be one of '
+                               f'{allowed}, got {value!r}')
+    low, high = spec.get('minimum'), spec.get('maximum')
+    kind = 'an integer' if 'integer' in types else 'a finite number'
+    if 'null' in types:
+        kind = f'null or {kind}'
+    number = None
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        number = float(value)
+        if not math.isfinite(number) or ('integer' in types and
+                                         not number.is_integer()):
+            number = None
+    if number is None or not low <= number <= high:
+        raise InvalidParameter(f'audit parameter {name} must be {kind} '
+                               f'from {low:g} to {high:g}, got {value!r}')
+    return int(number) if 'integer' in types else number

@@ -1,0 +1,248 @@
+"""Random clusters for the strategy's safety invariants.
+
+Shared by the property-based test (tests/unit/test_safety_properties.py,
+hypothesis drives the random choices and shrinks them) and
+``bench/safety_fuzz.py`` (tens of thousands of seeded clusters). Clusters
+are built with tests/unit/test_strategy.py's ``Cluster`` (a real Watcher
+ModelRoot, metrics in the project's InMemoryDataSource, the transparent
+risk = mean CPU / 100 model), and include the degenerate cases issue 14
+found: nodes of 0 vCPUs or 0 MB, NaN gaps in the trigger period, stale
+hosts, garbage readings (negative, far above 100 %, infinite), disabled and
+down services, locked, excluded and non-active instances, recent
+migrations.
+
+:func:`run` executes one audit and returns an :class:`Outcome`: whether it
+crashed (any exception but the strategy's own FailurePredictionError, which
+fails an audit cleanly), and every breach of the invariants below found in
+its plan.
+"""
+
+import collections
+import dataclasses
+
+import numpy as np
+
+from tests.unit.test_strategy import Cluster
+from tests.unit.test_strategy import NOW
+from watcher_failpredict.strategies import placement
+from watcher_failpredict.strategies import predicted_least_failure as plf
+
+#: Every invariant :func:`breaches` checks, in report order.
+INVARIANTS = (
+    'over_committed_destination',      # free vCPU/RAM/disk < 0 after plan
+    'failing_destination',             # >= threshold in the working windows
+    'disabled_or_down_destination',
+    'unevaluable_destination',         # stale, no metrics, 0 capacity...
+    'same_host_destination',
+    'unmovable_instance',              # not ACTIVE, locked or excluded
+    'max_migrations_exceeded',
+    'instance_in_cooldown_moved',
+    'source_in_cooldown',              # received a VNF within the cooldown
+    'two_moves_from_one_source',
+    'instance_moved_twice',
+)
+
+GARBAGE_VALUES = (150.0, 1e6, -20.0, -1e6, np.inf)
+#: metrics_max_age is 120 s: older latest samples make a host stale
+STALE_AGES = (200, 1000)
+
+
+@dataclasses.dataclass
+class Scenario:
+    cluster: Cluster
+    params: dict
+    garbage_hosts: set
+    zero_capacity_hosts: set
+    gappy_hosts: set
+    stale_hosts: set
+
+    def cases(self):
+        """The degenerate cases this cluster holds, by name."""
+        return {name for name, held in (
+            ('zero-capacity node', self.zero_capacity_hosts),
+            ('NaN gaps', self.gappy_hosts),
+            ('garbage readings', self.garbage_hosts),
+            ('stale host', self.stale_hosts),
+            ('proactive mode', self.params.get('mode') == plf.PROACTIVE),
+        ) if held}
+
+
+@dataclasses.dataclass
+class Outcome:
+    scenario: Scenario
+    crash: str = None             # 'TypeName: message' of an unexpected error
+    failed: str = None            # a FailurePredictionError's message
+    moves: list = dataclasses.field(default_factory=list)
+    breaches: collections.Counter = dataclasses.field(
+        default_factory=collections.Counter)
+    garbage_destinations: int = 0  # moves onto a host reporting garbage
+
+
+def _chance(rng, p):
+    return rng.random() < p
+
+
+def _series(rng, noise, level, n, gaps, garbage):
+    """A CPU series: a flat, ramping or square level with noise, NaN gaps
+    (a lost UDP sample each step with probability ``gaps``) and, when
+    ``garbage``, a few readings replaced by physically impossible values."""
+    shape = rng.choice(('flat', 'ramp', 'square'))
+    if shape == 'flat':
+        values = np.full(n, level)
+    elif shape == 'ramp':
+        values = np.linspace(rng.uniform(0, 100), level, n)
+    else:
+        values = np.where(np.arange(n) % rng.randint(2, 20) < 3, 100.0,
+                          level)
+    values = np.clip(values + noise.normal(0, rng.uniform(0, 10), n), 0, 100)
+    if gaps:
+        values[noise.random(n) < gaps] = np.nan
+    if garbage:
+        hits = noise.random(n) < rng.uniform(0.05, 1.0)
+        values[hits] = rng.choice(GARBAGE_VALUES)
+    return values
+
+
+def random_scenario(rng):
+    """A random cluster and audit parameters; ``rng`` is a random.Random
+    (hypothesis' ``randoms()`` or a seeded one)."""
+    noise = np.random.default_rng(rng.getrandbits(32))
+    c = Cluster()
+    n = Cluster.n
+    params = {
+        'threshold': rng.choice((50.0, 70.0, 80.0, 90.0, 95.0,
+                                 round(rng.uniform(20, 100), 1))),
+        'period': rng.choice((60, 120, 300, 600)),
+        'max_migrations': rng.randint(1, 4),
+        'cooldown': rng.choice((0, 300, 600)),
+        'mode': rng.choice((plf.REACTIVE, plf.REACTIVE, plf.PROACTIVE)),
+        'risk_threshold': rng.choice((0.3, 0.5, 0.9)),
+        'cost_weight': rng.choice((0.0, 0.1, 1.0, 10.0)),
+    }
+    sc = Scenario(c, params, set(), set(), set(), set())
+    hosts = [f'h{i}' for i in range(rng.randint(2, 8))]
+    for name in hosts:
+        vcpus = rng.choice((4, 12, 12, 48))
+        memory = rng.choice((8192, 24576, 24576, 262144))
+        if _chance(rng, 0.08):
+            vcpus = 0
+            sc.zero_capacity_hosts.add(name)
+        if _chance(rng, 0.05):
+            memory = 0
+            sc.zero_capacity_hosts.add(name)
+        gaps = rng.uniform(0.1, 0.9) if _chance(rng, 0.3) else 0.0
+        garbage = _chance(rng, 0.1)
+        age = rng.choice(STALE_AGES) if _chance(rng, 0.1) else 0
+        if gaps:
+            sc.gappy_hosts.add(name)
+        if garbage:
+            sc.garbage_hosts.add(name)
+        if age:
+            sc.stale_hosts.add(name)
+        c.host(name, _series(rng, noise, rng.uniform(0, 100), n, gaps,
+                             garbage),
+               status='enabled' if _chance(rng, 0.9) else 'disabled',
+               state='up' if _chance(rng, 0.9) else 'down',
+               vcpus=vcpus, memory=memory,
+               disk=rng.choice((100, 500)), metrics=_chance(rng, 0.93),
+               age=age)
+    for h, name in enumerate(hosts):
+        for i in range(rng.randint(0, 5)):
+            uuid = f'vm-{h}-{i}'
+            c.instance(
+                uuid, name,
+                cpu=_series(rng, noise, rng.uniform(0, 100), n,
+                            rng.uniform(0.1, 0.9) if _chance(rng, 0.2)
+                            else 0.0, _chance(rng, 0.05)),
+                vcpus=rng.choice((1, 2, 4, 8)),
+                memory=rng.choice((512, 1024, 2048, 8192)),
+                disk=rng.choice((1, 10, 40)), metrics=_chance(rng, 0.9),
+                state='active' if _chance(rng, 0.85) else rng.choice(
+                    ('stopped', 'paused', 'error', 'building')),
+                locked=_chance(rng, 0.1), watcher_exclude=_chance(rng, 0.1))
+            if _chance(rng, 0.1):
+                c.history.append(plf.Migration(
+                    uuid, rng.choice(hosts), name,
+                    NOW - rng.uniform(0, 1200)))
+    if _chance(rng, 0.2):
+        c.history.append(plf.Migration('gone', rng.choice(hosts),
+                                       rng.choice(hosts),
+                                       NOW - rng.uniform(0, 1200)))
+    return sc
+
+
+def _before(model):
+    """What the invariants judge a plan against: the cluster before it."""
+    nodes = {n.hostname: (n.status, n.state) for n in
+             model.get_all_compute_nodes().values()}
+    insts = {i.uuid: (i.state, i.locked, i.watcher_exclude)
+             for i in model.get_all_instances().values()}
+    return nodes, insts
+
+
+def breaches(sc, strategy, moves, nodes_before, insts_before):
+    """Every invariant the plan ``moves`` [(uuid, source, destination)]
+    breaks, counted."""
+    found = collections.Counter()
+    params, model = sc.params, sc.cluster.model
+    if len(moves) > params['max_migrations']:
+        found['max_migrations_exceeded'] += 1
+    cooldown = params['cooldown']
+    recent = [m for m in sc.cluster.history if NOW - m.at < cooldown]
+    cooling_insts = {m.instance_uuid for m in recent}
+    cooling_hosts = {m.destination_node for m in recent}
+    usable = set(strategy.windows.names) if strategy.windows else set()
+    sources = collections.Counter(src for _, src, _ in moves)
+    found['two_moves_from_one_source'] += sum(
+        1 for count in sources.values() if count > 1)
+    moved = collections.Counter(uuid for uuid, _, _ in moves)
+    found['instance_moved_twice'] += sum(
+        1 for count in moved.values() if count > 1)
+    for uuid, src, dst in moves:
+        state, locked, excluded = insts_before[uuid]
+        if state != 'active' or locked or excluded:
+            found['unmovable_instance'] += 1
+        if uuid in cooling_insts:
+            found['instance_in_cooldown_moved'] += 1
+        if src in cooling_hosts:
+            found['source_in_cooldown'] += 1
+        if src == dst:
+            found['same_host_destination'] += 1
+        if nodes_before[dst] != ('enabled', 'up'):
+            found['disabled_or_down_destination'] += 1
+        if dst not in usable or dst in strategy.skipped:
+            found['unevaluable_destination'] += 1
+    for dst in {d for _, _, d in moves}:
+        free = model.get_node_free_resources(model.get_node_by_name(dst))
+        if min(free['vcpu'], free['memory'], free['disk']) < 0:
+            found['over_committed_destination'] += 1
+        if dst in usable and placement.is_failing(
+                placement.period_mean(strategy.windows.series('cpu', dst),
+                                      strategy.period_steps),
+                params['threshold']):
+            found['failing_destination'] += 1
+    return found
+
+
+def run(sc):
+    """One audit of ``sc``: its Outcome."""
+    strategy = sc.cluster.strategy(**sc.params)
+    nodes_before, insts_before = _before(sc.cluster.model)
+    out = Outcome(sc)
+    try:
+        solution = strategy.execute()
+    except plf.FailurePredictionError as exc:
+        out.failed = str(exc)
+        return out
+    except Exception as exc:  # the fuzz counts every other error as a crash
+        out.crash = f'{type(exc).__name__}: {exc}'
+        return out
+    out.moves = [(a['input_parameters']['resource_id'],
+                  a['input_parameters']['source_node'],
+                  a['input_parameters']['destination_node'])
+                 for a in solution.actions]
+    out.breaches = breaches(sc, strategy, out.moves, nodes_before,
+                            insts_before)
+    out.garbage_destinations = sum(1 for _, _, d in out.moves
+                                   if d in sc.garbage_hosts)
+    return out
