@@ -24,6 +24,7 @@ import numpy as np
 
 from tests.unit.test_strategy import Cluster
 from tests.unit.test_strategy import NOW
+from watcher_failpredict.strategies import migrations
 from watcher_failpredict.strategies import placement
 from watcher_failpredict.strategies import predicted_least_failure as plf
 
@@ -161,11 +162,11 @@ def random_scenario(rng):
                     ('stopped', 'paused', 'error', 'building')),
                 locked=_chance(rng, 0.1), watcher_exclude=_chance(rng, 0.1))
             if _chance(rng, 0.1):
-                c.history.append(plf.Migration(
+                c.history.append(migrations.Migration(
                     uuid, rng.choice(hosts), name,
                     NOW - rng.uniform(0, 1200)))
     if _chance(rng, 0.2):
-        c.history.append(plf.Migration('gone', rng.choice(hosts),
+        c.history.append(migrations.Migration('gone', rng.choice(hosts),
                                        rng.choice(hosts),
                                        NOW - rng.uniform(0, 1200)))
     return sc

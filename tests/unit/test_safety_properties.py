@@ -56,7 +56,7 @@ def test_breaches_finds_each_unsafe_move():
     c.host('full', 95.0, vcpus=1)
     c.instance('locked', 'src', locked=True)
     c.instance('big', 'src', vcpus=2)
-    c.history.append(rc.plf.Migration('big', 'x', 'src', rc.NOW - 60))
+    c.history.append(rc.migrations.Migration('big', 'x', 'src', rc.NOW - 60))
     strategy = c.strategy(**sc.params)
     strategy.pre_execute()
     before = rc._before(c.model)
