@@ -1,10 +1,23 @@
 #!/usr/bin/env python3
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
 """The strategy's safety invariants over many random clusters.
 
 Runs one audit of ``predicted_least_failure`` on each of ``--clusters``
 seeded random clusters (tests/random_clusters.py: the same generator and
-checks as the property-based test tests/unit/test_safety_properties.py,
-which runs a few hundred) and prints
+checks as the property-based test
+tests/unit/strategies/test_safety_properties.py, which runs a few
+hundred) and prints
 
 * crashes: audits that raised anything but the strategy's own
   FailurePredictionError, by message;

@@ -1,12 +1,25 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
 """Random clusters for the strategy's safety invariants.
 
-Shared by the property-based test (tests/unit/test_safety_properties.py,
-hypothesis drives the random choices and shrinks them) and
+Shared by the property-based test
+(tests/unit/strategies/test_safety_properties.py, hypothesis drives the
+random choices and shrinks them) and
 ``bench/safety_fuzz.py`` (tens of thousands of seeded clusters). Clusters
-are built with tests/unit/test_strategy.py's ``Cluster`` (a real Watcher
-ModelRoot, metrics in the project's InMemoryDataSource, the transparent
-risk = mean CPU / 100 model), and include the degenerate cases issue 14
-found: nodes of 0 vCPUs or 0 MB, NaN gaps in the trigger period, stale
+are built with tests/unit/strategies/test_strategy.py's ``Cluster`` (a
+real Watcher ModelRoot, metrics in the project's InMemoryDataSource, the
+transparent risk = mean CPU / 100 model), and include the degenerate cases
+issue 14 found: nodes of 0 vCPUs or 0 MB, NaN gaps in the trigger period, stale
 hosts, garbage readings (negative, far above 100 %, infinite), disabled and
 down services, locked, excluded and non-active instances, recent
 migrations.
@@ -22,8 +35,8 @@ import dataclasses
 
 import numpy as np
 
-from tests.unit.test_strategy import Cluster
-from tests.unit.test_strategy import NOW
+from tests.unit.strategies.test_strategy import Cluster
+from tests.unit.strategies.test_strategy import NOW
 from watcher_failpredict.strategies import migrations
 from watcher_failpredict.strategies import placement
 from watcher_failpredict.strategies import predicted_least_failure as plf
@@ -86,7 +99,8 @@ def _chance(rng, p):
 def _series(rng, noise, level, n, gaps, garbage):
     """A CPU series: a flat, ramping or square level with noise, NaN gaps
     (a lost UDP sample each step with probability ``gaps``) and, when
-    ``garbage``, a few readings replaced by physically impossible values."""
+    ``garbage``, a few readings replaced by physically impossible values.
+    """
     shape = rng.choice(('flat', 'ramp', 'square'))
     if shape == 'flat':
         values = np.full(n, level)
@@ -106,7 +120,8 @@ def _series(rng, noise, level, n, gaps, garbage):
 
 def random_scenario(rng):
     """A random cluster and audit parameters; ``rng`` is a random.Random
-    (hypothesis' ``randoms()`` or a seeded one)."""
+    (hypothesis' ``randoms()`` or a seeded one).
+    """
     noise = np.random.default_rng(rng.getrandbits(32))
     c = Cluster()
     n = Cluster.n
@@ -167,8 +182,8 @@ def random_scenario(rng):
                     NOW - rng.uniform(0, 1200)))
     if _chance(rng, 0.2):
         c.history.append(migrations.Migration('gone', rng.choice(hosts),
-                                       rng.choice(hosts),
-                                       NOW - rng.uniform(0, 1200)))
+                                              rng.choice(hosts),
+                                              NOW - rng.uniform(0, 1200)))
     return sc
 
 
@@ -183,7 +198,8 @@ def _before(model):
 
 def breaches(sc, strategy, moves, nodes_before, insts_before):
     """Every invariant the plan ``moves`` [(uuid, source, destination)]
-    breaks, counted."""
+    breaks, counted.
+    """
     found = collections.Counter()
     params, model = sc.params, sc.cluster.model
     if len(moves) > params['max_migrations']:

@@ -1,3 +1,15 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
 """Atomic file writes: a reader sees the old file or the new one, never a
 half-written file, and a crash leaves no partial file under the final name.
 
@@ -15,7 +27,8 @@ import tempfile
 
 def fsync_dir(directory):
     """Flush a directory's entries (a rename into it) to disk; best effort
-    on file systems that cannot fsync a directory."""
+    on file systems that cannot fsync a directory.
+    """
     try:
         fd = os.open(directory, os.O_RDONLY)
     except OSError:

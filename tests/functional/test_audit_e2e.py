@@ -1,3 +1,15 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
 """End to end: audit -> strategy -> action plan -> applier -> Nova.
 
 Everything is real except Nova and Placement, which are python-watcher's own
@@ -139,7 +151,8 @@ class TestAuditParameters(base.FailpredictFunctionalTestCase):
 
     def test_threshold_nan(self):
         """NaN reaches the API (the client sends the JSON literal NaN, which
-        Watcher's json.loads parses) and is refused by the schema."""
+        Watcher's json.loads parses) and is refused by the schema.
+        """
         self._assert_refused({'threshold': float('nan')}, 'Invalid parameters',
                              'nan', "instance['threshold']")
 

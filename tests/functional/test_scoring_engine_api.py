@@ -1,3 +1,15 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
 """GET /v1/scoring_engines shows the failpredict_risk engine and its model.
 
 Watcher's harness syncs every ``watcher_scoring_engines`` entry point into its
@@ -14,7 +26,7 @@ import fixtures
 from watcher.decision_engine import sync
 
 from tests.functional import base
-from tests.unit import test_strategy as ts
+from tests.unit.strategies import test_strategy as ts
 from watcher_failpredict.prediction import bundle as bundle_mod
 from watcher_failpredict.prediction import training
 

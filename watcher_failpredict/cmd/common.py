@@ -1,3 +1,15 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
 """What the ``watcher-failpredict`` commands share.
 
 Argument types (durations, times, positive integers), the errors a command
@@ -31,7 +43,8 @@ class CommandError(Exception):
 class UsageError(Exception):
     """Arguments that parse but do not go together: the dispatcher prints
     the usage and this message and exits with status 2, as argparse does
-    for arguments that do not parse."""
+    for arguments that do not parse.
+    """
 
 
 def parse_duration(text):
@@ -125,7 +138,8 @@ def _fmt(value, pct=False):
 
 def format_table(rows, header):
     """``rows`` under ``header``: first column left-aligned, the others
-    right-aligned, a dashed rule below the header."""
+    right-aligned, a dashed rule below the header.
+    """
     widths = [max(len(str(r[i])) for r in [header] + rows)
               for i in range(len(header))]
     lines = ['  '.join(str(c).ljust(w) if i == 0 else str(c).rjust(w)
@@ -210,7 +224,8 @@ def excluded_intervals(path):
 
 def write_report(result, directory, stdout):
     """Print an evaluation report; with ``directory``, also write its JSON
-    and plots there."""
+    and plots there.
+    """
     stdout.write(evaluation.format_report(result) + '\n')
     if directory:
         os.makedirs(directory, exist_ok=True)

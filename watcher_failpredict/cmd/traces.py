@@ -1,3 +1,15 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
 """``watcher-failpredict traces``: the real trace sets.
 
 ``traces list`` shows each public set (licence, citation, size, whether it
@@ -18,7 +30,8 @@ from watcher_failpredict.tracesets import location
 
 def add_parser(subparsers):
     """Register ``traces`` and its actions on the main parser's
-    subparsers."""
+    subparsers.
+    """
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument('--traces', metavar='DIR',
                         help=f'traces directory (default: '
@@ -74,8 +87,9 @@ def _list(args, stdout):
                  f'{location.where_from(args.traces)})\n')
     for trace_set in catalog.CATALOG:
         state, folder = catalog.status(trace_set, args.traces)
+        download_size = catalog.download_size(trace_set)
         size = ('shipped with the package' if trace_set.shipped
-                else f'download {download.human_size(catalog.download_size(trace_set))}')
+                else f'download {download.human_size(download_size)}')
         stdout.write(f'\n{trace_set.name}: {state} ({folder})\n'
                      f'  {trace_set.title}\n'
                      f'  level: {trace_set.level}\n'

@@ -1,3 +1,15 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
 """``watcher-failpredict train``: fit a model bundle on collectd history.
 
 The history comes from InfluxDB (``--influxdb``, ``--database``) or from a
@@ -212,7 +224,8 @@ def _run_on_trace(args, stdout, stderr):
 
 def _train(args, windows, progress):
     """The model bundle and its held-out evaluation, from the options
-    both history sources share."""
+    both history sources share.
+    """
     return training.train(
         windows, threshold=args.threshold, period=args.period,
         horizon=args.horizon, window=args.window,
@@ -282,7 +295,8 @@ def auto_horizon(granularity, memory_mib, stderr=None):
 
 def host_names(datasource, hosts_arg, stderr):
     """The ``--hosts`` names, or every host reporting CPU but the
-    UUID-named series (VNF instances)."""
+    UUID-named series (VNF instances).
+    """
     if hosts_arg:
         names = [h.strip() for h in hosts_arg.split(',') if h.strip()]
         if not names:

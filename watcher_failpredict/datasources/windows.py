@@ -1,3 +1,15 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
 """The backend-neutral core of the metrics layer.
 
 What every reader of metrics shares, whatever the backend (InfluxDB, the
@@ -42,6 +54,7 @@ INSTANCE_METRICS = {
 }
 
 METRICS_BY_TYPE = {COMPUTE_NODE: HOST_METRICS, INSTANCE: INSTANCE_METRICS}
+
 
 class MetricsUnavailable(Exception):
     """The metrics backend could not be read; no decision may use zeros."""

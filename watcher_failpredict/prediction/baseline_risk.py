@@ -1,3 +1,15 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
 """The forecasting baselines and a random ranking as risk models.
 
 Each class implements :class:`risk_model.RiskModel`, so the strategy can
@@ -101,7 +113,8 @@ class BaselineRisk(risk_model.RankingRisk):
 
     def score(self, windows):
         """The baseline's score (CPU percent) per host at the windows' end;
-        NaN for a host without a sample in the window."""
+        NaN for a host without a sample in the window.
+        """
         cpu = np.asarray(windows.data['cpu'], dtype=float)
         n_hosts, n_steps = cpu.shape
         t_index = np.full(n_hosts, n_steps)

@@ -1,3 +1,15 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
 """The model bundle: one file holding a fitted model and what it means.
 
 A bundle is a joblib pickle of ``{'format', 'format_version', 'metadata',
@@ -149,7 +161,8 @@ class ModelBundle:
     def predict_risk_and_peak(self, windows):
         """(:meth:`predict_risk`, :meth:`predict_peak`) from one feature
         computation: the strategy needs both for every destination set.
-        The peak is None when the bundle has no peak regressor."""
+        The peak is None when the bundle has no peak regressor.
+        """
         if self.peak_model is None:
             return self.predict_risk(windows), None
         X = self.features(windows)

@@ -1,3 +1,15 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
 """Label contamination: the samples a past migration touched.
 
 Once the plugin acts, a relieved host's would-be failure is never
@@ -35,7 +47,8 @@ def _parse_time(value):
 
 def check_intervals(intervals):
     """``[(host, start, end)]`` with numeric times; ValueError names the bad
-    entry."""
+    entry.
+    """
     out = []
     for i, item in enumerate(intervals or ()):
         try:
@@ -54,7 +67,8 @@ def check_intervals(intervals):
 def load_intervals(path):
     """Migration intervals from a file: CSV ``host,start,end`` (header
     row; Unix seconds or ISO 8601) or JSON ``[[host, start, end], ...]`` /
-    ``[{"host":..., "start":..., "end":...}]``."""
+    ``[{"host":..., "start":..., "end":...}]``.
+    """
     with open(path, encoding='utf-8') as f:
         text = f.read()
     if text.lstrip().startswith('['):

@@ -1,3 +1,15 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
 """Features of a host's recent resource windows.
 
 A host is described by summary statistics of its last ``window_steps`` steps
@@ -31,7 +43,7 @@ METRIC_ORDER = ('cpu', 'memory', 'load', 'disk', 'net')
 
 #: Metrics every feature set uses only as their mean over the window: a
 #: window filled with that mean gives the same features, so the strategy
-#: reads just the mean (tests/unit/test_features.py pins this).
+#: reads just the mean (tests/unit/prediction/test_features.py pins this).
 MEAN_ONLY_METRICS = ('disk', 'net')
 
 # (metric, statistic) in column order.

@@ -1,3 +1,15 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
 """How long a live migration takes: the pre-copy model.
 
 Why the strategy needs it: a migration is not instantaneous. While it runs
@@ -198,7 +210,8 @@ def calibration_factor(samples, minimum=3, bounds=(0.25, 4.0)):
 
 def required_horizon(estimates, margin):
     """Horizon (s) a destination's prediction must cover: the longest
-    converging migration planned plus ``margin``; None without any."""
+    converging migration planned plus ``margin``; None without any.
+    """
     finite = [e.seconds for e in estimates if e.converges]
     if not finite:
         return None

@@ -1,3 +1,15 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
 """The estimators: per-host failure risk (default) and the paper's framing.
 
 ``svm`` (default): one sample per host and time; the model answers "will
@@ -13,17 +25,17 @@ cannot score a host set other than the one it was trained on.
 """
 
 import numpy as np
-import threadpoolctl
 from sklearn import base as sk_base
 from sklearn import calibration
 from sklearn import ensemble
 from sklearn import frozen
-from sklearn import kernel_approximation
 from sklearn import impute
+from sklearn import kernel_approximation
 from sklearn import pipeline
 from sklearn import preprocessing
 from sklearn import svm
 from sklearn.utils import validation
+import threadpoolctl
 
 from watcher_failpredict.prediction import empty_columns
 from watcher_failpredict.prediction import peak_risk
@@ -248,7 +260,8 @@ class CalibratedRiskClassifier(sk_base.ClassifierMixin,
     def fit(self, X, y):
         """Fit trees, calibration and threshold (OpenMP threads limited to
         n_threads: on a busy 2-core host, spinning OpenMP workers made a
-        1 s fit take 7 s)."""
+        1 s fit take 7 s).
+        """
         with threadpoolctl.threadpool_limits(self.n_threads):
             return self._fit(X, y)
 

@@ -1,3 +1,15 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
 """Forecasts of a host's future peak CPU, and failure risk from them.
 
 :class:`PeakRegressor` forecasts the peak itself; every risk bundle carries
@@ -37,11 +49,11 @@ from its level. The alarm threshold is the cost-based one
 """
 
 import numpy as np
-import threadpoolctl
 from scipy import special
 from sklearn import base as sk_base
 from sklearn import ensemble
 from sklearn.utils import validation
+import threadpoolctl
 
 from watcher_failpredict.prediction import empty_columns
 from watcher_failpredict.prediction import thresholds

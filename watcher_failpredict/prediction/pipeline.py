@@ -1,3 +1,15 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
 """The one training pipeline: history -> samples -> time split -> models.
 
 :func:`training.train` (one model, the bundle the strategy loads) and
@@ -228,7 +240,8 @@ def fit_risk_model(model_kind, X, y, future_peak, threshold, fparams,
 
 def fit_peak_model(X, future_peak, random_state=0):
     """The regressor of the future peak CPU (:class:`peak_risk.
-    PeakRegressor`) fitted on the same rows as the risk model."""
+    PeakRegressor`) fitted on the same rows as the risk model.
+    """
     return models.make_peak_model(random_state=random_state).fit(
         X, future_peak)
 
@@ -236,7 +249,8 @@ def fit_peak_model(X, future_peak, random_state=0):
 def fit_destination_model(X, y, hosts, random_state=0,
                           max_samples=models.DEFAULT_MAX_SAMPLES):
     """The paper's which-server classifier fitted on
-    :func:`destination_samples` of ``hosts`` (the windows' names)."""
+    :func:`destination_samples` of ``hosts`` (the windows' names).
+    """
     return models.make_model('fixed_hosts', random_state=random_state,
                              hosts=tuple(hosts),
                              max_samples=max_samples).fit(X, y)

@@ -1,3 +1,15 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
 """The failure-risk model as a Watcher scoring engine.
 
 Watcher's plug point for learned models is the scoring engine: the decision
@@ -58,7 +70,8 @@ class FailureRiskScorer(base.ScoringEngine):
 
     def __init__(self, config=None, model_bundle=None):
         """:param model_bundle: a loaded bundle to serve instead of the
-        configured file (tests, the testbed)"""
+        configured file (tests, the testbed)
+        """
         super().__init__(config)
         self._fixed = model_bundle
         self._lock = threading.Lock()
@@ -171,7 +184,8 @@ class FailureRiskScorer(base.ScoringEngine):
     @staticmethod
     def score_rows(model, rows):
         """Risk per feature row with ``model`` (a ModelBundle); NaN rows
-        (missing first feature, the CPU level) cannot be scored."""
+        (missing first feature, the CPU level) cannot be scored.
+        """
         columns = list(model.metadata.get('feature_names') or [])
         if model.metadata.get('model_kind') == 'fixed_hosts':
             raise ValueError('the configured model is of kind fixed_hosts: '

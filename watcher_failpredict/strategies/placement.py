@@ -1,3 +1,15 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
 """The decision rules of ``predicted_least_failure`` as small pure functions.
 
 Like OpenStack Neat's detectors, each rule is a function of plain values
@@ -306,7 +318,8 @@ def clip_nonnegative(windows, metrics):
 
 def is_at_risk(risk, risk_threshold):
     """Proactive trigger: predicted probability of failure within the
-    horizon at or above ``risk_threshold`` (NaN never triggers)."""
+    horizon at or above ``risk_threshold`` (NaN never triggers).
+    """
     return risk is not None and not math.isnan(risk) and \
         risk >= risk_threshold
 

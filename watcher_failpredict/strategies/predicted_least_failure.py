@@ -1,3 +1,15 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
 """The ``predicted_least_failure`` strategy."""
 
 import collections
@@ -329,7 +341,8 @@ class PredictedLeastFailure(base.BaseStrategy):
     @property
     def compute_model(self):
         """Watcher's cluster data model of the audit scope (see
-        ``BaseStrategy.compute_model``), or the one set here."""
+        ``BaseStrategy.compute_model``), or the one set here.
+        """
         return super().compute_model
 
     @compute_model.setter
@@ -422,7 +435,8 @@ class PredictedLeastFailure(base.BaseStrategy):
 
     def pre_execute(self):
         """Load the model; read every in-scope host's windows (and the
-        window means of disk and network I/O) at once."""
+        window means of disk and network I/O) at once.
+        """
         LOG.info('Initializing %s', self.get_display_name())
         self._reset()
         model = self.compute_model  # raises when undefined or stale
@@ -506,7 +520,8 @@ class PredictedLeastFailure(base.BaseStrategy):
 
     def _host_cpu(self, name):
         """Mean CPU of ``name`` over the trigger period, in the working
-        windows (which change with every planned move)."""
+        windows (which change with every planned move).
+        """
         if self._cpu_of is not self.windows:
             means = placement.period_mean(self.windows.data['cpu'],
                                           self.period_steps)
@@ -516,7 +531,8 @@ class PredictedLeastFailure(base.BaseStrategy):
 
     def _cpu_with(self, name, added_cpu):
         """Mean CPU of ``name`` over the trigger period once ``added_cpu``
-        (per step) is added to its working windows, as they will be."""
+        (per step) is added to its working windows, as they will be.
+        """
         return placement.period_mean_with(self.windows.series('cpu', name),
                                           added_cpu, self.period_steps)
 
@@ -583,7 +599,8 @@ class PredictedLeastFailure(base.BaseStrategy):
 
     def _at_risk_hosts(self, failing):
         """Proactive sources: usable hosts not failing by CPU whose
-        predicted risk is >= risk_threshold, riskiest first."""
+        predicted risk is >= risk_threshold, riskiest first.
+        """
         if not self._proactive:
             return []
         rt = float(self.params['risk_threshold'])
@@ -604,7 +621,8 @@ class PredictedLeastFailure(base.BaseStrategy):
 
     def _estimate_migration(self, inst, cpu_series, mem_series):
         """Estimated live migration of ``inst`` from its recent windows,
-        warning when the model's horizon does not cover it."""
+        warning when the model's horizon does not cover it.
+        """
         est = migration_time.estimate_instance(
             inst.memory, cpu_series[-self.period_steps:],
             mem_series[-self.period_steps:],
@@ -691,7 +709,8 @@ class PredictedLeastFailure(base.BaseStrategy):
 
     def _instance_load(self, inst, inst_win, source):
         """``(cpu, memory, mean cpu over the period)`` of a candidate VNF,
-        or None (logged) when it has no CPU metrics to judge it by."""
+        or None (logged) when it has no CPU metrics to judge it by.
+        """
         cpu = inst_win.series('cpu', inst.uuid)
         cpu_mean = float(placement.period_mean(cpu, self.period_steps))
         if np.isnan(cpu_mean):
@@ -744,7 +763,8 @@ class PredictedLeastFailure(base.BaseStrategy):
 
     def _plan_move(self, inst, source, dest, cpu_series, mem_series):
         """Add the migrate action and move the VNF's load in the working
-        model and windows."""
+        model and windows.
+        """
         src_name = self.node_names[source.uuid]
         dst_name = self.node_names[dest.uuid]
         self.compute_model.migrate_instance(inst, source, dest)
@@ -857,7 +877,8 @@ class PredictedLeastFailure(base.BaseStrategy):
     def _risk_and_peak(self, windows):
         """Predicted risk and future peak CPU per host of ``windows``; the
         peak is None when the model has no peak regressor (older bundles,
-        the baseline rankings)."""
+        the baseline rankings).
+        """
         risk, peak = self.bundle.predict_risk_and_peak(windows)
         return (np.asarray(risk, dtype=float),
                 None if peak is None else np.asarray(peak, dtype=float))
@@ -866,7 +887,8 @@ class PredictedLeastFailure(base.BaseStrategy):
                           threshold, max_risk=None):
         """The least risky feasible destination as ``(node, risk with
         the VNF)``, or None. ``max_risk``: destinations predicted at or
-        above it are refused (proactive mode)."""
+        above it are refused (proactive mode).
+        """
         model = self.compute_model
         usable = set(self.windows.names)
         rejected = collections.Counter()
@@ -953,7 +975,8 @@ class PredictedLeastFailure(base.BaseStrategy):
 
     def _record_risk(self):
         """Opt-in ([failpredict] record_risk): write every evaluated host's
-        risk and the planned moves to InfluxDB; never fails the audit."""
+        risk and the planned moves to InfluxDB; never fails the audit.
+        """
         from watcher_failpredict.datasources import risk_recorder as rr
         try:
             threshold = float(self.params['threshold'])
@@ -1000,7 +1023,8 @@ class PredictedLeastFailure(base.BaseStrategy):
 def _checked_parameter(name, value, spec):
     """``value`` as the strategy uses it, after the checks its JSON schema
     ``spec`` states (type, finiteness, bounds, enum); InvalidParameter
-    naming the parameter and what is allowed otherwise."""
+    naming the parameter and what is allowed otherwise.
+    """
     types = spec['type'] if isinstance(spec['type'], list) else [spec['type']]
     if value is None and 'null' in types:
         return None

@@ -1,3 +1,15 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
 """The simulated NFV cluster: its state, one time step, its metric stream.
 
 A Testbed holds one stretch (training or test, or the fit / validation
@@ -96,7 +108,8 @@ FIT_FRACTION = 2.0 / 3.0
 
 def fit_steps(scn):
     """Steps of the ``fit`` part of the training stretch: FIT_FRACTION of
-    it, rounded down to a whole decision interval."""
+    it, rounded down to a whole decision interval.
+    """
     per = int(round(scn['decision_interval'] / float(scn['step'])))
     n = int(round(float(scn['train_duration']) / float(scn['step'])))
     return max(int(n * FIT_FRACTION) // per * per, per)
@@ -104,7 +117,8 @@ def fit_steps(scn):
 
 def stretch_bounds(scn, stretch):
     """``(first step, end step)`` of a stretch on the scenario's time axis
-    (step 0 = the start of the training stretch)."""
+    (step 0 = the start of the training stretch).
+    """
     if stretch not in STRETCHES:
         raise ValueError(f'stretch must be one of {", ".join(STRETCHES)}, '
                          f'got {stretch!r}')
@@ -201,7 +215,8 @@ class Testbed:
         ``random_phases`` a draw in [0, period) per server and seed, the
         same for every stretch (one cluster, seen over time), so a seed is
         another arrangement of the servers' cycles, not only other noise.
-        Trace patterns replay their trace unshifted."""
+        Trace patterns replay their trace unshifted.
+        """
         bg = self.scn['servers']['background']
         out = np.zeros(self.n_servers)
         if self.scn.get('random_phases'):
@@ -358,7 +373,8 @@ class Testbed:
         """Migrations as Watcher's action table reports them
         (``strategies.migrations.from_watcher_actions``): one under way is
         dated now whatever its start, a finished one by its completion
-        time; those dated before ``since`` (Unix s) are left out."""
+        time; those dated before ``since`` (Unix s) are left out.
+        """
         now = self.now()
         out = []
         for m in self.migrations:
@@ -378,7 +394,8 @@ class Testbed:
         """collectd samples of steps [start_k, end_k): ``(times, host,
         instance)``; ``host[metric]`` is (servers, samples), instance
         ``cpu``/``memory`` (vnfs, samples). A sample averages the steps of
-        its interval and is stamped at the interval's end."""
+        its interval and is stamped at the interval's end.
+        """
         end_k = self.k if end_k is None else end_k
         per = int(round(self.scn['metrics_interval'] / self.dt))
         first = -(-start_k // per)
@@ -465,7 +482,8 @@ class Testbed:
     def future_host_cpu(self, horizon_s):
         """Host CPU percent over the next ``horizon_s`` seconds if nothing
         moves: the exogenous future (background, request rates) with the
-        placement as it will be once the migrations under way finish."""
+        placement as it will be once the migrations under way finish.
+        """
         h = max(int(round(horizon_s / self.dt)), 1)
         ks = range(self.k, min(self.k + h, self.n_steps))
         host_of = self.host_of.copy()

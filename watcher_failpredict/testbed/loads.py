@@ -1,3 +1,15 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
 """Background load patterns (stress-ng style) and request-rate patterns.
 
 A pattern is a dict from a scenario file (see scenario.py); pattern()
@@ -52,7 +64,8 @@ def shape(kind, t, period, phase=0.0, duty=0.5, width=0.1):
 @functools.lru_cache(maxsize=8)
 def _read_csv(path):
     """``(header, {column: tuple of cells})`` of a CSV file (plain, .gz or
-    .bz2), read once."""
+    .bz2), read once.
+    """
     with location.open_text(path) as f:
         reader = csv.reader(f)
         header = next(reader, [])
@@ -143,7 +156,8 @@ def _iso_seconds(text):
 
 def _seconds(path, column, cells):
     """Times in seconds from cells in seconds or ISO-8601 date-times (the
-    first cell decides which)."""
+    first cell decides which).
+    """
     try:
         return cells.astype(float)
     except ValueError:

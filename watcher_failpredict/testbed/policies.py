@@ -1,3 +1,15 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
 """The policies compared by the testbed.
 
 Every migrating policy is the REAL ``predicted_least_failure`` strategy,
@@ -79,7 +91,8 @@ def model_metadata(scn):
 
 def migration_seconds(scn):
     """The migration model's duration for one VNF at 80 % CPU (the
-    paper's measurement point): the ``trend`` baseline's horizon."""
+    paper's measurement point): the ``trend`` baseline's horizon.
+    """
     mig = scn['migration']
     total, _ = physics.migration_duration(
         scn['chains']['memory_mb'], 0.8, mig['bandwidth_mb_s'],
@@ -90,7 +103,8 @@ def migration_seconds(scn):
 def _plus_move_load(windows, tb, steps, server_cpu):
     """Risk per window: ``server_cpu`` (percent, per server) plus the load
     the planned move adds, which is the windows' trigger-period mean minus
-    what the server measured over the same ``steps`` samples."""
+    what the server measured over the same ``steps`` samples.
+    """
     period_steps = steps * int(round(tb.scn['metrics_interval'] / tb.dt))
     _, host, _ = tb.metric_samples(max(tb.k - period_steps, 0))
     measured = np.nanmean(host['cpu'][:, -steps:], axis=1) \
@@ -278,7 +292,8 @@ class StrategyPolicy:
 
 def _moves(solution, history, now):
     """[(vnf index, destination index)] of a solution's migrate actions,
-    also appended to ``history`` as migrations.Migration."""
+    also appended to ``history`` as migrations.Migration.
+    """
     out = []
     for action in solution.actions:
         if action['action_type'] != 'migrate':
@@ -299,7 +314,8 @@ def load_workload_balance():
 def workload_balance_parameters(scn):
     """Its input parameters as Watcher fills them: the schema's defaults
     (period 300 s, granularity 300 s), with ``metrics:
-    instance_cpu_usage`` and the scenario's trigger threshold."""
+    instance_cpu_usage`` and the scenario's trigger threshold.
+    """
     strategy_cls = type(load_workload_balance())
     params = {'metrics': 'instance_cpu_usage',
               'threshold': float(scn['trigger']['threshold'])}

@@ -1,3 +1,15 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
 """QoS figures of testbed runs: the table, JSON, and the paper's plots.
 
 Response-time statistics weight each sampled request by the requests it
@@ -141,7 +153,8 @@ def write_json(path, scn, agg, per_seed, evaluations, stretch='test'):
     ran on ('test', or 'validation' for the development protocol), so a
     validation file cannot be mistaken for a result. Written atomically:
     an interrupted run leaves the previous file, not half a JSON
-    document."""
+    document.
+    """
     doc = {'scenario': scn, 'stretch': stretch, 'results': agg,
            'per_seed': per_seed, 'model_evaluations': evaluations}
     with atomic.atomic_open(path, 'w') as f:

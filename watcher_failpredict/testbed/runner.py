@@ -1,3 +1,15 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
 """The decision loop: train on the training stretch, then run each policy.
 
 For one seed: the training stretch is simulated without migrations (the
@@ -28,7 +40,8 @@ TRAINED_ON = {'test': 'train', 'validation': 'fit'}
 def simulate_history(scn, seed, stretch='train'):
     """The stretch before the run, simulated without migrations: the
     history an operator would have (the training stretch, or its ``fit``
-    part for the validation protocol)."""
+    part for the validation protocol).
+    """
     tb = cluster.Testbed(scn, seed, stretch)
     tb.run_until(tb.n_steps)
     return tb

@@ -1,3 +1,15 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
 """The public trace sets the loaders and scenarios read.
 
 Each :class:`TraceSet` names the folder it occupies in the traces directory
@@ -145,7 +157,8 @@ def by_folder(folder):
 
 def fetch_instruction(folder):
     """How to get the set stored in ``folder``: the exact command, and for
-    a research-only set its licence terms."""
+    a research-only set its licence terms.
+    """
     trace_set = by_folder(folder)
     if trace_set is None:
         return (f'no known trace set is stored in {folder}/; put that '
@@ -161,7 +174,8 @@ def fetch_instruction(folder):
 
 def missing_files(trace_set, traces=None):
     """The loader files of ``trace_set`` that :func:`location.find` does
-    not find (plain or compressed; shipped files count as present)."""
+    not find (plain or compressed; shipped files count as present).
+    """
     out = []
     for name in trace_set.files:
         try:
@@ -173,7 +187,8 @@ def missing_files(trace_set, traces=None):
 
 def status(trace_set, traces=None):
     """``(state, path)``: state is 'present' (in the traces directory),
-    'shipped' (read from the package), 'partial' or 'missing'."""
+    'shipped' (read from the package), 'partial' or 'missing'.
+    """
     folder = os.path.join(location.traces_dir(traces), trace_set.folder)
     missing = missing_files(trace_set, traces)
     if missing:

@@ -1,3 +1,15 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
 """The publishers' formats -> the layout the loaders and scenarios read.
 
 Each converter reads the downloaded archives as the publisher ships them
@@ -34,12 +46,14 @@ BIN = 300
 
 class ConversionError(ValueError):
     """An archive is not in the publisher's format; the message names the
-    archive, the member and what was expected."""
+    archive, the member and what was expected.
+    """
 
 
 def _text_lines(raw, block=1 << 20):
     """Decoded lines of a binary stream, read in blocks (a streamed tar
-    member cannot be wrapped in io.TextIOWrapper: it is not seekable)."""
+    member cannot be wrapped in io.TextIOWrapper: it is not seekable).
+    """
     rest = b''
     for chunk in iter(lambda: raw.read(block), b''):
         *lines, rest = (rest + chunk).split(b'\n')
@@ -101,7 +115,8 @@ def _mean(values, digits):
 def alibaba_bins(rows):
     """5-minute bins of one machine's raw rows (sorted by time): the rows
     of machine_usage_5min.csv. Bad percent values (-1, 101) are left out
-    of the means; a bin without samples is absent."""
+    of the means; a bin without samples is absent.
+    """
     out = []
     for start, group in itertools.groupby(
             rows, key=lambda r: int(r[1]) // BIN * BIN):
@@ -178,7 +193,8 @@ DAY_LAG, WEEK_LAG = 288, 2016
 
 def _bitbrains_file(zf, name):
     """(n, 11) float array of one VM-month file; the timestamp column is
-    in seconds despite its '[ms]' label."""
+    in seconds despite its '[ms]' label.
+    """
     with zf.open(name) as raw:
         text = io.TextIOWrapper(raw, encoding='utf-8', newline='')
         header = [h.strip() for h in text.readline().split(';')]
@@ -193,7 +209,8 @@ def _bitbrains_file(zf, name):
 
 def _grid(ts, values, start, n_slots):
     """Values snapped to the nearest 300 s slot; the first sample of a slot
-    wins (duplicates and reorders are dropped)."""
+    wins (duplicates and reorders are dropped).
+    """
     out = np.full(n_slots, np.nan)
     slot = np.round((ts - start) / BIN).astype(int)
     ok = (slot >= 0) & (slot < n_slots)

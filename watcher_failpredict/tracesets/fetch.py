@@ -1,3 +1,15 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
 """Fetch one trace set: download, verify, convert, install.
 
 Downloads go to ``<traces>/.downloads/`` (resumable, see
@@ -117,7 +129,8 @@ def _provenance(trace_set, checked):
 
 def _install(tmp, target):
     """Put the converted folder in place: one rename, after moving an
-    older copy aside (removed once the new one is in)."""
+    older copy aside (removed once the new one is in).
+    """
     old = None
     if os.path.exists(target):
         old = tempfile.mkdtemp(prefix=f'.{os.path.basename(target)}.old.',

@@ -1,3 +1,15 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
 """Where trace files are read from.
 
 One documented place: the directory given as ``--traces DIR`` (the
@@ -27,12 +39,14 @@ COMPRESSED_SUFFIXES = ('.gz', '.bz2')
 
 class TraceSetMissing(ValueError):
     """A trace file is not in the traces directory (nor shipped); the
-    message says which set holds it and the command that fetches it."""
+    message says which set holds it and the command that fetches it.
+    """
 
 
 def cache_dir():
     """``$XDG_CACHE_HOME/watcher-failpredict/traces`` or
-    ``~/.cache/watcher-failpredict/traces``."""
+    ``~/.cache/watcher-failpredict/traces``.
+    """
     base = os.environ.get('XDG_CACHE_HOME') or os.path.join(
         os.path.expanduser('~'), '.cache')
     return os.path.abspath(os.path.join(base, CACHE_SUBDIR))
@@ -40,7 +54,8 @@ def cache_dir():
 
 def traces_dir(path=None):
     """The traces directory: ``path``, else ``$FAILPREDICT_TRACES``, else
-    :func:`cache_dir`. It need not exist."""
+    :func:`cache_dir`. It need not exist.
+    """
     if path:
         return os.path.abspath(os.path.expanduser(path))
     if os.environ.get(TRACES_ENV):
@@ -94,7 +109,8 @@ def find(relpath, traces=None):
 
 def open_text(path):
     """A text stream (UTF-8, universal newlines off, as csv wants) of a
-    plain, .gz or .bz2 file."""
+    plain, .gz or .bz2 file.
+    """
     if path.endswith('.gz'):
         return gzip.open(path, 'rt', encoding='utf-8', newline='')
     if path.endswith('.bz2'):

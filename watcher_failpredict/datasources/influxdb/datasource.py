@@ -1,3 +1,15 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
 """The InfluxDB 1.x datasource for metrics written by collectd.
 
 collectd agents on the compute hosts (and, optionally, in each VNF or through
@@ -171,7 +183,7 @@ class InfluxDBDataSource(base.WindowsDataSource):
             raise ValueError(f'memory_form={self.memory_form!r}; expected '
                              f'one of {MEMORY_FORMS}')
         self.collectd_interval = float(_option(collectd_interval,
-                                            'collectd_interval'))
+                                               'collectd_interval'))
         if not self.collectd_interval > 0:
             raise ValueError(f'collectd_interval={self.collectd_interval!r} '
                              f'must be positive')

@@ -1,0 +1,92 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""The failure_mitigation goal and its efficacy specification."""
+
+import jsonschema
+import pytest
+from watcher.decision_engine.goal.efficacy import indicators as w_ind
+from watcher.decision_engine.solution import efficacy
+
+from watcher_failpredict.goals import failure_mitigation as fm
+
+NAMES = ['hosts_in_failure', 'hosts_relieved', 'migrations_planned',
+         'cluster_risk_before', 'cluster_risk_after', 'hosts_skipped']
+
+
+def _values(**over):
+    values = dict(hosts_in_failure=2, hosts_relieved=1, migrations_planned=1,
+                  cluster_risk_before=2.5, cluster_risk_after=1.25,
+                  hosts_skipped=0)
+    values.update(over)
+    return efficacy.IndicatorsMap(values)
+
+
+def test_names():
+    assert fm.FailureMitigation.get_name() == 'failure_mitigation'
+    assert fm.FailureMitigation.get_display_name() == 'Failure mitigation'
+    assert fm.FailureMitigation.get_translatable_display_name() == \
+        'Failure mitigation'
+
+
+def test_goal_loads_through_watcher_entry_point():
+    from watcher.decision_engine.loading import default
+    goal = default.DefaultGoalLoader().load('failure_mitigation')
+    assert isinstance(goal, fm.FailureMitigation)
+    assert goal.efficacy_specification.schema['required'] == NAMES
+
+
+def test_indicator_specifications():
+    spec = fm.FailureMitigation.get_efficacy_specification()
+    specs = spec.get_indicators_specifications()
+    assert [s.name for s in specs] == NAMES
+    for s in specs:
+        assert isinstance(s, w_ind.IndicatorSpecification)
+        assert isinstance(s.schema, dict)
+        assert s.description
+        jsonschema.Draft4Validator.check_schema(s.schema)
+    units = {s.name: s.unit for s in specs}
+    assert units['cluster_risk_before'] == 'hosts'
+    assert units['hosts_in_failure'] is None
+    # serialisable as Watcher stores it
+    assert len(spec.serialize_indicators_specs()) > 100
+
+
+def test_validation_accepts_and_rejects():
+    spec = fm.FailureMitigation.get_efficacy_specification()
+    spec.validate_efficacy_indicators(_values())
+    with pytest.raises(jsonschema.ValidationError):
+        spec.validate_efficacy_indicators(_values(hosts_relieved=-1))
+    with pytest.raises(jsonschema.ValidationError):
+        spec.validate_efficacy_indicators(_values(migrations_planned=1.5))
+    bad = _values()
+    del bad['cluster_risk_after']
+    with pytest.raises(jsonschema.ValidationError):
+        spec.validate_efficacy_indicators(bad)
+
+
+@pytest.mark.parametrize('failing,relieved,expected', [
+    (2, 1, 50.0), (4, 4, 100.0), (3, 0, 0.0), (0, 0, 100.0)])
+def test_global_efficacy_relieved_ratio(failing, relieved, expected):
+    spec = fm.FailureMitigation.get_efficacy_specification()
+    out = spec.get_global_efficacy_indicator(
+        _values(hosts_in_failure=failing, hosts_relieved=relieved))
+    assert len(out) == 1
+    assert isinstance(out[0], efficacy.Indicator)
+    assert out[0].name == 'relieved_ratio'
+    assert out[0].unit == '%'
+    assert out[0].value == pytest.approx(expected)
+
+
+def test_global_efficacy_without_indicators():
+    spec = fm.FailureMitigation.get_efficacy_specification()
+    assert spec.get_global_efficacy_indicator(None)[0].value == 100.0

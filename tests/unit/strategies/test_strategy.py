@@ -1,0 +1,743 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""predicted_least_failure through its public execute().
+
+Clusters are real Watcher ModelRoot objects; metrics live in the project's
+InMemoryDataSource (the same windows code as the InfluxDB datasource); the
+ranking tests use a model really trained by the project's training API.
+Rule tests use a transparent stand-in model (risk = mean CPU / 100) so that
+each rule's effect is visible in isolation.
+"""
+
+import logging
+from unittest import mock
+
+import jsonschema
+import numpy as np
+import pytest
+from watcher.common import utils
+from watcher.decision_engine.model import element
+from watcher.decision_engine.model import model_root
+
+from watcher_failpredict import conf as fp_conf
+from watcher_failpredict.datasources import memory
+from watcher_failpredict.datasources import windows as metric_windows
+from watcher_failpredict.prediction import risk_model
+from watcher_failpredict.prediction import training
+from watcher_failpredict.strategies import migrations
+from watcher_failpredict.strategies import predicted_least_failure as plf
+
+NOW = 1_700_000_000.0
+STEP = 10
+HISTORY = 600          # seconds of samples written per resource
+LOGGER = 'watcher_failpredict.strategies.predicted_least_failure'
+META = {'threshold': 90.0, 'period': 300, 'horizon': 600, 'window': 300,
+        'granularity': STEP}
+
+
+class CpuRiskBundle(risk_model.RankingRisk):
+    """Stand-in model: risk is the mean CPU of the last 300 s / 100."""
+
+    def __init__(self):
+        super().__init__(META)
+        self.calls = 0
+
+    def predict_risk(self, windows):
+        self.calls += 1
+        cpu = windows.data['cpu'][:, -30:]
+        with np.errstate(invalid='ignore'), \
+                np.testing.suppress_warnings() as sup:
+            sup.filter(RuntimeWarning)
+            return np.clip(np.nanmean(cpu, axis=1) / 100.0, 0, 1)
+
+
+def _series(value, n):
+    if np.ndim(value) == 0:
+        return np.full(n, float(value))
+    value = np.asarray(value, dtype=float)
+    assert value.size == n, value.size
+    return value
+
+
+class Cluster:
+    """A ModelRoot plus collectd-shaped metrics for it."""
+
+    n = HISTORY // STEP
+
+    def __init__(self):
+        self.model = model_root.ModelRoot()
+        self.ds = memory.InMemoryDataSource()
+        self.times = NOW - HISTORY + STEP * np.arange(self.n)
+        self.history = []
+
+    def host(self, name, cpu, status='enabled', state='up', vcpus=12,
+             memory=24576, disk=500, metrics=True, age=0):
+        node = element.ComputeNode(
+            uuid=f'uuid-{name}', hostname=name, status=status, state=state,
+            vcpus=vcpus, memory=memory, disk=disk, vcpu_reserved=0,
+            memory_mb_reserved=0, disk_gb_reserved=0, vcpu_ratio=1.0,
+            memory_ratio=1.0, disk_ratio=1.0)
+        self.model.add_node(node)
+        if metrics:
+            t = self.times - age
+            cpu = _series(cpu, self.n)
+            for metric, values in (('cpu', cpu), ('memory', 40.0),
+                                   ('load', cpu * 0.12), ('disk', 1e5),
+                                   ('net', 1e6)):
+                self.ds.add(metric_windows.COMPUTE_NODE, metric, name, t,
+                            _series(values, self.n))
+        return node
+
+    def instance(self, uuid, host, cpu=50.0, vcpus=1, memory=1024, disk=10,
+                 metrics=True, **fields):
+        inst = element.Instance(uuid=uuid, name=f'vnf-{uuid}', vcpus=vcpus,
+                                memory=memory, disk=disk, **fields)
+        self.model.add_instance(inst)
+        self.model.map_instance(inst, f'uuid-{host}')
+        if metrics:
+            self.ds.add(metric_windows.INSTANCE, 'cpu', uuid, self.times,
+                        _series(cpu, self.n))
+            self.ds.add(metric_windows.INSTANCE, 'memory', uuid, self.times,
+                        _series(memory * 0.8, self.n))
+        return inst
+
+    def strategy(self, bundle=None, **params):
+        strategy = plf.PredictedLeastFailure(
+            config=utils.Struct(datasources=None,
+                                check_optimize_metadata=False),
+            datasource=self.ds,
+            model_bundle=CpuRiskBundle() if bundle is None else bundle,
+            migration_history=lambda since: list(self.history),
+            clock=lambda: NOW)
+        strategy.compute_model = self.model
+        strategy.input_parameters = utils.Struct(params)
+        return strategy
+
+
+def moves(solution):
+    return [(a['input_parameters']['resource_id'],
+             a['input_parameters']['source_node'],
+             a['input_parameters']['destination_node'])
+            for a in solution.actions]
+
+
+def indicators(solution):
+    return {i.name: i.value for i in solution.efficacy_indicators}
+
+
+# -- schema -------------------------------------------------------------------
+
+
+def test_schema_defaults_filled_like_watcher_api():
+    params = {}
+    utils.StrictDefaultValidatingDraft4Validator(
+        plf.PredictedLeastFailure.get_schema()).validate(params)
+    assert params == {'threshold': 90.0, 'period': 300, 'granularity': 10,
+                      'horizon': None, 'max_migrations': 1, 'cooldown': 600,
+                      'mode': 'reactive', 'risk_threshold': 0.5,
+                      'cost_weight': 1.0}
+    for spec in plf.PredictedLeastFailure.get_schema()['properties'].values():
+        assert spec['description']
+
+
+@pytest.mark.parametrize('bad', [
+    {'threshold': 150}, {'threshold': 'high'}, {'period': 0},
+    {'granularity': 2.5}, {'horizon': 'soon'}, {'horizon': 0},
+    {'max_migrations': 0}, {'cooldown': -1}])
+def test_schema_rejects_invalid_parameters(bad):
+    with pytest.raises(jsonschema.ValidationError):
+        utils.StrictDefaultValidatingDraft4Validator(
+            plf.PredictedLeastFailure.get_schema()).validate(bad)
+
+
+def test_schema_rejects_unknown_parameters():
+    from watcher.common import exception
+    schema = plf.PredictedLeastFailure.get_schema()
+    with pytest.raises(exception.AuditParameterNotAllowed):
+        utils.StrictDefaultValidatingDraft4Validator(schema).validate(
+            {'colldown': 60})
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.Draft4Validator(schema).validate({'colldown': 60})
+
+
+def test_names_and_config_opts():
+    cls = plf.PredictedLeastFailure
+    assert cls.get_name() == 'predicted_least_failure'
+    assert cls.get_goal_name() == 'failure_mitigation'
+    opts = {o.name: o for o in cls.get_config_opts()}
+    # any datasource name is accepted (Watcher's own option has choices)
+    opts['datasources'].type('failpredict_influxdb')
+    assert opts['check_optimize_metadata'].default is False
+
+
+# -- trigger ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize('cpu,expect_moves', [(90.0, 1), (89.9, 0)])
+def test_trigger_at_and_below_threshold(cpu, expect_moves):
+    c = Cluster()
+    c.host('src', cpu)
+    c.host('dst', 20.0)
+    c.instance('vm1', 'src', cpu=100.0, vcpus=2)
+    solution = c.strategy().execute()
+    assert len(moves(solution)) == expect_moves
+    assert indicators(solution)['hosts_in_failure'] == expect_moves
+
+
+def test_trigger_uses_mean_over_period_only():
+    c = Cluster()
+    # the first half of the history is saturated, the last 300 s calm
+    c.host('src', np.r_[np.full(30, 100.0), np.full(30, 50.0)])
+    c.host('dst', 20.0)
+    c.instance('vm1', 'src', cpu=100.0, vcpus=2)
+    assert moves(c.strategy().execute()) == []
+
+
+# -- which VNF ----------------------------------------------------------------
+
+
+def test_instance_choice_skips_ineligible_and_picks_cheapest_relieving():
+    c = Cluster()
+    c.host('src', 95.0)
+    c.host('dst', 10.0, vcpus=48, memory=262144)
+    # Ineligible ones are the cheapest relieving instances: never chosen.
+    c.instance('excluded', 'src', cpu=100, vcpus=2, memory=512,
+               watcher_exclude=True)
+    c.instance('locked', 'src', cpu=100, vcpus=2, memory=512, locked=True)
+    c.instance('stopped', 'src', cpu=100, vcpus=2, memory=512,
+               state='stopped')
+    c.instance('cooling', 'src', cpu=100, vcpus=2, memory=512)
+    c.instance('nometrics', 'src', vcpus=2, memory=512, metrics=False)
+    # Eligible: 'tiny' does not end the overload (95 - 100*1/12 >= 90),
+    # 'big' and 'small' do; 'small' costs less.
+    c.instance('tiny', 'src', cpu=60, vcpus=1, memory=256)
+    c.instance('big', 'src', cpu=100, vcpus=2, memory=8192)
+    c.instance('small', 'src', cpu=100, vcpus=2, memory=2048)
+    c.history.append(migrations.Migration('cooling', 'x', 'y', NOW - 100))
+    solution = c.strategy().execute()
+    assert moves(solution) == [('small', 'src', 'dst')]
+    assert c.model.get_node_by_instance_uuid('small').hostname == 'dst'
+
+
+def test_cooldown_expired_instance_can_move_again():
+    c = Cluster()
+    c.host('src', 95.0)
+    c.host('dst', 10.0)
+    c.instance('vm1', 'src', cpu=100, vcpus=2)
+    c.history.append(migrations.Migration('vm1', 'x', 'src', NOW - 700))
+    assert moves(c.strategy().execute()) == [('vm1', 'src', 'dst')]
+    c2 = Cluster()
+    c2.host('src', 95.0)
+    c2.host('dst', 10.0)
+    c2.instance('vm1', 'src', cpu=100, vcpus=2)
+    c2.history.append(migrations.Migration('vm1', 'x', 'src', NOW - 700))
+    assert moves(c2.strategy(cooldown=800).execute()) == []
+
+
+def test_host_that_just_received_an_instance_is_not_a_source():
+    c = Cluster()
+    c.host('src', 95.0)
+    c.host('dst', 10.0)
+    c.instance('vm1', 'src', cpu=100, vcpus=2)
+    c.history.append(migrations.Migration('other', 'dst', 'src', NOW - 60))
+    solution = c.strategy().execute()
+    assert moves(solution) == []
+    assert indicators(solution)['hosts_in_failure'] == 1
+    assert indicators(solution)['hosts_relieved'] == 0
+
+
+def test_audit_tag_filter_when_configured():
+    c = Cluster()
+    c.host('src', 95.0)
+    c.host('dst', 10.0)
+    c.instance('cheap', 'src', cpu=100, vcpus=2, memory=512,
+               metadata={'optimize': 'false'})
+    c.instance('dear', 'src', cpu=100, vcpus=2, memory=4096, metadata={})
+    strategy = c.strategy()
+    strategy.config['check_optimize_metadata'] = True
+    assert moves(strategy.execute()) == [('dear', 'src', 'dst')]
+
+
+# -- where --------------------------------------------------------------------
+
+
+def test_each_destination_rejection_reason(caplog):
+    c = Cluster()
+    c.host('src', 95.0)
+    # every rejected host is calmer than 'ok', so only the rule stops it
+    c.host('disabled', 5.0, status='disabled')
+    c.host('down', 5.0, state='down')
+    c.host('fullcpu', 5.0, vcpus=4)
+    c.instance('hog', 'fullcpu', vcpus=3, metrics=False)
+    c.host('fullram', 5.0, memory=1024)
+    c.host('fulldisk', 5.0, disk=5)
+    c.host('stale', 5.0, age=250)
+    c.host('nometrics', 5.0, metrics=False)
+    c.host('wouldfail', 80.0)
+    c.host('ok', 60.0)
+    c.instance('vm1', 'src', cpu=100, vcpus=2, memory=2048, disk=10)
+    with caplog.at_level(logging.DEBUG, logger=LOGGER):
+        solution = c.strategy().execute()
+    assert moves(solution) == [('vm1', 'src', 'ok')]
+    text = caplog.text
+    for host, reason in [('src', 'it is the source'),
+                         ('disabled', 'compute service disabled'),
+                         ('down', 'compute service down'),
+                         ('fullcpu', 'not enough vCPU'),
+                         ('fullram', 'not enough MB RAM'),
+                         ('fulldisk', 'not enough GB disk'),
+                         ('stale', 'stale metrics'),
+                         ('nometrics', 'no metrics'),
+                         ('wouldfail', 'would be in failure state')]:
+        assert f'Host {host} rejected as destination of vm1: {reason}' in \
+            text, host
+    assert indicators(solution)['hosts_skipped'] == 2
+
+
+def test_no_feasible_destination_plans_nothing():
+    c = Cluster()
+    c.host('src', 95.0)
+    c.host('busy', 85.0)
+    c.instance('vm1', 'src', cpu=100, vcpus=2)
+    solution = c.strategy().execute()
+    assert moves(solution) == []
+    assert indicators(solution)['hosts_relieved'] == 0
+
+
+def test_working_state_updated_between_moves():
+    c = Cluster()
+    c.host('s1', 97.0)
+    c.host('s2', 95.0)
+    c.host('d1', 60.0)
+    c.host('d2', 62.0)
+    # each VNF adds 25 points: d1 first (lowest risk); then d1 would be
+    # at 110 %, so the second goes to d2
+    c.instance('a', 's1', cpu=100, vcpus=3)
+    c.instance('b', 's2', cpu=100, vcpus=3)
+    solution = c.strategy(max_migrations=2).execute()
+    assert moves(solution) == [('a', 's1', 'd1'), ('b', 's2', 'd2')]
+    assert c.model.get_node_by_instance_uuid('a').hostname == 'd1'
+    assert c.model.get_node_by_instance_uuid('b').hostname == 'd2'
+    ind = indicators(solution)
+    assert ind['hosts_in_failure'] == 2
+    assert ind['hosts_relieved'] == 2
+
+
+def test_resources_of_planned_moves_are_accounted():
+    c = Cluster()
+    c.host('s1', 97.0)
+    c.host('s2', 95.0)
+    # 'small' is the calmer host but has room for one 3-vCPU VNF only
+    c.host('small', 10.0, vcpus=24)
+    c.instance('hog', 'small', vcpus=19, metrics=False)
+    c.host('large', 30.0)
+    c.instance('a', 's1', cpu=100, vcpus=3)
+    c.instance('b', 's2', cpu=100, vcpus=3)
+    bundle = CpuRiskBundle()
+    solution = c.strategy(bundle=bundle, max_migrations=2).execute()
+    assert moves(solution) == [('a', 's1', 'small'), ('b', 's2', 'large')]
+
+
+@pytest.mark.parametrize('max_migrations,expected', [(1, 1), (2, 2), (5, 3)])
+def test_max_migrations_respected(max_migrations, expected):
+    c = Cluster()
+    for i, cpu in enumerate((99.0, 97.0, 95.0)):
+        c.host(f's{i}', cpu)
+        c.instance(f'vm{i}', f's{i}', cpu=100, vcpus=2)
+    c.host('d', 0.0, vcpus=64, memory=262144)
+    solution = c.strategy(max_migrations=max_migrations).execute()
+    planned = moves(solution)
+    assert len(planned) == expected
+    # the most loaded host first
+    assert planned[0] == ('vm0', 's0', 'd')
+    assert indicators(solution)['migrations_planned'] == expected
+
+
+# -- ranking with a really trained model --------------------------------------
+
+
+def _training_history(n_steps=1080, seed=0):
+    """3 h of 10 s steps: hosts with a repeating ramp to saturation and
+    hosts that stay flat at various levels (calm).
+    """
+    rng = np.random.default_rng(seed)
+    rows = []
+    for phase in (0, 60, 120, 180):
+        k = (np.arange(n_steps) + phase) % 240
+        rows.append(np.where(k < 90, 20.0, np.where(
+            k < 138, 20 + (k - 90) * (80 / 48),
+            np.where(k < 198, 100.0, 20.0))))
+    for level in (20, 35, 50, 65):
+        rows.append(np.full(n_steps, float(level)))
+    cpu = np.clip(np.array(rows) + rng.normal(0, 2, (len(rows), n_steps)),
+                  0, 100)
+    names = tuple(f'h{i}' for i in range(len(rows)))
+    times = STEP * np.arange(n_steps, dtype=float)
+    data = {'cpu': cpu, 'memory': np.full_like(cpu, 40.0),
+            'load': cpu * 0.12, 'disk': np.full_like(cpu, 1e5),
+            'net': np.full_like(cpu, 1e6)}
+    return metric_windows.ClusterWindows(
+        names=names, times=times, step=STEP, data=data,
+        last_seen=np.full(len(names), times[-1]))
+
+
+@pytest.fixture(scope='module', params=['svm', 'gbt_peak'])
+def trained(request):
+    bundle, evaluation = training.train(
+        _training_history(), threshold=90.0, period=300, horizon=600,
+        window=300, stride=2, model_kind=request.param)
+    assert bundle.metadata['model_kind'] == request.param
+    assert evaluation['beats_baseline']
+    return bundle
+
+
+def _rising_vs_calm_cluster():
+    c = Cluster()
+    c.host('src', 95.0)
+    # 'rising': lowest CPU now (mean ~25 % over the period) but ramping
+    # to saturation; 'calm': higher CPU now, flat.
+    c.host('rising', np.r_[np.full(30, 5.0), np.linspace(0, 50, 30)])
+    c.host('calm', 45.0)
+    c.instance('vnf', 'src', cpu=90, vcpus=2, memory=1024)
+    return c
+
+
+def test_trained_model_ranks_by_risk_not_by_current_cpu(trained):
+    solution = _rising_vs_calm_cluster().strategy(bundle=trained).execute()
+    assert moves(solution) == [('vnf', 'src', 'calm')]
+    ind = indicators(solution)
+    assert ind['hosts_relieved'] == 1
+    assert ind['cluster_risk_before'] > ind['cluster_risk_after']
+    assert 1.5 < ind['cluster_risk_before'] <= 3.0   # src and rising
+    # the same cluster ranked by CPU now would have picked 'rising'
+    least_cpu = _rising_vs_calm_cluster().strategy(bundle=CpuRiskBundle())
+    assert moves(least_cpu.execute()) == [('vnf', 'src', 'rising')]
+
+
+def test_trained_model_loaded_from_file_through_conf(trained, tmp_path):
+    from watcher_failpredict.prediction import bundle as bundle_mod
+    path = str(tmp_path / 'model.joblib')
+    digest = bundle_mod.save_bundle(trained, path)
+    c = _rising_vs_calm_cluster()
+    strategy = c.strategy()
+    strategy.model_bundle = None
+    fp_conf.CONF.set_override('model_path', path, group='failpredict')
+    fp_conf.CONF.set_override('model_sha256', digest, group='failpredict')
+    try:
+        assert moves(strategy.execute()) == [('vnf', 'src', 'calm')]
+        with open(path, 'ab') as f:      # tamper with it
+            f.write(b'x')
+        c2 = _rising_vs_calm_cluster()
+        s2 = c2.strategy()
+        s2.model_bundle = None
+        with pytest.raises(plf.ModelUnavailable) as err:
+            s2.execute()
+        assert path in str(err.value) and 'sha256' in str(err.value)
+        assert s2.solution.actions == []
+    finally:
+        fp_conf.CONF.clear_override('model_path', group='failpredict')
+        fp_conf.CONF.clear_override('model_sha256', group='failpredict')
+
+
+# -- failures are loud --------------------------------------------------------
+
+
+def _simple():
+    c = Cluster()
+    c.host('src', 95.0)
+    c.host('dst', 10.0)
+    c.instance('vm1', 'src', cpu=100, vcpus=2)
+    return c
+
+
+def test_no_model_configured_fails_the_audit():
+    strategy = _simple().strategy()
+    strategy.model_bundle = None
+    fp_conf.CONF.clear_override('model_path', group='failpredict')
+    with pytest.raises(plf.ModelUnavailable, match='model_path'):
+        strategy.execute()
+
+
+def test_missing_model_file_fails_naming_it(tmp_path):
+    path = str(tmp_path / 'absent.joblib')
+    strategy = _simple().strategy()
+    strategy.model_bundle = None
+    fp_conf.CONF.set_override('model_path', path, group='failpredict')
+    try:
+        with pytest.raises(plf.ModelUnavailable) as err:
+            strategy.execute()
+    finally:
+        fp_conf.CONF.clear_override('model_path', group='failpredict')
+    assert path in str(err.value)
+    assert 'no such file' in str(err.value)
+
+
+def test_garbage_model_file_fails(tmp_path):
+    path = tmp_path / 'garbage.joblib'
+    path.write_bytes(b'not a pickle')
+    strategy = _simple().strategy()
+    strategy.model_bundle = None
+    fp_conf.CONF.set_override('model_path', str(path), group='failpredict')
+    try:
+        with pytest.raises(plf.ModelUnavailable, match='not a model bundle'):
+            strategy.execute()
+    finally:
+        fp_conf.CONF.clear_override('model_path', group='failpredict')
+
+
+def test_model_error_is_a_watcher_exception():
+    from watcher.common import exception
+    assert issubclass(plf.ModelUnavailable, exception.WatcherException)
+    assert str(plf.ModelUnavailable('boom /x')) == 'boom /x'
+
+
+def test_no_evaluable_host_fails_naming_hosts():
+    c = Cluster()
+    c.host('gone', 95.0, metrics=False)
+    c.host('old', 95.0, age=250)
+    c.instance('vm1', 'gone', cpu=100, vcpus=2)
+    with pytest.raises(plf.NoEvaluableHost) as err:
+        c.strategy().execute()
+    msg = str(err.value)
+    assert 'gone (no metrics at all in the window)' in msg
+    assert 'old (stale metrics' in msg
+
+
+def test_model_unable_to_score_counts_as_skipped(caplog):
+    class PartialBundle(CpuRiskBundle):
+        def predict_risk(self, windows):
+            risk = super().predict_risk(windows)
+            risk[[i for i, n in enumerate(windows.names) if n == 'dst']] = \
+                np.nan
+            return risk
+
+    c = _simple()
+    c.host('other', 30.0)
+    with caplog.at_level(logging.WARNING, logger=LOGGER):
+        solution = c.strategy(bundle=PartialBundle()).execute()
+    assert moves(solution) == [('vm1', 'src', 'other')]
+    assert indicators(solution)['hosts_skipped'] == 1
+    assert 'dst (the model could not score it)' in caplog.text
+
+
+def test_metrics_backend_down_fails_the_audit():
+    c = _simple()
+    c.ds.available = False
+    with pytest.raises(plf.MetricsReadFailed, match='switched off'):
+        c.strategy().execute()
+
+
+def test_incompatible_granularity_and_horizon_fail():
+    with pytest.raises(plf.IncompatibleParameters, match='granularity'):
+        _simple().strategy(granularity=60).execute()
+    with pytest.raises(plf.IncompatibleParameters, match='horizon'):
+        _simple().strategy(horizon=120).execute()
+    # the model's own horizon is accepted
+    assert len(moves(_simple().strategy(horizon=600).execute())) == 1
+
+
+def test_fixed_hosts_model_is_refused_for_audits():
+    """The paper's which-server classifier cannot rank a subset of hosts."""
+    bundle = CpuRiskBundle()
+    bundle.metadata = dict(META, model_kind='fixed_hosts')
+    with pytest.raises(plf.IncompatibleParameters, match='fixed_hosts'):
+        _simple().strategy(bundle=bundle).execute()
+    assert bundle.calls == 0
+
+
+# -- reads, indicators, collaborators -----------------------------------------
+
+
+def test_two_bulk_reads_for_hosts_and_one_for_instances():
+    """Hosts: the windows of cpu, memory and load, and the window means of
+    disk and net (cluster_means); instances: one read, whatever the number
+    of failing hosts.
+    """
+    c = Cluster()
+    for i in range(20):
+        c.host(f'h{i}', 95.0 if i < 3 else 20.0 + i)
+        for j in range(4):
+            c.instance(f'vm{i}-{j}', f'h{i}', cpu=100, vcpus=2)
+    solution = c.strategy(max_migrations=3).execute()
+    assert len(moves(solution)) == 3
+    assert c.ds.fetch_count == 3
+
+
+def test_efficacy_indicators_values():
+    c = Cluster()
+    c.host('s1', 99.0)
+    c.host('s2', 96.0)
+    c.host('stale', 10.0, age=250)
+    c.host('d', 20.0, vcpus=24)
+    c.instance('big', 's1', cpu=100, vcpus=1)   # relieves 8.3: not enough
+    c.instance('vm2', 's2', cpu=100, vcpus=2)   # relieves 16.7
+    solution = c.strategy(max_migrations=2).execute()
+    assert moves(solution) == [('big', 's1', 'd'), ('vm2', 's2', 'd')]
+    ind = indicators(solution)
+    assert ind['hosts_in_failure'] == 2
+    assert ind['hosts_relieved'] == 1          # s1 stays at ~90.7 %
+    assert ind['migrations_planned'] == 2
+    assert ind['hosts_skipped'] == 1
+    # stand-in risk = CPU/100 summed over s1, s2, d
+    assert ind['cluster_risk_before'] == pytest.approx(
+        0.99 + 0.96 + 0.20, abs=1e-6)
+    assert ind['cluster_risk_after'] == pytest.approx(
+        (99 - 100 / 12) / 100 + (96 - 200 / 12) / 100
+        + (20 + 100 / 24 + 200 / 24) / 100, abs=1e-6)
+    glob = {g.name: g.value for g in solution.global_efficacy}
+    assert glob['relieved_ratio'] == pytest.approx(50.0)
+
+
+def test_indicators_when_nothing_fails():
+    c = Cluster()
+    c.host('a', 20.0)
+    c.host('b', 30.0)
+    solution = c.strategy().execute()
+    ind = indicators(solution)
+    assert ind == {'hosts_in_failure': 0, 'hosts_relieved': 0,
+                   'migrations_planned': 0,
+                   'cluster_risk_before': pytest.approx(0.5),
+                   'cluster_risk_after': pytest.approx(0.5),
+                   'hosts_skipped': 0}
+    assert solution.global_efficacy[0].value == 100.0
+    assert c.ds.fetch_count == 2   # the hosts' windows and means only
+
+
+def test_actions_are_live_migrations_watcher_accepts():
+    from watcher.applier.actions import migration
+    uuid = '0b0f8f3c-2f7e-4a53-9a43-3f4bd3c0a001'
+    c = Cluster()
+    c.host('src', 95.0)
+    c.host('dst', 10.0)
+    c.instance(uuid, 'src', cpu=100, vcpus=2)
+    solution = c.strategy().execute()
+    (action,) = solution.actions
+    assert action['action_type'] == 'migrate'
+    params = dict(action['input_parameters'])
+    assert params == {'migration_type': 'live', 'source_node': 'src',
+                      'destination_node': 'dst',
+                      'resource_name': f'vnf-{uuid}', 'resource_id': uuid}
+    # the applier's own schema for the migrate action (no extra keys)
+    jsonschema.validate(params, migration.Migrate.schema.fget(None))
+
+
+def test_default_datasource_is_influxdb_and_injectable():
+    from watcher_failpredict.datasources import influxdb
+    strategy = plf.PredictedLeastFailure(
+        config=utils.Struct(datasources=None))
+    assert isinstance(strategy.datasource_backend, influxdb.InfluxDBDataSource)
+    ds = memory.InMemoryDataSource()
+    strategy.datasource_backend = ds
+    assert strategy.datasource_backend is ds
+
+
+def test_does_not_build_model_xml_when_debug_is_off():
+    c = _simple()
+    strategy = c.strategy()
+    logging.getLogger(LOGGER).setLevel(logging.INFO)
+    try:
+        with mock.patch.object(model_root.ModelRoot, 'to_string') as xml:
+            strategy.execute()
+        xml.assert_not_called()
+    finally:
+        logging.getLogger(LOGGER).setLevel(logging.NOTSET)
+
+
+def test_migration_history_from_watcher_actions():
+    import datetime
+    utc = datetime.timezone.utc
+
+    def action(kind, uuid, dest, when):
+        return mock.Mock(action_type=kind, updated_at=when, created_at=when,
+                         input_parameters={'resource_id': uuid,
+                                           'source_node': 'a',
+                                           'destination_node': dest})
+
+    recent = datetime.datetime.fromtimestamp(NOW - 100, utc)
+    done = [action('migrate', 'vm1', 'h1', recent),
+            action('change_nova_service_state', 'n', None, recent)]
+    running = [action('migrate', 'vm2', 'h2',
+                      datetime.datetime.fromtimestamp(NOW - 5000, utc))]
+    from watcher import objects
+    objects.register_all()
+    strategy = _simple().strategy()
+    with mock.patch('watcher.objects.action.Action.list',
+                    side_effect=[done, running]) as listing:
+        got = list(strategy._db_migrations(NOW - 600))
+    assert got == [migrations.Migration('vm1', 'a', 'h1', NOW - 100),
+                   migrations.Migration('vm2', 'a', 'h2', NOW)]
+    filters = listing.call_args_list[0].kwargs['filters']
+    assert filters['state'] == 'SUCCEEDED'
+    assert filters['updated_at__gte'] == datetime.datetime(
+        *datetime.datetime.fromtimestamp(NOW - 600, utc).timetuple()[:6])
+    assert listing.call_args_list[1].kwargs['filters'] == {
+        'state': 'ONGOING'}
+
+
+def test_strategy_loads_through_watcher_entry_point():
+    from watcher.decision_engine.loading import default
+    # reload_config_files() needs a parsed CONF (Watcher's services have
+    # one); registering our options is what is under test here.
+    with mock.patch.object(default.DefaultStrategyLoader, '_reload_config'):
+        strategy = default.DefaultStrategyLoader().load(
+            'predicted_least_failure')
+    assert isinstance(strategy, plf.PredictedLeastFailure)
+    assert strategy.goal.name == 'failure_mitigation'
+    assert strategy.config.check_optimize_metadata is False
+
+
+def test_virt_form_cpu_per_vcpu_is_scaled_to_the_instance():
+    """collectd's virt plugin reports percent of ONE vCPU: 200 % on a 4-vCPU
+    VNF is 2 cores (17 % of a 12-core host), not 8 cores (67 %).
+    """
+    def cluster():
+        c = Cluster()
+        c.host('src', 95.0)
+        c.host('dst', 50.0)
+        c.instance('vm4', 'src', cpu=200.0, vcpus=4)
+        return c
+
+    per_vcpu = cluster()
+    per_vcpu.ds.instance_cpu_per_vcpu = True
+    assert moves(per_vcpu.strategy().execute()) == [('vm4', 'src', 'dst')]
+    # read as percent of the instance, the same numbers would not fit on dst
+    assert moves(cluster().strategy().execute()) == []
+
+
+def test_a_datasource_the_strategy_built_is_closed_with_the_audit():
+    """Watcher builds a strategy per audit: its own datasource (connections,
+    query thread) must not outlive it, even when the audit fails.
+    """
+    from watcher_failpredict.datasources import influxdb
+    built = []
+
+    class Recording(memory.InMemoryDataSource):
+        def __init__(self):
+            super().__init__()
+            self.closed = 0
+            built.append(self)
+
+        def close(self):
+            self.closed += 1
+
+    c = _simple()
+    strategy = c.strategy()
+    strategy.datasource_backend = None   # as Watcher's loader leaves it
+    with mock.patch.object(influxdb, 'InfluxDBDataSource', Recording):
+        with pytest.raises(plf.NoEvaluableHost, match='no metrics'):
+            strategy.execute()           # the new datasource is empty
+    assert len(built) == 1 and built[0].closed == 1
+    # An injected datasource belongs to its owner: never closed here.
+    c.ds.close = mock.Mock()
+    c.strategy().execute()
+    c.ds.close.assert_not_called()

@@ -1,0 +1,126 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Audit parameters: refused by the schema at the API and by the strategy
+itself (issue 14 points 4 and 5).
+"""
+
+import json
+
+import jsonschema
+import pytest
+from watcher.common import exception
+from watcher.common import utils
+
+from tests.unit.strategies.test_strategy import _simple as failing_cluster
+from tests.unit.strategies.test_strategy import moves
+from watcher_failpredict.strategies import predicted_least_failure as plf
+
+SCHEMA = plf.PredictedLeastFailure.get_schema()
+NAN = float('nan')
+INF = float('inf')
+
+
+def _validate(params):
+    """As Watcher's API does, after json.loads of the request body."""
+    utils.StrictDefaultValidatingDraft4Validator(SCHEMA).validate(params)
+    return params
+
+
+# -- the schema (Watcher's API) -----------------------------------------------
+
+
+@pytest.mark.parametrize('body', [
+    '{"threshold": NaN}', '{"risk_threshold": NaN}', '{"cost_weight": NaN}',
+    '{"threshold": Infinity}', '{"threshold": -Infinity}',
+    '{"cost_weight": Infinity}', '{"risk_threshold": Infinity}',
+    '{"period": NaN}', '{"period": Infinity}', '{"horizon": NaN}',
+    '{"cooldown": Infinity}', '{"max_migrations": NaN}',
+])
+def test_schema_refuses_nan_and_infinity_from_json(body):
+    with pytest.raises(jsonschema.ValidationError):
+        _validate(json.loads(body))
+
+
+@pytest.mark.parametrize('bad', [
+    {'period': 86401}, {'period': 10 ** 8}, {'granularity': 3601},
+    {'horizon': 86401}, {'max_migrations': 1001},
+    {'cooldown': 7 * 86400 + 1}, {'cooldown': 10 ** 11},
+    {'cost_weight': 1000.5}, {'cost_weight': -0.1},
+    {'risk_threshold': 1.01}, {'mode': 'PROACTIVE'},
+])
+def test_schema_refuses_values_above_their_bound(bad):
+    with pytest.raises(jsonschema.ValidationError):
+        _validate(bad)
+
+
+@pytest.mark.parametrize('good', [
+    {'threshold': 0}, {'threshold': 1e-9}, {'threshold': 0.5},
+    {'threshold': 1}, {'threshold': 99.999}, {'threshold': 100},
+    {'period': 86400}, {'granularity': 3600}, {'horizon': 86400},
+    {'max_migrations': 1000}, {'cooldown': 0}, {'cooldown': 7 * 86400},
+    {'risk_threshold': 0}, {'risk_threshold': 1}, {'cost_weight': 0},
+    {'cost_weight': 1000}, {'mode': 'proactive'},
+])
+def test_schema_keeps_accepting_every_finite_value_in_range(good):
+    params = _validate(dict(good))
+    for key, value in good.items():
+        assert params[key] == value
+
+
+# -- the strategy's own checks ------------------------------------------------
+
+
+@pytest.mark.parametrize('params,message', [
+    ({'threshold': NAN}, 'audit parameter threshold must be a finite number '
+                         'from 0 to 100, got nan'),
+    ({'risk_threshold': NAN, 'mode': 'proactive'},
+     'audit parameter risk_threshold must be a finite number from 0 to 1, '
+     'got nan'),
+    ({'cost_weight': INF}, 'audit parameter cost_weight must be a finite '
+                           'number from 0 to 1000, got inf'),
+    ({'mode': 'PROACTIVE'}, "audit parameter mode must be one of "
+                            "'reactive', 'proactive', got 'PROACTIVE'"),
+    ({'period': 10 ** 8}, 'audit parameter period must be an integer from 1 '
+                          'to 86400, got 100000000'),
+    ({'cooldown': 10 ** 11}, 'audit parameter cooldown must be an integer '
+                             'from 0 to 604800, got 100000000000'),
+    ({'granularity': 2.5}, 'audit parameter granularity must be an integer '
+                           'from 1 to 3600, got 2.5'),
+    ({'max_migrations': True}, 'audit parameter max_migrations must be an '
+                               'integer from 1 to 1000, got True'),
+    ({'threshold': 'high'}, 'audit parameter threshold must be a finite '
+                            "number from 0 to 100, got 'high'"),
+    ({'horizon': 'soon'}, 'audit parameter horizon must be null or an '
+                          "integer from 1 to 86400, got 'soon'"),
+    ({'period': 86400, 'granularity': 1},
+     'audit parameters period 86400 s at granularity 1 s make 86400 steps '
+     'per host; at most 8640 are allowed'),
+])
+def test_strategy_refuses_what_the_schema_would(params, message):
+    strategy = failing_cluster().strategy(**params)
+    with pytest.raises(plf.InvalidParameter) as err:
+        strategy.execute()
+    assert str(err.value) == message
+    # a WatcherException: Watcher's audit handler marks the audit FAILED
+    assert isinstance(err.value, exception.WatcherException)
+    assert moves(strategy.solution) == []
+
+
+def test_strategy_takes_integral_floats_and_fills_defaults():
+    strategy = failing_cluster().strategy(period=300.0, threshold=90)
+    assert moves(strategy.execute()) == [('vm1', 'src', 'dst')]
+    assert strategy.params == {
+        'threshold': 90.0, 'period': 300, 'granularity': 10, 'horizon': None,
+        'max_migrations': 1, 'cooldown': 600, 'mode': 'reactive',
+        'risk_threshold': 0.5, 'cost_weight': 1.0}
+    assert isinstance(strategy.params['period'], int)

@@ -1,0 +1,414 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""The testbed's extra policies, trace scenarios and seed aggregation."""
+
+import copy
+import math
+
+import numpy as np
+import pytest
+import yaml
+
+from tests.unit.testbed.test_run import SHORT
+from watcher_failpredict.datasources import windows as metric_windows
+from watcher_failpredict.prediction import baseline_risk
+from watcher_failpredict.prediction import baselines
+from watcher_failpredict.prediction import traces
+from watcher_failpredict.testbed import cluster
+from watcher_failpredict.testbed import loads
+from watcher_failpredict.testbed import policies
+from watcher_failpredict.testbed import report
+from watcher_failpredict.testbed import runner
+from watcher_failpredict.testbed import scenario
+from watcher_failpredict.tracesets import catalog
+
+
+@pytest.fixture(scope='module')
+def short():
+    return scenario.validate(SHORT)
+
+
+# -- Watcher's workload_balance (least-cpu-wb) --------------------------------
+
+
+def test_workload_balance_is_watchers_own_with_schema_defaults(short):
+    from watcher.decision_engine.strategy.strategies import workload_balance
+    policy = policies.make_policy('least-cpu-wb', short, None, 1)
+    assert type(policy.strategy) is workload_balance.WorkloadBalance
+    # schema defaults, with the metric and the scenario's trigger threshold
+    assert policy.parameters == {'metrics': 'instance_cpu_usage',
+                                 'threshold': 90.0, 'period': 300,
+                                 'granularity': 300}
+
+
+def test_workload_balance_sums_instance_cpu_only(short):
+    # background load is not an instance: at the 90 % trigger no server's
+    # VNFs (at most a few cores of 12) ever reach it, so it never moves
+    tb, policy = runner.run_policy(short, 'least-cpu-wb', 1)
+    assert policy.calls >= (tb.n_steps - 600 // 5) // 12
+    assert tb.migrations == []
+
+
+def test_workload_balance_moves_from_the_vnf_heavy_server(short):
+    # 8 of 12 VNFs on server 0 (about 20 % of its cores in VNF CPU), the
+    # threshold at 15 %: workload_balance must move one of them off it to
+    # the server whose instances use the least CPU, and the testbed's
+    # migration model carries the move out
+    scn = copy.deepcopy(short)
+    scn['trigger']['threshold'] = 15.0
+    tb = cluster.Testbed(scn, 1)
+    tb.host_of[:8] = 0
+    tb.host_of[8:] = [1, 1, 2, 3]
+    tb.run_until(100)
+    policy = policies.make_policy('least-cpu-wb', scn, tb, 1)
+    moves = policy.decide(tb)
+    assert len(moves) == 1
+    vnf, dst = moves[0]
+    assert tb.host_of[vnf] == 0 and dst != 0
+    # destination: the lowest sum of instance CPU (server 2 or 3 hold one
+    # VNF each; the lighter of the two)
+    cpu = tb.rec_vcpu[:, 40:100].mean(axis=1)
+    assert dst == min((2, 3), key=lambda s: cpu[tb.host_of == s].sum())
+    m = tb.start_migration(vnf, dst)
+    tb.run_until(int(m.end // tb.dt) + 2)
+    assert tb.host_of[vnf] == dst
+
+
+# -- forecasting baselines as rankings ----------------------------------------
+
+
+def _windows(rows, step=10):
+    rows = np.asarray(rows, dtype=float)
+    names = tuple(f'compute-{i:02d}' for i in range(len(rows)))
+    return metric_windows.ClusterWindows(
+        names=names, times=np.arange(rows.shape[1]) * step, step=step,
+        data={'cpu': rows}, last_seen=np.full(len(rows), 1.0))
+
+
+def test_mean_kstd_and_trend_rankings(short):
+    md = policies.model_metadata(short)          # window 600 s / 10 s
+    flat = np.full(60, 60.0)
+    rising = np.linspace(20.0, 55.0, 60)         # lower now, climbing
+    noisy = 50.0 + 10.0 * np.where(np.arange(60) % 2, 1.0, -1.0)
+    win = _windows([flat, rising, noisy])
+    kstd = baseline_risk.BaselineRisk(md, 'mean_kstd').predict_risk(win)
+    np.testing.assert_allclose(kstd, [0.6, (rising.mean() + 2 * np.std(
+        rising)) / 100, 0.7])
+    horizon = policies.migration_seconds(short)
+    assert 40 < horizon < 50                     # the paper's ~45 s
+    trend = baseline_risk.BaselineRisk(md, 'linear_trend',
+                                       horizon).predict_risk(win)
+    slope = (55.0 - 20.0) / 59
+    expect = 55.0 + slope * round(horizon / 10)
+    assert trend[1] == pytest.approx(expect / 100)
+    assert trend[0] == pytest.approx(0.6)
+    # the same numbers as the prediction module's baselines
+    t = np.full(3, 60)
+    np.testing.assert_allclose(100 * trend, baselines.linear_trend(
+        win.data['cpu'], t, np.arange(3), 60, round(horizon / 10)))
+    # a host without data ranks last
+    gap = _windows([flat, np.full(60, np.nan)])
+    assert np.argmax(baseline_risk.BaselineRisk(md, 'mean_kstd').predict_risk(
+        gap)) == 1
+
+
+def test_baseline_policies_run_the_real_strategy(short):
+    for name in ('mean-kstd', 'trend'):
+        tb, policy = runner.run_policy(short, name, 1)
+        assert isinstance(policy, policies.StrategyPolicy)
+        assert isinstance(policy.strategy.model_bundle,
+                          baseline_risk.BaselineRisk)
+        assert policy.calls > 0
+        assert len(tb.migrations) == len(policy.history)
+
+
+def test_seasonal_ranking_reads_each_servers_own_cycle_back(short):
+    tb = cluster.Testbed(short, 1)
+    tb.run_until(120)                            # 600 s of this run
+    md = policies.model_metadata(short)          # period 300 s, horizon
+    period, horizon = 60, md['horizon'] // 5     # in 5 s steps
+    n = 2000
+    k = np.arange(n + tb.k)
+    # server 0 saturates in the horizon one cycle (400 steps) back, server
+    # 1 (cycle 300 steps) stays calm there; the others have no cycle
+    busy0 = (k + 300) % 400 < 150
+    busy1 = (k + 200) % 300 < 100
+    full = np.full((tb.n_servers, n + tb.k), 50.0)
+    full[0] = np.where(busy0, 98.0, 20.0)
+    full[1] = np.where(busy1, 98.0, 20.0)
+    full[2:] += np.random.default_rng(3).normal(0, 5, (tb.n_servers - 2,
+                                                       n + tb.k))
+    history = full[:, :n]
+    tb.rec_cpu[:, :tb.k] = full[:, n:]
+    risk = policies.SeasonalRisk(md, tb, history)
+    c0, c1 = risk.cycle[:2]
+    assert abs(c0 - 400) <= 4 and abs(c1 - 300) <= 3        # within 1 %
+    assert not risk.cycle[2:].any()
+    now = n + tb.k
+    rm = np.array([np.convolve(r, np.ones(period) / period)[:now]
+                   for r in full[:2]])
+    expect = [rm[s, now - c:now - c + horizon].max()
+              for s, c in ((0, c0), (1, c1))]
+    assert busy0[now - c0:now - c0 + horizon].any()
+    assert not busy1[now - c1:now - c1 + horizon].any()
+    # the windows the strategy passes equal what was measured: no extra
+    times, host, _ = tb.metric_samples(0)
+    win = metric_windows.ClusterWindows(
+        names=tuple(cluster.host_name(s) for s in range(tb.n_servers)),
+        times=times, step=10, data={'cpu': host['cpu']},
+        last_seen=np.full(tb.n_servers, times[-1]))
+    got = risk.predict_risk(win)
+    np.testing.assert_allclose(100 * got[:2], expect)
+    assert got[0] > 0.9 > 0.3 > got[1]
+    # no cycle: persistence, the mean over the trigger period now
+    np.testing.assert_allclose(100 * got[2:], full[2:, now - period:now].mean(
+        axis=1))
+    with pytest.raises(ValueError, match='servers'):
+        policies.SeasonalRisk(md, tb, history[:3])
+    with pytest.raises(ValueError, match='stretch before the run'):
+        policies.make_policy('seasonal', short, tb, 1)
+
+
+def test_seasonal_policy_runs_the_real_strategy_on_the_training_history(
+        short, monkeypatch):
+    seen = []
+    real = policies.SeasonalRisk.__init__
+
+    def spy(self, metadata, testbed, history):
+        seen.append(history.copy())
+        real(self, metadata, testbed, history)
+    monkeypatch.setattr(policies.SeasonalRisk, '__init__', spy)
+    res = runner.run_seed(short, 1, ['seasonal'])
+    tb, policy = res['runs']['seasonal']
+    assert isinstance(policy.strategy.model_bundle, policies.SeasonalRisk)
+    assert policy.calls > 0
+    assert len(tb.migrations) == len(policy.history) > 0
+    train = runner.simulate_history(short, 1)
+    np.testing.assert_array_equal(seen[0], train.rec_cpu)
+    assert seen[0].shape[1] == short['train_duration'] // short['step']
+
+
+def test_proposed_proactive_runs_the_strategy_in_proactive_mode(short):
+    from watcher.common import utils
+
+    from watcher_failpredict.strategies import predicted_least_failure as plf
+    bundle, _ = runner.train_model(short, 1)
+    with pytest.raises(ValueError, match='proposed-proactive policy needs'):
+        policies.make_policy('proposed-proactive', short, None, 1)
+    tb, policy = runner.run_policy(short, 'proposed-proactive', 1, bundle)
+    assert policy.strategy.model_bundle is bundle
+    # proactive, with the strategy's own schema defaults for the rest (the
+    # parameters its audit ran with)
+    params = utils.Struct(policy.strategy.params)
+    assert policy.strategy.input_parameters.mode == 'proactive'
+    schema = plf.PredictedLeastFailure.get_schema()['properties']
+    assert params.mode == 'proactive'
+    assert params.risk_threshold == schema['risk_threshold']['default']
+    assert params.cost_weight == schema['cost_weight']['default']
+    assert policy.calls > 0
+    assert len(tb.migrations) == len(policy.history)
+    # the reactive proposed policy sets no mode (the strategy's default)
+    _, reactive = runner.run_policy(short, 'proposed', 1, bundle)
+    assert 'mode' not in reactive.strategy.input_parameters
+
+
+# -- trace scenarios ----------------------------------------------------------
+
+
+def test_trace_sums_columns_filters_rows_and_fills_gaps(tmp_path):
+    path = tmp_path / 'long.csv'
+    path.write_text('machine,t,cpu,other\n'
+                    'a,0,10,1\nb,0,50,1\na,300,20,2\n'
+                    'a,900,40,3\nb,300,60,1\n')
+    v = loads.read_trace(str(path), 'cpu', 2.0, 't', {'machine': 'a'})
+    # t = 600 missing: it repeats t = 300
+    np.testing.assert_allclose(v, [20, 40, 40, 80])
+    s = loads.read_trace(str(path), ['cpu', 'other'], 1.0, 't',
+                         {'machine': 'b'})
+    np.testing.assert_allclose(s, [51, 61])
+    with pytest.raises(ValueError, match="no column 'nope'"):
+        loads.read_trace(str(path), ['cpu', 'nope'])
+    with pytest.raises(ValueError, match='has no value'):
+        loads.read_trace(str(path), 'cpu', where={'machine': 'z'})
+
+
+def test_trace_pattern_validation_names_the_bad_key(tmp_path, monkeypatch):
+    (tmp_path / 'vms.csv').write_text('t_sec,vm_1,vm_2\n0,10,20\n300,30,40\n')
+    data = copy.deepcopy(SHORT)
+    bg = {'kind': 'trace', 'file': 'vms.csv', 'columns': ['vm_1', 'vm_3'],
+          'time_column': 't_sec'}
+    data['servers']['background'] = [bg]
+    with pytest.raises(scenario.ScenarioError,
+                       match=r"background\[0\]\.columns: .* no column 'vm_3'"):
+        scenario.validate(data, str(tmp_path))
+    bg['columns'] = ['vm_1', 'vm_2']
+    bg['column'] = 'vm_1'
+    with pytest.raises(scenario.ScenarioError, match='not both'):
+        scenario.validate(data, str(tmp_path))
+    del bg['column']
+    bg['time_column'] = 'when'
+    with pytest.raises(scenario.ScenarioError, match=r'time_column: .*when'):
+        scenario.validate(data, str(tmp_path))
+    bg['time_column'] = 't_sec'
+    scn = scenario.validate(data, str(tmp_path))
+    tb = cluster.Testbed(scn, 1, 'train')
+    # step 10 s per trace value: 30 then 70 % of the cores, repeated
+    np.testing.assert_allclose(tb.bg[0, :4] * 100 / tb.cores,
+                               [30, 30, 70, 70])
+    # traces: files come from $FAILPREDICT_TRACES; absent: a clear error
+    # naming the file, the directory, the rule that chose it and what to do
+    bg['file'] = 'traces:vms.csv'
+    monkeypatch.setenv(traces.TRACES_ENV, str(tmp_path))
+    assert scenario.validate(data)['servers']['background'][0]['file'] == \
+        str(tmp_path / 'vms.csv')
+    monkeypatch.setenv(traces.TRACES_ENV, str(tmp_path / 'missing'))
+    with pytest.raises(scenario.ScenarioError,
+                       match=r'background\[0\]\.file: traces:vms\.csv: trace '
+                             r'file vms\.csv not found in the traces '
+                             r'directory .*missing \(from '
+                             r'\$FAILPREDICT_TRACES\); put vms\.csv in the '
+                             r'traces directory'):
+        scenario.validate(data)
+    # --traces DIR (the traces argument) wins over the environment
+    assert scenario.validate(data, traces=str(tmp_path))['servers'][
+        'background'][0]['file'] == str(tmp_path / 'vms.csv')
+
+
+HAVE_ALIBABA = not catalog.missing_files(catalog.get('alibaba'))
+
+
+@pytest.mark.parametrize('name', [
+    pytest.param('alibaba', marks=pytest.mark.skipif(
+        not HAVE_ALIBABA,
+        reason=f'research-only Alibaba trace not in {traces.traces_dir()}; '
+               f'{catalog.fetch_instruction("alibaba2018_machines")}')),
+    'azure'])      # shipped with the package: always runs
+def test_trace_scenarios_train_and_test_on_different_trace_days(name):
+    scn = scenario.load(name)
+    assert scn['trigger']['threshold'] == 90
+    bg = scn['servers']['background']
+    assert len(bg) == scn['servers']['count'] == 12
+    spec = bg[0]
+    values = loads.read_trace(spec['file'], spec['columns'] or
+                              spec['column'], spec['scale'],
+                              spec['time_column'], spec['where'])
+    train_rows = scn['train_duration'] / spec['seconds_per_value']
+    test_rows = scn['test_duration'] / spec['seconds_per_value']
+    # no wrap-around: the test stretch replays later rows than training
+    assert train_rows + test_rows <= values.size
+    quiet = copy.deepcopy(scn)
+    for p in quiet['servers']['background']:
+        p['noise'] = 0.0
+    tb = cluster.Testbed(quiet, 1, 'test')
+    first = int(train_rows)
+    assert tb.bg[0, 0] * 100 / tb.cores == pytest.approx(values[first])
+    if name == 'azure':
+        # server 0 sums VMs 0, 12, 24, ...: 6 of the 70
+        assert len(spec['columns']) == 6
+    else:
+        assert spec['where'] == {'machine_id': 'm_1934'}
+
+
+# -- seeds and confidence intervals -------------------------------------------
+
+
+def test_aggregate_mean_and_95_ci_on_known_numbers():
+    per_seed = {
+        'no-mig': [dict.fromkeys(report.METRICS, 0.0) for _ in range(5)],
+        'oracle': [dict.fromkeys(report.METRICS, 0.0) for _ in range(5)]}
+    for i, v in enumerate([1.0, 2.0, 3.0, 4.0, 5.0]):
+        per_seed['no-mig'][i].update(throughput=v, mean_rt=10.0)
+        per_seed['oracle'][i].update(throughput=v + 1.0, mean_rt=8.0)
+    agg = report.aggregate(per_seed)
+    thr = agg['no-mig']['throughput']
+    assert thr['mean'] == 3.0
+    # t(0.975, 4) = 2.776445; s = sqrt(2.5); CI = t s / sqrt(5)
+    assert thr['ci95'] == pytest.approx(2.776445 * math.sqrt(2.5) /
+                                        math.sqrt(5), rel=1e-5)
+    assert agg['no-mig']['mean_rt']['ci95'] == 0.0
+    assert agg['oracle']['gain_throughput'] == pytest.approx(1 / 3)
+    assert agg['oracle']['gain_rt'] == pytest.approx(0.2)
+    assert agg['oracle']['oracle_share_rt'] == pytest.approx(1.0)
+    one = report.aggregate({'no-mig': per_seed['no-mig'][:1]})
+    assert one['no-mig']['throughput']['ci95'] == 0.0
+    assert '±' in report.table(agg, 5) and '±' not in report.table(one, 1)
+
+
+def test_n_seeds_run_and_are_aggregated(short):
+    scn = copy.deepcopy(short)
+    scn['test_duration'] = 900
+    res = runner.evaluate(scn, ['no-mig', 'least-cpu'], seeds=3)
+    runs = res['per_seed']['no-mig']
+    assert [r['seed'] for r in runs] == [scn['seed'], scn['seed'] + 1,
+                                         scn['seed'] + 2]
+    thr = [r['throughput'] for r in runs]
+    assert len(set(thr)) == 3                    # fresh noise per seed
+    agg = res['aggregate']['no-mig']['throughput']
+    assert agg['mean'] == pytest.approx(np.mean(thr))
+    assert agg['ci95'] > 0
+    assert len(res['per_seed']['least-cpu']) == 3
+
+
+# -- metrics through a real InfluxDB (--influxdb) -----------------------------
+
+
+def test_metrics_through_real_influxdb_same_decisions(short, influxdb_server):
+    # the testbed writes collectd points into a real influxd, the strategy
+    # reads them back through InfluxDBDataSource: same moves as in memory
+    from watcher_failpredict.datasources import influxdb as influx_ds
+    conf = {'url': influxdb_server.url, 'prefix': 'tbtest'}
+    tb_i, pol_i = runner.run_policy(short, 'least-cpu', 1, influxdb=conf)
+    tb_m, pol_m = runner.run_policy(short, 'least-cpu', 1)
+    sink = pol_i.metrics
+    assert sink.database == 'tbtest_short_least_cpu_1'
+    assert sink.lines_written > 1000
+    assert isinstance(pol_i.strategy.datasource_backend,
+                      influx_ds.InfluxDBDataSource)
+    assert pol_i.strategy.datasource_backend.request_count >= pol_i.calls
+    assert pol_i.calls == pol_m.calls > 0
+    assert tb_i.migrations, 'least-cpu never migrated'
+    assert [(m.vnf, m.dst, m.start) for m in tb_i.migrations] == \
+        [(m.vnf, m.dst, m.start) for m in tb_m.migrations]
+    # what the database holds is what the testbed measured
+    rows = influxdb_server.query(
+        'SELECT mean("value") FROM "cpu_value" WHERE "host" = '
+        "'compute-00' AND \"type_instance\" = 'idle'", db=sink.database)
+    import json
+    series = json.loads(rows)['results'][0]['series'][0]
+    idle = series['values'][0][1]
+    _, host, _ = tb_i.metric_samples(0, sink.written_k)
+    assert 100.0 - idle == pytest.approx(
+        np.minimum(host['cpu'][0], 100.0).mean(), abs=1e-6)
+
+
+def test_evaluate_command_with_influxdb(short, tmp_path, influxdb_server):
+    import io
+    from watcher_failpredict.cmd import main as cli
+    data = copy.deepcopy(SHORT)
+    data['test_duration'] = 900
+    path = tmp_path / 'short.yaml'
+    path.write_text(yaml.safe_dump(data))
+    stdout, stderr = io.StringIO(), io.StringIO()
+    rc = cli.main(['evaluate', '--scenario', str(path), '--policies',
+                   'no-mig,least-cpu-wb', '--influxdb', influxdb_server.url,
+                   '--database-prefix', 'clitest'], stdout=stdout,
+                  stderr=stderr)
+    assert rc == 0, stderr.getvalue()
+    assert 'least-cpu-wb' in stdout.getvalue()
+    dbs = influxdb_server.query('SHOW DATABASES')
+    assert 'clitest_short_least_cpu_wb_3' in dbs
+    assert 'clitest_short_no_mig' not in dbs      # no-mig reads nothing
+    rc = cli.main(['evaluate', '--scenario', str(path), '--policies',
+                   'least-cpu', '--influxdb', 'http://127.0.0.1:1'],
+                  stdout=io.StringIO(), stderr=stderr)
+    assert rc == 2 and '127.0.0.1:1' in stderr.getvalue()
