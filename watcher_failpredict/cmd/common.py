@@ -25,6 +25,7 @@ import re
 import sys
 import time
 
+from watcher_failpredict.prediction import bundle as bundle_mod
 from watcher_failpredict.prediction import contamination
 from watcher_failpredict.prediction import evaluation
 from watcher_failpredict.prediction import traces
@@ -97,6 +98,30 @@ def read_password(path):
             raise CommandError(f'cannot read password file {path}: '
                                f'{exc.strerror or exc}') from None
     return os.environ.get(PASSWORD_ENV)
+
+
+def add_model_check_options(parser):
+    """--sha256 and --allow-unverified: how a command may load a bundle."""
+    parser.add_argument('--sha256', default=None, metavar='HEX',
+                        help='refuse the bundle unless its sha256 is this '
+                             '(required unless --allow-unverified)')
+    parser.add_argument('--allow-unverified', action='store_true',
+                        help='load the bundle without --sha256; a model '
+                             'file is a pickle, i.e. code: only for files '
+                             'you wrote yourself')
+
+
+def load_checked_bundle(path, args, stderr):
+    """The bundle at ``path`` under the --sha256 / --allow-unverified rule;
+    an unverified load is announced on ``stderr`` (the command's logging
+    shows errors only).
+    """
+    if not args.sha256 and args.allow_unverified:
+        stderr.write(f'{PROG}: warning: loading {path} without a sha256 '
+                     'check (--allow-unverified): it is a pickle, i.e. '
+                     'code\n')
+    return bundle_mod.load_bundle(path, expected_sha256=args.sha256,
+                                  allow_unverified=args.allow_unverified)
 
 
 class ProgressBar:
