@@ -226,10 +226,11 @@ def read_sha256(path):
 def save_bundle(bundle, path):
     """Write ``bundle`` to ``path`` atomically; return its sha256 (hex).
 
-    The payload goes to a temporary file in the same directory, is fsynced,
-    and replaces ``path`` in one rename; the directory is fsynced so the
-    rename survives a crash. On any error the temporary file is removed and
-    an existing ``path`` is left as it was.
+    The payload goes to a temporary file in the same directory (unnamed
+    until complete where Linux allows, see :mod:`atomic`), is fsynced, and
+    replaces ``path`` in one rename; the directory is fsynced so the rename
+    survives a crash. On any error the temporary file is removed and an
+    existing ``path`` is left as it was.
     """
     missing = [k for k in REQUIRED_METADATA if k not in bundle.metadata]
     if missing:
@@ -239,11 +240,14 @@ def save_bundle(bundle, path):
                'metadata': bundle.metadata, 'model': bundle.model}
     if bundle.peak_model is not None:
         payload['peak_model'] = bundle.peak_model
+    # serialised in memory first: the digest is of exactly the bytes
+    # written, and the temporary file may have no name to re-read it by
+    buffer = io.BytesIO()
+    joblib.dump(payload, buffer)
+    data = buffer.getvalue()
     with atomic.atomic_open(path, 'wb') as f:
-        joblib.dump(payload, f)
-        f.flush()
-        digest = file_sha256(f.name)
-    return digest
+        f.write(data)
+    return hashlib.sha256(data).hexdigest()
 
 
 def load_bundle(path, expected_sha256=None, allow_unverified=False):
