@@ -20,6 +20,7 @@ options, trace loading and report writing that ``train`` and
 
 import argparse
 import datetime
+import math
 import os
 import re
 import sys
@@ -55,17 +56,47 @@ def parse_duration(text):
         raise argparse.ArgumentTypeError(
             f'{text!r} is not a duration (e.g. 3600, 90m, 24h, 7d)')
     seconds = float(m.group(1)) * _UNITS[m.group(2) or 's']
+    if not math.isfinite(seconds):
+        raise argparse.ArgumentTypeError(f'{text!r} is not a finite '
+                                         'duration')
     if seconds <= 0:
         raise argparse.ArgumentTypeError(f'{text!r} must be positive')
     return int(seconds)
 
 
+def duration_at_most(maximum, why):
+    """An argparse type: a duration (see parse_duration) of at most
+    ``maximum`` seconds; the refusal states the maximum and ``why``.
+    """
+    def parse(text):
+        seconds = parse_duration(text)
+        if seconds > maximum:
+            raise argparse.ArgumentTypeError(
+                f'{text!r} is {seconds} s, more than the allowed maximum '
+                f'{format_duration(maximum)} ({maximum} s): {why}')
+        return seconds
+    return parse
+
+
+def format_duration(seconds):
+    """``seconds`` in the largest whole unit of parse_duration's."""
+    for unit in ('w', 'd', 'h', 'm'):
+        if seconds % _UNITS[unit] == 0:
+            return f'{seconds // _UNITS[unit]}{unit}'
+    return f'{seconds}s'
+
+
 def parse_time(text):
     """Unix seconds from epoch seconds or an ISO 8601 date-time (UTC)."""
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
         pass
+    else:
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(
+                f'{text!r} is not a finite time (Unix seconds or ISO 8601)')
+        return value
     try:
         dt = datetime.datetime.fromisoformat(text)
     except ValueError:
@@ -85,6 +116,19 @@ def positive_int(text):
             from None
     if value < 1:
         raise argparse.ArgumentTypeError(f'{text!r} must be >= 1')
+    return value
+
+
+def positive_float(text):
+    """A finite number > 0 (an argparse type)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'{text!r} is not a number') \
+            from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f'{text!r} must be a finite number '
+                                         '> 0')
     return value
 
 
