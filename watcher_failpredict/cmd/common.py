@@ -20,11 +20,13 @@ options, trace loading and report writing that ``train`` and
 
 import argparse
 import datetime
+import math
 import os
 import re
 import sys
 import time
 
+from watcher_failpredict.prediction import bundle as bundle_mod
 from watcher_failpredict.prediction import contamination
 from watcher_failpredict.prediction import evaluation
 from watcher_failpredict.prediction import traces
@@ -54,17 +56,47 @@ def parse_duration(text):
         raise argparse.ArgumentTypeError(
             f'{text!r} is not a duration (e.g. 3600, 90m, 24h, 7d)')
     seconds = float(m.group(1)) * _UNITS[m.group(2) or 's']
+    if not math.isfinite(seconds):
+        raise argparse.ArgumentTypeError(f'{text!r} is not a finite '
+                                         'duration')
     if seconds <= 0:
         raise argparse.ArgumentTypeError(f'{text!r} must be positive')
     return int(seconds)
 
 
+def duration_at_most(maximum, why):
+    """An argparse type: a duration (see parse_duration) of at most
+    ``maximum`` seconds; the refusal states the maximum and ``why``.
+    """
+    def parse(text):
+        seconds = parse_duration(text)
+        if seconds > maximum:
+            raise argparse.ArgumentTypeError(
+                f'{text!r} is {seconds} s, more than the allowed maximum '
+                f'{format_duration(maximum)} ({maximum} s): {why}')
+        return seconds
+    return parse
+
+
+def format_duration(seconds):
+    """``seconds`` in the largest whole unit of parse_duration's."""
+    for unit in ('w', 'd', 'h', 'm'):
+        if seconds % _UNITS[unit] == 0:
+            return f'{seconds // _UNITS[unit]}{unit}'
+    return f'{seconds}s'
+
+
 def parse_time(text):
     """Unix seconds from epoch seconds or an ISO 8601 date-time (UTC)."""
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
         pass
+    else:
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(
+                f'{text!r} is not a finite time (Unix seconds or ISO 8601)')
+        return value
     try:
         dt = datetime.datetime.fromisoformat(text)
     except ValueError:
@@ -87,6 +119,19 @@ def positive_int(text):
     return value
 
 
+def positive_float(text):
+    """A finite number > 0 (an argparse type)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'{text!r} is not a number') \
+            from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f'{text!r} must be a finite number '
+                                         '> 0')
+    return value
+
+
 def read_password(path):
     """The password from ``path`` (first line) or the environment."""
     if path:
@@ -97,6 +142,30 @@ def read_password(path):
             raise CommandError(f'cannot read password file {path}: '
                                f'{exc.strerror or exc}') from None
     return os.environ.get(PASSWORD_ENV)
+
+
+def add_model_check_options(parser):
+    """--sha256 and --allow-unverified: how a command may load a bundle."""
+    parser.add_argument('--sha256', default=None, metavar='HEX',
+                        help='refuse the bundle unless its sha256 is this '
+                             '(required unless --allow-unverified)')
+    parser.add_argument('--allow-unverified', action='store_true',
+                        help='load the bundle without --sha256; a model '
+                             'file is a pickle, i.e. code: only for files '
+                             'you wrote yourself')
+
+
+def load_checked_bundle(path, args, stderr):
+    """The bundle at ``path`` under the --sha256 / --allow-unverified rule;
+    an unverified load is announced on ``stderr`` (the command's logging
+    shows errors only).
+    """
+    if not args.sha256 and args.allow_unverified:
+        stderr.write(f'{PROG}: warning: loading {path} without a sha256 '
+                     'check (--allow-unverified): it is a pickle, i.e. '
+                     'code\n')
+    return bundle_mod.load_bundle(path, expected_sha256=args.sha256,
+                                  allow_unverified=args.allow_unverified)
 
 
 class ProgressBar:

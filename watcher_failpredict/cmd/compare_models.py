@@ -20,7 +20,6 @@ still works as an alias and warns on stderr.
 import os
 
 from watcher_failpredict.cmd import common
-from watcher_failpredict.prediction import bundle as bundle_mod
 from watcher_failpredict.prediction import evaluation
 
 NAME = 'compare-models'
@@ -37,8 +36,7 @@ def add_parser(subparsers):
                     'stretch of a trace (time-ordered); print the table, '
                     'write JSON and PNG plots.')
     r.add_argument('--bundle', required=True, metavar='PATH')
-    r.add_argument('--sha256', default=None,
-                   help='refuse the bundle unless its sha256 is this')
+    common.add_model_check_options(r)
     common.add_trace_options(r)
     r.add_argument('--threshold', type=float, default=None,
                    help='failure threshold %% (default: the bundle\'s)')
@@ -58,7 +56,7 @@ def run(args, stdout, stderr):
     if not args.trace:
         raise common.CommandError(f'{NAME} needs --trace NAME (the data to '
                                   f'score the bundle on)')
-    bundle = bundle_mod.load_bundle(args.bundle, expected_sha256=args.sha256)
+    bundle = common.load_checked_bundle(args.bundle, args, stderr)
     md = bundle.metadata
     windows = common.trace_windows(args, stderr)
     bundle.check_windows(windows)

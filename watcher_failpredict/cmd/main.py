@@ -30,21 +30,32 @@ a bundle against other model kinds and the baselines on held-out data;
 Passwords never go on the command line (where ``ps`` and shell histories
 would show them): use ``--password-file`` or the environment variable
 ``FAILPREDICT_INFLUXDB_PASSWORD``. Errors print one line on stderr and exit
-with status 2.
+with status 2. Ctrl-C, at any time from the imports on, prints one line and
+exits with status 130; SIGTERM unwinds the same way (so an atomic write in
+progress removes its temporary file) and exits with status 143.
 """
 
 import argparse
 import logging
+import signal
 import sys
 
-from watcher_failpredict.cmd import common
-from watcher_failpredict.cmd import compare_models
-from watcher_failpredict.cmd import evaluate
-from watcher_failpredict.cmd import show_model
-from watcher_failpredict.cmd import traces
-from watcher_failpredict.cmd import train
-from watcher_failpredict.datasources import windows as metric_windows
-from watcher_failpredict.prediction import bundle as bundle_mod
+_INTERRUPTED = 'watcher-failpredict: interrupted\n'
+
+try:
+    # scikit-learn, NumPy and Watcher take seconds to import: a Ctrl-C
+    # meanwhile, before main() runs, is still one line and no traceback
+    from watcher_failpredict.cmd import common
+    from watcher_failpredict.cmd import compare_models
+    from watcher_failpredict.cmd import evaluate
+    from watcher_failpredict.cmd import show_model
+    from watcher_failpredict.cmd import traces
+    from watcher_failpredict.cmd import train
+    from watcher_failpredict.datasources import windows as metric_windows
+    from watcher_failpredict.prediction import bundle as bundle_mod
+except KeyboardInterrupt:
+    sys.stderr.write(_INTERRUPTED)
+    sys.exit(130)
 
 # The commands, in the order ``--help`` lists them.
 COMMANDS = (train, compare_models, show_model, evaluate, traces)
@@ -68,9 +79,34 @@ def build_parser():
     return parser
 
 
+class Terminated(BaseException):
+    """SIGTERM, raised where the program is (like KeyboardInterrupt, not
+    an Exception, so no error handler takes it for a failure) so that
+    every ``finally`` and cleanup on the way out runs.
+    """
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated()
+
+
 def main(argv=None, stdout=None, stderr=None):
     stdout = stdout or sys.stdout
     stderr = stderr or sys.stderr
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        return _main(argv, stdout, stderr)
+    except KeyboardInterrupt:
+        stderr.write(_INTERRUPTED)
+        return 130
+    except Terminated:
+        stderr.write(f'{common.PROG}: terminated\n')
+        return 128 + signal.SIGTERM
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _main(argv, stdout, stderr):
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.ERROR,
@@ -83,9 +119,6 @@ def main(argv=None, stdout=None, stderr=None):
             metric_windows.MetricsUnavailable, OSError) as exc:
         stderr.write(f'{common.PROG}: error: {exc}\n')
         return 2
-    except KeyboardInterrupt:
-        stderr.write(f'{common.PROG}: interrupted\n')
-        return 130
 
 
 if __name__ == '__main__':

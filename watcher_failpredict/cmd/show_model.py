@@ -17,18 +17,29 @@ from watcher_failpredict.prediction import bundle as bundle_mod
 
 
 def add_parser(subparsers):
-    s = subparsers.add_parser('show-model', allow_abbrev=False,
-                              help='print a model bundle\'s metadata')
+    s = subparsers.add_parser(
+        'show-model', allow_abbrev=False,
+        help='print a model bundle\'s sha256 and metadata',
+        description='Print the sha256 of a model bundle (read, never '
+                    'unpickled) and, with --sha256 matching it or '
+                    '--allow-unverified, what the bundle holds.')
     s.add_argument('path', metavar='PATH')
-    s.add_argument('--sha256', default=None,
-                   help='refuse the file unless its sha256 is this')
+    common.add_model_check_options(s)
 
 
 def run(args, stdout, stderr):
-    bundle = bundle_mod.load_bundle(args.path, expected_sha256=args.sha256)
+    digest = bundle_mod.read_sha256(args.path)
+    if not args.sha256 and not args.allow_unverified:
+        # the digest is what an operator comes for; the metadata needs the
+        # file unpickled, i.e. its code run, which takes a digest or opt-in
+        stdout.write(f'{args.path}\nsha256 {digest}\n')
+        stderr.write('metadata not shown: the file is a pickle, i.e. code; '
+                     'if you trust this file, rerun with --sha256 '
+                     f'{digest}\n')
+        return 0
+    bundle = common.load_checked_bundle(args.path, args, stderr)
     md = bundle.metadata
-    stdout.write(f'{args.path}\nsha256 {bundle_mod.file_sha256(args.path)}'
-                 '\n')
+    stdout.write(f'{args.path}\nsha256 {digest}\n')
     for key in bundle_mod.REQUIRED_METADATA:
         if key in ('evaluation', 'feature_names'):
             continue

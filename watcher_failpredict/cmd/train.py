@@ -22,6 +22,7 @@ import datetime
 import math
 import os
 import re
+import tempfile
 import time
 
 import numpy as np
@@ -36,6 +37,12 @@ from watcher_failpredict.prediction import migration_time
 from watcher_failpredict.prediction import models
 from watcher_failpredict.prediction import traces
 from watcher_failpredict.prediction import training
+
+#: Longest history --since may ask for (366 days).
+MAX_SINCE = 366 * 86400
+SINCE_WHY = ('the whole history is held in memory and trained on at once, '
+             'and a year already covers every daily, weekly and seasonal '
+             'load cycle the model can learn')
 
 _UUID = re.compile(r'^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-'
                    r'[0-9a-f]{12}$', re.IGNORECASE)
@@ -64,7 +71,7 @@ def add_parser(subparsers):
     src.add_argument('--cpu-form', choices=('percent', 'jiffies'),
                      default='percent',
                      help='how collectd reports CPU (default: percent)')
-    src.add_argument('--timeout', type=float, default=60.0,
+    src.add_argument('--timeout', type=common.positive_float, default=60.0,
                      help='seconds per InfluxDB request (default: 60)')
     src.add_argument('--chunk', type=common.parse_duration, default=3600,
                      help='history read per request (default: 1h)')
@@ -73,9 +80,10 @@ def add_parser(subparsers):
                           'host reporting CPU, UUID-named series, i.e. VNF '
                           'instances, excluded)')
     span = t.add_argument_group('history')
-    span.add_argument('--since', type=common.parse_duration, default=86400,
+    span.add_argument('--since', default=86400,
+                      type=common.duration_at_most(MAX_SINCE, SINCE_WHY),
                       help='history length ending at --until (default: '
-                           '24h)')
+                           '24h, at most 366d)')
     span.add_argument('--until', type=common.parse_time, default=None,
                       help='end of the history, Unix seconds or ISO 8601 '
                            '(default: now)')
@@ -150,14 +158,7 @@ def run(args, stdout, stderr):
     if not args.influxdb or not args.database:
         raise common.UsageError('train: --influxdb and --database are '
                                 'required (or pass --trace NAME)')
-    out = os.path.abspath(args.out)
-    out_dir = os.path.dirname(out)
-    if not os.path.isdir(out_dir):
-        raise common.CommandError(f'--out {args.out}: directory {out_dir} '
-                                  f'does not exist')
-    if not os.access(out_dir, os.W_OK):
-        raise common.CommandError(f'--out {args.out}: directory {out_dir} '
-                                  f'is not writable')
+    check_out(args.out)
     g = args.granularity
     if args.horizon is None:
         args.horizon = auto_horizon(g, args.reference_memory, stderr)
@@ -197,11 +198,42 @@ def run(args, stdout, stderr):
     return _finish_train(args, windows, bundle, ev, stdout, stderr)
 
 
+def check_out(path):
+    """Refuse an ``--out`` the bundle could not be written to, before any
+    read or training: a directory or other non-file, a folder that does not
+    exist or cannot be written, a kernel file system (/proc, /sys).
+    """
+    out = os.path.abspath(path)
+    real = os.path.realpath(out)
+    for virtual in ('/proc', '/sys'):
+        if real == virtual or real.startswith(virtual + '/'):
+            raise common.CommandError(
+                f'--out {path}: {real} is under {virtual}, a kernel file '
+                'system that cannot hold a model bundle')
+    if os.path.isdir(real):
+        raise common.CommandError(
+            f'--out {path} is a directory; give the bundle\'s file path, '
+            f'e.g. {os.path.join(path, "model.joblib")}')
+    if os.path.lexists(out) and not os.path.isfile(real):
+        raise common.CommandError(f'--out {path} exists and is not a '
+                                  'regular file')
+    out_dir = os.path.dirname(real)
+    if not os.path.isdir(out_dir):
+        raise common.CommandError(f'--out {path}: directory {out_dir} '
+                                  'does not exist')
+    try:
+        # what the save will do: create a file there (access() says yes
+        # to root even on a read-only file system)
+        with tempfile.TemporaryFile(dir=out_dir):
+            pass
+    except OSError as exc:
+        raise common.CommandError(f'--out {path}: directory {out_dir} is '
+                                  f'not writable ({exc.strerror or exc})'
+                                  ) from None
+
+
 def _run_on_trace(args, stdout, stderr):
-    out = os.path.abspath(args.out)
-    if not os.path.isdir(os.path.dirname(out)):
-        raise common.CommandError(f'--out {args.out}: directory does not '
-                                  f'exist')
+    check_out(args.out)
     windows = common.trace_windows(args, stderr)
     d = traces.TRACE_DEFAULTS[args.trace]
     step = windows.step

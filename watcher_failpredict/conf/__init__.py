@@ -151,8 +151,18 @@ MODEL_OPTS = [
         'model_sha256', default=None,
         regex=r'^[0-9a-fA-F]{64}$',
         help='Expected SHA-256 of model_path, as printed by '
-             '"watcher-failpredict train". When set, a bundle whose digest '
-             'differs is refused before it is unpickled.'),
+             '"watcher-failpredict train" and "watcher-failpredict '
+             'show-model PATH". A bundle whose digest differs is refused '
+             'before it is unpickled. Without it the model is refused '
+             'unless allow_unverified_model is true.'),
+    cfg.BoolOpt(
+        'allow_unverified_model', default=False, secret=False,
+        help='Load model_path without a model_sha256 to check it against. '
+             'A model file is a pickle, i.e. code: whoever can replace the '
+             'file runs code in the decision engine (at start-up too, '
+             'through the failpredict_risk scoring engine). Leave false and '
+             'set model_sha256; when true, a WARNING is logged at every '
+             'load.'),
 ]
 
 MIGRATION_OPTS = [

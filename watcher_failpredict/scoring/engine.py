@@ -26,7 +26,9 @@ the configured file may be retrained and replaced at any time. So
 :meth:`FailureRiskScorer.load` re-reads the configuration on every call,
 hashes the file, and only unpickles it again when its digest changed; the
 sha256 check against ``model_sha256`` happens in ``load_bundle`` on the
-bytes it unpickles.
+bytes it unpickles. Without ``model_sha256`` the file is refused (never
+unpickled, at start-up neither) unless ``allow_unverified_model`` is true,
+and then every load, cached or not, logs a WARNING.
 
 An engine must never break the decision engine's start-up sync: when no
 model is configured or it cannot be loaded, :meth:`get_metainfo` says so (with
@@ -103,23 +105,19 @@ class FailureRiskScorer(base.ScoringEngine):
                 'no failure-prediction model configured: set '
                 '[failpredict] model_path to a bundle written by '
                 '"watcher-failpredict train"')
-        try:
-            digest = bundle_mod.file_sha256(path)
-        except FileNotFoundError:
-            raise bundle_mod.ModelError(
-                f'model bundle {path}: no such file') from None
-        except OSError as exc:
-            raise bundle_mod.ModelError(
-                f'model bundle {path}: cannot read it '
-                f'({exc.strerror or exc})') from None
+        digest = bundle_mod.read_sha256(path)
+        expected = CONF.failpredict.model_sha256
+        allow_unverified = CONF.failpredict.allow_unverified_model
         with self._lock:
             cached = self._cached
             if cached and cached[0] == path and cached[1] == digest:
-                expected = CONF.failpredict.model_sha256
-                if not expected or expected.lower() == digest:
+                if expected and expected.lower() == digest:
                     return cached[2], digest
-            model = bundle_mod.load_bundle(path,
-                                           CONF.failpredict.model_sha256)
+                if not expected and allow_unverified:
+                    # the same rule as an unpickling load: warn each time
+                    bundle_mod.unverified_warning(path)
+                    return cached[2], digest
+            model = bundle_mod.load_bundle(path, expected, allow_unverified)
             self._cached = (path, digest, model)
             return model, digest
 

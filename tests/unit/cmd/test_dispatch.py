@@ -25,6 +25,7 @@ import pytest
 
 from watcher_failpredict.cmd import common
 from watcher_failpredict.cmd import main as cli
+from watcher_failpredict.prediction import bundle as bundle_mod
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__)))))
@@ -138,7 +139,8 @@ def small_bundle(tmp_path_factory):
 
 
 def test_report_alias_warns_then_does_what_compare_models_does(small_bundle):
-    argv = ['--bundle', str(small_bundle), *SMALL_TRACE]
+    argv = ['--bundle', str(small_bundle), *SMALL_TRACE, '--sha256',
+            bundle_mod.file_sha256(small_bundle)]
     rc_new, out_new, err_new = run('compare-models', *argv)
     rc_old, out_old, err_old = run('report', *argv)
     assert rc_new == rc_old == 0

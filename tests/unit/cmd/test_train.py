@@ -139,7 +139,7 @@ def test_train_selected_hosts(history, tmp_path):
                        '--out', str(path))
     assert rc == 0, err
     assert 'reading InfluxDB' in err and '2/2' in err
-    md = bundle_mod.load_bundle(path).metadata
+    md = bundle_mod.load_bundle(path, bundle_mod.file_sha256(path)).metadata
     assert md['hosts_seen'] == ['sine-a', 'ramp-b', 'calm-a']
 
 
@@ -152,6 +152,31 @@ def test_show_model(trained):
     assert 'model_kind: gbt_peak' in out and 'granularity: 10' in out
     assert 'hosts_seen: burst, calm-a, calm-b, ramp-a' in out
     assert 'ROC-AUC' in out and 'feature_names: cpu_last' in out
+
+
+def test_show_model_without_digest_prints_it_and_runs_no_pickle(trained):
+    path, _ = trained
+    digest = bundle_mod.file_sha256(path)
+    rc, out, err = run('show-model', str(path))
+    assert rc == 0
+    assert out == f'{path}\nsha256 {digest}\n'
+    assert err == ('metadata not shown: the file is a pickle, i.e. code; if '
+                   f'you trust this file, rerun with --sha256 {digest}\n')
+    rc, out, err = run('show-model', str(path), '--allow-unverified')
+    assert rc == 0 and 'model_kind: gbt_peak' in out
+    assert err == (f'watcher-failpredict: warning: loading {path} without a '
+                   'sha256 check (--allow-unverified): it is a pickle, i.e. '
+                   'code\n')
+
+
+def test_compare_models_needs_digest_or_opt_in(trained):
+    path, _ = trained
+    rc, out, err = run('compare-models', '--bundle', str(path), '--trace',
+                       'synthetic')
+    assert (rc, out) == (2, '')
+    assert err.startswith(f'watcher-failpredict: error: model bundle {path}: '
+                          'no sha256 to check it against')
+    assert err.count('\n') == 1
 
 
 def test_show_model_refuses_wrong_digest(trained):

@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 from watcher_failpredict.cmd import main as cli
+from watcher_failpredict.prediction import bundle as bundle_mod
 from watcher_failpredict.prediction import evaluation as ev
 from watcher_failpredict.prediction import traces
 
@@ -129,7 +130,7 @@ def test_cli_train_trace_report_and_compare_models_on_bundle(tmp_path, capsys):
     assert 'least_cpu_now' in text and 'svm_nystroem' in text
     assert (tmp_path / 'rep' / 'report.json').exists()
     rc = cli.main(['compare-models', '--bundle', str(out), '--trace',
-                   'synthetic',
+                   'synthetic', '--sha256', bundle_mod.file_sha256(out),
                    *small,
                    '--out-dir', str(tmp_path / 'rep2')])
     captured = capsys.readouterr()

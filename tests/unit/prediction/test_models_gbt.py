@@ -137,11 +137,11 @@ def test_gbt_bundle_round_trip_and_v1_bundles_still_load(tmp_path):
     v1, _ = training.train(w, threshold=90, period=300, horizon=600,
                            window=1800, model_kind='svm', max_samples=500)
     assert v1.metadata['feature_set'] == 'v1'
-    bundle_mod.save_bundle(v1, tmp_path / 'svm.joblib')
-    assert bundle_mod.load_bundle(tmp_path / 'svm.joblib').predict_risk(
-        w).shape == (6,)
+    v1_digest = bundle_mod.save_bundle(v1, tmp_path / 'svm.joblib')
+    assert bundle_mod.load_bundle(tmp_path / 'svm.joblib', v1_digest
+                                  ).predict_risk(w).shape == (6,)
     # a bundle whose names do not match its feature set is refused
     md['feature_names'] = md['feature_names'][:-1]
-    bundle_mod.save_bundle(b, tmp_path / 'bad.joblib')
+    bad_digest = bundle_mod.save_bundle(b, tmp_path / 'bad.joblib')
     with pytest.raises(bundle_mod.ModelError, match='feature names'):
-        bundle_mod.load_bundle(tmp_path / 'bad.joblib')
+        bundle_mod.load_bundle(tmp_path / 'bad.joblib', bad_digest)

@@ -204,7 +204,8 @@ def test_peak_model_saved_and_loaded(tmp_path, trained):
                  'metadata': bundle.metadata, 'model': bundle.model,
                  'peak_model': object()}, tmp_path / 'bad.joblib')
     with pytest.raises(bundle_mod.ModelError, match='peak model'):
-        bundle_mod.load_bundle(tmp_path / 'bad.joblib')
+        bundle_mod.load_bundle(tmp_path / 'bad.joblib',
+                               bundle_mod.file_sha256(tmp_path / 'bad.joblib'))
 
 
 def test_bundles_without_a_regressor_still_load_and_rank_as_before(
@@ -216,7 +217,8 @@ def test_bundles_without_a_regressor_still_load_and_rank_as_before(
                  'format_version': bundle_mod.FORMAT_VERSION,
                  'metadata': md, 'model': bundle.model},
                 tmp_path / 'old.joblib')
-    old = bundle_mod.load_bundle(tmp_path / 'old.joblib')
+    old_path = tmp_path / 'old.joblib'
+    old = bundle_mod.load_bundle(old_path, bundle_mod.file_sha256(old_path))
     recent = synth.make_windows(synth.patterns(np.arange(1000, 1080)),
                                 seed=7)
     assert not old.has_peak_model

@@ -137,6 +137,40 @@ def test_unconfigured_or_tampered_model_reported_not_raised(configured):
     assert info['status'] == 'unavailable' and 'model_path' in info['error']
 
 
+def test_unverified_model_refused_at_start_unless_opted_in(configured, caplog):
+    """The decision engine syncs get_metainfo() at start: without a digest
+    the pickle must not run there, nor in load().
+    """
+    path, digest, bundle, _ = configured
+    fp_conf.CONF.clear_override('model_sha256', group='failpredict')
+    se = engine_mod.FailureRiskScorer()
+    info = json.loads(se.get_metainfo())
+    assert info['status'] == 'unavailable'
+    assert info['error'].startswith(f'model bundle {path}: no sha256 to '
+                                    'check it against')
+    with pytest.raises(bundle_mod.ModelError, match='allow_unverified_model'):
+        se.load()
+    fp_conf.CONF.set_override('allow_unverified_model', True,
+                              group='failpredict')
+    try:
+        caplog.set_level('WARNING', logger=bundle_mod.LOG.name)
+        first, got = se.load()
+        assert got == digest and first.metadata == bundle.metadata
+        assert se.load()[0] is first                    # cached ...
+        warned = [r.getMessage() for r in caplog.records
+                  if r.levelname == 'WARNING']
+        assert len(warned) == 2                         # ... still warned
+        assert all(f'Model bundle {path} is loaded WITHOUT a sha256 check'
+                   in w for w in warned)
+        assert json.loads(se.get_metainfo())['status'] == 'loaded'
+    finally:
+        fp_conf.CONF.clear_override('allow_unverified_model',
+                                    group='failpredict')
+    # the opt-in withdrawn: the cached model is not served any more
+    with pytest.raises(bundle_mod.ModelError, match='no sha256'):
+        se.load()
+
+
 def test_retrained_file_is_reloaded_and_strategy_uses_the_same_model(
         configured):
     path, digest, bundle, _ = configured

@@ -482,17 +482,66 @@ def test_missing_model_file_fails_naming_it(tmp_path):
     assert 'no such file' in str(err.value)
 
 
-def test_garbage_model_file_fails(tmp_path):
-    path = tmp_path / 'garbage.joblib'
-    path.write_bytes(b'not a pickle')
+def _execute_with_model_file(path, sha256=None, allow_unverified=False):
+    """Run an audit on _simple() scoring with the model file at ``path``."""
     strategy = _simple().strategy()
     strategy.model_bundle = None
-    fp_conf.CONF.set_override('model_path', str(path), group='failpredict')
+    overrides = {'model_path': str(path), 'model_sha256': sha256,
+                 'allow_unverified_model': allow_unverified}
+    for name, value in overrides.items():
+        fp_conf.CONF.set_override(name, value, group='failpredict')
     try:
-        with pytest.raises(plf.ModelUnavailable, match='not a model bundle'):
-            strategy.execute()
+        return strategy, strategy.execute()
     finally:
-        fp_conf.CONF.clear_override('model_path', group='failpredict')
+        for name in overrides:
+            fp_conf.CONF.clear_override(name, group='failpredict')
+
+
+def test_garbage_model_file_fails(tmp_path):
+    from watcher_failpredict.prediction import bundle as bundle_mod
+    path = tmp_path / 'garbage.joblib'
+    path.write_bytes(b'not a pickle')
+    with pytest.raises(plf.ModelUnavailable, match='not a model bundle'):
+        _execute_with_model_file(path, bundle_mod.file_sha256(path))
+
+
+def test_model_without_digest_fails_unless_opted_in(trained, tmp_path):
+    from watcher_failpredict.prediction import bundle as bundle_mod
+    path = tmp_path / 'model.joblib'
+    bundle_mod.save_bundle(trained, path)
+    with pytest.raises(plf.ModelUnavailable) as err:
+        _execute_with_model_file(path)
+    assert f'model bundle {path}: no sha256 to check it against' in \
+        str(err.value)
+    strategy, _ = _execute_with_model_file(path, allow_unverified=True)
+    assert strategy.bundle.metadata == trained.metadata
+
+
+def test_bad_model_file_fails_the_audit_at_load(trained, tmp_path):
+    """Issue 14.6: a model of another width or without class 1 is an
+    unusable model, not a raw scikit-learn error while scoring.
+    """
+    import joblib
+    from sklearn import linear_model
+    from watcher_failpredict.prediction import bundle as bundle_mod
+    rng = np.random.RandomState(0)
+    md = trained.metadata
+    n = len(md['feature_names'])
+    for width, classes, reason in [
+            (42, [0, 1], f"model expects 42 features, the bundle's feature "
+                         f"set '{md['feature_set']}' gives {n}"),
+            (n, [0, 2], 'lack 1 (failure)')]:
+        model = linear_model.LogisticRegression().fit(
+            rng.normal(size=(20, width)), classes * 10)
+        path = tmp_path / f'bad-{width}.joblib'
+        joblib.dump({'format': bundle_mod.FORMAT,
+                     'format_version': bundle_mod.FORMAT_VERSION,
+                     'metadata': trained.metadata, 'model': model}, path)
+        with pytest.raises(plf.ModelUnavailable) as err:
+            _execute_with_model_file(path, bundle_mod.file_sha256(path))
+        assert str(err.value).startswith(
+            f'unusable failure-prediction model: model bundle {path}: ')
+        assert reason in str(err.value)
 
 
 def test_model_error_is_a_watcher_exception():
