@@ -32,14 +32,17 @@ def add_parser(subparsers):
                     'train the model on the scenario\'s training stretch, '
                     'run each policy (the real predicted_least_failure '
                     'strategy with different ranking models, no-mig, '
-                    'oracle) on the test stretch, print the QoS table.')
+                    'the look-ahead oracle) on the test stretch, print the '
+                    'QoS table (headline: mean response time over all '
+                    'requests, timeouts at the timeout).')
     e.add_argument('--scenario', default='paper', metavar='NAME|FILE',
                    help='built-in scenario (%s) or a YAML file (default: '
                         'paper)' % ', '.join(tb_scenario.builtin_names()))
     e.add_argument('--policies', default=None, metavar='P1,P2',
                    help='comma-separated policies (default: all of no-mig, '
                         'random, least-cpu, least-cpu-wb, mean-kstd, trend, '
-                        'seasonal, proposed, proposed-proactive, oracle)')
+                        'seasonal, proposed, proposed-proactive, '
+                        'oracle-peak, oracle)')
     e.add_argument('--influxdb', metavar='URL',
                    help='write the testbed\'s metrics into this InfluxDB '
                         '1.x (collectd schema, one database per policy and '
