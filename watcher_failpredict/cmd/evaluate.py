@@ -56,6 +56,9 @@ def add_parser(subparsers):
     e.add_argument('--seeds', type=common.positive_int, default=1,
                    help='repeat with this many seeds and report means with '
                         '95 %% confidence intervals (default: 1)')
+    e.add_argument('--jobs', type=common.positive_int, default=1,
+                   help='run this many seeds at once, each in its own '
+                        'process (same figures; default: 1)')
     e.add_argument('--stretch', choices=('test', 'validation'),
                    default='test',
                    help='test: train on the training stretch, run the '
@@ -100,7 +103,7 @@ def run(args, stdout, stderr):
     influx = ({'url': args.influxdb, 'prefix': args.database_prefix}
               if args.influxdb else None)
     result = runner.evaluate(scn, names, args.seeds, progress, influx,
-                             args.stretch)
+                             args.stretch, args.jobs)
     stdout.write(f'scenario {scn["name"]}: {scn["description"]}\n')
     if args.stretch == 'validation':
         stdout.write('VALIDATION stretch: model fitted on the first part of '
