@@ -302,9 +302,12 @@ def test_proposed_uses_a_model_trained_on_the_training_stretch(evaluated):
     assert evaluated['per_seed']['proposed'][0]['audits'] > 0
 
 
-def test_oracle_at_least_as_good_as_every_policy(evaluated):
+def test_oracle_peak_at_least_as_good_as_every_policy(evaluated):
+    # the failure-state oracle (ranking by the realised peak) keeps its
+    # property on the failure state; the QoS bound is the look-ahead
+    # oracle's (test_lookahead)
     agg = evaluated['aggregate']
-    oracle = agg['oracle']
+    oracle = agg['oracle-peak']
     for name in ('random', 'least-cpu', 'proposed'):
         assert oracle['failure_server_s']['mean'] <= \
             agg[name]['failure_server_s']['mean'] + 1e-9, name
