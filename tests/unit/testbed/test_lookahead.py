@@ -139,12 +139,14 @@ def test_oracle_keeps_the_budget_and_counts_its_work(short):
     assert oracle.sources_searched + oracle.sources_pruned > 0
 
 
-#: The noise the test allows: the runs of two policies draw their latency
-#: samples from one stream per seed, but a switch-over consumes extra
-#: draws, so equal placements can differ by sampling noise. Measured:
-#: the same moves re-run with the draws shifted differ by up to about
-#: 0.5 % of the headline on these stretches; 1 % is allowed.
-NOISE = 0.01
+#: The noise the test allows. Two runs with the same moves differ only
+#: in their latency draws (one stream per seed, and a switch-over
+#: consumes extra draws, so other moves shift the stream). Measured on
+#: these stretches (paper, azure, paper-drift; no-mig and least-cpu, 5
+#: latency streams each): the headline's spread (max - min over mean) is
+#: 0.07-1.4 %. A policy is beaten when the oracle's headline is above it
+#: by more than 2 %.
+NOISE = 0.02
 
 HAVE_ALIBABA = not catalog.missing_files(catalog.get('alibaba'))
 
