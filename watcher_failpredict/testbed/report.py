@@ -216,7 +216,8 @@ def write_json(path, scn, agg, per_seed, evaluations, stretch='test'):
     an interrupted run leaves the previous file, not half a JSON
     document.
     """
-    doc = {'scenario': scn, 'stretch': stretch, 'results': agg,
+    doc = {'scenario': scn, 'stretch': stretch, 'headline': HEADLINE,
+           'slo_ms': 1000 * slo_seconds(scn), 'results': agg,
            'per_seed': per_seed, 'model_evaluations': evaluations}
     with atomic.atomic_open(path, 'w') as f:
         json.dump(doc, f, indent=2, default=str)

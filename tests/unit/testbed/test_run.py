@@ -338,6 +338,11 @@ def test_evaluate_command_writes_table_json_and_plots(tmp_path, capsys):
     assert 'evaluate short [' in stderr.getvalue()
     doc = json.loads(out_json.read_text())
     assert set(doc['results']) == {'no-mig', 'least-cpu'}
+    # the headline and the objective are named in the file
+    assert doc['headline'] == 'mean_rt_all'
+    assert doc['slo_ms'] == pytest.approx(77.0)
+    for key in ('gain', 'oracle_share', 'gain_rt', 'gain_slo_goodput'):
+        assert key in doc['results']['least-cpu']
     assert len(list((tmp_path / 'plots').glob('*.png'))) == 4
     rc = cli.main(['evaluate', '--scenario', str(path), '--policies',
                    'bogus'], stdout=io.StringIO(), stderr=stderr)
