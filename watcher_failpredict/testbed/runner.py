@@ -128,6 +128,11 @@ def run_seed(scn, seed, names, progress=None, influxdb=None,
     return {'evaluation': evaluation, 'runs': runs, 'bundle': bundle}
 
 
+#: What the look-ahead oracle counts, kept in its per-seed summary.
+ORACLE_COUNTERS = ('rollouts', 'sources_searched', 'sources_pruned',
+                   'bound_misses')
+
+
 def seed_summaries(scn, seed, names, influxdb=None, stretch='test',
                    keep_runs=False, progress=None):
     """One seed's figures: ``{'evaluation', 'summaries': {policy:
@@ -143,6 +148,10 @@ def seed_summaries(scn, seed, names, influxdb=None, stretch='test',
         summary = report.summarize(tb)
         summary['seed'] = seed
         summary['audits'] = policy.calls
+        # the look-ahead oracle's work and how often its bound missed
+        for key in ORACLE_COUNTERS:
+            if hasattr(policy, key):
+                summary[key] = getattr(policy, key)
         summaries[name] = summary
     return {'evaluation': res['evaluation'], 'summaries': summaries,
             'runs': {n: tb for n, (tb, _) in res['runs'].items()}

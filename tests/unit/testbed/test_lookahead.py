@@ -167,6 +167,9 @@ def short_version(name):
     for n in scenario.builtin_names()])
 def test_no_policy_beats_the_oracle(name):
     res = runner.evaluate(short_version(name), list(policies.POLICIES))
+    (work,) = res['per_seed']['oracle']
+    assert work['rollouts'] >= work['audits'] > 0
+    assert 'bound_misses' not in res['per_seed']['least-cpu'][0]
     agg = res['aggregate']
     oracle = agg['oracle']['mean_rt_all']['mean']
     for policy, figures in agg.items():
