@@ -32,14 +32,17 @@ def add_parser(subparsers):
                     'train the model on the scenario\'s training stretch, '
                     'run each policy (the real predicted_least_failure '
                     'strategy with different ranking models, no-mig, '
-                    'oracle) on the test stretch, print the QoS table.')
+                    'the look-ahead oracle) on the test stretch, print the '
+                    'QoS table (headline: mean response time over all '
+                    'requests, timeouts at the timeout).')
     e.add_argument('--scenario', default='paper', metavar='NAME|FILE',
                    help='built-in scenario (%s) or a YAML file (default: '
                         'paper)' % ', '.join(tb_scenario.builtin_names()))
     e.add_argument('--policies', default=None, metavar='P1,P2',
                    help='comma-separated policies (default: all of no-mig, '
                         'random, least-cpu, least-cpu-wb, mean-kstd, trend, '
-                        'seasonal, proposed, proposed-proactive, oracle)')
+                        'seasonal, proposed, proposed-proactive, '
+                        'oracle-peak, oracle)')
     e.add_argument('--influxdb', metavar='URL',
                    help='write the testbed\'s metrics into this InfluxDB '
                         '1.x (collectd schema, one database per policy and '
@@ -53,6 +56,9 @@ def add_parser(subparsers):
     e.add_argument('--seeds', type=common.positive_int, default=1,
                    help='repeat with this many seeds and report means with '
                         '95 %% confidence intervals (default: 1)')
+    e.add_argument('--jobs', type=common.positive_int, default=1,
+                   help='run this many seeds at once, each in its own '
+                        'process (same figures; default: 1)')
     e.add_argument('--stretch', choices=('test', 'validation'),
                    default='test',
                    help='test: train on the training stretch, run the '
@@ -97,7 +103,7 @@ def run(args, stdout, stderr):
     influx = ({'url': args.influxdb, 'prefix': args.database_prefix}
               if args.influxdb else None)
     result = runner.evaluate(scn, names, args.seeds, progress, influx,
-                             args.stretch)
+                             args.stretch, args.jobs)
     stdout.write(f'scenario {scn["name"]}: {scn["description"]}\n')
     if args.stretch == 'validation':
         stdout.write('VALIDATION stretch: model fitted on the first part of '

@@ -355,19 +355,25 @@ class Testbed:
         src = int(self.host_of[vnf])
         if self.migrating(vnf) or src == dst:
             return None
-        mig = self.scn['migration']
-        k = max(self.k - 1, 0)
-        cpu_frac = self.rec_vcpu[vnf, k] / 100.0
-        total, downtime = physics.migration_duration(
-            self.scn['chains']['memory_mb'], cpu_frac,
-            mig['bandwidth_mb_s'], mig['dirty_mb_s_at_full_cpu'],
-            mig['setup_s'], mig['max_downtime_s'])
+        total, downtime = self.migration_plan(vnf)
         now = self.k * self.dt
         m = Migration(vnf=vnf, src=src, dst=int(dst), start=now,
                       end=now + total, downtime=downtime)
         self.active.append(m)
         self.migrations.append(m)
         return m
+
+    def migration_plan(self, vnf):
+        """``(duration, stop-and-copy seconds)`` of a live migration of
+        ``vnf`` started now: physics.migration_duration() with the VNF's
+        CPU use in the last step standing for its dirty-page rate.
+        """
+        mig = self.scn['migration']
+        cpu_frac = self.rec_vcpu[vnf, max(self.k - 1, 0)] / 100.0
+        return physics.migration_duration(
+            self.scn['chains']['memory_mb'], cpu_frac,
+            mig['bandwidth_mb_s'], mig['dirty_mb_s_at_full_cpu'],
+            mig['setup_s'], mig['max_downtime_s'])
 
     def migration_history(self, since):
         """Migrations as Watcher's action table reports them

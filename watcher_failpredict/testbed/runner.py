@@ -128,8 +128,38 @@ def run_seed(scn, seed, names, progress=None, influxdb=None,
     return {'evaluation': evaluation, 'runs': runs, 'bundle': bundle}
 
 
+#: What the look-ahead oracle counts, kept in its per-seed summary.
+ORACLE_COUNTERS = ('rollouts', 'sources_searched', 'sources_pruned',
+                   'bound_misses')
+
+
+def seed_summaries(scn, seed, names, influxdb=None, stretch='test',
+                   keep_runs=False, progress=None):
+    """One seed's figures: ``{'evaluation', 'summaries': {policy:
+    summary}, 'runs': {policy: testbed} or None}``; only plain data, so a
+    worker process can return it (evaluate(jobs=N)).
+
+    :param keep_runs: keep the testbeds (the plots read the first seed's)
+    """
+    from watcher_failpredict.testbed import report
+    res = run_seed(scn, seed, names, progress, influxdb, stretch)
+    summaries = {}
+    for name, (tb, policy) in res['runs'].items():
+        summary = report.summarize(tb)
+        summary['seed'] = seed
+        summary['audits'] = policy.calls
+        # the look-ahead oracle's work and how often its bound missed
+        for key in ORACLE_COUNTERS:
+            if hasattr(policy, key):
+                summary[key] = getattr(policy, key)
+        summaries[name] = summary
+    return {'evaluation': res['evaluation'], 'summaries': summaries,
+            'runs': {n: tb for n, (tb, _) in res['runs'].items()}
+            if keep_runs else None}
+
+
 def evaluate(scn, names, seeds=1, progress=None, influxdb=None,
-             stretch='test'):
+             stretch='test', jobs=1):
     """Every policy on ``seeds`` seeds (scenario seed, seed + 1, ...).
 
     :param stretch: 'test' (model trained on the training stretch) or
@@ -139,6 +169,8 @@ def evaluate(scn, names, seeds=1, progress=None, influxdb=None,
     :param influxdb: see run_policy()
     :param progress: callable(done, total, note) or None; ``total`` counts
         one unit per training and per test stretch step block
+    :param jobs: seeds run at once, each in its own process (the seeds
+        are independent; the figures are the same for any ``jobs``)
     :returns: dict with ``per_seed`` ({policy: [summary]}), ``aggregate``,
         ``evaluations`` (the model's held-out scores per seed) and
         ``runs`` (the first seed's {policy: testbed}, for the plots)
@@ -151,30 +183,58 @@ def evaluate(scn, names, seeds=1, progress=None, influxdb=None,
     if unknown:
         raise ValueError(f'unknown policy {unknown}; known: '
                          f'{", ".join(pol.POLICIES)}')
-    units = 20                       # progress units per stretch
-    total = seeds * (len(names) + _needs_history(names)) * units
-    done = [0]
-
-    def tick(label, d, t):
-        if progress is not None:
-            frac = int(units * d / max(t, 1))
-            progress(done[0] + frac, total, f'seed {seed} {label}')
-            if d >= t:
-                done[0] += units
-
+    if jobs < 1:
+        raise ValueError(f'jobs must be at least 1, got {jobs}')
+    seed_list = [scn['seed'] + i for i in range(seeds)]
+    if jobs > 1 and seeds > 1:
+        results = _parallel_seeds(scn, seed_list, names, influxdb, stretch,
+                                  jobs, progress)
+    else:
+        results = _serial_seeds(scn, seed_list, names, influxdb, stretch,
+                                progress)
     per_seed = {n: [] for n in names}
-    evaluations, first_runs = [], None
-    for i in range(seeds):
-        seed = scn['seed'] + i
-        res = run_seed(scn, seed, names, tick, influxdb, stretch)
+    evaluations = []
+    for res in results:
         if res['evaluation'] is not None:
             evaluations.append(res['evaluation'])
-        for name, (tb, policy) in res['runs'].items():
-            summary = report.summarize(tb)
-            summary['seed'] = seed
-            summary['audits'] = policy.calls
-            per_seed[name].append(summary)
-        if first_runs is None:
-            first_runs = {n: tb for n, (tb, _) in res['runs'].items()}
+        for name in names:
+            per_seed[name].append(res['summaries'][name])
     return {'per_seed': per_seed, 'aggregate': report.aggregate(per_seed),
-            'evaluations': evaluations, 'runs': first_runs}
+            'evaluations': evaluations, 'runs': results[0]['runs']}
+
+
+def _serial_seeds(scn, seed_list, names, influxdb, stretch, progress):
+    units = 20                       # progress units per stretch
+    total = len(seed_list) * (len(names) + _needs_history(names)) * units
+    done = [0]
+    results = []
+    for i, seed in enumerate(seed_list):
+        def tick(label, d, t, seed=seed):
+            if progress is not None:
+                frac = int(units * d / max(t, 1))
+                progress(done[0] + frac, total, f'seed {seed} {label}')
+                if d >= t:
+                    done[0] += units
+        results.append(seed_summaries(scn, seed, names, influxdb, stretch,
+                                      keep_runs=i == 0, progress=tick))
+    return results
+
+
+def _parallel_seeds(scn, seed_list, names, influxdb, stretch, jobs,
+                    progress):
+    import concurrent.futures
+    import multiprocessing
+    # spawn, not fork: the parent has loaded Watcher, oslo and numpy's
+    # thread pools, which a forked child must not inherit mid-state
+    ctx = multiprocessing.get_context('spawn')
+    with concurrent.futures.ProcessPoolExecutor(
+            max_workers=min(jobs, len(seed_list)), mp_context=ctx) as pool:
+        futures = [pool.submit(seed_summaries, scn, seed, names, influxdb,
+                               stretch, i == 0)
+                   for i, seed in enumerate(seed_list)]
+        if progress is not None:
+            progress(0, len(seed_list), 'seeds')
+        for n, _ in enumerate(concurrent.futures.as_completed(futures), 1):
+            if progress is not None:
+                progress(n, len(seed_list), 'seeds')
+        return [f.result() for f in futures]

@@ -38,7 +38,7 @@ def test_model_kind_defaults_to_the_train_command_default():
         bool(catalog.missing_files(ALIBABA)),
         reason='research-only Alibaba trace absent; '
                f'{catalog.fetch_instruction(ALIBABA.folder)}')),
-    ('azure', 'gbt_peak'),
+    ('azure', 'gbt_peak'), ('azure-balanced', 'gbt_peak'),
     # the version 1 scenarios keep the model their results were measured
     # with
     ('paper-v1', 'svm'), ('paper-drift-v1', 'svm')])

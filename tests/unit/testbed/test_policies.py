@@ -292,7 +292,7 @@ HAVE_ALIBABA = not catalog.missing_files(catalog.get('alibaba'))
         not HAVE_ALIBABA,
         reason=f'research-only Alibaba trace not in {traces.traces_dir()}; '
                f'{catalog.fetch_instruction("alibaba2018_machines")}')),
-    'azure'])      # shipped with the package: always runs
+    'azure', 'azure-balanced'])  # shipped with the package: always run
 def test_trace_scenarios_train_and_test_on_different_trace_days(name):
     scn = scenario.load(name)
     assert scn['trigger']['threshold'] == 90
@@ -315,6 +315,21 @@ def test_trace_scenarios_train_and_test_on_different_trace_days(name):
     if name == 'azure':
         # server 0 sums VMs 0, 12, 24, ...: 6 of the 70
         assert len(spec['columns']) == 6
+    elif name == 'azure-balanced':
+        # every VM once, placed largest first on the least loaded server
+        # by the training stretch's means: the servers' totals differ by
+        # at most the largest VM's mean (list scheduling)
+        placed = [c for p in bg for c in p['columns']]
+        assert len(placed) == len(set(placed)) == 70
+        rows = int(train_rows)
+
+        def train_mean(columns):
+            return loads.read_trace(spec['file'], columns, 1.0,
+                                    spec['time_column'])[:rows].mean()
+        totals = [train_mean(p['columns']) for p in bg]
+        assert max(totals) - min(totals) <= max(
+            train_mean(c) for c in placed) + 1e-9
+        assert spec['scale'] == 1.1
     else:
         assert spec['where'] == {'machine_id': 'm_1934'}
 
