@@ -130,6 +130,9 @@ def test_prediction_report_json_is_written_atomically(tmp_path):
 
 
 def test_testbed_json_is_written_atomically(tmp_path, monkeypatch):
+    # the smallest scenario the report reads (its chains give the SLO)
+    scn = {'name': 's', 'chains': {'hops': [{'name': 'fw', 'cost': 0.002}],
+                                   'vcpus': 1, 'link_latency': 0.0005}}
     path = tmp_path / 'paper.json'
     path.write_text('{"previous": true}')
 
@@ -139,11 +142,10 @@ def test_testbed_json_is_written_atomically(tmp_path, monkeypatch):
 
     monkeypatch.setattr(report.json, 'dump', broken_dump)
     with pytest.raises(OSError, match='no space'):
-        report.write_json(str(path), {'name': 's'}, {}, {}, [])
+        report.write_json(str(path), scn, {}, {}, [])
     assert json.loads(path.read_text()) == {'previous': True}
     monkeypatch.undo()
-    report.write_json(str(path), {'name': 's'}, {'no-mig': {}}, {}, [],
-                      'validation')
+    report.write_json(str(path), scn, {'no-mig': {}}, {}, [], 'validation')
     doc = json.loads(path.read_text())
-    assert doc['stretch'] == 'validation' and doc['scenario'] == {'name': 's'}
+    assert doc['stretch'] == 'validation' and doc['scenario'] == scn
     assert sorted(os.listdir(tmp_path)) == ['paper.json']
