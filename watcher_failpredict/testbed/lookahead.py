@@ -61,8 +61,8 @@ from watcher_failpredict.testbed import physics
 #: A move must gain at least this share of the no-move rollout's cost to
 #: be taken (and a source whose bound is below it is not searched): the
 #: rollout's latency draws are not the run's, and a smaller difference
-#: is below what a run can tell apart (a switch-over alone costs about
-#: 1 % of a ``paper`` look-ahead).
+#: is below what a run can tell apart (moving a VNF between two quiet
+#: ``paper`` hosts costs 0.1-0.6 % of the look-ahead: its switch-over).
 MIN_GAIN_SHARE = 0.001
 
 
