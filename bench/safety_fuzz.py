@@ -14,8 +14,8 @@
 """The strategy's safety invariants over many random clusters.
 
 Runs one audit of ``predicted_least_failure`` on each of ``--clusters``
-seeded random clusters (tests/random_clusters.py: the same generator and
-checks as the property-based test
+seeded random clusters (watcher_failpredict/testbed/random_clusters.py:
+the same generator and checks as the property-based test
 tests/unit/strategies/test_safety_properties.py, which runs a few
 hundred) and prints
 
@@ -41,20 +41,12 @@ Usage::
 import argparse
 import collections
 import logging
-import os
 import random
 import sys
 import time
 import warnings
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
-
-# First: tests/__init__.py selects Watcher's oslo.service backend, which
-# must happen before anything imports oslo.service.
-from tests import random_clusters as rc  # noqa: E402
+from watcher_failpredict.testbed import random_clusters as rc
 
 
 def main(argv=None):

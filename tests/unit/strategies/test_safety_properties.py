@@ -12,11 +12,11 @@
 
 """The strategy's safety invariants over random clusters (hypothesis).
 
-The clusters (tests/random_clusters.py) include nodes of 0 vCPUs or 0 MB,
-NaN gaps, stale hosts and garbage readings; whatever they hold, an audit
-either fails cleanly (FailurePredictionError) or plans only safe moves.
-``bench/safety_fuzz.py`` runs the same check over >= 20,000 seeded
-clusters and prints the counts.
+The clusters (watcher_failpredict/testbed/random_clusters.py) include nodes
+of 0 vCPUs or 0 MB, NaN gaps, stale hosts and garbage readings; whatever
+they hold, an audit either fails cleanly (FailurePredictionError) or plans
+only safe moves. ``bench/safety_fuzz.py`` runs the same check over >=
+20,000 seeded clusters and prints the counts.
 """
 
 import collections
@@ -27,7 +27,8 @@ from hypothesis import HealthCheck
 from hypothesis import settings
 from hypothesis import strategies as st
 
-from tests import random_clusters as rc
+from watcher_failpredict.testbed import random_clusters as rc
+
 
 EXAMPLES = 300
 

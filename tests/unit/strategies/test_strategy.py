@@ -26,102 +26,21 @@ import jsonschema
 import numpy as np
 import pytest
 from watcher.common import utils
-from watcher.decision_engine.model import element
 from watcher.decision_engine.model import model_root
 
 from watcher_failpredict import conf as fp_conf
 from watcher_failpredict.datasources import memory
 from watcher_failpredict.datasources import windows as metric_windows
-from watcher_failpredict.prediction import risk_model
 from watcher_failpredict.prediction import training
 from watcher_failpredict.strategies import migrations
 from watcher_failpredict.strategies import predicted_least_failure as plf
+from watcher_failpredict.testbed import audit_cluster
+from watcher_failpredict.testbed.audit_cluster import Cluster
+from watcher_failpredict.testbed.audit_cluster import META
+from watcher_failpredict.testbed.audit_cluster import NOW
+from watcher_failpredict.testbed.audit_cluster import STEP
 
-NOW = 1_700_000_000.0
-STEP = 10
-HISTORY = 600          # seconds of samples written per resource
 LOGGER = 'watcher_failpredict.strategies.predicted_least_failure'
-META = {'threshold': 90.0, 'period': 300, 'horizon': 600, 'window': 300,
-        'granularity': STEP}
-
-
-class CpuRiskBundle(risk_model.RankingRisk):
-    """Stand-in model: risk is the mean CPU of the last 300 s / 100."""
-
-    def __init__(self):
-        super().__init__(META)
-        self.calls = 0
-
-    def predict_risk(self, windows):
-        self.calls += 1
-        cpu = windows.data['cpu'][:, -30:]
-        with np.errstate(invalid='ignore'), \
-                np.testing.suppress_warnings() as sup:
-            sup.filter(RuntimeWarning)
-            return np.clip(np.nanmean(cpu, axis=1) / 100.0, 0, 1)
-
-
-def _series(value, n):
-    if np.ndim(value) == 0:
-        return np.full(n, float(value))
-    value = np.asarray(value, dtype=float)
-    assert value.size == n, value.size
-    return value
-
-
-class Cluster:
-    """A ModelRoot plus collectd-shaped metrics for it."""
-
-    n = HISTORY // STEP
-
-    def __init__(self):
-        self.model = model_root.ModelRoot()
-        self.ds = memory.InMemoryDataSource()
-        self.times = NOW - HISTORY + STEP * np.arange(self.n)
-        self.history = []
-
-    def host(self, name, cpu, status='enabled', state='up', vcpus=12,
-             memory=24576, disk=500, metrics=True, age=0):
-        node = element.ComputeNode(
-            uuid=f'uuid-{name}', hostname=name, status=status, state=state,
-            vcpus=vcpus, memory=memory, disk=disk, vcpu_reserved=0,
-            memory_mb_reserved=0, disk_gb_reserved=0, vcpu_ratio=1.0,
-            memory_ratio=1.0, disk_ratio=1.0)
-        self.model.add_node(node)
-        if metrics:
-            t = self.times - age
-            cpu = _series(cpu, self.n)
-            for metric, values in (('cpu', cpu), ('memory', 40.0),
-                                   ('load', cpu * 0.12), ('disk', 1e5),
-                                   ('net', 1e6)):
-                self.ds.add(metric_windows.COMPUTE_NODE, metric, name, t,
-                            _series(values, self.n))
-        return node
-
-    def instance(self, uuid, host, cpu=50.0, vcpus=1, memory=1024, disk=10,
-                 metrics=True, **fields):
-        inst = element.Instance(uuid=uuid, name=f'vnf-{uuid}', vcpus=vcpus,
-                                memory=memory, disk=disk, **fields)
-        self.model.add_instance(inst)
-        self.model.map_instance(inst, f'uuid-{host}')
-        if metrics:
-            self.ds.add(metric_windows.INSTANCE, 'cpu', uuid, self.times,
-                        _series(cpu, self.n))
-            self.ds.add(metric_windows.INSTANCE, 'memory', uuid, self.times,
-                        _series(memory * 0.8, self.n))
-        return inst
-
-    def strategy(self, bundle=None, **params):
-        strategy = plf.PredictedLeastFailure(
-            config=utils.Struct(datasources=None,
-                                check_optimize_metadata=False),
-            datasource=self.ds,
-            model_bundle=CpuRiskBundle() if bundle is None else bundle,
-            migration_history=lambda since: list(self.history),
-            clock=lambda: NOW)
-        strategy.compute_model = self.model
-        strategy.input_parameters = utils.Struct(params)
-        return strategy
 
 
 def moves(solution):
@@ -343,7 +262,7 @@ def test_resources_of_planned_moves_are_accounted():
     c.host('large', 30.0)
     c.instance('a', 's1', cpu=100, vcpus=3)
     c.instance('b', 's2', cpu=100, vcpus=3)
-    bundle = CpuRiskBundle()
+    bundle = audit_cluster.MeanCpuRisk()
     solution = c.strategy(bundle=bundle, max_migrations=2).execute()
     assert moves(solution) == [('a', 's1', 'small'), ('b', 's2', 'large')]
 
@@ -420,7 +339,8 @@ def test_trained_model_ranks_by_risk_not_by_current_cpu(trained):
     assert ind['cluster_risk_before'] > ind['cluster_risk_after']
     assert 1.5 < ind['cluster_risk_before'] <= 3.0   # src and rising
     # the same cluster ranked by CPU now would have picked 'rising'
-    least_cpu = _rising_vs_calm_cluster().strategy(bundle=CpuRiskBundle())
+    least_cpu = _rising_vs_calm_cluster().strategy(
+        bundle=audit_cluster.MeanCpuRisk())
     assert moves(least_cpu.execute()) == [('vnf', 'src', 'rising')]
 
 
@@ -563,7 +483,7 @@ def test_no_evaluable_host_fails_naming_hosts():
 
 
 def test_model_unable_to_score_counts_as_skipped(caplog):
-    class PartialBundle(CpuRiskBundle):
+    class PartialBundle(audit_cluster.MeanCpuRisk):
         def predict_risk(self, windows):
             risk = super().predict_risk(windows)
             risk[[i for i, n in enumerate(windows.names) if n == 'dst']] = \
@@ -597,7 +517,7 @@ def test_incompatible_granularity_and_horizon_fail():
 
 def test_fixed_hosts_model_is_refused_for_audits():
     """The paper's which-server classifier cannot rank a subset of hosts."""
-    bundle = CpuRiskBundle()
+    bundle = audit_cluster.MeanCpuRisk()
     bundle.metadata = dict(META, model_kind='fixed_hosts')
     with pytest.raises(plf.IncompatibleParameters, match='fixed_hosts'):
         _simple().strategy(bundle=bundle).execute()

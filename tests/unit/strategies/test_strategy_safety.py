@@ -12,8 +12,8 @@
 
 """Regression tests of issue 14's unsafe plans and crashes (points 2, 3).
 
-Clusters are built with tests/unit/strategies/test_strategy.py's builders
-(a real Watcher ModelRoot and the project's InMemoryDataSource).
+Clusters are built with watcher_failpredict.testbed.audit_cluster (a real
+Watcher ModelRoot and the project's InMemoryDataSource).
 """
 
 import logging
@@ -21,11 +21,11 @@ import logging
 import numpy as np
 import pytest
 
-from tests.unit.strategies.test_strategy import Cluster
 from tests.unit.strategies.test_strategy import indicators
 from tests.unit.strategies.test_strategy import LOGGER
 from tests.unit.strategies.test_strategy import moves
 from watcher_failpredict.strategies import placement
+from watcher_failpredict.testbed.audit_cluster import Cluster
 
 THRESHOLD = 90.0
 

@@ -14,15 +14,15 @@
 
 Shared by the property-based test
 (tests/unit/strategies/test_safety_properties.py, hypothesis drives the
-random choices and shrinks them) and
-``bench/safety_fuzz.py`` (tens of thousands of seeded clusters). Clusters
-are built with tests/unit/strategies/test_strategy.py's ``Cluster`` (a
-real Watcher ModelRoot, metrics in the project's InMemoryDataSource, the
+random choices and shrinks them) and ``bench/safety_fuzz.py`` (tens of
+thousands of seeded clusters). Clusters are built with
+:mod:`watcher_failpredict.testbed.audit_cluster`'s ``Cluster`` (a real
+Watcher ModelRoot, metrics in the project's InMemoryDataSource, the
 transparent risk = mean CPU / 100 model), and include the degenerate cases
-issue 14 found: nodes of 0 vCPUs or 0 MB, NaN gaps in the trigger period, stale
-hosts, garbage readings (negative, far above 100 %, infinite), disabled and
-down services, locked, excluded and non-active instances, recent
-migrations.
+issue 14 found: nodes of 0 vCPUs or 0 MB, NaN gaps in the trigger period,
+stale hosts, garbage readings (negative, far above 100 %, infinite),
+disabled and down services, locked, excluded and non-active instances,
+recent migrations.
 
 :func:`run` executes one audit and returns an :class:`Outcome`: whether it
 crashed (any exception but the strategy's own FailurePredictionError, which
@@ -35,11 +35,11 @@ import dataclasses
 
 import numpy as np
 
-from tests.unit.strategies.test_strategy import Cluster
-from tests.unit.strategies.test_strategy import NOW
 from watcher_failpredict.strategies import migrations
 from watcher_failpredict.strategies import placement
 from watcher_failpredict.strategies import predicted_least_failure as plf
+from watcher_failpredict.testbed.audit_cluster import Cluster
+from watcher_failpredict.testbed.audit_cluster import NOW
 
 #: Every invariant :func:`breaches` checks, in report order.
 INVARIANTS = (
