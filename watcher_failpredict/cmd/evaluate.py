@@ -42,7 +42,8 @@ def add_parser(subparsers):
                    help='comma-separated policies (default: all of no-mig, '
                         'random, least-cpu, least-cpu-wb, mean-kstd, trend, '
                         'seasonal, proposed, proposed-proactive, '
-                        'oracle-peak, oracle)')
+                        'oracle-peak, lookahead-persistence, '
+                        'oracle-reactive, oracle)')
     e.add_argument('--influxdb', metavar='URL',
                    help='write the testbed\'s metrics into this InfluxDB '
                         '1.x (collectd schema, one database per policy and '

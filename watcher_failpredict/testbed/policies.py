@@ -52,6 +52,11 @@ include the background load a server also runs.
 :mod:`testbed.lookahead`, which simulates every feasible move forward
 over the true future load and takes the best by the headline metric,
 with the strategy's decision cadence, move budget and cooldown.
+``oracle-reactive`` is the same search held to the reactive strategy's
+rules (sources only the hosts in failure state, one VNF each), and
+``lookahead-persistence`` the same search without foresight (the future
+load held at its recent mean): measures of what the trigger and the
+future are worth, not bounds (doc/source/testbed.rst).
 
 ``no-mig`` never migrates. A new policy is a new ranking object (a
 :class:`prediction.risk_model.RiskModel`) added to make_policy(). The
@@ -78,7 +83,8 @@ from watcher_failpredict.testbed import physics
 
 POLICIES = ('no-mig', 'random', 'least-cpu', 'least-cpu-wb', 'mean-kstd',
             'trend', 'seasonal', 'proposed', 'proposed-proactive',
-            'oracle-peak', 'oracle')
+            'oracle-peak', 'lookahead-persistence', 'oracle-reactive',
+            'oracle')
 
 #: Policies that need the model trained on the training stretch.
 TRAINED = ('proposed', 'proposed-proactive')
@@ -394,6 +400,10 @@ def make_policy(name, scn, tb, seed, trained_bundle=None, history=None):
         return StrategyPolicy(name, scn, OracleRisk(md, tb))
     if name == 'oracle':
         return lookahead.LookAheadOracle(scn)
+    if name == 'oracle-reactive':
+        return lookahead.ReactiveLookAheadOracle(scn)
+    if name == 'lookahead-persistence':
+        return lookahead.PersistenceLookAhead(scn)
     if name == 'seasonal':
         if history is None:
             raise ValueError('the seasonal policy needs the host CPU of the '

@@ -130,7 +130,7 @@ def run_seed(scn, seed, names, progress=None, influxdb=None,
 
 #: What the look-ahead oracle counts, kept in its per-seed summary.
 ORACLE_COUNTERS = ('rollouts', 'sources_searched', 'sources_pruned',
-                   'bound_misses')
+                   'bound_misses', 'triggered')
 
 
 def seed_summaries(scn, seed, names, influxdb=None, stretch='test',

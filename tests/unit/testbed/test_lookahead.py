@@ -139,6 +139,34 @@ def test_oracle_keeps_the_budget_and_counts_its_work(short):
     assert oracle.sources_searched + oracle.sources_pruned > 0
 
 
+def test_reactive_oracle_moves_one_vnf_off_each_failing_host_only(short):
+    tb = cluster.Testbed(short, 3)
+    oracle = lookahead.ReactiveLookAheadOracle(short)
+    seen_quiet = seen_failing = False
+    for k in range(60, tb.n_steps - 1, 10):
+        tb.run_until(k)
+        failing = lookahead.failing_hosts(tb, short)
+        # the trigger by hand: the mean of the last period's samples
+        _, host, _ = tb.metric_samples(0)
+        n = int(short['trigger']['period'] / short['metrics_interval'])
+        by_hand = set(np.flatnonzero(host['cpu'][:, -n:].mean(axis=1)
+                                     >= short['trigger']['threshold']))
+        assert failing == by_hand
+        before = oracle.sources_searched + oracle.sources_pruned
+        moves = oracle.decide(tb)
+        sources = [int(tb.host_of[v]) for v, _ in moves]
+        assert set(sources) <= failing
+        assert len(sources) == len(set(sources))
+        # the only sources it weighs are the failing hosts
+        considered = oracle.sources_searched + oracle.sources_pruned - before
+        assert considered <= len(failing) * short['strategy'][
+            'max_migrations']
+        seen_quiet |= not failing
+        seen_failing |= considered > 0
+    assert seen_quiet and seen_failing
+    assert oracle.triggered < oracle.calls
+
+
 #: The noise the test allows. Two runs with the same moves differ only
 #: in their latency draws (one stream per seed, and a switch-over
 #: consumes extra draws, so other moves shift the stream). Measured on
@@ -175,3 +203,9 @@ def test_no_policy_beats_the_oracle(name):
     for policy, figures in agg.items():
         assert oracle <= figures['mean_rt_all']['mean'] * (1 + NOISE), \
             policy
+    # held to the reactive rules the search is no bound (it cannot undo a
+    # move until the host fails; see ReactiveLookAheadOracle), but it
+    # moves only when triggered, within the budget
+    (held,) = res['per_seed']['oracle-reactive']
+    assert held['migrations'] <= held['triggered'] * int(
+        short_version(name)['strategy']['max_migrations'])
