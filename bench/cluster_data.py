@@ -26,7 +26,9 @@ Shape, chosen to match the paper's testbed and the issue's benchmark spec:
   also makes the collectd ``virt`` plugin's CPU, a percentage of one vCPU,
   equal to the percentage of the instance's vCPUs that Watcher expects);
 * one saturated node per 50 (node 0, 50, 100, ...; at least one): its
-  instances demand about 95 % of its cores; the others run at 25-45 %.
+  instances demand about 120 % of its cores, so they get about 83 % of
+  what they ask for and its load average is above its cores (the
+  strategy's ``speed_floor`` gate relieves it); the others run at 25-45 %.
 
 Host CPU is derived from its instances' demand plus a little hypervisor
 overhead, so Watcher's ``workload_balance`` (which sums instance CPU) and our
@@ -151,19 +153,21 @@ def generate_values(spec, start, end, step=STEP, nodes=None):
     for i in nodes:
         rng = np.random.default_rng([spec.seed, spec.nodes, i])
         if spec.saturated(i):
-            # instance demand ~95 % of the node's cores
-            level = 0.95 * NODE_VCPUS / vcpus.sum() * 100
+            # instance demand ~120 % of the node's cores
+            level = 1.2 * NODE_VCPUS / vcpus.sum() * 100
             base = rng.uniform(level - 3, level + 3, size=k)
         else:
             base = rng.uniform(15, 45, size=k)
         wave = 5 * np.sin(phase_t[None, :] + rng.uniform(0, 6.3, (k, 1)))
-        cpu = np.clip(base[:, None] + wave
-                      + rng.normal(0, 2, (k, n_t)), 0, 100)
+        asked = np.clip(base[:, None] + wave
+                        + rng.normal(0, 2, (k, n_t)), 0, 100)
         mem_mib = (rng.uniform(500, 900, size=k) * vcpus)[:, None] \
             + rng.normal(0, 5, (k, n_t))
-        demand = (cpu * vcpus[:, None]).sum(axis=0) / 100  # cores
-        host_cpu = np.clip(demand / NODE_VCPUS * 100 + 3
-                           + rng.normal(0, 1, n_t), 0, 100)
+        demand = (asked * vcpus[:, None]).sum(axis=0) / 100  # cores
+        # processor sharing: beyond the cores each instance gets its share
+        cpu = asked * np.minimum(1.0, NODE_VCPUS / demand)[None, :]
+        host_cpu = np.clip(np.minimum(demand, NODE_VCPUS) / NODE_VCPUS * 100
+                           + 3 + rng.normal(0, 1, n_t), 0, 100)
         hc.append(host_cpu)
         hm.append((mem_mib.sum(axis=0) + 2048) * 1024 * 1024)
         hl.append(demand + np.abs(rng.normal(0, 0.3, n_t)))

@@ -24,7 +24,8 @@ The scenario (all times relative to *now*, the end of the history):
 ========== ========================= ===================================
 host       CPU (percent of 12 cores)  role
 ========== ========================= ===================================
-compute-1  ~95 % flat                 saturated now: the only source
+compute-1  ~95 % flat, load average   saturated now, its VNFs starved:
+           1.3x its cores             the only source
 compute-2  square wave, 20 min cycle  least CPU now (~12 %), but its
            (13 min ~12 %, 7 min       pattern rises to ~99 % in about a
            ~99 %), rises ~1.5 min     minute: a least-CPU policy sends
@@ -190,6 +191,10 @@ def host_cpu(host, t, end, rng):
     return np.clip(base + rng.normal(0.0, 1.5, t.shape), 0.0, 100.0)
 
 
+#: Runnable demand of the saturated host beyond its busy cores (cores).
+SATURATED_EXTRA_DEMAND = 0.35 * NODE_VCPUS
+
+
 def host_history_lines(end, rng, history=HISTORY):
     """Line protocol of every host's collectd metrics, ``history`` s to end.
 
@@ -202,6 +207,10 @@ def host_history_lines(end, rng, history=HISTORY):
         cpu = host_cpu(host, t, end, rng)
         mem = np.clip(35.0 + 0.2 * cpu + rng.normal(0, 1.0, t.shape), 1, 99)
         load = NODE_VCPUS * cpu / 100.0 + rng.normal(0, 0.2, t.shape).clip(0)
+        if host.role == 'saturated':
+            # its VNFs ask for more CPU than its cores give (the strategy's
+            # speed_floor gate relieves only a host whose consumers starve)
+            load = load + SATURATED_EXTRA_DEMAND
         disk_rate = 2e6 + 3e4 * cpu + rng.normal(0, 1e5, t.shape).clip(0)
         net_rate = 5e6 + 1e5 * cpu + rng.normal(0, 1e5, t.shape).clip(0)
         disk_total = 1e9 + np.cumsum(disk_rate * STEP)

@@ -19,7 +19,8 @@ a model trained on this history faces the decision those tests check:
 ========== ===================================================
 compute-1  the *real* node: collectd's own cpu/memory/load/disk/interface
            plugins report this machine; ``tools/stack stress on`` runs
-           stress-ng (nice 19, every CPU) to saturate it. History: ~95 %.
+           stress-ng (nice 19, every CPU, 24 workers) to saturate it and
+           starve its consumers. History: ~95 %.
 compute-2  square wave (12 % / 99 %, 20 min cycle, 7 min high)
 compute-3  calm, 35 %
 compute-4  60 %, no free vCPU (12 VNFs)

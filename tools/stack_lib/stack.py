@@ -45,6 +45,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 
 DEFAULT_DIR = '/tmp/failpredict-stack'
+#: stress-ng workers per vCPU of the real node (stress()).
+STARVING_WORKERS_PER_VCPU = 2
 APT_PACKAGES = {  # executable -> Debian package
     '/usr/bin/influxd': 'influxdb',
     '/usr/sbin/collectd': 'collectd',
@@ -832,11 +834,17 @@ instance_metrics = guest
         n = os.cpu_count() or 1
         # nice 19: the real node reports ~100 % CPU (nice counts as used),
         # while the stack's own services keep their share of the CPUs.
+        # Twice as many workers as the node's vCPUs in Watcher's model: its
+        # load average (runnable demand) then says its consumers get about
+        # half the CPU they ask for, so the strategy's speed_floor gate
+        # relieves it, as it would a real saturated host of that size.
+        workers = max(n, STARVING_WORKERS_PER_VCPU * scenario.NODE_VCPUS)
         started = p.start(['nice', '-n', '19', '/usr/bin/stress-ng',
-                           '--cpu', str(n), '--taskset', '0-%d' % (n - 1),
+                           '--cpu', str(workers),
+                           '--taskset', '0-%d' % (n - 1),
                            '--cpu-method', 'ackermann', '--timeout', '3600'])
-        log('stress-ng on %d CPUs (node %s)%s'
-            % (n, self.load_spec()['real_node'],
+        log('stress-ng: %d workers on %d CPUs (node %s)%s'
+            % (workers, n, self.load_spec()['real_node'],
                '' if started else ' already running'))
 
     def set_load(self, node, spec):

@@ -24,6 +24,7 @@ import math
 import os
 import re
 import sys
+import textwrap
 import time
 
 from watcher_failpredict.prediction import bundle as bundle_mod
@@ -36,6 +37,17 @@ PASSWORD_ENV = 'FAILPREDICT_INFLUXDB_PASSWORD'
 USERNAME_ENV = 'FAILPREDICT_INFLUXDB_USERNAME'
 
 _UNITS = {'s': 1, 'm': 60, 'h': 3600, 'd': 86400, 'w': 604800}
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """argparse's formatter without line breaks inside hyphenated words,
+    so a policy name such as ``proposed-proactive`` stays whole (and can be
+    copied from ``--help``).
+    """
+
+    def _split_lines(self, text, width):
+        text = ' '.join(text.split())
+        return textwrap.wrap(text, width, break_on_hyphens=False)
 
 
 class CommandError(Exception):

@@ -26,6 +26,7 @@ from watcher_failpredict.testbed import scenario as tb_scenario
 def add_parser(subparsers):
     e = subparsers.add_parser(
         'evaluate', allow_abbrev=False,
+        formatter_class=common.HelpFormatter,
         help='evaluate migration policies in the simulated NFV testbed '
              '(every policy on a scenario; QoS table)',
         description='Simulate the NFV testbed (doc/source/testbed.rst): '
@@ -42,6 +43,7 @@ def add_parser(subparsers):
                    help='comma-separated policies (default: all of no-mig, '
                         'random, least-cpu, least-cpu-wb, mean-kstd, trend, '
                         'seasonal, proposed, proposed-proactive, '
+                        'least-cpu-gated, '
                         'oracle-peak, lookahead-persistence, '
                         'oracle-reactive, oracle)')
     e.add_argument('--influxdb', metavar='URL',

@@ -79,19 +79,30 @@ class FailureMitigationSpecification(efficacy_base.EfficacySpecification):
                    'metrics, or the model could not score them): never '
                    'a source nor a destination. The decision engine log '
                    'names them and says why.'),
+            _Count('moves_not_worth',
+                   'Hosts in failure state left as they are because their '
+                   'consumers still get at least speed_floor of the CPU '
+                   'they ask for: a migration would cost their VNFs more '
+                   'than it spares them. The decision engine log says so '
+                   'for each.', required=False),
         ]
 
     def get_global_efficacy_indicator(self, indicators_map=None):
         failing = 0
         relieved = 0
         if indicators_map:
-            failing = indicators_map.get('hosts_in_failure', 0) or 0
+            # hosts the gate left alone on purpose are not failures of
+            # the plan
+            failing = (indicators_map.get('hosts_in_failure', 0) or 0) - \
+                (indicators_map.get('moves_not_worth', 0) or 0)
             relieved = indicators_map.get('hosts_relieved', 0) or 0
-        value = 100.0 if failing == 0 else 100.0 * relieved / failing
+        value = 100.0 if failing <= 0 else 100.0 * relieved / failing
         return [efficacy.Indicator(
             name='relieved_ratio',
-            description='Share of the hosts in failure state that the plan '
-                        'relieves (100 % when no host is failing).',
+            description='Share of the hosts in failure state whose VNFs '
+                        'are starved (not counted in moves_not_worth) '
+                        'that the plan relieves (100 % when there is '
+                        'none).',
             unit='%',
             value=value,
         )]

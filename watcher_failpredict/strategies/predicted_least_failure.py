@@ -31,6 +31,7 @@ from watcher_failpredict.prediction import features
 from watcher_failpredict.prediction import migration_time
 from watcher_failpredict.prediction import ranking
 from watcher_failpredict.strategies import migrations
+from watcher_failpredict.strategies import move_gate
 from watcher_failpredict.strategies import placement
 
 LOG = log.getLogger(__name__)
@@ -206,6 +207,9 @@ class PredictedLeastFailure(base.BaseStrategy):
         self.host_risk = {}        # collectd name -> risk at audit time
         self.risk_before = 0.0
         self.moves = []            # [(instance, source, destination)]
+        # failing hosts left alone: their VNFs are not starved enough for
+        # a move to pay (speed_floor)
+        self.moves_not_worth = 0
 
     @classmethod
     def get_name(cls):
@@ -315,6 +319,22 @@ class PredictedLeastFailure(base.BaseStrategy):
                                    'host (at most 1000).',
                     'type': 'number', 'minimum': 0, 'maximum': 1000,
                     **NOT_NAN, 'default': 1.0,
+                },
+                'speed_floor': {
+                    'description': 'Whether to move at all: a host in '
+                                   'failure state is relieved only when its '
+                                   'consumers get less than this share of '
+                                   'the CPU they ask for (its cores over '
+                                   'its runnable demand, the load average, '
+                                   'averaged over the period). Above it '
+                                   'its VNFs are barely slowed and a live '
+                                   'migration\'s switch-over costs them '
+                                   'more than it spares; 1 moves whenever '
+                                   'the threshold is crossed (the paper). '
+                                   'Hosts at risk in proactive mode are '
+                                   'not gated.',
+                    'type': 'number', 'minimum': 0, 'maximum': 1,
+                    **NOT_NAN, 'default': 0.85,
                 },
             },
             'additionalProperties': False,
@@ -724,8 +744,45 @@ class PredictedLeastFailure(base.BaseStrategy):
             mem = np.full_like(mem, float(inst.memory))
         return cpu, mem, cpu_mean
 
+    def _speed(self, node):
+        """Share of the CPU its consumers ask for that ``node`` gives them
+        over the trigger period (move_gate.consumer_speed); NaN without
+        load samples.
+        """
+        if 'load' not in self.windows.data:
+            return float('nan')
+        demand = self.windows.series('load', self.node_names[node.uuid])
+        return move_gate.consumer_speed(demand[-self.period_steps:],
+                                        node.vcpus)
+
+    def _starved_enough(self, source):
+        """The whether-to-move gate of a failing host (``speed_floor``);
+        logs and counts a refusal.
+        """
+        floor = float(self.params['speed_floor'])
+        if floor >= 1.0:
+            return True
+        speed = self._speed(source)
+        if move_gate.worth_moving(speed, floor):
+            if np.isnan(speed):
+                LOG.warning('Host %s reports no load average: whether '
+                            'moving a VNF off it pays cannot be weighed; '
+                            'moving as the threshold says', source.hostname)
+            return True
+        self.moves_not_worth += 1
+        LOG.info('Host %s is %s but its consumers get %.0f %% of the CPU '
+                 'they ask for (speed_floor %.0f %%): its VNFs are barely '
+                 'slowed and a migration would cost them more; no move',
+                 source.hostname, self._why_source(source), 100 * speed,
+                 100 * floor)
+        return False
+
     def _relieve(self, source, instances, inst_win, threshold):
-        """Plan one move off ``source``; False when none is possible."""
+        """Plan one move off ``source``; False when none is possible or
+        none is worth it.
+        """
+        if not self._starved_enough(source):
+            return False
         src_name = self.node_names[source.uuid]
         host_cpu = self._host_cpu(src_name)
         candidates, series, raw = [], {}, {}
@@ -791,6 +848,9 @@ class PredictedLeastFailure(base.BaseStrategy):
         """
         params = self.params
         src_name = self.node_names[source.uuid]
+        if any(n.uuid == source.uuid for n, _ in self.failing) and \
+                not self._starved_enough(source):
+            return False
         horizon = self._model_horizon()
         if not horizon:
             raise IncompatibleParameters(
@@ -883,11 +943,11 @@ class PredictedLeastFailure(base.BaseStrategy):
         return (np.asarray(risk, dtype=float),
                 None if peak is None else np.asarray(peak, dtype=float))
 
-    def _best_destination(self, source, inst, cpu_series, mem_series,
-                          threshold, max_risk=None):
-        """The least risky feasible destination as ``(node, risk with
-        the VNF)``, or None. ``max_risk``: destinations predicted at or
-        above it are refused (proactive mode).
+    def _feasible_destinations(self, source, inst, cpu_series, mem_series,
+                               threshold):
+        """``(nodes, loads)``: the hosts that can take ``inst`` from
+        ``source`` and the load it would add to each; every rejection is
+        logged with its reason.
         """
         model = self.compute_model
         usable = set(self.windows.names)
@@ -924,6 +984,17 @@ class PredictedLeastFailure(base.BaseStrategy):
             LOG.warning('No feasible destination for instance %s from %s '
                         '(rejections: %s)', inst.uuid, source.hostname,
                         dict(rejected))
+        return feasible, added
+
+    def _best_destination(self, source, inst, cpu_series, mem_series,
+                          threshold, max_risk=None):
+        """The least risky feasible destination as ``(node, risk with
+        the VNF)``, or None. ``max_risk``: destinations predicted at or
+        above it are refused (proactive mode).
+        """
+        feasible, added = self._feasible_destinations(
+            source, inst, cpu_series, mem_series, threshold)
+        if not feasible:
             return None
         names = [self.node_names[n.uuid] for n in feasible]
         cand = self.windows.subset(names)
@@ -1011,6 +1082,7 @@ class PredictedLeastFailure(base.BaseStrategy):
             cluster_risk_before=float(self.risk_before),
             cluster_risk_after=float(risk_after),
             hosts_skipped=len(self.skipped),
+            moves_not_worth=int(self.moves_not_worth),
         )
         self.solution.set_efficacy_indicators(**indicators)
         LOG.info('%s: %s', self.get_display_name(), ', '.join(

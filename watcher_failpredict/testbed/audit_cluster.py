@@ -74,6 +74,10 @@ def _series(value, n):
     return value
 
 
+#: Runnable demand per busy core the hosts report by default (host()).
+DEMAND_PER_BUSY_CORE = 1.4
+
+
 class Cluster:
     """A ModelRoot plus collectd-shaped metrics for it."""
 
@@ -86,9 +90,14 @@ class Cluster:
         self.history = []
 
     def host(self, name, cpu, status='enabled', state='up', vcpus=12,
-             memory=24576, disk=500, metrics=True, age=0):
+             memory=24576, disk=500, metrics=True, age=0, load=None):
         """Add a compute node reporting ``cpu`` (a value or a series of
         ``n`` samples) whose latest sample is ``age`` seconds old.
+
+        ``load`` (runnable demand in cores, the load average) defaults to
+        DEMAND_PER_BUSY_CORE times the busy cores: a busy host has work
+        queued, so one in failure state starves its consumers (the
+        strategy's speed_floor gate lets it be relieved).
         """
         node = element.ComputeNode(
             uuid=f'uuid-{name}', hostname=name, status=status, state=state,
@@ -99,8 +108,10 @@ class Cluster:
         if metrics:
             t = self.times - age
             cpu = _series(cpu, self.n)
+            if load is None:
+                load = cpu / 100.0 * vcpus * DEMAND_PER_BUSY_CORE
             for metric, values in (('cpu', cpu), ('memory', 40.0),
-                                   ('load', cpu * 0.12), ('disk', 1e5),
+                                   ('load', load), ('disk', 1e5),
                                    ('net', 1e6)):
                 self.ds.add(metric_windows.COMPUTE_NODE, metric, name, t,
                             _series(values, self.n))

@@ -82,12 +82,19 @@ from watcher_failpredict.testbed import lookahead
 from watcher_failpredict.testbed import physics
 
 POLICIES = ('no-mig', 'random', 'least-cpu', 'least-cpu-wb', 'mean-kstd',
-            'trend', 'seasonal', 'proposed', 'proposed-proactive',
+            'trend', 'seasonal', 'least-cpu-gated', 'proposed',
+            'proposed-proactive',
             'oracle-peak', 'lookahead-persistence', 'oracle-reactive',
             'oracle')
 
 #: Policies that need the model trained on the training stretch.
 TRAINED = ('proposed', 'proposed-proactive')
+#: The simple rules move whenever the threshold is crossed (the paper's
+#: trigger, Watcher's workload_balance): they are what an operator would
+#: otherwise run, so the strategy's whether-to-move gate is switched off
+#: for them. least-cpu-gated keeps the gate, to show what the gate alone
+#: is worth with the simplest ranking.
+RULE = {'speed_floor': 1.0}
 #: Policies that read the host CPU of the stretch before the run.
 NEEDS_HISTORY = ('seasonal',)
 #: The strongest autocorrelation a server's history must show for its
@@ -385,19 +392,22 @@ def make_policy(name, scn, tb, seed, trained_bundle=None, history=None):
         return NoMigration()
     if name == 'random':
         return StrategyPolicy(name, scn, baseline_risk.RandomRisk(
-            md, np.random.default_rng([seed, 11])))
+            md, np.random.default_rng([seed, 11])), RULE)
     if name == 'least-cpu':
+        return StrategyPolicy(name, scn, baseline_risk.CurrentCpuRisk(md),
+                              RULE)
+    if name == 'least-cpu-gated':
         return StrategyPolicy(name, scn, baseline_risk.CurrentCpuRisk(md))
     if name == 'least-cpu-wb':
         return WorkloadBalancePolicy(scn)
     if name == 'mean-kstd':
         return StrategyPolicy(name, scn, baseline_risk.BaselineRisk(
-            md, 'mean_kstd'))
+            md, 'mean_kstd'), RULE)
     if name == 'trend':
         return StrategyPolicy(name, scn, baseline_risk.BaselineRisk(
-            md, 'linear_trend', migration_seconds(scn)))
+            md, 'linear_trend', migration_seconds(scn)), RULE)
     if name == 'oracle-peak':
-        return StrategyPolicy(name, scn, OracleRisk(md, tb))
+        return StrategyPolicy(name, scn, OracleRisk(md, tb), RULE)
     if name == 'oracle':
         return lookahead.LookAheadOracle(scn)
     if name == 'oracle-reactive':
@@ -408,7 +418,7 @@ def make_policy(name, scn, tb, seed, trained_bundle=None, history=None):
         if history is None:
             raise ValueError('the seasonal policy needs the host CPU of the '
                              'stretch before the run')
-        return StrategyPolicy(name, scn, SeasonalRisk(md, tb, history))
+        return StrategyPolicy(name, scn, SeasonalRisk(md, tb, history), RULE)
     if name in TRAINED:
         if trained_bundle is None:
             raise ValueError(f'the {name} policy needs the model trained on '

@@ -21,6 +21,8 @@ from watcher_failpredict.goals import failure_mitigation as fm
 
 NAMES = ['hosts_in_failure', 'hosts_relieved', 'migrations_planned',
          'cluster_risk_before', 'cluster_risk_after', 'hosts_skipped']
+#: indicators an older strategy version does not set
+OPTIONAL = ['moves_not_worth']
 
 
 def _values(**over):
@@ -48,7 +50,8 @@ def test_goal_loads_through_watcher_entry_point():
 def test_indicator_specifications():
     spec = fm.FailureMitigation.get_efficacy_specification()
     specs = spec.get_indicators_specifications()
-    assert [s.name for s in specs] == NAMES
+    assert [s.name for s in specs] == NAMES + OPTIONAL
+    assert [s.name for s in specs if not s.required] == OPTIONAL
     for s in specs:
         assert isinstance(s, w_ind.IndicatorSpecification)
         assert isinstance(s.schema, dict)
@@ -72,6 +75,19 @@ def test_validation_accepts_and_rejects():
     del bad['cluster_risk_after']
     with pytest.raises(jsonschema.ValidationError):
         spec.validate_efficacy_indicators(bad)
+
+
+def test_global_efficacy_leaves_out_hosts_not_worth_moving_off():
+    spec = fm.FailureMitigation.get_efficacy_specification()
+    out = spec.get_global_efficacy_indicator(efficacy.IndicatorsMap(dict(
+        hosts_in_failure=3, hosts_relieved=1, moves_not_worth=1)))
+    assert out[0].value == 50.0
+    out = spec.get_global_efficacy_indicator(efficacy.IndicatorsMap(dict(
+        hosts_in_failure=2, hosts_relieved=0, moves_not_worth=2)))
+    assert out[0].value == 100.0
+    spec.validate_efficacy_indicators(_values(moves_not_worth=1))
+    with pytest.raises(jsonschema.ValidationError):
+        spec.validate_efficacy_indicators(_values(moves_not_worth=-1))
 
 
 @pytest.mark.parametrize('failing,relieved,expected', [

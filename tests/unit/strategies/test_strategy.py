@@ -64,7 +64,7 @@ def test_schema_defaults_filled_like_watcher_api():
     assert params == {'threshold': 90.0, 'period': 300, 'granularity': 10,
                       'horizon': None, 'max_migrations': 1, 'cooldown': 600,
                       'mode': 'reactive', 'risk_threshold': 0.5,
-                      'cost_weight': 1.0}
+                      'cost_weight': 1.0, 'speed_floor': 0.85}
     for spec in plf.PredictedLeastFailure.get_schema()['properties'].values():
         assert spec['description']
 
@@ -577,7 +577,7 @@ def test_indicators_when_nothing_fails():
                    'migrations_planned': 0,
                    'cluster_risk_before': pytest.approx(0.5),
                    'cluster_risk_after': pytest.approx(0.5),
-                   'hosts_skipped': 0}
+                   'hosts_skipped': 0, 'moves_not_worth': 0}
     assert solution.global_efficacy[0].value == 100.0
     assert c.ds.fetch_count == 2   # the hosts' windows and means only
 

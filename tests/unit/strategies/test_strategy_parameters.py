@@ -45,6 +45,7 @@ def _validate(params):
     '{"cost_weight": Infinity}', '{"risk_threshold": Infinity}',
     '{"period": NaN}', '{"period": Infinity}', '{"horizon": NaN}',
     '{"cooldown": Infinity}', '{"max_migrations": NaN}',
+    '{"speed_floor": NaN}', '{"speed_floor": Infinity}',
 ])
 def test_schema_refuses_nan_and_infinity_from_json(body):
     with pytest.raises(jsonschema.ValidationError):
@@ -57,6 +58,7 @@ def test_schema_refuses_nan_and_infinity_from_json(body):
     {'cooldown': 7 * 86400 + 1}, {'cooldown': 10 ** 11},
     {'cost_weight': 1000.5}, {'cost_weight': -0.1},
     {'risk_threshold': 1.01}, {'mode': 'PROACTIVE'},
+    {'speed_floor': 1.01}, {'speed_floor': -0.1},
 ])
 def test_schema_refuses_values_above_their_bound(bad):
     with pytest.raises(jsonschema.ValidationError):
@@ -69,7 +71,8 @@ def test_schema_refuses_values_above_their_bound(bad):
     {'period': 86400}, {'granularity': 3600}, {'horizon': 86400},
     {'max_migrations': 1000}, {'cooldown': 0}, {'cooldown': 7 * 86400},
     {'risk_threshold': 0}, {'risk_threshold': 1}, {'cost_weight': 0},
-    {'cost_weight': 1000}, {'mode': 'proactive'},
+    {'cost_weight': 1000}, {'mode': 'proactive'}, {'speed_floor': 0},
+    {'speed_floor': 1},
 ])
 def test_schema_keeps_accepting_every_finite_value_in_range(good):
     params = _validate(dict(good))
@@ -88,6 +91,8 @@ def test_schema_keeps_accepting_every_finite_value_in_range(good):
      'got nan'),
     ({'cost_weight': INF}, 'audit parameter cost_weight must be a finite '
                            'number from 0 to 1000, got inf'),
+    ({'speed_floor': NAN}, 'audit parameter speed_floor must be a finite '
+                           'number from 0 to 1, got nan'),
     ({'mode': 'PROACTIVE'}, "audit parameter mode must be one of "
                             "'reactive', 'proactive', got 'PROACTIVE'"),
     ({'period': 10 ** 8}, 'audit parameter period must be an integer from 1 '
@@ -122,5 +127,5 @@ def test_strategy_takes_integral_floats_and_fills_defaults():
     assert strategy.params == {
         'threshold': 90.0, 'period': 300, 'granularity': 10, 'horizon': None,
         'max_migrations': 1, 'cooldown': 600, 'mode': 'reactive',
-        'risk_threshold': 0.5, 'cost_weight': 1.0}
+        'risk_threshold': 0.5, 'cost_weight': 1.0, 'speed_floor': 0.85}
     assert isinstance(strategy.params['period'], int)
