@@ -55,6 +55,20 @@ INSTANCE_METRICS = {
 
 METRICS_BY_TYPE = {COMPUTE_NODE: HOST_METRICS, INSTANCE: INSTANCE_METRICS}
 
+#: The physical range of each metric in the catalogue's units: a reading
+#: outside it is garbage (a broken agent, a wrapped counter, a unit
+#: mistake), never a load. NaN is a lost sample, not garbage. Instance CPU
+#: is judged once it is in percent of the instance's vCPUs.
+PHYSICAL_RANGES = {
+    COMPUTE_NODE: {'cpu': (0.0, 100.0), 'memory': (0.0, 100.0),
+                   'load': (0.0, np.inf), 'disk': (0.0, np.inf),
+                   'net': (0.0, np.inf)},
+    INSTANCE: {'cpu': (0.0, 100.0), 'memory': (0.0, np.inf)},
+}
+#: Slack around a range: collectd's CPU states add up to 100 + 1e-14, and
+#: a 10 s mean of counter rates may dip a hair below 0 around a reset.
+RANGE_TOLERANCE = 0.5
+
 
 class MetricsUnavailable(Exception):
     """The metrics backend could not be read; no decision may use zeros."""
@@ -98,6 +112,30 @@ class ClusterWindows:
             self, names=tuple(names),
             data={m: v[idx] for m, v in self.data.items()},
             last_seen=self.last_seen[idx])
+
+
+def implausible_reasons(windows, resource_type):
+    """``{name: reason}`` for each resource of ``windows`` holding a
+    reading outside its metric's physical range (PHYSICAL_RANGES, infinite
+    values included); the reason names the metric, the first such value
+    and the range. Metrics without a range, and NaN, are not judged.
+    """
+    reasons = {}
+    for metric, (lo, hi) in PHYSICAL_RANGES[resource_type].items():
+        arr = windows.data.get(metric)
+        if arr is None or not arr.size:
+            continue
+        with np.errstate(invalid='ignore'):
+            bad = np.isinf(arr) | (arr < lo - RANGE_TOLERANCE) | \
+                (arr > hi + RANGE_TOLERANCE)
+        for row in np.flatnonzero(bad.any(axis=1)):
+            name = windows.names[row]
+            if name in reasons:
+                continue
+            value = arr[row][bad[row]][0]
+            reasons[name] = (f'implausible {metric} reading {value:g} '
+                             f'(physical range {lo:g} to {hi:g})')
+    return reasons
 
 
 def align(raw, names, metrics, start, end, step):

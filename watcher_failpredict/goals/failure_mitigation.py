@@ -79,6 +79,12 @@ class FailureMitigationSpecification(efficacy_base.EfficacySpecification):
                    'metrics, or the model could not score them): never '
                    'a source nor a destination. The decision engine log '
                    'names them and says why.'),
+            _Count('hosts_implausible_metrics',
+                   'Hosts among hosts_skipped because a reading was '
+                   'outside its physical range (CPU or memory beyond '
+                   '0-100 %, negative or infinite rates): garbage is '
+                   'never taken for an idle host. The decision engine log '
+                   'names each reading.', required=False),
             _Count('moves_not_worth',
                    'Hosts in failure state left as they are because their '
                    'consumers still get at least speed_floor of the CPU '

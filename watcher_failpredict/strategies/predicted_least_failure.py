@@ -161,10 +161,14 @@ class PredictedLeastFailure(base.BaseStrategy):
           I/O are not attributed to instances by collectd and stay put.
         * The model scores each host from its own windows; service-chain
           position and SLA are not considered.
-        * Hosts with missing or stale metrics, or that report 0 vCPUs or
-          0 MB of memory, are skipped (never a source or a destination);
-          the decision engine log names them and the ``hosts_skipped``
-          efficacy indicator counts them.
+        * Hosts with missing or stale metrics, readings outside their
+          physical range, or that report 0 vCPUs or 0 MB of memory, are
+          skipped (never a source or a destination); the decision engine
+          log names them and the ``hosts_skipped`` efficacy indicator
+          counts them (``hosts_implausible_metrics`` the garbage ones). A
+          VNF whose own readings are garbage is never moved.
+        * A failing host is relieved only when its consumers starve
+          (``speed_floor``, strategies/move_gate.py).
     """
 
     DATASOURCE_METRICS = ['host_cpu_usage', 'instance_cpu_usage',
@@ -198,6 +202,8 @@ class PredictedLeastFailure(base.BaseStrategy):
         self.params = None
         self.now = None
         self.skipped = {}          # collectd name -> reason
+        self.implausible = set()   # hosts skipped for garbage readings
+        self.garbage_instances = {}  # instance UUID -> reason
         self.node_names = {}       # node uuid -> collectd name
         self.windows = None        # working ClusterWindows of usable hosts
         self._cpu_of = None        # the windows _cpu_now was computed on
@@ -511,10 +517,16 @@ class PredictedLeastFailure(base.BaseStrategy):
             why = placement.capacity_skip_reason(node)
             if why:
                 no_capacity[self.node_names[uuid]] = why
+        # garbage must never read as a load: clipped, an idle reading of
+        # 250 % would make the host look idle, the best destination
+        garbage = metric_windows.implausible_reasons(
+            win, metric_windows.COMPUTE_NODE)
+        self.implausible = set(garbage)
         usable = []
         for i, name in enumerate(win.names):
-            why = no_capacity.get(name) or placement.host_skip_reason(
-                win.last_seen[i], mean_cpu[i], self.now, max_age)
+            why = no_capacity.get(name) or garbage.get(name) or \
+                placement.host_skip_reason(win.last_seen[i], mean_cpu[i],
+                                           self.now, max_age)
             if why:
                 self.skipped[name] = why
             else:
@@ -725,12 +737,20 @@ class PredictedLeastFailure(base.BaseStrategy):
                              dtype=float)
             win = dataclasses.replace(win, data=dict(
                 win.data, cpu=win.data['cpu'] / vcpus[:, None]))
+        self.garbage_instances = metric_windows.implausible_reasons(
+            win, metric_windows.INSTANCE)
         return win
 
     def _instance_load(self, inst, inst_win, source):
         """``(cpu, memory, mean cpu over the period)`` of a candidate VNF,
         or None (logged) when it has no CPU metrics to judge it by.
         """
+        garbage = self.garbage_instances.get(inst.uuid)
+        if garbage:
+            LOG.warning('Instance %s on %s not a candidate: %s; its load '
+                        'cannot be judged', inst.uuid, source.hostname,
+                        garbage)
+            return None
         cpu = inst_win.series('cpu', inst.uuid)
         cpu_mean = float(placement.period_mean(cpu, self.period_steps))
         if np.isnan(cpu_mean):
@@ -1082,6 +1102,7 @@ class PredictedLeastFailure(base.BaseStrategy):
             cluster_risk_before=float(self.risk_before),
             cluster_risk_after=float(risk_after),
             hosts_skipped=len(self.skipped),
+            hosts_implausible_metrics=len(self.implausible),
             moves_not_worth=int(self.moves_not_worth),
         )
         self.solution.set_efficacy_indicators(**indicators)

@@ -47,6 +47,8 @@ INVARIANTS = (
     'failing_destination',             # >= threshold in the working windows
     'disabled_or_down_destination',
     'unevaluable_destination',         # stale, no metrics, 0 capacity...
+    'garbage_destination',             # reports readings out of range
+    'garbage_instance_moved',          # a VNF reporting out-of-range load
     'same_host_destination',
     'unmovable_instance',              # not ACTIVE, locked or excluded
     'max_migrations_exceeded',
@@ -69,6 +71,7 @@ class Scenario:
     zero_capacity_hosts: set
     gappy_hosts: set
     stale_hosts: set
+    garbage_instances: set = dataclasses.field(default_factory=set)
 
     def cases(self):
         """The degenerate cases this cluster holds, by name."""
@@ -76,6 +79,7 @@ class Scenario:
             ('zero-capacity node', self.zero_capacity_hosts),
             ('NaN gaps', self.gappy_hosts),
             ('garbage readings', self.garbage_hosts),
+            ('garbage VNF readings', self.garbage_instances),
             ('stale host', self.stale_hosts),
             ('proactive mode', self.params.get('mode') == plf.PROACTIVE),
         ) if held}
@@ -89,7 +93,6 @@ class Outcome:
     moves: list = dataclasses.field(default_factory=list)
     breaches: collections.Counter = dataclasses.field(
         default_factory=collections.Counter)
-    garbage_destinations: int = 0  # moves onto a host reporting garbage
 
 
 def _chance(rng, p):
@@ -114,6 +117,9 @@ def _series(rng, noise, level, n, gaps, garbage):
         values[noise.random(n) < gaps] = np.nan
     if garbage:
         hits = noise.random(n) < rng.uniform(0.05, 1.0)
+        # one at least in the last minute, so every audit's window holds
+        # it and a move onto (or of) it is a breach, not a matter of luck
+        hits[n - 1 - rng.randint(0, 5)] = True
         values[hits] = rng.choice(GARBAGE_VALUES)
     return values
 
@@ -165,11 +171,14 @@ def random_scenario(rng):
     for h, name in enumerate(hosts):
         for i in range(rng.randint(0, 5)):
             uuid = f'vm-{h}-{i}'
+            garbage = _chance(rng, 0.05)
+            if garbage:
+                sc.garbage_instances.add(uuid)
             c.instance(
                 uuid, name,
                 cpu=_series(rng, noise, rng.uniform(0, 100), n,
                             rng.uniform(0.1, 0.9) if _chance(rng, 0.2)
-                            else 0.0, _chance(rng, 0.05)),
+                            else 0.0, garbage),
                 vcpus=rng.choice((1, 2, 4, 8)),
                 memory=rng.choice((512, 1024, 2048, 8192)),
                 disk=rng.choice((1, 10, 40)), metrics=_chance(rng, 0.9),
@@ -229,6 +238,10 @@ def breaches(sc, strategy, moves, nodes_before, insts_before):
             found['disabled_or_down_destination'] += 1
         if dst not in usable or dst in strategy.skipped:
             found['unevaluable_destination'] += 1
+        if dst in sc.garbage_hosts:
+            found['garbage_destination'] += 1
+        if uuid in sc.garbage_instances:
+            found['garbage_instance_moved'] += 1
     for dst in {d for _, _, d in moves}:
         free = model.get_node_free_resources(model.get_node_by_name(dst))
         if min(free['vcpu'], free['memory'], free['disk']) < 0:
@@ -260,6 +273,4 @@ def run(sc):
                  for a in solution.actions]
     out.breaches = breaches(sc, strategy, out.moves, nodes_before,
                             insts_before)
-    out.garbage_destinations = sum(1 for _, _, d in out.moves
-                                   if d in sc.garbage_hosts)
     return out

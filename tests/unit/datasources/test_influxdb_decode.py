@@ -63,3 +63,16 @@ def test_decoding_refuses_errors_partial_and_odd_columns():
     assert sid.tolist() == [0, 0] and t.tolist() == [1., 2.]
     assert np.isnan(v[0]) and v[1] == 5.
     assert decode.flatten({})[1].size == 0
+
+
+def test_used_from_idle_keeps_garbage_visible():
+    """An idle reading of 250 % is not 0 % CPU (a host that looks idle):
+    it stays out of range, for windows.implausible_reasons to refuse.
+    """
+    used = decode.used_from_idle(np.array(
+        [250.0, -20.0, 100.0 + 1e-14, -1e-14, 40.0, np.nan]))
+    assert used[0] == -150.0
+    assert used[1] == 120.0
+    assert used[2] == 0.0 and used[3] == 100.0
+    assert used[4] == 60.0
+    assert np.isnan(used[5])

@@ -205,3 +205,48 @@ def test_reset_caches_forgets_windows_and_watcher_metrics():
     assert a is not b and ds.fetch_count == 2
     assert ds.metric_cache is not watcher_cache
     np.testing.assert_array_equal(a.data['cpu'], b.data['cpu'])
+
+
+# -- physical ranges (issue 14 point 8) ---------------------------------------
+
+
+def _host_windows(**rows):
+    """Windows of hosts named as ``rows``' keys, each a dict metric ->
+    list of values.
+    """
+    names = tuple(rows)
+    metrics = sorted({m for r in rows.values() for m in r})
+    n = max(len(v) for r in rows.values() for v in r.values())
+    data = {m: np.array([rows[h].get(m, [np.nan] * n) for h in names],
+                        dtype=float) for m in metrics}
+    return metric_windows.ClusterWindows(
+        names=names, times=np.arange(n, dtype=float) * 10, step=10,
+        data=data, last_seen=np.full(len(names), 10.0 * n))
+
+
+def test_implausible_reasons_name_metric_value_and_range():
+    win = _host_windows(
+        ok={'cpu': [0.0, 100.0, np.nan], 'load': [0.0, 50.0, 3.0]},
+        idle250={'cpu': [40.0, -150.0, 40.0]},
+        over={'memory': [20.0, 130.0, 20.0]},
+        negload={'load': [1.0, -3.0, 1.0]},
+        inf={'net': [1e6, np.inf, 1e6]},
+        slack={'cpu': [100.0 + 1e-14, -1e-9, 100.4]})
+    reasons = metric_windows.implausible_reasons(
+        win, metric_windows.COMPUTE_NODE)
+    assert set(reasons) == {'idle250', 'over', 'negload', 'inf'}
+    assert reasons['idle250'] == \
+        'implausible cpu reading -150 (physical range 0 to 100)'
+    assert reasons['over'] == \
+        'implausible memory reading 130 (physical range 0 to 100)'
+    assert reasons['negload'] == \
+        'implausible load reading -3 (physical range 0 to inf)'
+    assert 'net reading inf' in reasons['inf']
+
+
+def test_instance_ranges_and_nan_is_a_gap_not_garbage():
+    win = _host_windows(a={'cpu': [np.nan] * 3, 'memory': [512.0] * 3},
+                        b={'cpu': [50.0, 150.0, 50.0]},
+                        c={'memory': [-1.0, 2.0, 3.0]})
+    assert set(metric_windows.implausible_reasons(
+        win, metric_windows.INSTANCE)) == {'b', 'c'}

@@ -22,7 +22,7 @@ from watcher_failpredict.goals import failure_mitigation as fm
 NAMES = ['hosts_in_failure', 'hosts_relieved', 'migrations_planned',
          'cluster_risk_before', 'cluster_risk_after', 'hosts_skipped']
 #: indicators an older strategy version does not set
-OPTIONAL = ['moves_not_worth']
+OPTIONAL = ['hosts_implausible_metrics', 'moves_not_worth']
 
 
 def _values(**over):

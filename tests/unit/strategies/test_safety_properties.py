@@ -55,7 +55,8 @@ def test_random_clusters_hold_the_degenerate_cases():
         seen['planned'] += bool(out.moves)
         seen['failed'] += out.failed is not None
     for case in ('zero-capacity node', 'NaN gaps', 'garbage readings',
-                 'stale host', 'proactive mode', 'planned'):
+                 'garbage VNF readings', 'stale host', 'proactive mode',
+                 'planned'):
         assert seen[case] >= 20, seen
     assert seen['failed'] >= 1, seen
 
@@ -70,6 +71,8 @@ def test_breaches_finds_each_unsafe_move():
     c.host('full', 95.0, vcpus=1)
     c.instance('locked', 'src', locked=True)
     c.instance('big', 'src', vcpus=2)
+    sc.garbage_hosts.add('full')
+    sc.garbage_instances.add('big')
     c.history.append(rc.migrations.Migration('big', 'x', 'src', rc.NOW - 60))
     strategy = c.strategy(**sc.params)
     strategy.pre_execute()
@@ -87,4 +90,5 @@ def test_breaches_finds_each_unsafe_move():
         instance_in_cooldown_moved=1, source_in_cooldown=3,
         same_host_destination=1, disabled_or_down_destination=1,
         over_committed_destination=1, failing_destination=2,
-        unevaluable_destination=0)
+        unevaluable_destination=0, garbage_destination=1,
+        garbage_instance_moved=1)

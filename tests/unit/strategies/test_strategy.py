@@ -577,7 +577,8 @@ def test_indicators_when_nothing_fails():
                    'migrations_planned': 0,
                    'cluster_risk_before': pytest.approx(0.5),
                    'cluster_risk_after': pytest.approx(0.5),
-                   'hosts_skipped': 0, 'moves_not_worth': 0}
+                   'hosts_skipped': 0, 'hosts_implausible_metrics': 0,
+                   'moves_not_worth': 0}
     assert solution.global_efficacy[0].value == 100.0
     assert c.ds.fetch_count == 2   # the hosts' windows and means only
 

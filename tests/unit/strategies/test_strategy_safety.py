@@ -142,3 +142,56 @@ def test_capacity_skip_reason():
     node.vcpus = 0
     assert placement.capacity_skip_reason(node) == (
         "reports 0 vCPUs: a VNF's load cannot be scaled to it")
+
+
+# -- garbage readings (issue 14 point 8) --------------------------------------
+
+
+def test_host_reporting_garbage_is_never_the_destination(caplog):
+    """An idle reading of 250 % decodes to -150 % CPU: before the fix it was
+    clipped to 0 % and the host looked like the calmest destination.
+    """
+    caplog.set_level(logging.WARNING, logger=LOGGER)
+    cpu = np.full(Cluster.n, 5.0)
+    cpu[-3] = -150.0
+    c = Cluster()
+    c.host('src', 95.0)
+    c.host('garbage', cpu)
+    c.host('calm', 40.0)
+    c.instance('vm1', 'src', cpu=100.0, vcpus=2)
+    strategy = c.strategy()
+    solution = strategy.execute()
+    assert moves(solution) == [('vm1', 'src', 'calm')]
+    ind = indicators(solution)
+    assert ind['hosts_implausible_metrics'] == 1
+    assert ind['hosts_skipped'] == 1
+    assert strategy.skipped['garbage'] == \
+        'implausible cpu reading -150 (physical range 0 to 100)'
+    assert 'garbage (implausible cpu reading -150' in caplog.text
+
+
+def test_failing_host_reporting_garbage_is_not_a_source_either():
+    cpu = np.full(Cluster.n, 99.0)
+    cpu[-1] = np.inf
+    c = Cluster()
+    c.host('src', cpu, load=20.0)
+    c.host('calm', 10.0)
+    c.instance('vm1', 'src', cpu=100.0, vcpus=2)
+    solution = c.strategy().execute()
+    assert moves(solution) == []
+    assert indicators(solution)['hosts_implausible_metrics'] == 1
+
+
+def test_vnf_reporting_garbage_is_not_moved(caplog):
+    caplog.set_level(logging.WARNING, logger=LOGGER)
+    bad = np.full(Cluster.n, 90.0)
+    bad[-2] = 1e6
+    c = Cluster()
+    c.host('src', 95.0)
+    c.host('dst', 10.0)
+    c.instance('vm-bad', 'src', cpu=bad, vcpus=2, memory=512)
+    c.instance('vm-ok', 'src', cpu=60.0, vcpus=2, memory=4096)
+    solution = c.strategy().execute()
+    assert moves(solution) == [('vm-ok', 'src', 'dst')]
+    assert 'Instance vm-bad on src not a candidate: implausible cpu ' \
+        'reading 1e+06' in caplog.text

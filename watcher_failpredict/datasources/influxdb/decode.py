@@ -37,6 +37,7 @@ import itertools
 import numpy as np
 
 from watcher_failpredict.datasources import collectd_schema as cs
+from watcher_failpredict.datasources import windows as metric_windows
 
 MIB = 2.0 ** 20
 
@@ -217,8 +218,16 @@ def keep_from(t, v, start):
 
 
 def used_from_idle(idle_pct):
-    """100 - idle, clipped: collectd's percentages can sum to 100 + 1e-14."""
-    return np.clip(100.0 - idle_pct, 0.0, 100.0)
+    """100 - idle. Rounding slack (collectd's percentages can sum to
+    100 + 1e-14) is clipped; an idle reading outside 0-100 is not: clipped
+    to 0 % CPU it would make a host reporting garbage look idle, the best
+    destination (windows.implausible_reasons judges it instead).
+    """
+    used = 100.0 - np.asarray(idle_pct, dtype=float)
+    tol = metric_windows.RANGE_TOLERANCE
+    slack = ((used < 0) & (used >= -tol)) | \
+        ((used > 100) & (used <= 100 + tol))
+    return np.where(slack, np.clip(used, 0.0, 100.0), used)
 
 
 def jiffies_used_pct(raw):
