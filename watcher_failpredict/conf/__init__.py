@@ -80,11 +80,24 @@ INFLUXDB_OPTS = [
              '(default: the system bundle).'),
     cfg.FloatOpt(
         'influxdb_timeout', default=10.0, min=0.1,
-        help='Seconds to wait for one InfluxDB HTTP request.'),
+        help='Seconds each blocking operation of an InfluxDB HTTP request '
+             '(connecting, sending, each read of the answer) may wait. It '
+             'does not bound a whole request: a server that trickles its '
+             'answer never lets it expire; metrics_read_deadline does.'),
     cfg.IntOpt(
         'influxdb_retries', default=2, min=0,
         help='How many times a failed InfluxDB request is retried before '
-             'the audit fails.'),
+             'the audit fails (within metrics_read_deadline).'),
+    cfg.FloatOpt(
+        'metrics_read_deadline', default=60.0, min=1.0, max=1800.0,
+        help='Wall-clock seconds all the metric reads of one audit may '
+             'take together: connecting, sending, every byte of every '
+             'answer and every retry, however slowly the server answers. '
+             'When it passes, the read in progress is abandoned and the '
+             'audit FAILS with a message naming that read. Reads outside '
+             'an audit (Watcher\'s per-resource helpers) get this many '
+             'seconds each. Keep it well under the audit\'s interval and well '
+             'above the audit\'s normal read time.'),
     cfg.StrOpt(
         'cpu_form', default='percent', choices=[
             ('percent', "collectd cpu plugin with 'ValuesPercentage true' "
