@@ -461,15 +461,22 @@ class InfluxDBClient:
             f'POST {self._path("/query")} ({self.describe_query(query)})')
         try:
             answer = self.decode_body(content_type, data)
-        except ValueError:
+        except ValueError as exc:   # msgpack's errors are ValueErrors too
             if status == 200:
-                raise
+                kind = ('MessagePack' if content_type.startswith(
+                    ACCEPT['msgpack']) else 'JSON')
+                raise InfluxDBQueryError(
+                    f'malformed {kind} answer ({len(data)} bytes, '
+                    f'Content-Type {content_type!r}): '
+                    f'{type(exc).__name__}: {exc}') from exc
             answer = {}
         if status != 200:
             raise self._refusal(status, answer, data)
-        results = answer.get('results')
-        if not isinstance(results, list):
-            raise InfluxDBQueryError(f'answer without results: {answer}')
+        results = answer.get('results') if isinstance(answer, dict) else None
+        if not isinstance(results, list) or \
+                not all(isinstance(r, dict) for r in results):
+            raise InfluxDBQueryError(
+                f'answer without results: {str(answer)[:200]}')
         for result in results:
             if result.get('error'):
                 raise InfluxDBQueryError(
