@@ -27,6 +27,7 @@ that a concrete datasource (InfluxDB, in-memory) implements.
 """
 
 import abc
+import contextlib
 import datetime
 import time
 import warnings
@@ -83,6 +84,8 @@ class WindowsDataSource(watcher_ds_base.DataSourceBase, metaclass=abc.ABCMeta):
         #: (a backend may have its own). The InfluxDB datasource sets it
         #: from ``[failpredict] metrics_read_deadline``.
         self.read_deadline = None
+        #: How messages name that per-read deadline.
+        self.read_deadline_what = READ_DEADLINE
         self._deadline = None
 
     # -- deadlines ----------------------------------------------------------
@@ -105,6 +108,20 @@ class WindowsDataSource(watcher_ds_base.DataSourceBase, metaclass=abc.ABCMeta):
         """Forget the deadline :meth:`start_read_deadline` started."""
         self._deadline = None
 
+    @contextlib.contextmanager
+    def reads_within(self, deadline):
+        """Within the block, reads end by ``deadline`` (a
+        :class:`~.deadline.Deadline`, or None) and by
+        :meth:`current_deadline` at the block's start.
+        """
+        saved = self._deadline
+        self._deadline = deadline_mod.Deadline.earliest(
+            deadline, self.current_deadline())
+        try:
+            yield
+        finally:
+            self._deadline = saved
+
     def current_deadline(self):
         """The deadline a read starting now must end by: the started one,
         else a fresh one of :attr:`read_deadline` seconds, else None.
@@ -112,7 +129,8 @@ class WindowsDataSource(watcher_ds_base.DataSourceBase, metaclass=abc.ABCMeta):
         if self._deadline is not None:
             return self._deadline
         if self.read_deadline is not None:
-            return deadline_mod.Deadline(self.read_deadline, READ_DEADLINE)
+            return deadline_mod.Deadline(self.read_deadline,
+                                         self.read_deadline_what)
         return None
 
     def cached(self, key, read):
@@ -220,7 +238,8 @@ class WindowsDataSource(watcher_ds_base.DataSourceBase, metaclass=abc.ABCMeta):
 
     def read_history(self, names, start, end, granularity, chunk,
                      progress=None, filter_names=True, chunk_deadline=None,
-                     deadline=None):
+                     deadline=None,
+                     chunk_what='the per-chunk read deadline'):
         """Every host metric of ``names`` over [start, end), chunk by chunk.
 
         For training on a long history: one :meth:`fetch` per chunk of
@@ -236,6 +255,7 @@ class WindowsDataSource(watcher_ds_base.DataSourceBase, metaclass=abc.ABCMeta):
             take (None: :meth:`current_deadline`'s)
         :param deadline: a :class:`~.deadline.Deadline` (or seconds from
             now) the whole read must end by
+        :param chunk_what: how messages name ``chunk_deadline``
         :returns: :class:`~.windows.ClusterWindows` of ``names``
         :raises MetricsUnavailable: the backend could not be read
         :raises DeadlineExceeded: a deadline passed; the message names the
@@ -252,21 +272,18 @@ class WindowsDataSource(watcher_ds_base.DataSourceBase, metaclass=abc.ABCMeta):
         parts = {m: {} for m in metrics}
         for done, (lo, hi) in enumerate(bounds, 1):
             per_chunk = None if chunk_deadline is None else \
-                deadline_mod.Deadline(chunk_deadline,
-                                      'the per-chunk read deadline')
-            saved = self._deadline
-            self._deadline = deadline_mod.Deadline.earliest(
-                per_chunk, deadline) or saved
+                deadline_mod.Deadline(chunk_deadline, chunk_what)
             try:
-                part = self.fetch(metric_windows.COMPUTE_NODE, metrics,
-                                  tuple(names) if filter_names else None,
-                                  lo, hi, granularity)
+                with self.reads_within(deadline_mod.Deadline.earliest(
+                        per_chunk, deadline)):
+                    part = self.fetch(
+                        metric_windows.COMPUTE_NODE, metrics,
+                        tuple(names) if filter_names else None, lo, hi,
+                        granularity)
             except deadline_mod.DeadlineExceeded as exc:
                 raise type(exc)(
                     f'history chunk {done} of {len(bounds)} '
                     f'[{_iso(lo)} .. {_iso(hi)}): {exc}') from exc
-            finally:
-                self._deadline = saved
             for metric, per_name in part.items():
                 for name, (t, v) in per_name.items():
                     parts[metric].setdefault(name, []).append((t, v))
