@@ -39,12 +39,11 @@ benchmark and the tests' throwaway server
   :class:`~watcher_failpredict.datasources.deadline.Deadline` bounds the
   whole operation (connect, send, the full answer, every retry): the
   client's own (``deadline`` seconds, by default 2 x ``timeout`` per
-  attempt)
-  or an earlier one the caller passes (the datasource's per-audit
-  deadline). When it passes, a watchdog shuts the socket down, so a
-  server trickling its answer byte by byte cannot hold a read beyond it,
-  and :exc:`InfluxDBDeadlineExceeded` names the request, the deadline and
-  what the request was doing; it is never retried.
+  attempt) or an earlier one the caller passes (the datasource's
+  per-audit deadline). When it passes, a watchdog shuts the socket down,
+  so a server trickling its answer byte by byte cannot hold a read beyond
+  it, and :exc:`InfluxDBDeadlineExceeded` names the request, the deadline
+  and what the request was doing; it is never retried.
 
 It needs the standard library, numpy (through the windows module's error
 type) and, for MessagePack answers, ``msgpack``; neither Watcher nor oslo.
