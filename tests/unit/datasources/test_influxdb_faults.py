@@ -390,16 +390,16 @@ def _timed_reads(ds, n):
 
 
 def test_every_read_of_an_audit_shares_one_deadline(fault_server):
-    server = fault_server('ok', delay=0.5)    # each answer takes 0.5 s
-    ds = _datasource(server.url, read_deadline=1.25, query_split=1)
+    server = fault_server('ok', delay=1.0)    # each answer takes 1 s
+    ds = _datasource(server.url, read_deadline=2.5, query_split=1)
     ds.start_read_deadline()
     done, error, elapsed = _timed_reads(ds, 4)
-    # 0.5 + 0.5 s fit in 1.25 s, the third read's 0.5 s does not
+    # 1 + 1 s fit in 2.5 s, the third read's 1 s does not
     assert done == 2
     assert type(error) is client.InfluxDBDeadlineExceeded
     assert 'the read of compute_node cpu of 1 name(s)' in str(error)
-    assert 'of 1.25 s passed' in str(error)
-    assert 1.25 - 0.05 <= elapsed < 1.25 + MARGIN
+    assert 'of 2.5 s passed' in str(error)
+    assert 2.5 - 0.05 <= elapsed < 2.5 + MARGIN
     # Outside an audit each read has the deadline to itself.
     ds.end_read_deadline()
     ds.reset_caches()
@@ -410,9 +410,9 @@ def test_every_read_of_an_audit_shares_one_deadline(fault_server):
 
 
 def test_read_history_names_the_chunk_and_the_deadline(fault_server):
-    server = fault_server('ok', delay=0.4)
+    server = fault_server('ok', delay=0.8)
     ds = _datasource(server.url, read_deadline=30.0, query_split=1)
-    # per chunk: 0.4 s of 0.25 s
+    # per chunk: 0.8 s of 0.25 s
     t0 = time.monotonic()
     with pytest.raises(client.InfluxDBDeadlineExceeded) as info:
         ds.read_history(('cmp-1',), END, END + 3 * 600, 10, 600,
@@ -423,15 +423,15 @@ def test_read_history_names_the_chunk_and_the_deadline(fault_server):
                               ' .. 2023-11-14T22:20:00Z): the read of '
                               'compute_node cpu')
     assert 'the per-chunk read deadline of 0.25 s passed' in message
-    # overall: two chunks of 0.4 s fit in 1 s, the third does not
+    # overall: two chunks of 0.8 s fit in 2 s, the third does not
     t0 = time.monotonic()
     with pytest.raises(client.InfluxDBDeadlineExceeded) as info:
         ds.read_history(('cmp-1',), END, END + 3 * 600, 10, 600,
-                        chunk_deadline=5, deadline=1.0)
-    assert time.monotonic() - t0 < 1.0 + MARGIN
+                        chunk_deadline=5, deadline=2.0)
+    assert time.monotonic() - t0 < 2.0 + MARGIN
     message = str(info.value)
     assert message.startswith('history chunk 3 of 3')
-    assert 'the overall history read deadline of 1 s passed' in message
+    assert 'the overall history read deadline of 2 s passed' in message
     # within both, the history is read
     win = ds.read_history(('cmp-1',), END, END + 2 * 600, 10, 600,
                           chunk_deadline=5, deadline=10)
