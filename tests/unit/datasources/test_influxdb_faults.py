@@ -22,6 +22,7 @@ machine).
 """
 
 import json
+import logging
 import socket
 import struct
 import threading
@@ -66,11 +67,14 @@ class FaultServer:
     request, never answer), 'trickle' (the whole answer, status line
     included, one byte per ``interval``), 'trickle_body' (status and
     headers at once, then the body so), 'reset' (headers and part of the
-    body, then a TCP reset), 'raw' (send ``payload`` as is).
+    body, then a TCP reset), 'raw' (send ``payload`` as is). With
+    ``ssl_context`` (server side) it speaks TLS.
     """
 
-    def __init__(self, mode, payload=b'', delay=0.0, interval=1.0):
+    def __init__(self, mode, payload=b'', delay=0.0, interval=1.0,
+                 ssl_context=None):
         self.mode, self.payload = mode, payload
+        self.ssl_context = ssl_context
         self.delay, self.interval = delay, interval
         self.requests = []
         self.bytes_sent = 0
@@ -80,7 +84,8 @@ class FaultServer:
         self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._listener.bind(('127.0.0.1', 0))
         self._listener.listen(16)
-        self.url = f'http://127.0.0.1:{self._listener.getsockname()[1]}'
+        scheme = 'https' if ssl_context else 'http'
+        self.url = f'{scheme}://127.0.0.1:{self._listener.getsockname()[1]}'
         threading.Thread(target=self._accept, daemon=True).start()
 
     def stop(self):
@@ -112,7 +117,12 @@ class FaultServer:
             self.bytes_sent += len(data)
 
     def _serve(self, sock):
-        rfile = sock.makefile('rb')
+        try:
+            if self.ssl_context is not None:
+                sock = self.ssl_context.wrap_socket(sock, server_side=True)
+            rfile = sock.makefile('rb')
+        except OSError:
+            return
         try:
             while not self._stop.is_set():
                 line = rfile.readline()
@@ -245,7 +255,8 @@ def test_a_hang_beyond_the_deadline_stops_at_the_deadline(fault_server):
     ('trickle_body', "while reading the answer's body"),
 ])
 def test_a_trickling_server_cannot_hold_a_request_past_its_deadline(
-        fault_server, mode, phase):
+        fault_server, caplog, mode, phase):
+    caplog.set_level(logging.DEBUG)
     server = fault_server(mode, interval=1.0)    # 1 byte/s
     influx = _client(server.url, retries=2, timeout=5.0, deadline=2.5,
                      username='reader', password=SECRET)
@@ -254,7 +265,7 @@ def test_a_trickling_server_cannot_hold_a_request_past_its_deadline(
     message = str(info.value)
     assert 'the InfluxDB request deadline of 2.5 s passed' in message
     assert phase in message and 'POST /query (SELECT mean' in message
-    assert SECRET not in message
+    assert SECRET not in message + caplog.text
     assert influx.request_count == 1
     # it did trickle: each byte came well within the socket timeout
     assert server.bytes_sent >= 1
@@ -313,7 +324,8 @@ def test_malformed_answers_are_refused_naming_what_is_wrong(
      'application/json', 'HTTP 401: authorization failed'),
 ])
 def test_http_errors_are_refusals_naming_the_status(
-        fault_server, status, body, content_type, expected):
+        fault_server, caplog, status, body, content_type, expected):
+    caplog.set_level(logging.DEBUG)
     server = fault_server('raw', payload=_response(status, body,
                                                    content_type))
     influx = _client(server.url, retries=1, timeout=2.0, deadline=8.0,
@@ -323,7 +335,9 @@ def test_http_errors_are_refusals_naming_the_status(
     assert type(info.value.__cause__) is client.InfluxDBQueryError
     message = str(info.value)
     assert expected in message and server.url in message
-    assert SECRET not in message
+    # the failed attempt is logged, naming the status, never the password
+    assert expected in caplog.text
+    assert SECRET not in message + caplog.text
     assert influx.request_count == 2 == len(server.requests)
     assert elapsed < 8.0 + MARGIN
 

@@ -22,12 +22,14 @@ says so.
 
 import os
 import shutil
+import socket
 import ssl
 import subprocess
 import time
 
 import pytest
 
+from tests.unit.datasources import test_influxdb_faults as faults
 from watcher_failpredict.datasources.influxdb import client
 from watcher_failpredict.datasources.influxdb import datasource as idb
 from watcher_failpredict.datasources.influxdb import local_server
@@ -172,3 +174,47 @@ def test_without_verification_the_same_server_is_read(tls_server, pki):
                                        timeout=5)
         (result,) = influx.query(['SHOW DATABASES'])
         assert ['collectd'] in result['series'][0]['values']
+
+
+def test_a_trickle_over_tls_stops_at_the_deadline(pki):
+    """The watchdog ends a TLS read too (the fake server, with the test
+    CA's certificate, trickles its answer at 1 byte/s).
+    """
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(pki['cert'], pki['key'])
+    server = faults.FaultServer('trickle_body', ssl_context=context)
+    try:
+        influx = client.InfluxDBClient(server.url, database='collectd',
+                                       verify_ssl=True, ca_file=pki['ca'],
+                                       timeout=10, retries=2, deadline=2)
+        t0 = time.monotonic()
+        with pytest.raises(client.InfluxDBDeadlineExceeded) as info:
+            influx.query(['SHOW DATABASES'])
+        elapsed = time.monotonic() - t0
+    finally:
+        server.stop()
+    assert "while reading the answer's body" in str(info.value)
+    assert server.bytes_sent > 0 and len(server.requests) == 1
+    assert 2 - 0.05 <= elapsed < 2 + faults.MARGIN
+
+
+def test_a_server_that_never_completes_the_handshake(pki):
+    """A listener nobody accepts on: TCP connects (the kernel's backlog),
+    the TLS handshake never gets an answer.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as mute:
+        mute.bind(('127.0.0.1', 0))
+        mute.listen(4)
+        influx = client.InfluxDBClient(
+            f'https://127.0.0.1:{mute.getsockname()[1]}',
+            database='collectd', verify_ssl=True, ca_file=pki['ca'],
+            timeout=10, retries=2, deadline=1.5)
+        t0 = time.monotonic()
+        with pytest.raises(client.InfluxDBDeadlineExceeded) as info:
+            influx.query(['SHOW DATABASES'])
+        elapsed = time.monotonic() - t0
+    assert 'of 1.5 s passed after 1.' in str(info.value)
+    assert 'while connecting: POST /query (SHOW DATABASES)' in \
+        str(info.value)
+    assert influx.request_count == 1
+    assert 1.5 - 0.05 <= elapsed < 1.5 + faults.MARGIN
