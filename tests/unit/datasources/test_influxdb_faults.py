@@ -138,7 +138,7 @@ class FaultServer:
                     self.requests.append((line.decode('ascii').strip(),
                                           form))
                 self._answer(sock, rfile, form)
-        except OSError:
+        except (OSError, ValueError):   # ValueError: reset closed rfile
             return
 
     def _answer(self, sock, rfile, form):
