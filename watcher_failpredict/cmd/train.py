@@ -18,6 +18,7 @@ trace set (``--trace``); the model is evaluated on the later part of it
 ``[failpredict]`` lines to paste into ``watcher.conf`` printed.
 """
 
+import argparse
 import datetime
 import math
 import os
@@ -29,6 +30,7 @@ import numpy as np
 
 from watcher_failpredict.cmd import common
 from watcher_failpredict import conf
+from watcher_failpredict.datasources import deadline as deadline_mod
 from watcher_failpredict.datasources import influxdb
 from watcher_failpredict.datasources import windows as metric_windows
 from watcher_failpredict.prediction import bundle as bundle_mod
@@ -43,6 +45,28 @@ MAX_SINCE = 366 * 86400
 SINCE_WHY = ('the whole history is held in memory and trained on at once, '
              'and a year already covers every daily, weekly and seasonal '
              'load cycle the model can learn')
+
+#: Longest --chunk-deadline (1 h) and --deadline (1 week).
+MAX_CHUNK_DEADLINE = 3600
+MAX_DEADLINE = 7 * 86400
+DEADLINE_WHY = ('a longer read is better split: read less at once '
+                '(--chunk, --since, --hosts)')
+
+
+def deadline_seconds(maximum):
+    """An argparse type: a duration (see common.parse_duration) of 1 s to
+    ``maximum``.
+    """
+    at_most = common.duration_at_most(maximum, DEADLINE_WHY)
+
+    def parse(text):
+        seconds = at_most(text)
+        if seconds < 1:
+            raise argparse.ArgumentTypeError(
+                f'{text!r} is less than the minimum 1 s')
+        return seconds
+    return parse
+
 
 _UUID = re.compile(r'^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-'
                    r'[0-9a-f]{12}$', re.IGNORECASE)
@@ -75,6 +99,17 @@ def add_parser(subparsers):
                      help='seconds per InfluxDB request (default: 60)')
     src.add_argument('--chunk', type=common.parse_duration, default=3600,
                      help='history read per request (default: 1h)')
+    src.add_argument('--chunk-deadline', metavar='DURATION', default=300,
+                     type=deadline_seconds(MAX_CHUNK_DEADLINE),
+                     help='wall-clock time one chunk\'s read (and the host '
+                          'listing) may take in all, retries included, '
+                          'however slowly the server answers (default: '
+                          '300 s, 1 s to 1h)')
+    src.add_argument('--deadline', metavar='DURATION', default=4 * 3600,
+                     type=deadline_seconds(MAX_DEADLINE),
+                     help='wall-clock time the whole history read (host '
+                          'listing and every chunk, not the training) may '
+                          'take (default: 4h, 1 s to 1w)')
     src.add_argument('--hosts', metavar='H1,H2',
                      help='collectd host names to train on (default: every '
                           'host reporting CPU, UUID-named series, i.e. VNF '
@@ -173,12 +208,25 @@ def run(args, stdout, stderr):
     ds = influxdb.InfluxDBDataSource(
         url=args.influxdb, database=args.database, username=args.username,
         password=common.read_password(args.password_file),
-        timeout=args.timeout, cpu_form=args.cpu_form, retries=1)
-    names = host_names(ds, args.hosts, stderr)
-    stderr.write(f'{len(names)} host(s), {_iso(start)} .. {_iso(end)} at '
-                 f'{g} s\n')
-    windows = read_history(ds, names, start, end, g, args.chunk, stderr,
-                           filter_names=bool(args.hosts))
+        timeout=args.timeout, cpu_form=args.cpu_form, retries=1,
+        read_deadline=args.chunk_deadline)
+    ds.read_deadline_what = CHUNK_WHAT   # e.g. the host listing's
+    overall = deadline_mod.Deadline(args.deadline, OVERALL_WHAT)
+    try:
+        with ds.reads_within(overall):
+            names = host_names(ds, args.hosts, stderr)
+        stderr.write(f'{len(names)} host(s), {_iso(start)} .. {_iso(end)} '
+                     f'at {g} s\n')
+        windows = read_history(ds, names, start, end, g, args.chunk,
+                               stderr, filter_names=bool(args.hosts),
+                               chunk_deadline=args.chunk_deadline,
+                               deadline=overall)
+    except deadline_mod.DeadlineExceeded as exc:
+        raise common.CommandError(
+            f'{exc}; raise --chunk-deadline or --deadline, or read less at '
+            f'once (--chunk, --since, --hosts)') from exc
+    finally:
+        ds.close()
     empty = [n for i, n in enumerate(names)
              if np.isnan(windows.data['cpu'][i]).all()]
     if len(empty) == len(names):
@@ -196,6 +244,11 @@ def run(args, stdout, stderr):
 
     bundle, ev = _train(args, windows, progress)
     return _finish_train(args, windows, bundle, ev, stdout, stderr)
+
+
+#: How messages name --deadline and --chunk-deadline.
+OVERALL_WHAT = 'the overall read deadline (--deadline)'
+CHUNK_WHAT = 'the per-chunk read deadline (--chunk-deadline)'
 
 
 def check_out(path):
@@ -348,8 +401,13 @@ def host_names(datasource, hosts_arg, stderr):
 
 
 def read_history(datasource, names, start, end, granularity, chunk, stderr,
-                 filter_names=True):
-    """The datasource's chunked history read, with a progress bar."""
+                 filter_names=True, chunk_deadline=None, deadline=None):
+    """The datasource's chunked history read, with a progress bar.
+
+    :param chunk_deadline: seconds each chunk's read may take
+    :param deadline: a :class:`~.deadline.Deadline` the whole read must
+        end by
+    """
     bounds = metric_windows.chunk_bounds(start, end, granularity, chunk)
     bar = common.ProgressBar('reading InfluxDB', len(bounds), stderr)
 
@@ -358,7 +416,9 @@ def read_history(datasource, names, start, end, granularity, chunk, stderr,
 
     return datasource.read_history(names, start, end, granularity, chunk,
                                    progress=progress,
-                                   filter_names=filter_names)
+                                   filter_names=filter_names,
+                                   chunk_deadline=chunk_deadline,
+                                   deadline=deadline, chunk_what=CHUNK_WHAT)
 
 
 def _iso(ts):

@@ -17,6 +17,7 @@ the ``oslo.config.opts`` entry point that ``oslo-config-generator`` uses to
 render ``etc/watcher-failpredict.conf.sample``.
 """
 
+import math
 import urllib.parse
 
 from oslo_config import cfg
@@ -54,6 +55,18 @@ class URLWithoutCredentials(cfg.types.URI):
         return super().__call__(value)
 
 
+class FiniteFloat(cfg.types.Float):
+    """A float option value that is finite: oslo.config's Float takes
+    'nan' and 'inf', and a NaN passes any min/max check.
+    """
+
+    def __call__(self, value):
+        value = super().__call__(value)
+        if not math.isfinite(value):
+            raise ValueError(f'{value} is not a finite number')
+        return value
+
+
 INFLUXDB_OPTS = [
     cfg.Opt(
         'influxdb_url', default='http://127.0.0.1:8086',
@@ -80,11 +93,25 @@ INFLUXDB_OPTS = [
              '(default: the system bundle).'),
     cfg.FloatOpt(
         'influxdb_timeout', default=10.0, min=0.1,
-        help='Seconds to wait for one InfluxDB HTTP request.'),
+        help='Seconds each blocking operation of an InfluxDB HTTP request '
+             '(connecting, sending, each read of the answer) may wait. It '
+             'does not bound a whole request: a server that trickles its '
+             'answer never lets it expire; metrics_read_deadline does.'),
     cfg.IntOpt(
         'influxdb_retries', default=2, min=0,
         help='How many times a failed InfluxDB request is retried before '
-             'the audit fails.'),
+             'the audit fails (within metrics_read_deadline).'),
+    cfg.Opt(
+        'metrics_read_deadline', default=60.0,
+        type=FiniteFloat(min=1.0, max=1800.0),
+        help='Wall-clock seconds all the metric reads of one audit may '
+             'take together: connecting, sending, every byte of every '
+             'answer and every retry, however slowly the server answers. '
+             'When it passes, the read in progress is abandoned and the '
+             'audit FAILS with a message naming that read. Reads outside '
+             'an audit (Watcher\'s per-resource helpers) get this many '
+             'seconds each. Keep it well under the audit\'s interval and well '
+             'above the audit\'s normal read time.'),
     cfg.StrOpt(
         'cpu_form', default='percent', choices=[
             ('percent', "collectd cpu plugin with 'ValuesPercentage true' "

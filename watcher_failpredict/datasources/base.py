@@ -27,6 +27,7 @@ that a concrete datasource (InfluxDB, in-memory) implements.
 """
 
 import abc
+import contextlib
 import datetime
 import time
 import warnings
@@ -37,9 +38,18 @@ from watcher.common import exception as watcher_exc
 from watcher.decision_engine.datasources import base as watcher_ds_base
 from watcher.decision_engine.datasources import cache as watcher_ds_cache
 
+from watcher_failpredict.datasources import deadline as deadline_mod
 from watcher_failpredict.datasources import windows as metric_windows
 
 LOG = log.getLogger(__name__)
+
+#: How the deadline :meth:`WindowsDataSource.start_read_deadline` starts is
+#: named in messages.
+AUDIT_DEADLINE = ("the audit's metrics read deadline ([failpredict] "
+                  "metrics_read_deadline)")
+#: How the deadline of a read outside an audit's is named.
+READ_DEADLINE = ('the metrics read deadline ([failpredict] '
+                 'metrics_read_deadline)')
 
 #: Above this many names a bulk read fetches every resource and filters
 #: locally: a filter of thousands of bind parameters costs the server more
@@ -69,6 +79,59 @@ class WindowsDataSource(watcher_ds_base.DataSourceBase, metaclass=abc.ABCMeta):
         #: helpers (statistic_aggregation, get_*_usage) take as "now";
         #: a simulator replaying another time sets its own clock here.
         self.clock = time.time
+        #: Wall-clock seconds one read may take when no deadline was
+        #: started (:meth:`start_read_deadline`); None: no such bound here
+        #: (a backend may have its own). The InfluxDB datasource sets it
+        #: from ``[failpredict] metrics_read_deadline``.
+        self.read_deadline = None
+        #: How messages name that per-read deadline.
+        self.read_deadline_what = READ_DEADLINE
+        self._deadline = None
+
+    # -- deadlines ----------------------------------------------------------
+
+    def start_read_deadline(self, seconds=None, what=AUDIT_DEADLINE):
+        """Start one deadline that every read shares until
+        :meth:`end_read_deadline`: the strategy starts it when an audit
+        starts reading, so that all of the audit's reads together end
+        within ``seconds`` (default :attr:`read_deadline`) and a read
+        still running when it passes fails the audit.
+
+        :returns: the :class:`~.deadline.Deadline`, or None (no seconds)
+        """
+        seconds = self.read_deadline if seconds is None else seconds
+        self._deadline = (None if seconds is None
+                          else deadline_mod.Deadline(seconds, what))
+        return self._deadline
+
+    def end_read_deadline(self):
+        """Forget the deadline :meth:`start_read_deadline` started."""
+        self._deadline = None
+
+    @contextlib.contextmanager
+    def reads_within(self, deadline):
+        """Within the block, reads end by ``deadline`` (a
+        :class:`~.deadline.Deadline`, or None) and by
+        :meth:`current_deadline` at the block's start.
+        """
+        saved = self._deadline
+        self._deadline = deadline_mod.Deadline.earliest(
+            deadline, self.current_deadline())
+        try:
+            yield
+        finally:
+            self._deadline = saved
+
+    def current_deadline(self):
+        """The deadline a read starting now must end by: the started one,
+        else a fresh one of :attr:`read_deadline` seconds, else None.
+        """
+        if self._deadline is not None:
+            return self._deadline
+        if self.read_deadline is not None:
+            return deadline_mod.Deadline(self.read_deadline,
+                                         self.read_deadline_what)
+        return None
 
     def cached(self, key, read):
         """The answer cached under ``key``, else ``read()``'s, then cached.
@@ -174,7 +237,9 @@ class WindowsDataSource(watcher_ds_base.DataSourceBase, metaclass=abc.ABCMeta):
         """
 
     def read_history(self, names, start, end, granularity, chunk,
-                     progress=None, filter_names=True):
+                     progress=None, filter_names=True, chunk_deadline=None,
+                     deadline=None,
+                     chunk_what='the per-chunk read deadline'):
         """Every host metric of ``names`` over [start, end), chunk by chunk.
 
         For training on a long history: one :meth:`fetch` per chunk of
@@ -186,18 +251,39 @@ class WindowsDataSource(watcher_ds_base.DataSourceBase, metaclass=abc.ABCMeta):
             first chunk and after each chunk read
         :param filter_names: False reads every host and keeps ``names``
             (cheaper than a filter listing every host)
+        :param chunk_deadline: wall-clock seconds each chunk's read may
+            take (None: :meth:`current_deadline`'s)
+        :param deadline: a :class:`~.deadline.Deadline` (or seconds from
+            now) the whole read must end by
+        :param chunk_what: how messages name ``chunk_deadline``
         :returns: :class:`~.windows.ClusterWindows` of ``names``
         :raises MetricsUnavailable: the backend could not be read
+        :raises DeadlineExceeded: a deadline passed; the message names the
+            chunk and the deadline
         """
         metrics = tuple(metric_windows.HOST_METRICS)
         bounds = metric_windows.chunk_bounds(start, end, granularity, chunk)
+        if deadline is not None and \
+                not isinstance(deadline, deadline_mod.Deadline):
+            deadline = deadline_mod.Deadline(
+                deadline, 'the overall history read deadline')
         if progress is not None:
             progress(0, len(bounds))
         parts = {m: {} for m in metrics}
         for done, (lo, hi) in enumerate(bounds, 1):
-            part = self.fetch(metric_windows.COMPUTE_NODE, metrics,
-                              tuple(names) if filter_names else None,
-                              lo, hi, granularity)
+            per_chunk = None if chunk_deadline is None else \
+                deadline_mod.Deadline(chunk_deadline, chunk_what)
+            try:
+                with self.reads_within(deadline_mod.Deadline.earliest(
+                        per_chunk, deadline)):
+                    part = self.fetch(
+                        metric_windows.COMPUTE_NODE, metrics,
+                        tuple(names) if filter_names else None, lo, hi,
+                        granularity)
+            except deadline_mod.DeadlineExceeded as exc:
+                raise type(exc)(
+                    f'history chunk {done} of {len(bounds)} '
+                    f'[{_iso(lo)} .. {_iso(hi)}): {exc}') from exc
             for metric, per_name in part.items():
                 for name, (t, v) in per_name.items():
                     parts[metric].setdefault(name, []).append((t, v))
@@ -334,3 +420,8 @@ def _epoch(value):
             value = value.replace(tzinfo=datetime.timezone.utc)
         return value.timestamp()
     return float(value)
+
+
+def _iso(ts):
+    return datetime.datetime.fromtimestamp(
+        ts, datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')

@@ -481,6 +481,9 @@ class PredictedLeastFailure(base.BaseStrategy):
         self.period_steps = max(int(params['period']) // gran, 1)
 
         ds = self.datasource_backend
+        # every metric read of this audit shares one deadline
+        # ([failpredict] metrics_read_deadline), ended in execute()
+        ds.start_read_deadline()
         nodes = model.get_all_compute_nodes()
         self.node_names = {u: ds.collectd_host(n.hostname)
                            for u, n in nodes.items()}
@@ -1061,6 +1064,8 @@ class PredictedLeastFailure(base.BaseStrategy):
         try:
             return super().execute(audit=audit)
         finally:
+            if self._datasource_backend is not None:
+                self._datasource_backend.end_read_deadline()
             if owned and self._datasource_backend is not None:
                 self._datasource_backend.close()
 

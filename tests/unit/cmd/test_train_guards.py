@@ -17,13 +17,16 @@ nothing behind when stopped (issue 14 point 9); the real CLI throughout.
 import configparser
 import io
 import os
+import re
 import signal
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 
+from tests.unit.datasources import test_influxdb_faults as faults
 from watcher_failpredict.cmd import main as cli
 from watcher_failpredict.datasources.influxdb import local_server
 
@@ -213,3 +216,89 @@ def test_ctrl_c_while_importing_prints_one_line():
     out, err = proc.communicate(timeout=120)
     assert (proc.returncode, out) == (130, '')
     assert err == 'watcher-failpredict: interrupted\n'
+
+
+@pytest.mark.parametrize('option, value, message', [
+    ('--chunk-deadline', '0', "'0' must be positive"),
+    ('--chunk-deadline', '0.5', "'0.5' is less than the minimum 1 s"),
+    ('--chunk-deadline', '-3', "'-3' is not a duration"),
+    ('--chunk-deadline', '2h', "'2h' is 7200 s, more than the allowed "
+                               "maximum 1h (3600 s)"),
+    ('--deadline', '8d', "'8d' is 691200 s, more than the allowed maximum "
+                         "1w (604800 s)"),
+    ('--deadline', 'soon', "'soon' is not a duration"),
+    ('--deadline', 'nan', "'nan' is not a duration"),
+])
+def test_deadlines_refused_by_argparse_naming_the_option(
+        capsys, tmp_path, option, value, message):
+    test_nonsense_values_refused_by_argparse_naming_the_option(
+        capsys, tmp_path, option, value, message)
+
+
+def test_deadline_defaults_and_bounds_are_accepted():
+    from watcher_failpredict.cmd import train as train_cmd
+    args = cli.build_parser().parse_args(
+        ['train', '--influxdb', 'http://127.0.0.1:1', '--database', 'd',
+         '--out', 'm.joblib'])
+    assert (args.chunk_deadline, args.deadline) == (300, 4 * 3600)
+    assert train_cmd.deadline_seconds(3600)('1') == 1
+    assert train_cmd.deadline_seconds(3600)('1h') == 3600
+
+
+def _timed_train(tmp_path, url, *options):
+    t0 = time.monotonic()
+    rc, stdout, err = run('train', '--influxdb', url, '--database', 'd',
+                          '--out', str(tmp_path / 'm.joblib'), '--since',
+                          '1h', '--chunk', '10m', *options)
+    return rc, stdout, err, time.monotonic() - t0
+
+
+def test_a_trickling_server_stops_train_at_the_chunk_deadline(tmp_path):
+    server = faults.FaultServer('trickle')
+    try:
+        rc, stdout, err, elapsed = _timed_train(
+            tmp_path, server.url, '--hosts', 'cmp-1', '--chunk-deadline',
+            '2', '--timeout', '30')
+    finally:
+        server.stop()
+    assert (rc, stdout) == (2, '')
+    last = err.splitlines()[-1]
+    assert last.startswith('watcher-failpredict: error: history chunk 1 of ')
+    assert ('the per-chunk read deadline (--chunk-deadline) of 2 s passed'
+            in last)
+    assert last.endswith('; raise --chunk-deadline or --deadline, or read '
+                         'less at once (--chunk, --since, --hosts)')
+    assert 'Traceback' not in err
+    assert elapsed < 2 + faults.MARGIN
+    assert os.listdir(tmp_path) == []
+
+
+def test_the_host_listing_is_bounded_too(tmp_path):
+    server = faults.FaultServer('trickle')
+    try:
+        rc, stdout, err, elapsed = _timed_train(
+            tmp_path, server.url, '--chunk-deadline', '2')
+    finally:
+        server.stop()
+    assert rc == 2
+    last = err.splitlines()[-1]
+    assert last.startswith('watcher-failpredict: error: the read of the '
+                           'compute_node names did not end in time: the '
+                           'per-chunk read deadline (--chunk-deadline) of 2 '
+                           's passed')
+    assert elapsed < 2 + faults.MARGIN
+
+
+def test_the_overall_deadline_stops_a_slow_read_between_chunks(tmp_path):
+    server = faults.FaultServer('ok', delay=0.7)   # each chunk: 0.7 s
+    try:
+        rc, stdout, err, elapsed = _timed_train(
+            tmp_path, server.url, '--hosts', 'cmp-1', '--deadline', '2')
+    finally:
+        server.stop()
+    assert rc == 2
+    last = err.splitlines()[-1]
+    # 1 h of 10 min chunks: 2 chunks of 0.7 s fit in 2 s, 3 do not
+    assert re.search(r'error: history chunk 3 of [67] ', last), last
+    assert 'the overall read deadline (--deadline) of 2 s passed' in last
+    assert 2 - 0.05 <= elapsed < 2 + faults.MARGIN

@@ -58,3 +58,27 @@ def test_model_sha256_must_be_hex():
     with pytest.raises(ValueError, match='not-a-digest'):
         c.set_override('model_sha256', 'not-a-digest', group='failpredict')
         c.failpredict.model_sha256
+
+
+@pytest.mark.parametrize('value, expected', [
+    ('1', 1.0), ('60', 60.0), ('1800', 1800.0), ('0.5', None),
+    ('1801', None), ('nan', None), ('inf', None), ('soon', None)])
+def test_metrics_read_deadline_is_bounded(tmp_path, value, expected):
+    """Default 60 s; 1 to 1800 s from a config file, anything else refused
+    naming the option when read (as Watcher's services do at start).
+    """
+    c = cfg.ConfigOpts()
+    conf.register_opts(c)
+    c([], default_config_files=[])
+    assert c.failpredict.metrics_read_deadline == 60.0
+    path = tmp_path / 'watcher.conf'
+    path.write_text(f'[failpredict]\nmetrics_read_deadline = {value}\n')
+    c = cfg.ConfigOpts()
+    conf.register_opts(c)
+    c(['--config-file', str(path)])
+    if expected is None:
+        with pytest.raises(cfg.ConfigFileValueError,
+                           match='metrics_read_deadline'):
+            c.failpredict.metrics_read_deadline
+    else:
+        assert c.failpredict.metrics_read_deadline == expected

@@ -681,8 +681,8 @@ def test_read_mode_follows_collectd_interval(influxdb_server, influxdb_db):
     for interval in (10, 1):
         ds = _ds(influxdb_server, influxdb_db, collectd_interval=interval)
         orig = ds._read
-        ds._read = (lambda st, b, w=None, each=None, orig=orig:
-                    sent.append(st) or orig(st, b, w, each))
+        ds._read = (lambda st, b, w=None, each=None, orig=orig, **kw:
+                    sent.append(st) or orig(st, b, w, each, **kw))
         ds.fetch(metric_windows.COMPUTE_NODE,
                  tuple(metric_windows.HOST_METRICS), ('x',), T0, T0 + 600, 10)
     raw_sent, server_sent = sent

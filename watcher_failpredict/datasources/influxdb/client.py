@@ -31,9 +31,19 @@ benchmark and the tests' throwaway server
 * Writes are line protocol POSTed to ``/write`` (precision: seconds).
 * Every operation is retried ``retries`` times and then raises
   :exc:`~watcher_failpredict.datasources.windows.MetricsUnavailable`
-  naming the server and the last cause; :attr:`InfluxDBClient.request_count`
-  counts every attempt. Messages and logs never show the password (nor the
-  credentials of a ``user:password@`` URL).
+  naming the server and the last cause (chained as ``__cause__``);
+  :attr:`InfluxDBClient.request_count` counts every attempt. Messages and
+  logs never show the password (nor the credentials of a
+  ``user:password@`` URL).
+* ``timeout`` bounds each blocking socket operation; a wall-clock
+  :class:`~watcher_failpredict.datasources.deadline.Deadline` bounds the
+  whole operation (connect, send, the full answer, every retry): the
+  client's own (``deadline`` seconds, by default 2 x ``timeout`` per
+  attempt) or an earlier one the caller passes (the datasource's
+  per-audit deadline). When it passes, a watchdog shuts the socket down,
+  so a server trickling its answer byte by byte cannot hold a read beyond
+  it, and :exc:`InfluxDBDeadlineExceeded` names the request, the deadline
+  and what the request was doing; it is never retried.
 
 It needs the standard library, numpy (through the windows module's error
 type) and, for MessagePack answers, ``msgpack``; neither Watcher nor oslo.
@@ -44,11 +54,13 @@ import http.client
 import json
 import logging
 import re
+import socket
 import ssl
 import threading
 import time
 import urllib.parse
 
+from watcher_failpredict.datasources import deadline as deadline_mod
 from watcher_failpredict.datasources import windows as metric_windows
 
 LOG = logging.getLogger(__name__)
@@ -65,6 +77,76 @@ _FAILED_TO = {'write': 'written to'}
 
 class InfluxDBQueryError(Exception):
     """InfluxDB refused a request (HTTP status or a statement's error)."""
+
+
+class InfluxDBDeadlineExceeded(InfluxDBQueryError,
+                               deadline_mod.DeadlineExceeded):
+    """A request did not end before its wall-clock deadline.
+
+    Both an :exc:`InfluxDBQueryError` and a
+    :exc:`~watcher_failpredict.datasources.windows.MetricsUnavailable`
+    (through :exc:`~.deadline.DeadlineExceeded`): operations raise it as is,
+    without retrying, and whoever handles unavailable metrics (the
+    strategy: a failed audit) handles it too.
+    """
+
+
+#: How long a query's text may be in a message (the rest is elided).
+_QUERY_IN_MESSAGE = 160
+
+
+class _Watchdog:
+    """Shuts a connection's socket down when its deadline passes.
+
+    A socket timeout bounds one blocking operation; a server that sends a
+    byte before each one expires (or a TLS handshake, a status line, a
+    header or a body trickled so) would hold the request for ever. At the
+    deadline the watchdog shuts the socket down (not closed: the owning
+    thread still holds it), which ends any blocking call in that thread at
+    once; the thread then sees :attr:`fired` and reports the deadline.
+    """
+
+    def __init__(self, conn, deadline):
+        self._conn = conn
+        self.deadline = deadline
+        self.fired = False
+        self._done = False
+        self._lock = threading.Lock()
+        self._timer = None
+
+    def arm(self):
+        if self.deadline is None:
+            return
+        self._timer = threading.Timer(max(self.deadline.remaining(), 0.0),
+                                      self._fire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _fire(self):
+        with self._lock:
+            if self._done:
+                return
+            self.fired = True
+            sock = self._conn.sock
+            if sock is not None:
+                try:
+                    # the plain socket's shutdown, also under TLS: the SSL
+                    # object's would tear down state the reader is using
+                    socket.socket.shutdown(sock, socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def disarm(self):
+        """Stop watching; True if the deadline fired meanwhile."""
+        with self._lock:
+            self._done = True
+        if self._timer is not None:
+            self._timer.cancel()
+        return self.fired
+
+    def expired(self):
+        return self.fired or (self.deadline is not None
+                              and self.deadline.passed())
 
 
 def safe_url(url):
@@ -95,12 +177,16 @@ class InfluxDBClient:
     :param timeout: seconds for connecting and for every blocking read
     :param retries: attempts after the first before giving up
     :param response_format: 'msgpack' or 'json' answers to queries
-    :raises ValueError: on a URL or response format it cannot use
+    :param deadline: wall-clock seconds one operation may take in all
+        (connect, send, the whole answer, every attempt); default
+        2 x ``timeout`` per attempt, which leaves ``timeout`` its say on a
+        server that does not answer and stops one that trickles
+    :raises ValueError: on a URL, response format or deadline it cannot use
     """
 
     def __init__(self, url, database=None, username=None, password=None,
                  verify_ssl=True, ca_file=None, timeout=60.0, retries=0,
-                 response_format='msgpack'):
+                 response_format='msgpack', deadline=None):
         parsed = urllib.parse.urlsplit(url)
         if parsed.scheme not in ('http', 'https') or not parsed.hostname:
             raise ValueError(f'InfluxDB URL {safe_url(url)!r} must be '
@@ -120,6 +206,10 @@ class InfluxDBClient:
         self.ca_file = ca_file
         self.timeout = float(timeout)
         self.retries = int(retries)
+        if deadline is None:
+            deadline = 2 * self.timeout * (self.retries + 1)
+        #: Seconds each operation may take in all (its own deadline).
+        self.deadline = deadline_mod.checked_seconds(deadline, 'deadline')
         self.response_format = response_format
         #: HTTP requests made so far (each retry attempt counts).
         self.request_count = 0
@@ -148,29 +238,67 @@ class InfluxDBClient:
             text = text[:400] + '...'
         return text
 
-    def call(self, what, func, *args, **kwargs):
+    def own_deadline(self):
+        """A fresh deadline of :attr:`deadline` seconds for one operation."""
+        return deadline_mod.Deadline(
+            self.deadline, 'the InfluxDB request deadline')
+
+    def call(self, what, func, *args, deadline=None, **kwargs):
         """Run ``func`` with retries; MetricsUnavailable after the last.
 
+        ``func`` is called with a ``deadline`` keyword argument: the
+        earlier of this operation's own (:meth:`own_deadline`) and
+        ``deadline``.
+
         :param what: the operation, for messages ('query', 'write', ...)
+        :param deadline: a :class:`~.deadline.Deadline` the whole operation
+            (every attempt) must also end by
+        :raises InfluxDBDeadlineExceeded: the deadline passed (not retried)
         """
+        deadline = deadline_mod.Deadline.earliest(self.own_deadline(),
+                                                  deadline)
         attempts = self.retries + 1
-        cause = None
+        cause = last = None
         for attempt in range(attempts):
+            if deadline.passed():
+                raise self.deadline_error(
+                    deadline, f'{what} (before attempt {attempt + 1} of '
+                    f'{attempts}; last cause: {cause})',
+                    'retrying') from last
             with self._lock:  # concurrent readers count too
                 self.request_count += 1
             try:
-                return func(*args, **kwargs)
+                return func(*args, deadline=deadline, **kwargs)
+            except InfluxDBDeadlineExceeded:
+                raise
             except (_RETRIED + (InfluxDBQueryError,)) as exc:
+                last = exc
                 cause = f'{type(exc).__name__}: {self.redact(exc)}'
                 LOG.warning('InfluxDB %s at %s (database %s) failed, '
                             'attempt %d of %d: %s', what, self.url,
                             self.database, attempt + 1, attempts, cause)
                 if attempt + 1 < attempts:
-                    time.sleep(min(0.5, 0.05 * 2 ** attempt))
+                    time.sleep(max(0.0, min(0.5, 0.05 * 2 ** attempt,
+                                            deadline.remaining())))
         raise metric_windows.MetricsUnavailable(
             f'InfluxDB at {self.url} (database {self.database!r}) could not '
             f'be {_FAILED_TO.get(what, "read")} ({what}) after {attempts} '
-            f'attempt(s): {cause}')
+            f'attempt(s): {cause}') from last
+
+    def deadline_error(self, deadline, request, phase):
+        """The :exc:`InfluxDBDeadlineExceeded` of ``request`` (redacted)."""
+        return InfluxDBDeadlineExceeded(
+            f'{deadline} passed after {deadline.elapsed():.1f} s while '
+            f'{phase}: {self.redact(request)} at {self.url} (database '
+            f'{self.database!r})')
+
+    @staticmethod
+    def describe_query(query):
+        """The query as messages name it: its first characters."""
+        text = ' '.join(str(query).split())
+        if len(text) > _QUERY_IN_MESSAGE:
+            text = text[:_QUERY_IN_MESSAGE] + '...'
+        return text
 
     # -- connections ----------------------------------------------------------
 
@@ -227,30 +355,62 @@ class InfluxDBClient:
     def _path(self, endpoint):
         return self._parsed.path.rstrip('/') + endpoint
 
-    def _exchange(self, method, path, body, headers):
+    def _exchange(self, method, path, body, headers, deadline=None,
+                  request=None):
         """One request on this thread's connection: status, type, body.
 
         A kept-alive connection the server has meanwhile closed fails on
         first use: the request is then sent once more on a fresh
         connection, within the same attempt (queries and pings are
         read-only; a write of the same points again changes nothing).
+
+        :param deadline: a :class:`~.deadline.Deadline` the whole exchange
+            (connect, send, status, headers, every byte of the body) must
+            end by; each socket operation also keeps ``timeout``
+        :param request: how messages name the request (default: method
+            and path)
+        :raises InfluxDBDeadlineExceeded: the deadline passed
         """
+        request = request or f'{method} {path.split("?")[0]}'
         for last in (False, True):
             conn = self._connection()
             reused = conn.sock is not None
+            phase = 'sending the request' if reused else 'connecting'
+            conn.timeout = self.timeout
+            if deadline is not None:
+                if deadline.passed():
+                    raise self.deadline_error(deadline, request, phase)
+                # no single operation may outlast the deadline either
+                conn.timeout = min(self.timeout,
+                                   max(deadline.remaining(), 0.001))
+            if conn.sock is not None:
+                conn.sock.settimeout(conn.timeout)
+            watchdog = _Watchdog(conn, deadline)
+            watchdog.arm()
             try:
                 conn.request(method, path, body, headers)
+                phase = 'waiting for the answer'
                 resp = conn.getresponse()
+                phase = 'reading the answer\'s body'
                 data = resp.read()
             except (http.client.RemoteDisconnected, ConnectionResetError,
-                    BrokenPipeError):
+                    BrokenPipeError) as exc:
                 conn.close()
+                if watchdog.expired():
+                    raise self.deadline_error(deadline, request,
+                                              phase) from exc
                 if reused and not last:
                     continue
                 raise
-            except BaseException:
+            except BaseException as exc:
                 conn.close()  # never reuse a connection left mid-answer
+                if watchdog.expired() and isinstance(exc, Exception):
+                    raise self.deadline_error(deadline, request,
+                                              phase) from exc
                 raise
+            finally:
+                if watchdog.disarm():
+                    conn.close()  # its socket is shut down
             return resp.status, resp.getheader('Content-Type', ''), data
 
     @staticmethod
@@ -271,7 +431,8 @@ class InfluxDBClient:
 
     # -- single attempts ------------------------------------------------------
 
-    def post_query(self, query, bind_params=None, database=None, epoch='s'):
+    def post_query(self, query, bind_params=None, database=None, epoch='s',
+                   deadline=None):
         """One POST /query round trip: the answer's ``results`` list.
 
         The query and bind parameters travel form-encoded in the body, so
@@ -280,7 +441,9 @@ class InfluxDBClient:
         :param database: default: the client's database
         :param epoch: precision of the times answered ('s'), or None for
             RFC 3339 strings
+        :param deadline: see :meth:`_exchange`
         :raises InfluxDBQueryError: an HTTP error or a statement's error
+        :raises InfluxDBDeadlineExceeded: the deadline passed
         """
         form = {'q': query}
         if epoch is not None:
@@ -293,18 +456,26 @@ class InfluxDBClient:
         body = urllib.parse.urlencode(form).encode('ascii')
         status, content_type, data = self._exchange(
             'POST', self._path('/query'), body,
-            self.headers('application/x-www-form-urlencoded'))
+            self.headers('application/x-www-form-urlencoded'), deadline,
+            f'POST {self._path("/query")} ({self.describe_query(query)})')
         try:
             answer = self.decode_body(content_type, data)
-        except ValueError:
+        except ValueError as exc:   # msgpack's errors are ValueErrors too
             if status == 200:
-                raise
+                kind = ('MessagePack' if content_type.startswith(
+                    ACCEPT['msgpack']) else 'JSON')
+                raise InfluxDBQueryError(
+                    f'malformed {kind} answer ({len(data)} bytes, '
+                    f'Content-Type {content_type!r}): '
+                    f'{type(exc).__name__}: {exc}') from exc
             answer = {}
         if status != 200:
             raise self._refusal(status, answer, data)
-        results = answer.get('results')
-        if not isinstance(results, list):
-            raise InfluxDBQueryError(f'answer without results: {answer}')
+        results = answer.get('results') if isinstance(answer, dict) else None
+        if not isinstance(results, list) or \
+                not all(isinstance(r, dict) for r in results):
+            raise InfluxDBQueryError(
+                f'answer without results: {str(answer)[:200]}')
         for result in results:
             if result.get('error'):
                 raise InfluxDBQueryError(
@@ -312,13 +483,15 @@ class InfluxDBClient:
                     f'{result["error"]}')
         return results
 
-    def _post_write(self, lines, database, precision):
+    def _post_write(self, lines, database, precision, deadline=None):
         query = urllib.parse.urlencode({'db': database,
                                         'precision': precision})
         body = ('\n'.join(lines) + '\n').encode('utf-8')
         status, content_type, data = self._exchange(
             'POST', self._path('/write?' + query), body,
-            self.headers('text/plain; charset=utf-8'))
+            self.headers('text/plain; charset=utf-8'), deadline,
+            f'POST {self._path("/write")} ({len(lines)} line(s) into '
+            f'{database!r})')
         if status != 204:
             try:
                 answer = self.decode_body(content_type, data)
@@ -326,25 +499,29 @@ class InfluxDBClient:
                 answer = {}
             raise self._refusal(status, answer, data)
 
-    def _get_ping(self):
+    def _get_ping(self, deadline=None):
         status, _type, _data = self._exchange('GET', self._path('/ping'),
-                                              None, self.headers())
+                                              None, self.headers(), deadline)
         if status != 204:
             raise InfluxDBQueryError(f'HTTP {status} to /ping (expected 204)')
 
     # -- operations (with retries) --------------------------------------------
 
-    def query(self, statements, bind_params=None, database=None, epoch='s'):
+    def query(self, statements, bind_params=None, database=None, epoch='s',
+              deadline=None):
         """Send ``statements`` in one request; one raw result per statement.
 
         :param statements: InfluxQL statements (joined with ``;``)
         :param bind_params: ``{name: value}`` for ``$name`` placeholders
+        :param deadline: a :class:`~.deadline.Deadline` to end by, if
+            earlier than the client's own
         :raises MetricsUnavailable: after the last failed attempt, or when
             the answer does not match the statements one to one
+        :raises InfluxDBDeadlineExceeded: a deadline passed
         """
         statements = list(statements)
         results = self.call('query', self.post_query, ';\n'.join(statements),
-                            bind_params, database, epoch)
+                            bind_params, database, epoch, deadline=deadline)
         if len(results) != len(statements):
             raise metric_windows.MetricsUnavailable(
                 f'InfluxDB at {self.url} (database {self.database!r}) '
@@ -380,7 +557,7 @@ class InfluxDBClient:
     def answers_ping(self):
         """True if the server answers /ping now (one attempt, no log)."""
         try:
-            self._get_ping()
+            self._get_ping(deadline=self.own_deadline())
         except (_RETRIED + (InfluxDBQueryError,)):
             return False
         return True

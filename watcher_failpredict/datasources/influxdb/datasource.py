@@ -45,15 +45,22 @@ read modes, chosen per read:
   counters, plus one small statement per counter measurement that makes the
   newest partial window exact), so fewer points cross the wire.
 
+Every read ends within a wall-clock deadline: the one the strategy starts
+for a whole audit (:meth:`~.base.WindowsDataSource.start_read_deadline`,
+``[failpredict] metrics_read_deadline`` seconds shared by all of the
+audit's reads), else one of that many seconds per read. When it passes,
+the read raises :exc:`~.client.InfluxDBDeadlineExceeded` saying which
+read (resource type, metrics, how many names, the request) did not end.
+
 The HTTP exchange (POST /query, MessagePack answers, persistent
-connections, retries, credentials) is :mod:`.client`'s; the statements are
-:mod:`.query`'s, the decoding of answers :mod:`.decode`'s. Most of a read's
-time is influxd producing the answer (about 1.5 s of its CPU per host read
-at 1,000 hosts), hence the two concurrent requests: influxd answers on both
-cores, and each answer is decoded in the thread that fetched it while the
-server still computes the other. Python's cyclic garbage collector is
-paused while answers are fetched and turned into arrays
-(:func:`.decode.gc_paused`).
+connections, retries, credentials, deadlines) is :mod:`.client`'s; the
+statements are :mod:`.query`'s, the decoding of answers :mod:`.decode`'s.
+Most of a read's time is influxd producing the answer (about 1.5 s of its
+CPU per host read at 1,000 hosts), hence the two concurrent requests:
+influxd answers on both cores, and each answer is decoded in the thread
+that fetched it while the server still computes the other. Python's cyclic
+garbage collector is paused while answers are fetched and turned into
+arrays (:func:`.decode.gc_paused`).
 
 Tag values (host names, instance UUIDs) only ever reach the server as bind
 parameters; the only numbers interpolated into statements are times and
@@ -87,6 +94,7 @@ from oslo_log import log
 from watcher_failpredict.conf import CONF
 from watcher_failpredict.datasources import base
 from watcher_failpredict.datasources import collectd_schema as cs
+from watcher_failpredict.datasources import deadline as deadline_mod
 from watcher_failpredict.datasources.influxdb import client as influx_client
 from watcher_failpredict.datasources.influxdb import decode
 from watcher_failpredict.datasources.influxdb import query
@@ -161,8 +169,10 @@ class InfluxDBDataSource(base.WindowsDataSource):
                  retries=None, cpu_form=None, instance_metrics=None,
                  host_name_map=None, memory_form=None,
                  collectd_interval=None, response_format='msgpack',
-                 query_split=QUERY_SPLIT):
+                 query_split=QUERY_SPLIT, read_deadline=None):
         super().__init__()
+        self.read_deadline = deadline_mod.checked_seconds(
+            _option(read_deadline, 'metrics_read_deadline'), 'read_deadline')
         #: The HTTP client every read goes through (ping included).
         self.client = configured_client(
             url=url, database=database, username=username, password=password,
@@ -214,12 +224,18 @@ class InfluxDBDataSource(base.WindowsDataSource):
 
     # -- query transport ------------------------------------------------------
 
-    def _query(self, statements, bind_params):
+    def _query(self, statements, bind_params, deadline=None):
         """Send ``statements`` in one request; a list of raw result dicts."""
         with decode.gc_paused():
-            return self.client.query(statements, bind_params)
+            return self.client.query(statements, bind_params,
+                                     deadline=deadline)
 
-    def _read(self, statements, bind_params, weights=None, each=None):
+    def _timed_out(self, exc, what):
+        """``exc`` (a deadline passed) saying which read it stopped."""
+        return type(exc)(f'the read of {what} did not end in time: {exc}')
+
+    def _read(self, statements, bind_params, weights=None, each=None,
+              what='metrics'):
         """Like :meth:`_query`, split ``query_split`` ways when ``weights``.
 
         The first group is sent from the calling thread, the others from a
@@ -233,29 +249,38 @@ class InfluxDBDataSource(base.WindowsDataSource):
             another's. A ValueError, KeyError, IndexError or TypeError it
             raises is returned in the result's place, for the caller to
             report with its context.
+        :param what: the read, as a deadline's message names it
+        :raises InfluxDBDeadlineExceeded: :meth:`current_deadline` passed
+            (every group shares it)
         """
+        deadline = self.current_deadline()
         # One pause for every group and its decoding, in all threads.
-        with decode.gc_paused():
-            return self._read_paused(statements, bind_params, weights, each)
+        try:
+            with decode.gc_paused():
+                return self._read_paused(statements, bind_params, weights,
+                                         each, deadline)
+        except influx_client.InfluxDBDeadlineExceeded as exc:
+            raise self._timed_out(exc, what) from exc
 
-    def _read_paused(self, statements, bind_params, weights, each):
+    def _read_paused(self, statements, bind_params, weights, each,
+                     deadline):
         groups = []
         if weights is not None and self.query_split > 1:
             groups = query.balanced_groups(weights, self.query_split)
         if len(groups) < 2:
             return self._read_group(range(len(statements)), statements,
-                                    bind_params, each)
+                                    bind_params, each, deadline)
         if self._pool is None:
             from concurrent import futures
             self._pool = futures.ThreadPoolExecutor(
                 self.query_split - 1, thread_name_prefix='influxdb-query')
         answers, error = [], None
         pending = [self._pool.submit(self._read_group, g, statements,
-                                     bind_params, each)
+                                     bind_params, each, deadline)
                    for g in groups[1:]]
         try:
             answers.append(self._read_group(groups[0], statements,
-                                            bind_params, each))
+                                            bind_params, each, deadline))
         except metric_windows.MetricsUnavailable as exc:
             error = exc
         for fut in pending:
@@ -271,8 +296,9 @@ class InfluxDBDataSource(base.WindowsDataSource):
                 out[i] = result
         return out
 
-    def _read_group(self, idx, statements, bind_params, each):
-        results = self._query([statements[i] for i in idx], bind_params)
+    def _read_group(self, idx, statements, bind_params, each, deadline=None):
+        results = self._query([statements[i] for i in idx], bind_params,
+                              deadline)
         if each is None:
             return results
         out = []
@@ -317,9 +343,9 @@ class InfluxDBDataSource(base.WindowsDataSource):
         if resource_type not in metric_windows.METRICS_BY_TYPE:
             raise ValueError(f'unknown resource type {resource_type!r}')
         meas = self._measurement_of(resource_type)
-        (raw,) = self._query(
+        (raw,) = self._read(
             [f'SHOW TAG VALUES FROM "{meas}" WITH KEY = "{cs.TAG_HOST}"'],
-            None)
+            None, what=f'the {resource_type} names')
         names = set()
         for series in raw.get('series', []):
             col = series['columns'].index('value')
@@ -372,9 +398,11 @@ class InfluxDBDataSource(base.WindowsDataSource):
                                    interval=self.collectd_interval)
             statements = [q.counter(*query.HOST_COUNTERS[m])[0]
                           for m in metrics]
-            decoded = self._read(statements, q.bind_params,
-                                 [1] * len(statements),
-                                 each=lambda i, raw: q.decode(raw, True))
+            decoded = self._read(
+                statements, q.bind_params, [1] * len(statements),
+                each=lambda i, raw: q.decode(raw, True),
+                what=_read_name(resource_type, metrics, names,
+                                period, 'mean rate of '))
             # One row per host: the derivative stamped at the period's
             # start.
             per_metric = self._combine(
@@ -425,7 +453,8 @@ class InfluxDBDataSource(base.WindowsDataSource):
             [text for text, _ in statements], q.bind_params,
             [2 if counter else 1 for _, counter in statements]
             if bulk else None,
-            each=lambda i, raw: q.decode(raw, statements[i][1]))
+            each=lambda i, raw: q.decode(raw, statements[i][1]),
+            what=_read_name(resource_type, metrics, names, end_s - start_s))
         return self._combine(plan, decoded, start_s)
 
     def _combine(self, plan, decoded, start_s):
@@ -501,3 +530,12 @@ class InfluxDBDataSource(base.WindowsDataSource):
             return (q.counter_statements(*query.HOST_COUNTERS[metric]),
                     q.patched(decode.sum_by_host))
         return None
+
+
+def _read_name(resource_type, metrics, names, seconds, kind=''):
+    """How a deadline's message names a read, e.g. "compute_node cpu,
+    memory of 3 name(s) over 660 s".
+    """
+    who = 'every name' if names is None else f'{len(names)} name(s)'
+    return (f'{resource_type} {kind}{", ".join(metrics)} of {who} over '
+            f'{seconds} s')

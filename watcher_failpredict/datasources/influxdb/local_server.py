@@ -23,8 +23,11 @@ benchmark measures against one too.
 folder with every listener on 127.0.0.1 on a free port (HTTP, the RPC
 ``bind-address`` and, optionally, the native collectd input on UDP), starts
 it, waits for ``/ping`` and removes everything on :meth:`~InfluxDBServer.stop`.
-It talks to the server through :class:`~.client.InfluxDBClient` and has no
-pytest dependency, so that unittest/testtools-style tests can use it too::
+With ``tls_cert`` and ``tls_key`` it serves HTTPS only (``https-enabled``),
+for tests of certificate verification; it then checks its own requests
+against ``tls_ca`` when given. It talks to the server through
+:class:`~.client.InfluxDBClient` and has no pytest dependency, so that
+unittest/testtools-style tests can use it too::
 
     server = InfluxDBServer().start()
     self.addCleanup(server.stop)
@@ -65,12 +68,26 @@ class InfluxDBServer:
         into ``collectd_database``; its port is ``collectd_port``.
     :param auth: enable authentication and create an admin user
         ``admin_user`` / ``admin_password`` before returning from start().
+    :param tls_cert: PEM certificate (chain) file: serve HTTPS with it
+    :param tls_key: PEM private key file of ``tls_cert``
+    :param tls_ca: CA file this object's own requests verify the server
+        against (default: no verification of its own requests)
     """
 
     def __init__(self, collectd=False, collectd_database='collectd',
                  auth=False, admin_user='admin',
                  admin_password='s3cret-admin-pw', influxd=INFLUXD,
-                 start_timeout=20.0):
+                 start_timeout=20.0, tls_cert=None, tls_key=None,
+                 tls_ca=None):
+        if (tls_cert is None) != (tls_key is None):
+            raise ValueError('tls_cert and tls_key go together')
+        for path in (tls_cert, tls_key, tls_ca):
+            if path is not None and ('"' in str(path) or '\\' in str(path)):
+                raise ValueError(f'{path!r}: no quotes or backslashes in '
+                                 f'a TLS file path')
+        self.tls_cert = tls_cert
+        self.tls_key = tls_key
+        self.tls_ca = tls_ca
         self.collectd = collectd
         self.collectd_database = collectd_database
         self.auth = auth
@@ -90,7 +107,8 @@ class InfluxDBServer:
     def url(self):
         if self.http_port is None:
             raise RuntimeError('InfluxDBServer is not started')
-        return f'http://127.0.0.1:{self.http_port}'
+        scheme = 'https' if self.tls_cert else 'http'
+        return f'{scheme}://127.0.0.1:{self.http_port}'
 
     @property
     def running(self):
@@ -192,8 +210,7 @@ bind-address = "127.0.0.1:{rpc_port}"
   auth-enabled = {'true' if self.auth else 'false'}
   log-enabled = false
   pprof-enabled = false
-  https-enabled = false
-  unix-socket-enabled = false
+{self._https()}  unix-socket-enabled = false
   max-body-size = 0
 
 [ifql]
@@ -215,6 +232,13 @@ bind-address = "127.0.0.1:{rpc_port}"
   batch-timeout = "1s"
 """
         return text
+
+    def _https(self):
+        if not self.tls_cert:
+            return '  https-enabled = false\n'
+        return (f'  https-enabled = true\n'
+                f'  https-certificate = "{self.tls_cert}"\n'
+                f'  https-private-key = "{self.tls_key}"\n')
 
     def _kill(self):
         if self._proc is not None:
@@ -267,7 +291,8 @@ bind-address = "127.0.0.1:{rpc_port}"
             self.url, database=database,
             username=self.admin_user if admin else None,
             password=self.admin_password if admin else None,
-            timeout=timeout, response_format='json')
+            timeout=timeout, response_format='json',
+            verify_ssl=self.tls_ca is not None, ca_file=self.tls_ca)
 
     def ping(self):
         """True if influxd answers /ping now."""
