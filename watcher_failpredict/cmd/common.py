@@ -144,6 +144,37 @@ def positive_float(text):
     return value
 
 
+def influxdb_url(text):
+    """argparse type of ``--influxdb``: an http(s) URL without
+    ``user:password@``. A password on the command line shows in ``ps`` and
+    in shell history; the error says where it goes instead and never
+    repeats the value.
+    """
+    from watcher_failpredict import conf
+    try:
+        return conf.URLWithoutCredentials(schemes=['http', 'https'])(text)
+    except ValueError as exc:
+        if 'credentials' in str(exc):
+            raise argparse.ArgumentTypeError(
+                'the URL embeds credentials (user:password@host), which '
+                'show in ps: remove them and pass --username (or '
+                f'${USERNAME_ENV}) and --password-file (or ${PASSWORD_ENV})'
+            ) from None
+        raise argparse.ArgumentTypeError(f'{text!r} is not an http(s) URL: '
+                                         f'{exc}') from None
+
+
+def add_influxdb_credentials(group):
+    """--username and --password-file: how a command logs in to InfluxDB
+    (never a password in argv).
+    """
+    group.add_argument('--username', default=os.environ.get(USERNAME_ENV),
+                       help=f'InfluxDB user (default: ${USERNAME_ENV})')
+    group.add_argument('--password-file', metavar='FILE',
+                       help='file whose first line is the password '
+                            f'(default: ${PASSWORD_ENV})')
+
+
 def read_password(path):
     """The password from ``path`` (first line) or the environment."""
     if path:

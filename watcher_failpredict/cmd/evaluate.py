@@ -46,11 +46,13 @@ def add_parser(subparsers):
                         'least-cpu-gated, '
                         'oracle-peak, lookahead-persistence, '
                         'oracle-reactive, oracle)')
-    e.add_argument('--influxdb', metavar='URL',
+    e.add_argument('--influxdb', metavar='URL', type=common.influxdb_url,
                    help='write the testbed\'s metrics into this InfluxDB '
                         '1.x (collectd schema, one database per policy and '
                         'seed) and let the strategies read them through '
-                        'InfluxDBDataSource (default: in memory)')
+                        'InfluxDBDataSource (default: in memory; no '
+                        'user:password@, see --username)')
+    common.add_influxdb_credentials(e)
     e.add_argument('--database-prefix', default='failpredict_testbed',
                    metavar='NAME',
                    help='with --influxdb: databases are named '
@@ -103,7 +105,9 @@ def run(args, stdout, stderr):
             last[0] = done
             bar.update(done, note)
 
-    influx = ({'url': args.influxdb, 'prefix': args.database_prefix}
+    influx = ({'url': args.influxdb, 'prefix': args.database_prefix,
+               'username': args.username,
+               'password': common.read_password(args.password_file)}
               if args.influxdb else None)
     result = runner.evaluate(scn, names, args.seeds, progress, influx,
                              args.stretch, args.jobs)

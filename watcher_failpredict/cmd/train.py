@@ -81,17 +81,13 @@ def add_parser(subparsers):
                     'it on the later part (time-ordered, never shuffled) '
                     'and write the bundle atomically.')
     src = t.add_argument_group('InfluxDB')
-    src.add_argument('--influxdb', metavar='URL',
+    src.add_argument('--influxdb', metavar='URL', type=common.influxdb_url,
                      help='InfluxDB 1.x base URL, e.g. http://127.0.0.1:8086 '
-                          '(required unless --trace)')
+                          '(required unless --trace; no user:password@)')
     src.add_argument('--database', metavar='DB',
                      help='database the collectd input writes into '
                           '(required unless --trace)')
-    src.add_argument('--username', default=os.environ.get(common.USERNAME_ENV),
-                     help=f'InfluxDB user (default: ${common.USERNAME_ENV})')
-    src.add_argument('--password-file', metavar='FILE',
-                     help='file whose first line is the password (default: '
-                          f'${common.PASSWORD_ENV})')
+    common.add_influxdb_credentials(src)
     src.add_argument('--cpu-form', choices=('percent', 'jiffies'),
                      default='percent',
                      help='how collectd reports CPU (default: percent)')
