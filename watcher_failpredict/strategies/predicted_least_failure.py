@@ -325,9 +325,9 @@ class PredictedLeastFailure(base.BaseStrategy):
     @property
     def datasource_backend(self):
         if self._datasource_backend is None:
-            from watcher_failpredict.datasources import influxdb
+            from watcher_failpredict.datasources import configured
             try:
-                self._datasource_backend = influxdb.InfluxDBDataSource()
+                self._datasource_backend = configured.datasource()
             except cfg.ConfigFileValueError as exc:
                 # names the option and file, never the value (a refused
                 # influxdb_url may embed a password)
