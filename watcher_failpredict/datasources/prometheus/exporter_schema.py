@@ -101,11 +101,14 @@ def host_series(host, times, cpu_pct, mem_pct, load, disk_bps, net_bps,
 
 
 def instance_series(uuid, times, cpu_pct, mem_used_bytes, vcpus=1,
-                    label='uuid', mem_total_bytes=None, counter_base=5.0):
+                    label='uuid', mem_total_bytes=None, counter_base=5.0,
+                    full=True):
     """The libvirt exporter's series of one instance.
 
     :param cpu_pct: percent of the instance's ``vcpus`` (NaN: no scrape)
     :param mem_used_bytes: memory the guest uses
+    :param full: also the series the datasource does not read (vCPU count,
+        allocation); off to write less in large benchmarks
     """
     cpu = np.asarray(cpu_pct, dtype=float)
     used = np.asarray(mem_used_bytes, dtype=float)
@@ -114,16 +117,20 @@ def instance_series(uuid, times, cpu_pct, mem_used_bytes, vcpus=1,
                               not np.isnan(used).all() else 0.0, GIB)
     labels = {label: uuid, 'domain': f'instance-{uuid[:8]}',
               'instance': 'compute:9177', 'job': 'libvirt'}
-    full = np.ones(len(times))
-    return [
+    ones = np.ones(len(times))
+    out = [
         _kept(query.LIBVIRT_CPU, labels, times,
               _counter(times, cpu / 100.0 * vcpus, counter_base), cpu),
-        _kept('libvirt_domain_info_virtual_cpus', labels, times,
-              full * vcpus, cpu),
-        _kept(query.LIBVIRT_MEM_USAGE, labels, times,
-              full * mem_total_bytes, used),
         _kept(query.LIBVIRT_MEM_AVAILABLE, labels, times,
-              full * mem_total_bytes, used),
+              ones * mem_total_bytes, used),
         _kept(query.LIBVIRT_MEM_UNUSED, labels, times,
               mem_total_bytes - used, used),
     ]
+    if full:
+        out += [
+            _kept('libvirt_domain_info_virtual_cpus', labels, times,
+                  ones * vcpus, cpu),
+            _kept(query.LIBVIRT_MEM_USAGE, labels, times,
+                  ones * mem_total_bytes, used),
+        ]
+    return out
