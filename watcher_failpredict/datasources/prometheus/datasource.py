@@ -175,11 +175,15 @@ class PrometheusDataSource(base.WindowsDataSource):
             return self.host_label
         raise ValueError(f'unknown resource type {resource_type!r}')
 
+    #: Seconds before ``clock()`` in which list_names looks for series.
+    list_period = 3600
+
     def list_names(self, resource_type=metric_windows.COMPUTE_NODE,
-                   period=3600):
+                   period=None):
         """Host label values (instance UUIDs) with CPU samples in the last
-        ``period`` seconds (sorted).
+        ``period`` seconds (default: ``list_period``), sorted.
         """
+        period = self.list_period if period is None else period
         label = self.label_of(resource_type)
         metric = (query.LIBVIRT_CPU if resource_type == metric_windows.INSTANCE
                   else query.NODE_CPU)
