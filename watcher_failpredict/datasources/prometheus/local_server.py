@@ -65,26 +65,32 @@ def _number(value):
     return repr(value)
 
 
+def openmetrics_lines(series):
+    """The sample lines of ``series`` (no ``# EOF``), one string each.
+
+    promtool accepts a metric's series spread over the file, so large
+    histories can be rendered and written a block at a time.
+    """
+    for name, labels, times, values in series:
+        tags = ','.join(f'{k}="{_label_value(v)}"'
+                        for k, v in sorted(labels.items()))
+        head = f'{name}{{{tags}}}' if tags else name
+        for t, v in zip(times, values):
+            yield f'{head} {_number(v)} {float(t):.3f}\n'
+
+
 def openmetrics(series):
     """OpenMetrics text of ``series``, for :meth:`PrometheusServer.load`.
 
     :param series: iterable of ``(metric name, {label: value}, times,
         values)``, times in Unix seconds (ascending within a series); a
-        metric's series are written together, as OpenMetrics requires.
+        metric's series are written together.
     """
     by_name = {}
     for name, labels, times, values in series:
-        by_name.setdefault(name, []).append((labels, times, values))
-    lines = []
-    for name, items in by_name.items():
-        for labels, times, values in items:
-            tags = ','.join(f'{k}="{_label_value(v)}"'
-                            for k, v in sorted(labels.items()))
-            head = f'{name}{{{tags}}}' if tags else name
-            lines.extend(f'{head} {_number(v)} {float(t):.3f}'
-                         for t, v in zip(times, values))
-    lines.append('# EOF')
-    return '\n'.join(lines) + '\n'
+        by_name.setdefault(name, []).append((name, labels, times, values))
+    return ''.join(line for items in by_name.values()
+                   for line in openmetrics_lines(items)) + '# EOF\n'
 
 
 class PrometheusServer:
@@ -231,6 +237,13 @@ class PrometheusServer:
         into the data folder; a running server is stopped for it and
         started again (on a new port) so that it opens them.
         """
+        return self.load_chunks([text])
+
+    def load_chunks(self, chunks):
+        """Like :meth:`load`, the text given in pieces (an iterable of
+        strings, the last ending with ``# EOF``), written to the file as
+        they come: a large history never sits in memory whole.
+        """
         was_running = self.running
         if self.dir is None:
             self.dir = tempfile.mkdtemp(prefix='failpredict-prometheus-')
@@ -238,7 +251,8 @@ class PrometheusServer:
         self._kill()
         src = os.path.join(self.dir, 'history.om')
         with open(src, 'w') as f:
-            f.write(text)
+            for chunk in chunks:
+                f.write(chunk)
         run = subprocess.run(
             [self.promtool, 'tsdb', 'create-blocks-from', 'openmetrics',
              src, self.data_dir], capture_output=True, text=True,
