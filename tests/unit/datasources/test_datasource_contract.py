@@ -321,3 +321,30 @@ def test_watcher_helpers_read_the_same_values(backend):
     ram = ds.get_host_ram_usage(Node(), period=60, granularity=STEP)
     assert ram == pytest.approx(
         np.mean(MEM_TOTAL * hist.hosts[host]['memory'][k] / 100 / 1024))
+
+
+def test_counter_means_are_last_minus_last_before_over_the_period(backend):
+    """cluster_means of disk and net: per device, (last sample of the
+    period - last sample of the period before) / period, summed per host;
+    both backends compute it so (the strategy's decisions depend on it).
+    """
+    hist = history(n_hosts=3, n_instances=0)
+    backend.write(hist)
+    ds = backend.datasource()
+    hosts = tuple(hist.hosts)
+    # An end on a sample's time: that sample belongs to the next period
+    # (the windows' mean would count it: about 1 % off here).
+    period, end = 300, T0 - STEP
+    means = ds.cluster_means(w.COMPUTE_NODE, hosts + ('absent',), period,
+                             STEP, ('disk', 'net'), end=end)
+    last = np.flatnonzero(hist.times < end)[-1]
+    before = np.flatnonzero(hist.times < end - period)[-1]
+    for metric in ('disk', 'net'):
+        for i, host in enumerate(hosts):
+            rates = hist.hosts[host][metric][before + 1:last + 1]
+            want = rates.sum() * STEP / period
+            assert means[metric][i] == pytest.approx(want, rel=1e-9), (
+                backend.name, metric, host)
+            # within a few % of the windows' mean, which it stands for
+            assert means[metric][i] == pytest.approx(rates.mean(), rel=0.05)
+        assert np.isnan(means[metric][-1])

@@ -68,3 +68,21 @@ def vector_names(data, label='__name__'):
         raise ValueError(f'expected a vector, got {data.get("resultType")!r}')
     return {(s.get('metric') or {}).get(label)
             for s in data.get('result') or []}
+
+
+def vector(data, label):
+    """``{name: value}`` of an instant query's vector answer (NaN for a
+    value that is not finite).
+    """
+    if data.get('resultType') != 'vector':
+        raise ValueError(f'expected a vector, got {data.get("resultType")!r}')
+    out = {}
+    for series in data.get('result') or []:
+        name = (series.get('metric') or {}).get(label)
+        if name is None:
+            raise ValueError(f'a series without the {label!r} label')
+        if name in out:
+            raise ValueError(f'two series for {label}={name!r}')
+        value = float(series['value'][1])
+        out[name] = value if np.isfinite(value) else np.nan
+    return out

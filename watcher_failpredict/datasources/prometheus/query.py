@@ -194,6 +194,32 @@ class QueryBuilder:
                     f'{self.gauge(LIBVIRT_MEM_USAGE)} / 1048576')
         return None
 
+    def counter_mean(self, metric, period, *extra):
+        """Mean rate over the ``period`` seconds before the evaluation
+        time, as the InfluxDB datasource's ``cluster_means`` computes it:
+        (last sample of the period - last sample of the period before) /
+        period per series (a negative step, i.e. a reset, gives none),
+        summed by label. An instant query, evaluated at the period's end
+        minus EPSILON.
+        """
+        sel = self.selector(metric, *extra)
+        p = int(period)
+        return (f'sum by ({self.label}) ((last_over_time({sel}[{p}s]) - '
+                f'last_over_time({sel}[{p}s] offset {p}s)) >= 0) / {p}')
+
+    def host_mean(self, metric, period):
+        """PromQL of a host counter's mean rate over ``period``, or None
+        for other metrics.
+        """
+        if metric == 'disk':
+            return (f'{self.counter_mean(NODE_DISK_READ, period)} + '
+                    f'{self.counter_mean(NODE_DISK_WRITTEN, period)}')
+        if metric == 'net':
+            not_lo = 'device!="lo"'
+            return (f'{self.counter_mean(NODE_NET_RX, period, not_lo)} + '
+                    f'{self.counter_mean(NODE_NET_TX, period, not_lo)}')
+        return None
+
     def of(self, resource_type, metric):
         if resource_type == metric_windows.INSTANCE:
             return self.instance(metric)
