@@ -38,9 +38,10 @@ The metrics and their PromQL (``L``: the host label, ``fqdn`` by default;
 matches it against the names' regex):
 
 ============  ================================================================
-host cpu      ``100 * (1 - sum by (L) (rate(node_cpu_seconds_total{mode=
-              "idle"})) / sum by (L) (rate(node_cpu_seconds_total)))``,
-              clamped to 0-100
+host cpu      ``100 * (1 - avg by (L) (rate(node_cpu_seconds_total{mode=
+              "idle"})))``, clamped to 0-100: as Watcher's own
+              Prometheus datasource, only the idle series are read (a
+              CPU's modes add up to one second per second)
 host memory   ``100 * (1 - MemAvailable / MemTotal)`` (node_exporter's
               ``node_memory_MemAvailable_bytes``, ``..._MemTotal_bytes``)
 memory_kib    ``(MemTotal - MemAvailable) / 1024``
@@ -164,9 +165,12 @@ class QueryBuilder:
     def host(self, metric):
         """PromQL of host ``metric``, or None if it is not one."""
         if metric == 'cpu':
-            idle = self.counter(NODE_CPU, 'mode="idle"')
-            return (f'clamp(100 * (1 - {idle} / '
-                    f'{self.counter(NODE_CPU)}), 0, 100)')
+            # idle seconds per second and CPU, averaged over the CPUs: only
+            # the idle series are read (one of node_exporter's 8 modes)
+            idle_sel = self.selector(NODE_CPU, 'mode="idle"')
+            idle = (f'avg by ({self.label}) (rate({idle_sel}'
+                    f'[{self.rate_range}s]))')
+            return f'clamp(100 * (1 - {idle}), 0, 100)'
         if metric == 'memory':
             return (f'100 * (1 - {self.gauge(NODE_MEM_AVAILABLE)} / '
                     f'{self.gauge(NODE_MEM_TOTAL)})')
