@@ -67,6 +67,10 @@ DATASOURCE_OPTS = [
                          'options)'),
             ('prometheus', 'node_exporter and libvirt exporter metrics in '
                            'Prometheus (the prometheus_* options)'),
+            ('aetos', 'the same metrics through Aetos, the Keystone-'
+                      'authenticated proxy in front of Prometheus (the '
+                      'prometheus_* options but the URL, and '
+                      'aetos_endpoint)'),
         ],
         help='The metrics backend the strategy (and "watcher-failpredict '
              'train" without --influxdb / --prometheus) reads host and '
@@ -82,6 +86,15 @@ PROMETHEUS_OPTS = [
         help='Base URL of the Prometheus HTTP API (the part before '
              '/api/v1), when datasource = prometheus. A URL with '
              'credentials (user:password@host) is refused.'),
+    cfg.Opt(
+        'aetos_endpoint', default=None,
+        type=URLWithoutCredentials(schemes=['http', 'https'],
+                                   hint='Aetos takes a Keystone token'),
+        help='Base URL of Aetos (before /api/v1), when datasource = aetos. '
+             'Default: the Keystone catalogue\'s metric-storage endpoint, '
+             'with the interface and region of Watcher\'s [aetos_client]. '
+             'Requests carry a token of Watcher\'s own Keystone session '
+             '([watcher_clients_auth]).'),
     cfg.StrOpt(
         'prometheus_host_label', default='fqdn',
         regex=r'^[a-zA-Z_][a-zA-Z0-9_]*$',

@@ -12,8 +12,9 @@
 
 """The datasource ``[failpredict] datasource`` names.
 
-``influxdb`` (collectd in InfluxDB 1.x) or ``prometheus`` (node_exporter
-and the libvirt exporter in Prometheus). Both are
+``influxdb`` (collectd in InfluxDB 1.x), ``prometheus`` (node_exporter
+and the libvirt exporter in Prometheus) or ``aetos`` (the same through
+Aetos, with a token of Watcher's Keystone session). Both are
 :class:`~watcher_failpredict.datasources.base.WindowsDataSource` and give
 the strategy the same bulk interface (``cluster_windows``,
 ``cluster_means``, ``collectd_host``, ``instance_cpu_per_vcpu``, ``close``)
@@ -22,12 +23,14 @@ in the same units; each backend is imported only when chosen.
 
 from watcher_failpredict.conf import CONF
 
-BACKENDS = ('influxdb', 'prometheus')
+BACKENDS = ('influxdb', 'prometheus', 'aetos')
 
 
-def datasource(name=None, **kwargs):
+def datasource(name=None, session=None, **kwargs):
     """A new datasource of backend ``name`` (default: the option's).
 
+    :param session: ``callable() -> keystoneauth1 session``, for aetos
+        (the strategy passes Watcher's ``OpenStackClients().session``)
     :param kwargs: given to the backend's constructor (overriding its
         options)
     :raises ValueError: on an unknown backend
@@ -39,5 +42,10 @@ def datasource(name=None, **kwargs):
     if name == 'prometheus':
         from watcher_failpredict.datasources import prometheus
         return prometheus.PrometheusDataSource(**kwargs)
+    if name == 'aetos':
+        from watcher_failpredict.datasources.prometheus import aetos
+        if session is None:
+            raise ValueError('datasource aetos needs a Keystone session')
+        return aetos.AetosDataSource(session(), **kwargs)
     raise ValueError(f'unknown datasource {name!r}; expected one of '
                      f'{BACKENDS}')

@@ -25,9 +25,11 @@ range and instant queries, the tests' loopback server
 * ``timeout`` bounds a **whole** request (connect, send, every read of the
   answer), not each blocking socket operation: a server trickling its
   answer cannot hold an audit longer than that.
-* An optional bearer token (``Authorization: Bearer ...``, what Aetos
-  expects from a Keystone session) and extra headers travel with every
-  request; messages and logs never show them.
+* An optional bearer token (``Authorization: Bearer ...``), extra
+  headers, and ``auth_headers``, a callable asked before every request
+  (for Aetos: a keystoneauth session's ``get_auth_headers``, i.e. a valid
+  ``X-Auth-Token`` that keystoneauth renews when it expires), travel with
+  every request; messages and logs never show their values.
 * Every operation is retried ``retries`` times and then raises
   :exc:`~watcher_failpredict.datasources.windows.MetricsUnavailable`
   naming the server and the last cause; :attr:`request_count` counts every
@@ -83,13 +85,16 @@ class PrometheusClient:
     :param token: bearer token sent as ``Authorization: Bearer``
     :param headers: extra request headers (e.g. ``X-Auth-Token``); their
         values are kept out of messages
+    :param auth_headers: ``callable() -> dict`` of headers added to each
+        request (fresh credentials); their values are kept out of messages
     :param verify_ssl: for https, verify the server's certificate against
         ``ca_file`` (or the system's trust store)
     :raises ValueError: on a URL it cannot use
     """
 
     def __init__(self, url, timeout=10.0, retries=0, token=None,
-                 headers=None, verify_ssl=True, ca_file=None):
+                 headers=None, verify_ssl=True, ca_file=None,
+                 auth_headers=None):
         parsed = urllib.parse.urlsplit(str(url))
         if parsed.scheme not in ('http', 'https') or not parsed.hostname:
             raise ValueError(f'Prometheus URL {safe_url(url)!r} must be '
@@ -111,6 +116,7 @@ class PrometheusClient:
         self._secrets = [v for v in self._headers.values() if v]
         if token:
             self._secrets.append(token)
+        self._auth_headers = auth_headers
         #: HTTP requests made so far (each retry attempt counts).
         self.request_count = 0
         self._local = threading.local()
@@ -222,6 +228,17 @@ class PrometheusClient:
         deadline = time.monotonic() + self.timeout
         body = None
         headers = dict(self._headers, Accept='application/json')
+        if self._auth_headers is not None:
+            try:
+                fresh = dict(self._auth_headers() or {})
+            except Exception as exc:  # keystoneauth's, retried by call()
+                raise PrometheusQueryError(
+                    f'no credentials for the request: '
+                    f'{type(exc).__name__}: {exc}') from None
+            with self._lock:
+                self._secrets.extend(v for v in fresh.values()
+                                     if v and v not in self._secrets)
+            headers.update(fresh)
         path = self._path(endpoint)
         if form is not None:
             body = urllib.parse.urlencode(form).encode('utf-8')

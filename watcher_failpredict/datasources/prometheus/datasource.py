@@ -76,7 +76,8 @@ def _option(value, option):
 
 
 def configured_client(url=None, timeout=None, retries=None, verify_ssl=None,
-                      ca_file=None, token=None, headers=None):
+                      ca_file=None, token=None, headers=None,
+                      auth_headers=None):
     """A :class:`~.client.PrometheusClient` of the ``[failpredict]`` options.
 
     Each keyword argument given overrides its option (``prometheus_url``,
@@ -88,7 +89,7 @@ def configured_client(url=None, timeout=None, retries=None, verify_ssl=None,
         retries=_option(retries, 'prometheus_retries'),
         verify_ssl=_option(verify_ssl, 'prometheus_verify_ssl'),
         ca_file=_option(ca_file, 'prometheus_ca_file'),
-        token=token, headers=headers)
+        token=token, headers=headers, auth_headers=auth_headers)
 
 
 class PrometheusDataSource(base.WindowsDataSource):
@@ -98,8 +99,8 @@ class PrometheusDataSource(base.WindowsDataSource):
     (``prometheus_url``, ``prometheus_host_label``,
     ``prometheus_instance_label``, ``host_name_map``,
     ``prometheus_scrape_interval``, ``prometheus_timeout``, ...).
-    ``token`` / ``headers`` (not options yet) travel with every request,
-    for a proxy such as Aetos.
+    ``token`` / ``headers`` / ``auth_headers`` (not options) travel with
+    every request, for a proxy such as Aetos (:mod:`.aetos`).
     """
 
     NAME = NAME
@@ -107,12 +108,13 @@ class PrometheusDataSource(base.WindowsDataSource):
     def __init__(self, url=None, host_label=None, instance_label=None,
                  host_name_map=None, scrape_interval=None, timeout=None,
                  retries=None, verify_ssl=None, ca_file=None, token=None,
-                 headers=None, concurrency=CONCURRENCY):
+                 headers=None, concurrency=CONCURRENCY, auth_headers=None):
         super().__init__()
         #: The HTTP client every read goes through.
         self.client = configured_client(
             url=url, timeout=timeout, retries=retries, verify_ssl=verify_ssl,
-            ca_file=ca_file, token=token, headers=headers)
+            ca_file=ca_file, token=token, headers=headers,
+            auth_headers=auth_headers)
         self.url = self.client.url
         self.host_label = query.label_name(
             _option(host_label, 'prometheus_host_label'),
