@@ -295,3 +295,61 @@ def write_history(url, database, spec, start, end, instance_since,
     if errors:
         raise errors[0]
     return written[0]
+
+
+# -- writing the history into Prometheus ------------------------------------
+
+def write_prometheus_history(server, spec, start, end, instance_since,
+                             block=50, progress=None):
+    """Load ``spec``'s history into a loopback Prometheus, as exporters
+    would have exposed it: the same values :func:`write_history` writes as
+    collectd points, as node_exporter and libvirt exporter series
+    (:mod:`watcher_failpredict.datasources.prometheus.exporter_schema`),
+    rendered a block of hosts at a time into one OpenMetrics file and
+    loaded by ``promtool`` (``server`` is a
+    :class:`~watcher_failpredict.datasources.prometheus.local_server.
+    PrometheusServer`, started or restarted on the new blocks).
+
+    :param progress: callable(hosts_done, hosts_total, samples_rendered)
+    :returns: number of samples loaded
+    """
+    from watcher_failpredict.datasources.prometheus import exporter_schema
+    from watcher_failpredict.datasources.prometheus import local_server
+
+    total = NODE_MEMORY_MB * 1024.0 * 1024.0
+    count = [0]
+
+    def chunks():
+        for first in range(0, spec.nodes, block):
+            nodes = range(first, min(first + block, spec.nodes))
+            values = generate_values(spec, start, end, nodes=nodes)
+            times = values.times.astype(float)
+            keep = times >= instance_since
+            series = []
+            for i_local, i in enumerate(nodes):
+                series += exporter_schema.host_series(
+                    spec.hostname(i), times, values.host_cpu[i_local],
+                    100.0 * values.host_memory_used[i_local] / total,
+                    values.host_load[i_local], values.host_disk[i_local],
+                    values.host_net[i_local], mem_total_bytes=total,
+                    loopback=False)
+                for j in range(spec.instances_per_node):
+                    row = i_local * spec.instances_per_node + j
+                    vcpus = spec.instance_vcpus(j)
+                    mem_total = 1024.0 * vcpus * 1048576.0
+                    mem = np.minimum(
+                        values.inst_memory_mib[row] * 1048576.0, mem_total)
+                    series += exporter_schema.instance_series(
+                        spec.instance_uuid(i, j), times[keep],
+                        values.inst_cpu[row][keep], mem[keep], vcpus=vcpus,
+                        mem_total_bytes=mem_total, full=False)
+            count[0] += sum(len(s[2]) for s in series)
+            yield ''.join(local_server.openmetrics_lines(series))
+            if progress is not None:
+                progress(nodes[-1] + 1, spec.nodes, count[0])
+        yield '# EOF\n'
+
+    server.load_chunks(chunks())
+    if not server.running:
+        server.start()
+    return count[0]

@@ -36,7 +36,13 @@ node per 50) this benchmark
    second time);
 5. prints a table (min / median / max wall time of ``--runs`` runs,
    InfluxDB HTTP requests per audit, the ratio) and the growth of our time
-   with the number of nodes, with the targets of issue 2 next to them.
+   with the number of nodes, with the targets of issue 2 next to them;
+6. with ``--backend prometheus``, also loads the same history into a real
+   ``prometheus`` on 127.0.0.1 as node_exporter / libvirt exporter series
+   (``cluster_data.write_prometheus_history``, ``promtool``) and times our
+   audit on the Prometheus datasource, printed beside the InfluxDB row of
+   the same run (issue 13's target: at most 2 s median at 1,000 nodes, a
+   constant request count).
 
 Progress goes to stderr, the report to stdout. Loopback only.
 
@@ -44,6 +50,7 @@ Usage::
 
     .venv/bin/python bench/decision_latency.py            # 10,100,1000
     .venv/bin/python bench/decision_latency.py --quick    # 10,50, 1 run
+    .venv/bin/python bench/decision_latency.py --backend prometheus
 """
 
 import argparse
@@ -129,6 +136,11 @@ def parse_args(argv=None):
                         'prediction.models.MODEL_KINDS risk kind; default: '
                         '%(default)s, the one the published figures used; '
                         'gbt_peak is watcher-failpredict train\'s default)')
+    p.add_argument('--backend', choices=('influxdb', 'prometheus'),
+                   default='influxdb',
+                   help='prometheus: also time our audit on the same '
+                        'history in a real Prometheus (default: '
+                        '%(default)s only)')
     p.add_argument('--json', metavar='FILE',
                    help='also write the results as JSON to FILE')
     p.add_argument('--quick', action='store_true',
@@ -371,10 +383,57 @@ def bench_size(server, bundle, n_nodes, args):
                        max=max(times))
         result['strategies'][name] = row
     ds.close()
+    if args.backend == 'prometheus':
+        result['strategies'][PROM_ROW] = bench_prometheus(
+            spec, bundle, now, margin, args)
     log(f'  to_string() x{args.runs}')
     result['to_string_seconds'] = time_to_string(spec, args.runs)
     server.query(f'DROP DATABASE "{db}"')
     return result
+
+
+PROM_ROW = 'ours on Prometheus'
+
+
+def bench_prometheus(spec, bundle, now, margin, args):
+    """Our audit on the same history in a real loopback Prometheus."""
+    from watcher_failpredict.datasources import prometheus
+    from watcher_failpredict.datasources.prometheus import (
+        local_server as prom_local_server)
+    log('  loading the same history into prometheus (promtool)')
+    t0 = time.perf_counter()
+    server = prom_local_server.PrometheusServer()
+    try:
+        samples = cluster_data.write_prometheus_history(
+            server, spec, now - HISTORY_S, now + margin,
+            now - INSTANCE_HISTORY_S)
+        load_s = time.perf_counter() - t0
+        log(f'  {samples:,} samples loaded in {load_s:.1f} s; prometheus '
+            f'at {server.url}')
+        ds = prometheus.PrometheusDataSource(
+            url=server.url, scrape_interval=cluster_data.STEP, timeout=60)
+        times, reqs, moves, error = [], [], None, None
+        for r in range(args.runs):
+            try:
+                t, q, moves = time_audit(
+                    lambda m: make_ours(m, ds, bundle), spec, ds,
+                    f'{PROM_ROW} run {r + 1}/{args.runs}')
+            except Exception as exc:  # reported in the table
+                error = f'{type(exc).__name__}: {exc}'
+                log(f'  {PROM_ROW} run {r + 1} FAILED: {error}')
+                break
+            times.append(t)
+            reqs.append(q)
+        ds.close()
+    finally:
+        server.stop()
+    row = {'seconds': times, 'requests': reqs, 'moves': moves or [],
+           'error': error, 'samples_loaded': samples,
+           'load_seconds': round(load_s, 1)}
+    if times:
+        row.update(min=min(times), median=statistics.median(times),
+                   max=max(times))
+    return row
 
 
 def datasource_for(influxdb, url, db):
@@ -414,8 +473,11 @@ def report(results, args, model_info, avoided):
         s = res['strategies']
         ours = s.get('predicted_least_failure')
         wb = s.get('workload_balance')
-        for name in ('predicted_least_failure', 'workload_balance'):
+        for name in ('predicted_least_failure', PROM_ROW,
+                     'workload_balance'):
             row = s.get(name)
+            if row is None and name == PROM_ROW:
+                continue
             if row is None:
                 w(f'{res["nodes"]:>6} {res["instances"]:>9}  {name:<24} '
                   f'{"skipped (--skip-workload-balance-above)":>40}')
@@ -496,6 +558,30 @@ def report(results, args, model_info, avoided):
         worst = max(slopes)
         w(f'  time growing no faster than linearly: worst log-log slope '
           f'{worst:.2f} -> {"met" if worst <= 1.05 else "NOT met"}')
+    prom = [r for r in results if PROM_ROW in r['strategies']]
+    if prom:
+        w('Targets (issue 13, Prometheus), not asserted:')
+        big = [r for r in prom if r['nodes'] >= 1000]
+        row = big[0]['strategies'][PROM_ROW] if big else None
+        if row is None:
+            w(f'  ours on Prometheus at most {TARGET_OURS_1000_S:g} s at '
+              f'1,000 nodes: not measured')
+        elif row.get('error') or 'median' not in row:
+            w('  ours on Prometheus at 1,000 nodes: NOT met (failed)')
+        else:
+            verdict = ('met' if row['median'] <= TARGET_OURS_1000_S
+                       else 'NOT met')
+            w(f'  ours on Prometheus at most {TARGET_OURS_1000_S:g} s at '
+              f'1,000 nodes: {row["median"]:.3f} s median -> {verdict}')
+        reqs = sorted({q for r in prom
+                       for q in r['strategies'][PROM_ROW]['requests']})
+        w(f'  request count constant across sizes: {reqs} -> '
+          f'{"met" if len(reqs) == 1 else "NOT met"}')
+        same = all(r['strategies'][PROM_ROW]['moves']
+                   == r['strategies']['predicted_least_failure']['moves']
+                   for r in prom)
+        w(f'  same moves as on InfluxDB at every size: '
+          f'{"yes" if same else "NO"}')
     return '\n'.join(out)
 
 

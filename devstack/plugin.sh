@@ -116,11 +116,22 @@ function install_watcher_failpredict {
 function configure_watcher_failpredict {
     local conf=${WATCHER_CONF:-/etc/watcher/watcher.conf}
     local url="http://$FAILPREDICT_INFLUXDB_HOST:$FAILPREDICT_INFLUXDB_PORT"
+    local record_risk=$FAILPREDICT_RECORD_RISK
+    iniset "$conf" failpredict datasource "$FAILPREDICT_DATASOURCE"
     iniset "$conf" failpredict influxdb_url "$url"
     iniset "$conf" failpredict influxdb_database "$FAILPREDICT_INFLUXDB_DATABASE"
     iniset "$conf" failpredict cpu_form percent
     iniset "$conf" failpredict instance_metrics "$FAILPREDICT_INSTANCE_METRICS"
-    iniset "$conf" failpredict record_risk "$FAILPREDICT_RECORD_RISK"
+    if [[ "$FAILPREDICT_DATASOURCE" == "prometheus" ]]; then
+        iniset "$conf" failpredict prometheus_url "$FAILPREDICT_PROMETHEUS_URL"
+        iniset "$conf" failpredict prometheus_host_label "$FAILPREDICT_PROMETHEUS_HOST_LABEL"
+        iniset "$conf" failpredict prometheus_scrape_interval "$FAILPREDICT_PROMETHEUS_SCRAPE_INTERVAL"
+        # the risk recorder writes into InfluxDB: only if there is one
+        if ! is_service_enabled failpredict-influxdb; then
+            record_risk=False
+        fi
+    fi
+    iniset "$conf" failpredict record_risk "$record_risk"
     iniset "$conf" failpredict model_path "$FAILPREDICT_MODEL_PATH"
     if [[ -n "$FAILPREDICT_MODEL_SHA256" ]]; then
         iniset "$conf" failpredict model_sha256 "$FAILPREDICT_MODEL_SHA256"

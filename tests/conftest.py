@@ -15,8 +15,12 @@
 ``influxdb_server`` starts one real ``influxd`` per test session (see
 :mod:`watcher_failpredict.datasources.influxdb.local_server`);
 ``influxdb_db`` gives each test its own fresh database on it, so tests never
-see each other's points. ``fake_influx`` is a scripted fake server for the
-transport's failure cases, which a real influxd cannot be made to produce.
+see each other's points. ``prometheus_server`` is a real ``prometheus`` of
+the test's own (:mod:`watcher_failpredict.datasources.prometheus.
+local_server`: about 0.25 s to start; history is loaded into its TSDB by
+``promtool``, which needs the server stopped, hence one per test).
+``fake_influx`` is a scripted fake server for the transport's failure
+cases, which a real influxd cannot be made to produce.
 """
 
 import itertools
@@ -29,6 +33,8 @@ import msgpack
 import pytest
 
 from watcher_failpredict.datasources.influxdb import local_server
+from watcher_failpredict.datasources.prometheus import (
+    local_server as prom_local_server)
 
 _db_counter = itertools.count()
 
@@ -37,6 +43,19 @@ _db_counter = itertools.count()
 def influxdb_server():
     """A real InfluxDB 1.x server on 127.0.0.1, for the whole session."""
     server = local_server.InfluxDBServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def prometheus_server():
+    """A real Prometheus on 127.0.0.1 for this test.
+
+    Not started yet: ``load()`` history into it, then ``start()``.
+    """
+    server = prom_local_server.PrometheusServer()
     try:
         yield server
     finally:

@@ -62,6 +62,9 @@ from watcher_failpredict import conf  # noqa: F401  ([failpredict] options)
 from watcher_failpredict.datasources import collectd_schema as schema
 from watcher_failpredict.datasources import influxdb as influx_ds
 from watcher_failpredict.datasources.influxdb import local_server
+from watcher_failpredict.datasources.prometheus import (
+    local_server as prom_local_server)
+from watcher_failpredict.datasources.prometheus import exporter_schema
 from watcher_failpredict.datasources import windows as metric_windows
 from watcher_failpredict.prediction import bundle as bundle_mod
 from watcher_failpredict.prediction import training
@@ -195,14 +198,14 @@ def host_cpu(host, t, end, rng):
 SATURATED_EXTRA_DEMAND = 0.35 * NODE_VCPUS
 
 
-def host_history_lines(end, rng, history=HISTORY):
-    """Line protocol of every host's collectd metrics, ``history`` s to end.
+def host_history_values(end, rng, history=HISTORY):
+    """Every host's metrics, ``history`` s to end: ``(t, {host: {...}})``.
 
     CPU follows the host's role; memory, load, disk and network follow the
-    CPU loosely, as on a real server (counters accumulate bytes).
+    CPU loosely, as on a real server (rates in bytes per second).
     """
     t = end - STEP * np.arange(history // STEP)[::-1]
-    lines = []
+    values = {}
     for host in HOSTS:
         cpu = host_cpu(host, t, end, rng)
         mem = np.clip(35.0 + 0.2 * cpu + rng.normal(0, 1.0, t.shape), 1, 99)
@@ -213,12 +216,24 @@ def host_history_lines(end, rng, history=HISTORY):
             load = load + SATURATED_EXTRA_DEMAND
         disk_rate = 2e6 + 3e4 * cpu + rng.normal(0, 1e5, t.shape).clip(0)
         net_rate = 5e6 + 1e5 * cpu + rng.normal(0, 1e5, t.shape).clip(0)
-        disk_total = 1e9 + np.cumsum(disk_rate * STEP)
-        net_total = 1e9 + np.cumsum(net_rate * STEP)
+        values[host.hostname] = dict(cpu=cpu, mem=mem, load=load,
+                                     disk=disk_rate, net=net_rate)
+    return t, values
+
+
+def host_history_lines(end, rng, history=HISTORY):
+    """Line protocol of every host's collectd metrics, ``history`` s to end
+    (counters accumulate bytes).
+    """
+    t, values = host_history_values(end, rng, history)
+    lines = []
+    for hostname, v in values.items():
+        disk_total = 1e9 + np.cumsum(v['disk'] * STEP)
+        net_total = 1e9 + np.cumsum(v['net'] * STEP)
         for i, ts in enumerate(t):
             lines.extend(schema.host_lines(
-                host.hostname, int(ts), cpu_pct=cpu[i], mem_pct=mem[i],
-                mem_total_bytes=NODE_MEMORY_BYTES, load=load[i],
+                hostname, int(ts), cpu_pct=v['cpu'][i], mem_pct=v['mem'][i],
+                mem_total_bytes=NODE_MEMORY_BYTES, load=v['load'][i],
                 disk_read_bytes_total=0.4 * disk_total[i],
                 disk_write_bytes_total=0.6 * disk_total[i],
                 net_rx_bytes_total=0.5 * net_total[i],
@@ -226,27 +241,56 @@ def host_history_lines(end, rng, history=HISTORY):
     return lines
 
 
-def instance_history_lines(end, rng, history=INSTANCE_HISTORY):
-    """Guest metrics of every VNF (collectd in the guest, host = UUID)."""
+def instance_history_values(end, rng, history=INSTANCE_HISTORY):
+    """Every VNF's CPU (percent of its vCPU) and memory (MiB) to end:
+    ``(t, {uuid: (cpu, mem)})``.
+    """
     t = end - STEP * np.arange(history // STEP)[::-1]
-    lines = []
+    values = {}
     for host in HOSTS:
         for vnf in host.vnfs:
-            uuid = instance_uuid(vnf.name)
             cpu = np.clip(vnf.cpu + rng.normal(0, 1.0, t.shape), 0, 100)
             mem = vnf.memory_mib + rng.normal(0, 5.0, t.shape)
-            for i, ts in enumerate(t):
-                lines.extend(schema.instance_lines(
-                    uuid, int(ts), cpu_pct=cpu[i],
-                    mem_used_bytes=mem[i] * 2 ** 20,
-                    mem_total_bytes=VNF_MEMORY_MB * 2 ** 20,
-                    vcpus=VNF_VCPUS, full=False))
+            values[instance_uuid(vnf.name)] = (cpu, mem)
+    return t, values
+
+
+def instance_history_lines(end, rng, history=INSTANCE_HISTORY):
+    """Guest metrics of every VNF (collectd in the guest, host = UUID)."""
+    t, values = instance_history_values(end, rng, history)
+    lines = []
+    for uuid, (cpu, mem) in values.items():
+        for i, ts in enumerate(t):
+            lines.extend(schema.instance_lines(
+                uuid, int(ts), cpu_pct=cpu[i],
+                mem_used_bytes=mem[i] * 2 ** 20,
+                mem_total_bytes=VNF_MEMORY_MB * 2 ** 20,
+                vcpus=VNF_VCPUS, full=False))
     return lines
 
 
 def scenario_lines(end, seed=0):
     rng = np.random.default_rng(seed)
     return host_history_lines(end, rng) + instance_history_lines(end, rng)
+
+
+def scenario_openmetrics(end, seed=0):
+    """The same scenario (same seed, same values) as node_exporter and
+    libvirt exporter series, in OpenMetrics text for ``promtool``.
+    """
+    rng = np.random.default_rng(seed)
+    t, hosts = host_history_values(end, rng)
+    series = []
+    for hostname, v in hosts.items():
+        series += exporter_schema.host_series(
+            hostname, t, v['cpu'], v['mem'], v['load'], v['disk'], v['net'],
+            mem_total_bytes=NODE_MEMORY_BYTES)
+    t, instances = instance_history_values(end, rng)
+    for uuid, (cpu, mem) in instances.items():
+        series += exporter_schema.instance_series(
+            uuid, t, cpu, mem * 2 ** 20, vcpus=VNF_VCPUS,
+            mem_total_bytes=VNF_MEMORY_MB * 2 ** 20)
+    return prom_local_server.openmetrics(series)
 
 
 # -- the test case ------------------------------------------------------------

@@ -16,7 +16,10 @@ Everything is real except Nova and Placement, which are python-watcher's own
 in-process emulators: Watcher's API (wsgi-intercept), decision engine,
 planner and applier, a real ``influxd`` with collectd-shaped history, and a
 model trained on that history in the test class's set-up. See
-:mod:`tests.functional.base` for the scenario.
+:mod:`tests.functional.base` for the scenario. The end-to-end audit runs
+once per backend: :class:`TestAuditEndToEndOnPrometheus` reads the same
+history from a real ``prometheus`` (``[failpredict] datasource =
+prometheus``).
 """
 
 import os
@@ -27,6 +30,9 @@ from oslo_serialization import jsonutils
 
 from tests.functional import base
 from watcher_failpredict.datasources.influxdb import local_server
+from watcher_failpredict.datasources import prometheus
+from watcher_failpredict.datasources.prometheus import (
+    local_server as prom_local_server)
 from watcher_failpredict.prediction import bundle as bundle_mod
 
 
@@ -123,6 +129,59 @@ class TestAuditEndToEnd(base.FailpredictFunctionalTestCase):
             if inst.uuid != vnf_uuid:
                 self.assertEqual(inst.host,
                                  servers[inst.uuid]['OS-EXT-SRV-ATTR:host'])
+
+
+class TestAuditEndToEndOnPrometheus(TestAuditEndToEnd):
+    """The same audit, its metrics read from a real prometheus.
+
+    The scenario's history (same seed, same values) is loaded into
+    Prometheus as node_exporter and libvirt exporter series; the model is
+    the one trained on it in the base class's set-up; the decision engine
+    builds the Prometheus datasource from ``[failpredict]``.
+    """
+
+    prometheus_server = None
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        try:
+            cls.prometheus_server = prom_local_server.PrometheusServer()
+            cls.prometheus_server.load(
+                base.scenario_openmetrics(cls.history_end))
+            cls.prometheus_server.start()
+        except BaseException:
+            cls._tear_down_class()
+            raise
+
+    @classmethod
+    def _tear_down_class(cls):
+        if cls.prometheus_server is not None:
+            cls.prometheus_server.stop()
+        super()._tear_down_class()
+
+    @classmethod
+    def _datasource(cls):
+        if cls.prometheus_server is None or not cls.prometheus_server.running:
+            return super()._datasource()   # training, in the set-up
+        return prometheus.PrometheusDataSource(
+            url=cls.prometheus_server.url, scrape_interval=base.STEP)
+
+    def setUp(self):
+        super().setUp()
+        self.flags(group='failpredict', datasource='prometheus',
+                   prometheus_url=self.prometheus_server.url,
+                   prometheus_scrape_interval=base.STEP,
+                   prometheus_retries=0, prometheus_timeout=5.0)
+        # InfluxDB is not read: an audit reaching it would fail
+        self.use_influxdb('http://127.0.0.1:9')
+
+    def test_the_datasource_is_prometheus(self):
+        cpu = self.cpu_now()
+        self.assertEqual([base.SOURCE],
+                         [n for n, c in cpu.items() if c >= base.THRESHOLD])
+        self.assertIsInstance(self._datasource(),
+                              prometheus.PrometheusDataSource)
 
 
 class TestAuditParameters(base.FailpredictFunctionalTestCase):

@@ -158,6 +158,34 @@ def test_watcher_conf_written_is_valid_for_the_plugin(tmp_path):
     assert fp.model_sha256 == SHA
 
 
+def test_prometheus_backend_is_chosen_and_written_valid(tmp_path):
+    conf = tmp_path / 'watcher.conf'
+    _run(tmp_path, 'failpredict_main stack post-config\n',
+         ['watcher-decision-engine'],
+         env=f'WATCHER_CONF={conf}\n'
+             f'FAILPREDICT_DATASOURCE=prometheus\n'
+             f'FAILPREDICT_PROMETHEUS_URL=http://127.0.0.3:9090\n')
+    opts = cfg.ConfigOpts()
+    fp_conf.register_opts(opts)
+    opts(['--config-file', str(conf)], project='failpredict-test')
+    fp = opts.failpredict
+    assert fp.datasource == 'prometheus'
+    assert fp.prometheus_url == 'http://127.0.0.3:9090'
+    assert fp.prometheus_host_label == 'fqdn'
+    assert fp.prometheus_scrape_interval == 10.0
+    # no InfluxDB on this node: nothing to record the risks into
+    assert fp.record_risk is False
+    # the default stays InfluxDB, with no Prometheus option written
+    conf2 = tmp_path / 'watcher2.conf'
+    _run(tmp_path, 'configure_watcher_failpredict\n',
+         ['watcher-decision-engine', 'failpredict-influxdb'],
+         env=f'WATCHER_CONF={conf2}\n')
+    parsed = configparser.ConfigParser(interpolation=None)
+    parsed.read(conf2)
+    assert parsed['failpredict']['datasource'] == 'influxdb'
+    assert not [k for k in parsed['failpredict'] if k.startswith('prom')]
+
+
 def test_bad_setting_is_caught_by_the_option_types(tmp_path):
     conf = tmp_path / 'watcher.conf'
     _run(tmp_path, 'failpredict_main stack post-config\n',

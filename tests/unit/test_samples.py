@@ -137,3 +137,21 @@ def test_influxdb_collectd_input_is_accepted(tmp_path, field, value):
     assert re.search(rf'^\s*{re.escape(field)} = {re.escape(value)}$',
                      block, flags=re.M), block
     assert re.search(r'^\s*enabled = true$', block, flags=re.M)
+
+
+def test_prometheus_scrape_config_is_accepted_and_sets_the_host_label(
+        tmp_path):
+    """promtool checks the sample; its jobs label hosts as the datasource
+    reads them by default.
+    """
+    text = _read('prometheus', 'scrape-config.yml')
+    path = tmp_path / 'prometheus.yml'
+    path.write_text(text)
+    proc = subprocess.run(['/usr/bin/promtool', 'check', 'config',
+                           str(path)], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    host_label = fp_conf.CONF.failpredict.prometheus_host_label
+    assert re.search(rf'^\s+{host_label}: compute-1$', text, flags=re.M)
+    for job in ('node', 'libvirt'):
+        assert f'job_name: {job}' in text

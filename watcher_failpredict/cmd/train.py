@@ -12,8 +12,9 @@
 
 """``watcher-failpredict train``: fit a model bundle on collectd history.
 
-The history comes from InfluxDB (``--influxdb``, ``--database``) or from a
-trace set (``--trace``); the model is evaluated on the later part of it
+The history comes from InfluxDB (``--influxdb``, ``--database``), from
+Prometheus (``--prometheus``: node_exporter series) or from a trace set
+(``--trace``); the model is evaluated on the later part of it
 (time-ordered, never shuffled), the bundle written atomically and the
 ``[failpredict]`` lines to paste into ``watcher.conf`` printed.
 """
@@ -32,6 +33,7 @@ from watcher_failpredict.cmd import common
 from watcher_failpredict import conf
 from watcher_failpredict.datasources import deadline as deadline_mod
 from watcher_failpredict.datasources import influxdb
+from watcher_failpredict.datasources import prometheus
 from watcher_failpredict.datasources import windows as metric_windows
 from watcher_failpredict.prediction import bundle as bundle_mod
 from watcher_failpredict.prediction import evaluation
@@ -75,15 +77,17 @@ _UUID = re.compile(r'^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-'
 def add_parser(subparsers):
     t = subparsers.add_parser(
         'train', allow_abbrev=False,
-        help='train a model bundle from InfluxDB history',
-        description='Read the compute hosts\' collectd history from '
-                    'InfluxDB, train a model on its earlier part, evaluate '
+        help='train a model bundle from InfluxDB or Prometheus history',
+        description='Read the compute hosts\' history from InfluxDB '
+                    '(collectd) or Prometheus (node_exporter), train a '
+                    'model on its earlier part, evaluate '
                     'it on the later part (time-ordered, never shuffled) '
                     'and write the bundle atomically.')
     src = t.add_argument_group('InfluxDB')
     src.add_argument('--influxdb', metavar='URL', type=common.influxdb_url,
                      help='InfluxDB 1.x base URL, e.g. http://127.0.0.1:8086 '
-                          '(required unless --trace; no user:password@)')
+                          '(required unless --prometheus or --trace; no '
+                          'user:password@)')
     src.add_argument('--database', metavar='DB',
                      help='database the collectd input writes into '
                           '(required unless --trace)')
@@ -92,7 +96,8 @@ def add_parser(subparsers):
                      default='percent',
                      help='how collectd reports CPU (default: percent)')
     src.add_argument('--timeout', type=common.positive_float, default=60.0,
-                     help='seconds per InfluxDB request (default: 60)')
+                     help='seconds per InfluxDB or Prometheus request '
+                          '(default: 60)')
     src.add_argument('--chunk', type=common.parse_duration, default=3600,
                      help='history read per request (default: 1h)')
     src.add_argument('--chunk-deadline', metavar='DURATION', default=300,
@@ -110,6 +115,18 @@ def add_parser(subparsers):
                      help='collectd host names to train on (default: every '
                           'host reporting CPU, UUID-named series, i.e. VNF '
                           'instances, excluded)')
+    prom = t.add_argument_group('Prometheus')
+    prom.add_argument('--prometheus', metavar='URL',
+                      help='Prometheus base URL (before /api/v1), e.g. '
+                           'http://127.0.0.1:9090: read node_exporter '
+                           'series instead of InfluxDB')
+    prom.add_argument('--host-label', metavar='LABEL', default=None,
+                      help='label naming the host (default: [failpredict] '
+                           'prometheus_host_label, fqdn)')
+    prom.add_argument('--scrape-interval', type=common.positive_float,
+                      default=None, metavar='SECONDS',
+                      help='the node job\'s scrape interval (default: '
+                           '[failpredict] prometheus_scrape_interval)')
     span = t.add_argument_group('history')
     span.add_argument('--since', default=86400,
                       type=common.duration_at_most(MAX_SINCE, SINCE_WHY),
@@ -186,9 +203,13 @@ def add_parser(subparsers):
 def run(args, stdout, stderr):
     if args.trace:
         return _run_on_trace(args, stdout, stderr)
-    if not args.influxdb or not args.database:
+    if args.prometheus and (args.influxdb or args.database):
+        raise common.UsageError('train: --prometheus excludes --influxdb '
+                                'and --database')
+    if not args.prometheus and (not args.influxdb or not args.database):
         raise common.UsageError('train: --influxdb and --database are '
-                                'required (or pass --trace NAME)')
+                                'required (or pass --prometheus URL or '
+                                '--trace NAME)')
     check_out(args.out)
     g = args.granularity
     if args.horizon is None:
@@ -201,11 +222,12 @@ def run(args, stdout, stderr):
     until = time.time() if args.until is None else args.until
     end = int(until // g) * g        # whole steps only: drop the one filling
     start = end - (args.since // g) * g
-    ds = influxdb.InfluxDBDataSource(
-        url=args.influxdb, database=args.database, username=args.username,
-        password=common.read_password(args.password_file),
-        timeout=args.timeout, cpu_form=args.cpu_form, retries=1,
-        read_deadline=args.chunk_deadline)
+    ds = _datasource(args)
+    if args.prometheus:
+        # hosts are those that reported within the history read
+        ds.clock = lambda: end
+        ds.list_period = max(end - start, g)
+    ds.read_deadline = args.chunk_deadline
     ds.read_deadline_what = CHUNK_WHAT   # e.g. the host listing's
     overall = deadline_mod.Deadline(args.deadline, OVERALL_WHAT)
     try:
@@ -223,13 +245,15 @@ def run(args, stdout, stderr):
             f'once (--chunk, --since, --hosts)') from exc
     finally:
         ds.close()
+    windows_source = 'prometheus' if args.prometheus else 'influxdb'
     empty = [n for i, n in enumerate(names)
              if np.isnan(windows.data['cpu'][i]).all()]
     if len(empty) == len(names):
         raise common.CommandError(
             f'no CPU data for any of {len(names)} host(s) between '
             f'{_iso(start)} and {_iso(end)}; check --since/--until, --hosts '
-            f'and --cpu-form')
+            f'and ' + ('--scrape-interval' if args.prometheus
+                       else '--cpu-form'))
     if empty:
         stderr.write(f'no CPU data for {len(empty)} host(s): '
                      f'{", ".join(empty[:10])}\n')
@@ -239,12 +263,29 @@ def run(args, stdout, stderr):
             stderr.write(f'{stage}...\n')
 
     bundle, ev = _train(args, windows, progress)
+    bundle.metadata['training_source'] = windows_source
     return _finish_train(args, windows, bundle, ev, stdout, stderr)
 
 
 #: How messages name --deadline and --chunk-deadline.
 OVERALL_WHAT = 'the overall read deadline (--deadline)'
 CHUNK_WHAT = 'the per-chunk read deadline (--chunk-deadline)'
+
+
+def _datasource(args):
+    """The datasource the history is read from (InfluxDB or Prometheus)."""
+    if args.prometheus:
+        try:
+            return prometheus.PrometheusDataSource(
+                url=args.prometheus, host_label=args.host_label,
+                scrape_interval=args.scrape_interval, timeout=args.timeout,
+                retries=1)
+        except ValueError as exc:
+            raise common.UsageError(f'train: {exc}') from None
+    return influxdb.InfluxDBDataSource(
+        url=args.influxdb, database=args.database, username=args.username,
+        password=common.read_password(args.password_file),
+        timeout=args.timeout, cpu_form=args.cpu_form, retries=1)
 
 
 def check_out(path):
@@ -344,7 +385,8 @@ def _finish_train(args, windows, bundle, ev, stdout, stderr):
             exclude_intervals=common.excluded_intervals(
                 args.exclude_migrations),
             random_state=args.seed, max_samples=args.max_samples,
-            name=args.trace or 'influxdb')
+            name=args.trace or ('prometheus' if args.prometheus
+                                else 'influxdb'))
         stdout.write('\n')
         common.write_report(result, args.report, stdout)
     return 0
@@ -390,8 +432,14 @@ def host_names(datasource, hosts_arg, stderr):
         stderr.write(f'ignoring {skipped} UUID-named series (VNF '
                      f'instances); pass --hosts to choose explicitly\n')
     if not hosts:
+        database = getattr(datasource, 'database', None)
+        if database is None:   # Prometheus
+            raise common.CommandError(
+                f'no host reports node_cpu_seconds_total with a '
+                f'{datasource.host_label!r} label in the history at '
+                f'{datasource.url}; check --host-label and the node job')
         raise common.CommandError(
-            f'no host reports CPU in database {datasource.database!r} at '
+            f'no host reports CPU in database {database!r} at '
             f'{datasource.url}; check --database and the collectd input')
     return hosts
 
@@ -405,7 +453,9 @@ def read_history(datasource, names, start, end, granularity, chunk, stderr,
         end by
     """
     bounds = metric_windows.chunk_bounds(start, end, granularity, chunk)
-    bar = common.ProgressBar('reading InfluxDB', len(bounds), stderr)
+    backend = ('Prometheus' if isinstance(
+        datasource, prometheus.PrometheusDataSource) else 'InfluxDB')
+    bar = common.ProgressBar(f'reading {backend}', len(bounds), stderr)
 
     def progress(done, total):
         bar.update(done, _iso(bounds[done - 1][1]) if done else '')

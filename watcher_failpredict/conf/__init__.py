@@ -25,8 +25,9 @@ from oslo_config import cfg
 GROUP = cfg.OptGroup(
     name='failpredict',
     title='watcher-failpredict options',
-    help='Where the failure-prediction strategy reads collectd metrics '
-         '(InfluxDB) and which trained model it scores hosts with.',
+    help='Where the failure-prediction strategy reads its metrics '
+         '(collectd in InfluxDB, or node_exporter and the libvirt exporter '
+         'in Prometheus) and which trained model it scores hosts with.',
 )
 
 
@@ -42,6 +43,11 @@ class URLWithoutCredentials(cfg.types.URI):
     URI, too long) would, so the credentials are checked first.
     """
 
+    def __init__(self, *args, hint='set influxdb_username and '
+                 'influxdb_password', **kwargs):
+        super().__init__(*args, **kwargs)
+        self.hint = hint
+
     def __call__(self, value):
         try:
             parts = urllib.parse.urlsplit(str(value))
@@ -51,7 +57,7 @@ class URLWithoutCredentials(cfg.types.URI):
         if embedded:
             raise ValueError(
                 'the URL embeds credentials (user:password@host); remove '
-                'them and set influxdb_username and influxdb_password')
+                f'them and {self.hint}')
         return super().__call__(value)
 
 
@@ -66,6 +72,78 @@ class FiniteFloat(cfg.types.Float):
             raise ValueError(f'{value} is not a finite number')
         return value
 
+
+DATASOURCE_OPTS = [
+    cfg.StrOpt(
+        'datasource', default='influxdb', choices=[
+            ('influxdb', 'collectd metrics in InfluxDB 1.x (the influxdb_* '
+                         'options)'),
+            ('prometheus', 'node_exporter and libvirt exporter metrics in '
+                           'Prometheus (the prometheus_* options)'),
+            ('aetos', 'the same metrics through Aetos, the Keystone-'
+                      'authenticated proxy in front of Prometheus (the '
+                      'prometheus_* options but the URL, and '
+                      'aetos_endpoint)'),
+        ],
+        help='The metrics backend the strategy (and "watcher-failpredict '
+             'train" without --influxdb / --prometheus) reads host and '
+             'instance metrics from. record_risk writes into InfluxDB '
+             'whatever this is.'),
+]
+
+PROMETHEUS_OPTS = [
+    cfg.Opt(
+        'prometheus_url', default='http://127.0.0.1:9090',
+        type=URLWithoutCredentials(schemes=['http', 'https'],
+                                   hint='use a proxy or token instead'),
+        help='Base URL of the Prometheus HTTP API (the part before '
+             '/api/v1), when datasource = prometheus. A URL with '
+             'credentials (user:password@host) is refused.'),
+    cfg.Opt(
+        'aetos_endpoint', default=None,
+        type=URLWithoutCredentials(schemes=['http', 'https'],
+                                   hint='Aetos takes a Keystone token'),
+        help='Base URL of Aetos (before /api/v1), when datasource = aetos. '
+             'Default: the Keystone catalogue\'s metric-storage endpoint, '
+             'with the interface and region of Watcher\'s [aetos_client]. '
+             'Requests carry a token of Watcher\'s own Keystone session '
+             '([watcher_clients_auth]).'),
+    cfg.StrOpt(
+        'prometheus_host_label', default='fqdn',
+        regex=r'^[a-zA-Z_][a-zA-Z0-9_]*$',
+        help='Label of the node_exporter series that carries the compute '
+             'host\'s name (the same default as Watcher\'s own Prometheus '
+             'datasource; add it with a relabelling rule or a static '
+             'label). Its value must equal Watcher\'s node hostname or be '
+             'mapped by host_name_map.'),
+    cfg.StrOpt(
+        'prometheus_instance_label', default='uuid',
+        regex=r'^[a-zA-Z_][a-zA-Z0-9_]*$',
+        help='Label of the libvirt exporter series that carries the Nova '
+             'instance UUID (prometheus-libvirt-exporter: "uuid").'),
+    cfg.FloatOpt(
+        'prometheus_scrape_interval', default=15.0, min=0.001,
+        help='Seconds between two scrapes of the exporters (the jobs\' '
+             'scrape_interval). Counter rates are taken over the window '
+             'plus one scrape interval, so that every window has the '
+             'sample before its first; the audit\'s granularity must be '
+             'at least this for every window to hold a sample.'),
+    cfg.FloatOpt(
+        'prometheus_timeout', default=10.0, min=0.1,
+        help='Seconds for one whole Prometheus HTTP request (connect, '
+             'query, answer).'),
+    cfg.IntOpt(
+        'prometheus_retries', default=2, min=0,
+        help='How many times a failed Prometheus request is retried before '
+             'the audit fails.'),
+    cfg.BoolOpt(
+        'prometheus_verify_ssl', default=True,
+        help='Verify the server certificate when prometheus_url is https.'),
+    cfg.StrOpt(
+        'prometheus_ca_file', default=None,
+        help='CA bundle used to verify the Prometheus server certificate '
+             '(default: the system bundle).'),
+]
 
 INFLUXDB_OPTS = [
     cfg.Opt(
@@ -150,8 +228,10 @@ INFLUXDB_OPTS = [
              'aggregated by the server.'),
     cfg.DictOpt(
         'host_name_map', default={},
-        help='Map of Watcher compute node hostname to collectd Hostname, '
-             'for nodes whose collectd Hostname differs, e.g. '
+        help='Map of Watcher compute node hostname to collectd Hostname '
+             '(datasource = influxdb) or to the value of '
+             'prometheus_host_label (datasource = prometheus), for nodes '
+             'whose metrics name them differently, e.g. '
              '"compute-1.example.org:compute-1,compute-2.example.org:'
              'compute-2". Unmapped nodes use their hostname as is.'),
     cfg.IntOpt(
@@ -222,14 +302,17 @@ MIGRATION_OPTS = [
 ]
 
 
+ALL_OPTS = (DATASOURCE_OPTS + INFLUXDB_OPTS + PROMETHEUS_OPTS + MODEL_OPTS
+            + MIGRATION_OPTS)
+
+
 def register_opts(conf=cfg.CONF):
     conf.register_group(GROUP)
-    conf.register_opts(INFLUXDB_OPTS + MODEL_OPTS + MIGRATION_OPTS,
-                       group=GROUP)
+    conf.register_opts(ALL_OPTS, group=GROUP)
 
 
 def list_opts():
-    return [(GROUP, INFLUXDB_OPTS + MODEL_OPTS + MIGRATION_OPTS)]
+    return [(GROUP, ALL_OPTS)]
 
 
 register_opts()

@@ -351,12 +351,16 @@ class PredictedLeastFailure(base.BaseStrategy):
     @property
     def datasource_backend(self):
         if self._datasource_backend is None:
-            from watcher_failpredict.datasources import influxdb
+            from watcher_failpredict.datasources import configured
             try:
-                self._datasource_backend = influxdb.InfluxDBDataSource()
+                self._datasource_backend = configured.datasource(
+                    session=lambda: self.osc.session)
             except cfg.ConfigFileValueError as exc:
                 # names the option and file, never the value (a refused
                 # influxdb_url may embed a password)
+                raise MetricsReadFailed(f'cannot read metrics: {exc}')
+            except metric_windows.MetricsUnavailable as exc:
+                # e.g. no Aetos endpoint in the Keystone catalogue
                 raise MetricsReadFailed(f'cannot read metrics: {exc}')
         return self._datasource_backend
 

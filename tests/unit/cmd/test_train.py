@@ -307,3 +307,58 @@ def test_default_horizon_is_migration_time_plus_margin():
     # one whose pre-copy cannot converge gives no horizon but a clear error
     with pytest.raises(common.CommandError, match='does not converge'):
         train_cmd.auto_horizon(10, 4096)
+
+
+def test_train_from_prometheus(prometheus_server, tmp_path):
+    """The same history as node_exporter series in a real prometheus:
+    ``train --prometheus URL`` reads it and trains an equally good model.
+    """
+    from watcher_failpredict.datasources.prometheus import (
+        local_server as prom_server)
+    from watcher_failpredict.datasources.prometheus import exporter_schema
+    end = int(time.time() // STEP) * STEP
+    windows, _lines = history_lines(end)
+    # the series' sample times are the window starts, as the InfluxDB
+    # history's; rates are per second
+    series = []
+    for i, host in enumerate(windows.names):
+        series += exporter_schema.host_series(
+            host, windows.times, windows.data['cpu'][i],
+            np.clip(windows.data['memory'][i], 0, 100),
+            windows.data['load'][i], windows.data['disk'][i],
+            windows.data['net'][i])
+    series += exporter_schema.host_series(
+        VNF, windows.times[::30], np.full(windows.times[::30].size, 50.0),
+        np.full(windows.times[::30].size, 10.0),
+        np.zeros(windows.times[::30].size),
+        np.zeros(windows.times[::30].size),
+        np.zeros(windows.times[::30].size))
+    prometheus_server.load(prom_server.openmetrics(series))
+    prometheus_server.start()
+    path = tmp_path / 'model.joblib'
+    rc, out, err = run('train', '--prometheus', prometheus_server.url,
+                       '--scrape-interval', '10',
+                       '--since', f'{HOURS}h', '--until', str(end),
+                       '--granularity', '10', '--threshold', '90',
+                       '--period', '300', '--horizon', '5m', '--window',
+                       '600', '--max-samples', '1500', '--out', str(path))
+    assert rc == 0, err
+    assert f'reading Prometheus [{"#" * 30}] {HOURS}/{HOURS}' in err
+    assert 'ignoring 1 UUID-named series' in err
+    row = re.search(r'^ROC-AUC\s+([0-9.]+)\s+([0-9.]+)$', out, re.M)
+    assert row, out
+    model_auc, baseline_auc = float(row.group(1)), float(row.group(2))
+    assert model_auc > 0.8 and model_auc > baseline_auc
+    digest = bundle_mod.file_sha256(path)
+    md = bundle_mod.load_bundle(path, expected_sha256=digest).metadata
+    assert md['hosts_seen'] == sorted(windows.names)
+    assert md['training_source'] == 'prometheus'
+
+
+def test_train_prometheus_excludes_influxdb(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(['train', '--prometheus', 'http://127.0.0.1:9',
+                  '--influxdb', 'http://127.0.0.1:9', '--out',
+                  str(tmp_path / 'm.joblib')])
+    assert exc.value.code == 2
+    assert '--prometheus excludes --influxdb' in capsys.readouterr().err
