@@ -144,24 +144,32 @@ def positive_float(text):
     return value
 
 
-def influxdb_url(text):
-    """argparse type of ``--influxdb``: an http(s) URL without
-    ``user:password@``. A password on the command line shows in ``ps`` and
-    in shell history; the error says where it goes instead and never
-    repeats the value.
+def url_without_credentials(instead):
+    """An argparse type: an http(s) URL without ``user:password@``. A
+    password on the command line shows in ``ps`` and in shell history; the
+    error says ``instead`` and never repeats the value.
     """
-    from watcher_failpredict import conf
-    try:
-        return conf.URLWithoutCredentials(schemes=['http', 'https'])(text)
-    except ValueError as exc:
-        if 'credentials' in str(exc):
+    def parse(text):
+        from watcher_failpredict import conf
+        try:
+            return conf.URLWithoutCredentials(schemes=['http', 'https'])(text)
+        except ValueError as exc:
+            if 'credentials' in str(exc):
+                raise argparse.ArgumentTypeError(
+                    'the URL embeds credentials (user:password@host), which '
+                    f'show in ps: remove them and {instead}') from None
             raise argparse.ArgumentTypeError(
-                'the URL embeds credentials (user:password@host), which '
-                'show in ps: remove them and pass --username (or '
-                f'${USERNAME_ENV}) and --password-file (or ${PASSWORD_ENV})'
-            ) from None
-        raise argparse.ArgumentTypeError(f'{text!r} is not an http(s) URL: '
-                                         f'{exc}') from None
+                f'{text!r} is not an http(s) URL: {exc}') from None
+    return parse
+
+
+#: argparse type of ``--influxdb``
+influxdb_url = url_without_credentials(
+    f'pass --username (or ${USERNAME_ENV}) and --password-file (or '
+    f'${PASSWORD_ENV})')
+#: argparse type of ``--prometheus``
+prometheus_url = url_without_credentials(
+    'reach a Prometheus that needs credentials through a local proxy')
 
 
 def add_influxdb_credentials(group):

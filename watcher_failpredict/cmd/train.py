@@ -117,6 +117,7 @@ def add_parser(subparsers):
                           'instances, excluded)')
     prom = t.add_argument_group('Prometheus')
     prom.add_argument('--prometheus', metavar='URL',
+                      type=common.prometheus_url,
                       help='Prometheus base URL (before /api/v1), e.g. '
                            'http://127.0.0.1:9090: read node_exporter '
                            'series instead of InfluxDB')

@@ -46,17 +46,21 @@ def _run(*argv):
     return rc, out.getvalue(), err.getvalue()
 
 
-@pytest.mark.parametrize('command', [
-    ['train', '--database', 'collectd', '--out', '/tmp/never.joblib'],
-    ['evaluate', '--policies', 'least-cpu'],
+@pytest.mark.parametrize('command,option,instead', [
+    (['train', '--database', 'collectd', '--out', '/tmp/never.joblib'],
+     '--influxdb', '--password-file'),
+    (['evaluate', '--policies', 'least-cpu'], '--influxdb',
+     '--password-file'),
+    (['train', '--out', '/tmp/never.joblib'], '--prometheus', 'proxy'),
 ])
-def test_url_with_credentials_refused_without_repeating_it(command, capsys):
+def test_url_with_credentials_refused_without_repeating_it(
+        command, option, instead, capsys):
     url = f'http://reader:{SECRET}@127.0.0.1:1'
-    rc, out, err = _run(*command, '--influxdb', url)
+    rc, out, err = _run(*command, option, url)
     captured = capsys.readouterr()
     text = out + err + captured.out + captured.err
     assert rc == 2
-    assert 'embeds credentials' in text and '--password-file' in text
+    assert 'embeds credentials' in text and instead in text
     assert SECRET not in text
     assert 'reader' not in text
 
