@@ -53,11 +53,22 @@ def add_parser(subparsers):
                         'InfluxDBDataSource (default: in memory; no '
                         'user:password@, see --username)')
     common.add_influxdb_credentials(e)
+    e.add_argument('--prometheus', metavar='URL', type=common.prometheus_url,
+                   help='instead of --influxdb: write the testbed\'s '
+                        'metrics into this Prometheus through its '
+                        'remote-write receiver (start it with '
+                        '--web.enable-remote-write-receiver; node_exporter '
+                        'and libvirt exporter series, host and instance '
+                        'labels NAME_<scenario>_<policy>_<seed>_host / '
+                        '_uuid per run) and let the strategies read them '
+                        'through PrometheusDataSource')
     e.add_argument('--database-prefix', default='failpredict_testbed',
                    metavar='NAME',
                    help='with --influxdb: databases are named '
                         'NAME_<scenario>_<policy>_<seed>; each is dropped '
-                        'and created anew (default: failpredict_testbed)')
+                        'and created anew; with --prometheus: the runs\' '
+                        'label names start with it (default: '
+                        'failpredict_testbed)')
     e.add_argument('--seeds', type=common.positive_int, default=1,
                    help='repeat with this many seeds and report means with '
                         '95 %% confidence intervals (default: 1)')
@@ -87,6 +98,8 @@ def run(args, stdout, stderr):
     # imports at the top).
     from watcher_failpredict.testbed import policies
     from watcher_failpredict.testbed import runner
+    if args.influxdb and args.prometheus:
+        raise common.UsageError('evaluate: --prometheus excludes --influxdb')
     scn = tb_scenario.load(args.scenario, args.traces)
     names = list(policies.POLICIES)
     if args.policies:
@@ -109,6 +122,9 @@ def run(args, stdout, stderr):
                'username': args.username,
                'password': common.read_password(args.password_file)}
               if args.influxdb else None)
+    if args.prometheus:
+        influx = {'backend': 'prometheus', 'url': args.prometheus,
+                  'prefix': args.database_prefix}
     result = runner.evaluate(scn, names, args.seeds, progress, influx,
                              args.stretch, args.jobs)
     stdout.write(f'scenario {scn["name"]}: {scn["description"]}\n')

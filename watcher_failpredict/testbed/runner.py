@@ -70,13 +70,22 @@ def run_policy(scn, name, seed, bundle=None, progress=None, influxdb=None,
 
     :param influxdb: None (metrics in memory) or ``{'url': ..., 'prefix':
         ...}``: the run's metrics go through a real InfluxDB, database
-        ``<prefix>_<scenario>_<policy>_<seed>`` (see influx.py)
+        ``<prefix>_<scenario>_<policy>_<seed>`` (see influx.py); with
+        ``'backend': 'prometheus'`` they go through a real Prometheus
+        instead (its remote-write receiver; run label names from the same
+        parts, see prom.py)
     :param history: host CPU percent of the stretch before the run, for
         the policies that read it (policies.NEEDS_HISTORY)
     """
     tb = cluster.Testbed(scn, seed, stretch)
     policy = pol.make_policy(name, scn, tb, seed, bundle, history)
-    if influxdb and name != 'no-mig':
+    if influxdb and name != 'no-mig' and \
+            influxdb.get('backend') == 'prometheus':
+        from watcher_failpredict.testbed import prom
+        policy.metrics = prom.PrometheusMetrics(
+            influxdb['url'], *prom.label_names(
+                influxdb.get('prefix', 'testbed'), scn['name'], name, seed))
+    elif influxdb and name != 'no-mig':
         from watcher_failpredict.testbed import influx
         policy.metrics = influx.InfluxMetrics(
             influxdb['url'], influx.database_name(

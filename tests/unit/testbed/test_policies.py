@@ -406,6 +406,51 @@ def test_metrics_through_real_influxdb_same_decisions(short, influxdb_server):
         np.minimum(host['cpu'][0], 100.0).mean(), abs=1e-6)
 
 
+def test_metrics_through_real_prometheus_same_decisions(short):
+    # the testbed writes exporter series into a real prometheus through its
+    # remote-write receiver, the strategy reads them back through
+    # PrometheusDataSource: same moves as in memory
+    from watcher_failpredict.datasources.prometheus import datasource
+    from watcher_failpredict.datasources.prometheus import local_server
+    from watcher_failpredict.datasources.prometheus import query
+    server = local_server.PrometheusServer(remote_write_receiver=True)
+    with server:
+        conf = {'backend': 'prometheus', 'url': server.url,
+                'prefix': 'tbtest'}
+        tb_p, pol_p = runner.run_policy(short, 'least-cpu', 1,
+                                        influxdb=conf)
+        tb_m, pol_m = runner.run_policy(short, 'least-cpu', 1)
+        sink = pol_p.metrics
+        assert (sink.host_label, sink.instance_label) == (
+            'tbtest_short_least_cpu_1_host', 'tbtest_short_least_cpu_1_uuid')
+        assert sink.samples_written > 1000
+        backend = pol_p.strategy.datasource_backend
+        assert isinstance(backend, datasource.PrometheusDataSource)
+        assert backend.request_count >= pol_p.calls
+        assert pol_p.calls == pol_m.calls > 0
+        assert tb_p.migrations, 'least-cpu never migrated'
+        assert [(m.vnf, m.dst, m.start) for m in tb_p.migrations] == \
+            [(m.vnf, m.dst, m.start) for m in tb_m.migrations]
+        # what prometheus holds is what the testbed measured: one counter
+        # over the whole run (no reset between writes), its rate the mean
+        times, host, _ = tb_p.metric_samples(0, sink.written_k)
+        client = server.client()
+        sel = (f'{query.NODE_CPU}{{{sink.host_label}="compute-00",'
+               f'mode="idle",cpu="0"}}')
+        span = int(times[-1] - times[0])
+        at = times[-1]
+        resets = client.query(f'resets({sel}[{span + 1}s])', at=at)
+        assert resets['result'][0]['value'][1] == '0'
+        n = client.query(f'count_over_time({sel}[{span + 1}s])', at=at)
+        assert int(n['result'][0]['value'][1]) == times.size
+        busy = client.query(
+            f'100 * (1 - (last_over_time({sel}[1s]) - '
+            f'last_over_time({sel}[1s] offset {span}s)) / {span})', at=at)
+        assert float(busy['result'][0]['value'][1]) == pytest.approx(
+            np.minimum(host['cpu'][0], 100.0)[1:].mean(), abs=1e-6)
+        client.close()
+
+
 def test_evaluate_command_with_influxdb(short, tmp_path, influxdb_server):
     import io
     from watcher_failpredict.cmd import main as cli
@@ -427,3 +472,55 @@ def test_evaluate_command_with_influxdb(short, tmp_path, influxdb_server):
                    'least-cpu', '--influxdb', 'http://127.0.0.1:1'],
                   stdout=io.StringIO(), stderr=stderr)
     assert rc == 2 and '127.0.0.1:1' in stderr.getvalue()
+
+
+def test_evaluate_command_with_prometheus(tmp_path, capsys):
+    import io
+    from watcher_failpredict.cmd import main as cli
+    from watcher_failpredict.datasources.prometheus import local_server
+    data = copy.deepcopy(SHORT)
+    data['test_duration'] = 900
+    path = tmp_path / 'short.yaml'
+    path.write_text(yaml.safe_dump(data))
+    with local_server.PrometheusServer(remote_write_receiver=True) as server:
+        stdout, stderr = io.StringIO(), io.StringIO()
+        rc = cli.main(['evaluate', '--scenario', str(path), '--policies',
+                       'no-mig,least-cpu-wb', '--prometheus', server.url,
+                       '--database-prefix', 'clitest'], stdout=stdout,
+                      stderr=stderr)
+        assert rc == 0, stderr.getvalue()
+        assert 'least-cpu-wb' in stdout.getvalue()
+        client = server.client()
+        # the testbed's samples are dated 2023: look back far enough
+        names = client.query('count by (__name__) (last_over_time('
+                             '{clitest_short_least_cpu_wb_3_uuid!=""}'
+                             '[20y]))')['result']
+        assert {r['metric']['__name__'] for r in names} >= {
+            'libvirt_domain_info_cpu_time_seconds_total'}
+        assert client.query('count(last_over_time({clitest_short_least_'
+                            'cpu_wb_3_host!=""}[20y]))')['result']
+        assert not client.query('count(last_over_time({clitest_short_no_'
+                                'mig_3_host!=""}[20y]))')['result']
+        client.close()
+        # the same run again: Prometheus refuses its old samples
+        stderr = io.StringIO()
+        rc = cli.main(['evaluate', '--scenario', str(path), '--policies',
+                       'least-cpu-wb', '--prometheus', server.url,
+                       '--database-prefix', 'clitest'],
+                      stdout=io.StringIO(), stderr=stderr)
+        assert rc == 2
+        assert 'out of order' in stderr.getvalue()
+        assert 'another --database-prefix' in stderr.getvalue()
+    with local_server.PrometheusServer() as plain:   # no receiver
+        stderr = io.StringIO()
+        rc = cli.main(['evaluate', '--scenario', str(path), '--policies',
+                       'least-cpu', '--prometheus', plain.url],
+                      stdout=io.StringIO(), stderr=stderr)
+        assert rc == 2
+        assert '--web.enable-remote-write-receiver' in stderr.getvalue()
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exc:
+        cli.main(['evaluate', '--scenario', str(path), '--prometheus',
+                  'http://127.0.0.1:1', '--influxdb', 'http://127.0.0.1:1'])
+    assert exc.value.code == 2
+    assert '--prometheus excludes --influxdb' in capsys.readouterr().err

@@ -44,12 +44,24 @@ from watcher_failpredict.datasources.prometheus import query
 GIB = 2.0 ** 30
 
 
-def _counter(times, rates, base):
-    """Counter values whose rate between samples i-1 and i is rates[i]."""
+def _counter(times, rates, base, state=None, key=None):
+    """Counter values whose rate between samples i-1 and i is rates[i].
+
+    With ``state`` (a dict kept by the caller across calls), the counter
+    of ``key`` continues from its last ``(time, value)`` there (the first
+    sample adds ``rates[0]`` over the gap) and its new last is stored: a
+    history rendered piece by piece has no counter resets.
+    """
     t = np.asarray(times, dtype=float)
     r = np.nan_to_num(np.asarray(rates, dtype=float))
-    inc = np.concatenate([[0.0], np.diff(t) * r[1:]])
-    return base + np.cumsum(inc)
+    first = 0.0
+    if state is not None and key in state and t.size:
+        last_t, base = state[key]
+        first = (t[0] - last_t) * r[0]
+    values = base + np.cumsum(np.concatenate([[first], np.diff(t) * r[1:]]))
+    if state is not None and t.size:
+        state[key] = (t[-1], values[-1])
+    return values
 
 
 def _kept(name, labels, times, values, given):
@@ -61,12 +73,14 @@ def _kept(name, labels, times, values, given):
 
 def host_series(host, times, cpu_pct, mem_pct, load, disk_bps, net_bps,
                 label='fqdn', n_cpus=2, mem_total_bytes=8 * GIB,
-                counter_base=1e6, loopback=True):
+                counter_base=1e6, loopback=True, counters=None):
     """node_exporter's series of one host (see the module docstring).
 
     :param cpu_pct, mem_pct, load, disk_bps, net_bps: arrays over
         ``times`` (NaN: no scrape); disk and network bytes per second are
         split evenly between read/written and received/sent.
+    :param counters: a dict the caller keeps to render consecutive
+        pieces of one history: counters continue across calls
     """
     n = len(times)
     full = np.ones(n)
@@ -75,9 +89,11 @@ def host_series(host, times, cpu_pct, mem_pct, load, disk_bps, net_bps,
     out = []
     for i in range(n_cpus):
         for mode, share in (('idle', 1 - cpu / 100.0), ('user', cpu / 100.0)):
+            key = (host, query.NODE_CPU, i, mode)
             out.append(_kept(query.NODE_CPU,
                              dict(labels, cpu=str(i), mode=mode), times,
-                             _counter(times, share, counter_base), cpu))
+                             _counter(times, share, counter_base, counters,
+                                      key), cpu))
     mem = np.asarray(mem_pct, dtype=float)
     out.append(_kept(query.NODE_MEM_TOTAL, labels, times,
                      full * mem_total_bytes, mem))
@@ -91,24 +107,27 @@ def host_series(host, times, cpu_pct, mem_pct, load, disk_bps, net_bps,
         half = np.asarray(rate, dtype=float) / 2.0
         for name in names:
             out.append(_kept(name, dict(labels, device=device), times,
-                             _counter(times, half, counter_base), rate))
+                             _counter(times, half, counter_base, counters,
+                                      (host, name, device)), rate))
     if loopback:
         busy = full * 1e8
         for name in (query.NODE_NET_RX, query.NODE_NET_TX):
             out.append(_kept(name, dict(labels, device='lo'), times,
-                             _counter(times, busy, counter_base), full))
+                             _counter(times, busy, counter_base, counters,
+                                      (host, name, 'lo')), full))
     return out
 
 
 def instance_series(uuid, times, cpu_pct, mem_used_bytes, vcpus=1,
                     label='uuid', mem_total_bytes=None, counter_base=5.0,
-                    full=True):
+                    full=True, counters=None):
     """The libvirt exporter's series of one instance.
 
     :param cpu_pct: percent of the instance's ``vcpus`` (NaN: no scrape)
     :param mem_used_bytes: memory the guest uses
     :param full: also the series the datasource does not read (vCPU count,
         allocation); off to write less in large benchmarks
+    :param counters: as :func:`host_series`'
     """
     cpu = np.asarray(cpu_pct, dtype=float)
     used = np.asarray(mem_used_bytes, dtype=float)
@@ -120,7 +139,8 @@ def instance_series(uuid, times, cpu_pct, mem_used_bytes, vcpus=1,
     ones = np.ones(len(times))
     out = [
         _kept(query.LIBVIRT_CPU, labels, times,
-              _counter(times, cpu / 100.0 * vcpus, counter_base), cpu),
+              _counter(times, cpu / 100.0 * vcpus, counter_base, counters,
+                       (uuid, query.LIBVIRT_CPU)), cpu),
         _kept(query.LIBVIRT_MEM_AVAILABLE, labels, times,
               ones * mem_total_bytes, used),
         _kept(query.LIBVIRT_MEM_UNUSED, labels, times,

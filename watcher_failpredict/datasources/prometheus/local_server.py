@@ -102,7 +102,10 @@ class PrometheusServer:
 
     def __init__(self, scrape_configs=None, scrape_interval=1.0,
                  prometheus=PROMETHEUS, promtool=PROMTOOL,
-                 start_timeout=20.0):
+                 start_timeout=20.0, remote_write_receiver=False):
+        #: start with ``--web.enable-remote-write-receiver`` (samples
+        #: written by :mod:`.remote_write`)
+        self.remote_write_receiver = remote_write_receiver
         self.scrape_configs = list(scrape_configs or [])
         self.scrape_interval = scrape_interval
         self.prometheus = prometheus
@@ -166,7 +169,9 @@ class PrometheusServer:
              f'--storage.tsdb.path={self.data_dir}',
              '--storage.tsdb.retention.time=100y',
              f'--web.listen-address=127.0.0.1:{self.port}',
-             '--log.level=warn'],
+             '--log.level=warn'] + (
+                 ['--web.enable-remote-write-receiver']
+                 if self.remote_write_receiver else []),
             stdout=self._log, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + self.start_timeout
