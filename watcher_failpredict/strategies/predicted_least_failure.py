@@ -108,13 +108,16 @@ class PredictedLeastFailure(base.BaseStrategy):
 
         Which VNF: among the host's ACTIVE, unlocked, non-excluded
         instances that were not migrated in the last ``cooldown`` seconds
-        and have metrics, the one whose departure ends the overload at the
-        lowest migration cost; if none ends it alone, the one that relieves
-        the most. A live migration's duration and outage grow with the VM's
-        memory and its dirty-page rate, so the cost is memory (MB) x
-        (1 + CPU fraction), the CPU standing in for the dirty rate; moving
-        the cheapest VM that ends the overload ends the failure state with
-        the shortest disturbance.
+        and have metrics, the one whose departure relieves the host the
+        most, the cheapest to migrate on ties (``instance_choice``,
+        placement.choose_instance): a saturated host shares its CPU among
+        its consumers by their demand, so its largest consumer frees the
+        most and is the most slowed. A live migration's duration and
+        outage grow with the VM's memory and its dirty-page rate, so the
+        cost is memory (MB) x (1 + CPU fraction), the CPU standing in for
+        the dirty rate. ``instance_choice=cheapest_ending`` keeps the
+        earlier rule: the cheapest VM whose departure alone ends the
+        overload.
 
         Where: only hosts that are enabled and up, in the audit scope, not
         the source, with enough free vCPU, RAM and disk under the allocation
@@ -341,6 +344,18 @@ class PredictedLeastFailure(base.BaseStrategy):
                                    'not gated.',
                     'type': 'number', 'minimum': 0, 'maximum': 1,
                     **NOT_NAN, 'default': 0.85,
+                },
+                'instance_choice': {
+                    'description': 'Which VNF leaves a failing host (reactive '
+                                   'mode): most_relief, the one whose '
+                                   'departure relieves it the most (its '
+                                   'largest consumer, cheapest to migrate '
+                                   'on ties), or cheapest_ending, the '
+                                   'cheapest to migrate among those whose '
+                                   'departure alone ends the overload.',
+                    'type': 'string',
+                    'enum': list(placement.INSTANCE_CHOICES),
+                    'default': placement.INSTANCE_CHOICES[0],
                 },
             },
             'additionalProperties': False,
@@ -827,7 +842,8 @@ class PredictedLeastFailure(base.BaseStrategy):
                 inst.uuid, relief,
                 placement.migration_cost(inst.memory, cpu_mean),
                 host_cpu, threshold))
-        choice = placement.choose_instance(candidates)
+        choice = placement.choose_instance(candidates,
+                                           self.params['instance_choice'])
         if choice is None:
             LOG.warning('Host %s is failing (%.1f %%) but none of its '
                         'instances can be moved', source.hostname, host_cpu)

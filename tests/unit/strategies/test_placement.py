@@ -83,15 +83,31 @@ def test_choose_cheapest_instance_that_ends_overload():
              pl.make_candidate('small', 8, 1024, 95, 90),
              pl.make_candidate('tiny', 2, 512, 95, 90)]
     # tiny does not end the overload (93 >= 90); small is cheaper than big
-    assert pl.choose_instance(cands).uuid == 'small'
+    assert pl.choose_instance(cands, 'cheapest_ending').uuid == 'small'
+
+
+def test_choose_the_instance_that_relieves_most_by_default():
+    cands = [pl.make_candidate('small', 8, 1024, 95, 90),
+             pl.make_candidate('big', 20, 4096, 95, 90),
+             pl.make_candidate('big-cheap', 20, 2048, 95, 90),
+             pl.make_candidate('tiny', 2, 512, 95, 90)]
+    # the largest relief, the cheaper of the two on the tie
+    assert pl.choose_instance(cands).uuid == 'big-cheap'
+    assert pl.choose_instance(cands, 'most_relief').uuid == 'big-cheap'
+    assert pl.choose_instance(
+        [pl.make_candidate('z', 0, 1, 99, 90)], 'most_relief') is None
+    with pytest.raises(ValueError, match="unknown instance_choice 'biggest'"):
+        pl.choose_instance(cands, 'biggest')
 
 
 def test_choose_largest_relief_when_none_ends_overload():
     cands = [pl.make_candidate('a', 2, 512, 99, 90),
              pl.make_candidate('b', 5, 2048, 99, 90)]
-    assert pl.choose_instance(cands).uuid == 'b'
-    assert pl.choose_instance([pl.make_candidate('z', 0, 1, 99, 90)]) is None
-    assert pl.choose_instance([]) is None
+    for rule in pl.INSTANCE_CHOICES:
+        assert pl.choose_instance(cands, rule).uuid == 'b'
+        assert pl.choose_instance([pl.make_candidate('z', 0, 1, 99, 90)],
+                                  rule) is None
+        assert pl.choose_instance([], rule) is None
 
 
 @pytest.mark.parametrize('node,free,skip,word', [

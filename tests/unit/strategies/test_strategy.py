@@ -64,7 +64,8 @@ def test_schema_defaults_filled_like_watcher_api():
     assert params == {'threshold': 90.0, 'period': 300, 'granularity': 10,
                       'horizon': None, 'max_migrations': 1, 'cooldown': 600,
                       'mode': 'reactive', 'risk_threshold': 0.5,
-                      'cost_weight': 1.0, 'speed_floor': 0.85}
+                      'cost_weight': 1.0, 'speed_floor': 0.85,
+                      'instance_choice': 'most_relief'}
     for spec in plf.PredictedLeastFailure.get_schema()['properties'].values():
         assert spec['description']
 
@@ -72,7 +73,8 @@ def test_schema_defaults_filled_like_watcher_api():
 @pytest.mark.parametrize('bad', [
     {'threshold': 150}, {'threshold': 'high'}, {'period': 0},
     {'granularity': 2.5}, {'horizon': 'soon'}, {'horizon': 0},
-    {'max_migrations': 0}, {'cooldown': -1}])
+    {'max_migrations': 0}, {'cooldown': -1},
+    {'instance_choice': 'biggest'}, {'instance_choice': 'Most_Relief'}])
 def test_schema_rejects_invalid_parameters(bad):
     with pytest.raises(jsonschema.ValidationError):
         utils.StrictDefaultValidatingDraft4Validator(
@@ -125,7 +127,8 @@ def test_trigger_uses_mean_over_period_only():
 # -- which VNF ----------------------------------------------------------------
 
 
-def test_instance_choice_skips_ineligible_and_picks_cheapest_relieving():
+def _choice_cluster():
+    """A failing host whose cheapest eligible instances are ineligible."""
     c = Cluster()
     c.host('src', 95.0)
     c.host('dst', 10.0, vcpus=48, memory=262144)
@@ -143,9 +146,25 @@ def test_instance_choice_skips_ineligible_and_picks_cheapest_relieving():
     c.instance('big', 'src', cpu=100, vcpus=2, memory=8192)
     c.instance('small', 'src', cpu=100, vcpus=2, memory=2048)
     c.history.append(migrations.Migration('cooling', 'x', 'y', NOW - 100))
-    solution = c.strategy().execute()
+    return c
+
+
+def test_instance_choice_skips_ineligible_and_picks_cheapest_relieving():
+    c = _choice_cluster()
+    solution = c.strategy(instance_choice='cheapest_ending').execute()
     assert moves(solution) == [('small', 'src', 'dst')]
     assert c.model.get_node_by_instance_uuid('small').hostname == 'dst'
+
+
+def test_instance_choice_by_default_moves_the_largest_eligible_consumer():
+    # 'big' and 'small' relieve the same (2 vCPUs at 100 %); the
+    # ineligible ones relieve as much but are never chosen; 'small' is the
+    # cheaper of the two
+    c = _choice_cluster()
+    c.instance('busiest', 'src', cpu=100, vcpus=4, memory=8192)
+    assert moves(c.strategy().execute()) == [('busiest', 'src', 'dst')]
+    c = _choice_cluster()
+    assert moves(c.strategy().execute()) == [('small', 'src', 'dst')]
 
 
 def test_cooldown_expired_instance_can_move_again():

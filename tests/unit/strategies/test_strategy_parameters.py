@@ -59,6 +59,7 @@ def test_schema_refuses_nan_and_infinity_from_json(body):
     {'cost_weight': 1000.5}, {'cost_weight': -0.1},
     {'risk_threshold': 1.01}, {'mode': 'PROACTIVE'},
     {'speed_floor': 1.01}, {'speed_floor': -0.1},
+    {'instance_choice': 'MOST_RELIEF'}, {'instance_choice': None},
 ])
 def test_schema_refuses_values_above_their_bound(bad):
     with pytest.raises(jsonschema.ValidationError):
@@ -72,7 +73,8 @@ def test_schema_refuses_values_above_their_bound(bad):
     {'max_migrations': 1000}, {'cooldown': 0}, {'cooldown': 7 * 86400},
     {'risk_threshold': 0}, {'risk_threshold': 1}, {'cost_weight': 0},
     {'cost_weight': 1000}, {'mode': 'proactive'}, {'speed_floor': 0},
-    {'speed_floor': 1},
+    {'speed_floor': 1}, {'instance_choice': 'cheapest_ending'},
+    {'instance_choice': 'most_relief'},
 ])
 def test_schema_keeps_accepting_every_finite_value_in_range(good):
     params = _validate(dict(good))
@@ -95,6 +97,9 @@ def test_schema_keeps_accepting_every_finite_value_in_range(good):
                            'number from 0 to 1, got nan'),
     ({'mode': 'PROACTIVE'}, "audit parameter mode must be one of "
                             "'reactive', 'proactive', got 'PROACTIVE'"),
+    ({'instance_choice': 'largest'},
+     "audit parameter instance_choice must be one of 'most_relief', "
+     "'cheapest_ending', got 'largest'"),
     ({'period': 10 ** 8}, 'audit parameter period must be an integer from 1 '
                           'to 86400, got 100000000'),
     ({'cooldown': 10 ** 11}, 'audit parameter cooldown must be an integer '
@@ -127,5 +132,6 @@ def test_strategy_takes_integral_floats_and_fills_defaults():
     assert strategy.params == {
         'threshold': 90.0, 'period': 300, 'granularity': 10, 'horizon': None,
         'max_migrations': 1, 'cooldown': 600, 'mode': 'reactive',
-        'risk_threshold': 0.5, 'cost_weight': 1.0, 'speed_floor': 0.85}
+        'risk_threshold': 0.5, 'cost_weight': 1.0, 'speed_floor': 0.85,
+        'instance_choice': 'most_relief'}
     assert isinstance(strategy.params['period'], int)
