@@ -29,6 +29,7 @@ from keystoneauth1 import token_endpoint
 import numpy as np
 import pytest
 
+from tests import http_stub
 from watcher_failpredict.conf import CONF
 from watcher_failpredict.datasources import configured
 from watcher_failpredict.datasources.prometheus import aetos
@@ -45,15 +46,10 @@ class _AetosProxy(socketserver.StreamRequestHandler):
     def handle(self):
         srv = self.server
         while True:
-            line = self.rfile.readline()
-            if not line:
+            request = http_stub.read_request(self.rfile)
+            if request is None:
                 return
-            method, path, _version = line.decode('ascii').split()
-            headers = {}
-            for raw in iter(self.rfile.readline, b'\r\n'):
-                key, _, value = raw.decode('utf-8').partition(':')
-                headers[key.strip().lower()] = value.strip()
-            body = self.rfile.read(int(headers.get('content-length', 0)))
+            method, path, headers, body = request
             token = headers.get('x-auth-token')
             with srv.lock:
                 srv.seen.append((path, token))
