@@ -33,7 +33,8 @@ _ISSUED = '2026-01-01T00:00:00.000000Z'
 class FakeKeystone:
     """Start with :meth:`start`; ``url`` is the identity URL (``.../v3``).
 
-    :param catalog: ``{service type: public URL}``
+    :param catalog: ``{service type: URL}`` (the same URL for the public,
+        internal and admin interfaces)
     """
 
     def __init__(self, user, password, project, catalog, token='tok-1'):
@@ -61,9 +62,10 @@ class FakeKeystone:
             'roles': [{'id': 'r1', 'name': 'admin'}],
             'catalog': [
                 {'type': kind, 'name': kind, 'id': f's{i}',
-                 'endpoints': [{'id': f'e{i}', 'interface': 'public',
+                 'endpoints': [{'id': f'e{i}{face[0]}', 'interface': face,
                                 'region': 'RegionOne',
-                                'region_id': 'RegionOne', 'url': url}]}
+                                'region_id': 'RegionOne', 'url': url}
+                               for face in ('public', 'internal', 'admin')]}
                 for i, (kind, url) in enumerate(self.catalog.items())],
         }}
 

@@ -86,7 +86,7 @@ def _option(value, option):
 
 def configured_client(url=None, timeout=None, retries=None, verify_ssl=None,
                       ca_file=None, token=None, headers=None,
-                      auth_headers=None):
+                      auth_headers=None, get_only=False):
     """A :class:`~.client.PrometheusClient` of the ``[failpredict]`` options.
 
     Each keyword argument given overrides its option (``prometheus_url``,
@@ -98,7 +98,8 @@ def configured_client(url=None, timeout=None, retries=None, verify_ssl=None,
         retries=_option(retries, 'prometheus_retries'),
         verify_ssl=_option(verify_ssl, 'prometheus_verify_ssl'),
         ca_file=_option(ca_file, 'prometheus_ca_file'),
-        token=token, headers=headers, auth_headers=auth_headers)
+        token=token, headers=headers, auth_headers=auth_headers,
+        get_only=get_only)
 
 
 class PrometheusDataSource(base.WindowsDataSource):
@@ -119,13 +120,17 @@ class PrometheusDataSource(base.WindowsDataSource):
                  host_name_map=None, scrape_interval=None, timeout=None,
                  retries=None, verify_ssl=None, ca_file=None, token=None,
                  headers=None, concurrency=CONCURRENCY, auth_headers=None,
-                 schema=None):
+                 schema=None, instant_only=False):
         super().__init__()
+        #: Instant queries only, sent as GET (Aetos 3.0.0 serves nothing
+        #: else): windows come from subqueries (:meth:`.query.QueryBuilder.
+        #: subquery`), one request per metric as with range queries.
+        self.instant_only = bool(instant_only)
         #: The HTTP client every read goes through.
         self.client = configured_client(
             url=url, timeout=timeout, retries=retries, verify_ssl=verify_ssl,
             ca_file=ca_file, token=token, headers=headers,
-            auth_headers=auth_headers)
+            auth_headers=auth_headers, get_only=self.instant_only)
         self.url = self.client.url
         self.host_label = query.label_name(
             _option(host_label, 'prometheus_host_label'),
@@ -308,6 +313,11 @@ class PrometheusDataSource(base.WindowsDataSource):
         n_steps = max(int(math.ceil((float(end) - start) / g)), 0)
         q = query.QueryBuilder(label, names, g, self.scrape_interval,
                                self.schema)
+        if self.instant_only:
+            # every piece's first evaluation is start + g * (k0 + 1) - EPS:
+            # one offset aligns them all to the step
+            q.set_offset(query.subquery_offset_ms(start + g - query.EPSILON,
+                                                  g))
         promql = {}
         for metric in metrics:
             text = q.of(resource_type, metric)
@@ -328,7 +338,7 @@ class PrometheusDataSource(base.WindowsDataSource):
                 last = first + g * (p_steps - 1)
                 keys.append((metric, first))
                 jobs.append(self._job(promql[metric], first, last, g, label,
-                                      metric))
+                                      metric, q, p_steps))
         results = self._run(jobs, bulk)
         out = {m: {} for m in metrics}
         for (metric, _first), per_name in zip(keys, results):
@@ -343,11 +353,17 @@ class PrometheusDataSource(base.WindowsDataSource):
                                   float(end))
         return out
 
-    def _job(self, promql, first, last, g, label, metric):
+    def _job(self, promql, first, last, g, label, metric, q, n_steps):
         def run():
-            data = self.client.query_range(promql, first, last, g)
+            shift = 0.0
+            if self.instant_only:
+                sub, at, shift = q.subquery(promql, first, n_steps)
+                data = self.client.query(sub, at=at)
+            else:
+                data = self.client.query_range(promql, first, last, g)
             try:
-                return decode.matrix(data, label, first, g)
+                out = decode.matrix(data, label, first + shift, g)
+                return {n: (t - shift, v) for n, (t, v) in out.items()}
             except (KeyError, IndexError, TypeError, ValueError) as exc:
                 raise metric_windows.MetricsUnavailable(
                     f'Prometheus at {self.url}: unexpected answer for '

@@ -196,6 +196,14 @@ def regex_escape(text):
     return ''.join('\\' + c if c in _REGEX_SPECIAL else c for c in str(text))
 
 
+def subquery_offset_ms(first, step):
+    """Milliseconds from ``first`` to the next multiple of ``step`` (0 if
+    it is one): the offset of :meth:`QueryBuilder.subquery`.
+    """
+    first_ms = round(float(first) * 1000)
+    return (-first_ms) % (int(step) * 1000)
+
+
 def label_name(name, option):
     """``name`` if it is a valid Prometheus label name, else ValueError."""
     ok = bool(name) and (name[0].isalpha() or name[0] == '_') and all(
@@ -228,6 +236,41 @@ class QueryBuilder:
             regex = '|'.join(regex_escape(n) for n in names)
             matchers.append(f'{label}=~{string_literal(regex)}')
         self.matchers = matchers
+        self.set_offset(0)
+
+    def set_offset(self, offset_ms):
+        """Shift every range selector of the window queries ``offset_ms``
+        milliseconds back (``[10s] offset 1ms``): a subquery evaluates
+        at multiples of its step only (:meth:`subquery`).
+        """
+        self.offset_ms = int(offset_ms)
+        if self.offset_ms < 0:
+            raise ValueError(f'offset {offset_ms} ms is negative')
+        shift = f' offset {self.offset_ms}ms' if self.offset_ms else ''
+        self.window = f'[{self.step}s]{shift}'
+        self.rate_window = f'[{self.rate_range}s]{shift}'
+
+    def subquery(self, promql, first, n_steps):
+        """An instant query standing for the range query of ``promql``
+        evaluated at ``first + k * step`` (k < n_steps), for servers that
+        answer instant queries only (Aetos).
+
+        Returns ``(promql, at, offset_s)``: ``promql`` as a subquery
+        ``(promql)[n_steps * step s:step s]`` evaluated at ``at``, a
+        multiple of the step (where Prometheus aligns a subquery's
+        evaluations), whose range selectors are shifted back by
+        ``offset_s`` so that the evaluation at ``first + k * step +
+        offset_s`` reads the windows of the one at ``first + k * step``.
+        Set the offset (:meth:`set_offset`) before building ``promql``
+        with :func:`subquery_offset_ms`.
+        """
+        last_ms = round((float(first) + self.step * (n_steps - 1)) * 1000)
+        at_ms = last_ms + self.offset_ms
+        if at_ms % (self.step * 1000):
+            raise ValueError(f'offset {self.offset_ms} ms does not align '
+                             f'{first} to the {self.step} s step')
+        return (f'({promql})[{self.step * int(n_steps)}s:{self.step}s]',
+                at_ms / 1000.0, self.offset_ms / 1000.0)
 
     def selector(self, metric, *extra):
         return metric + '{' + ','.join(self.matchers + list(extra)) + '}'
@@ -235,12 +278,12 @@ class QueryBuilder:
     def gauge(self, metric, agg='sum', *extra):
         """``agg by (label)`` of each series' mean over the window."""
         return (f'{agg} by ({self.label}) (avg_over_time('
-                f'{self.selector(metric, *extra)}[{self.step}s]))')
+                f'{self.selector(metric, *extra)}{self.window}))')
 
     def counter(self, metric, *extra):
         """Per-second rate of a counter over the window, summed by label."""
         return (f'sum by ({self.label}) (rate('
-                f'{self.selector(metric, *extra)}[{self.rate_range}s]))')
+                f'{self.selector(metric, *extra)}{self.rate_window}))')
 
     def host(self, metric):
         """PromQL of host ``metric``, or None if it is not one."""
@@ -251,7 +294,7 @@ class QueryBuilder:
             # the idle series are read (one of node_exporter's 8 modes)
             idle_sel = self.selector(NODE_CPU, 'mode="idle"')
             idle = (f'avg by ({self.label}) (rate({idle_sel}'
-                    f'[{self.rate_range}s]))')
+                    f'{self.rate_window}))')
             return f'clamp(100 * (1 - {idle}), 0, 100)'
         if metric == 'memory':
             return (f'100 * (1 - {self.gauge(NODE_MEM_AVAILABLE)} / '
@@ -277,8 +320,8 @@ class QueryBuilder:
             by_state = self.selector(COLLECTD_CPU, 'cpu="idle"')
             by_cpu = self.selector(COLLECTD_CPU, 'type="idle"')
             idle = (f'avg by ({self.label}) ('
-                    f'avg_over_time({by_state}[{self.step}s]) or '
-                    f'avg_over_time({by_cpu}[{self.step}s]))')
+                    f'avg_over_time({by_state}{self.window}) or '
+                    f'avg_over_time({by_cpu}{self.window}))')
             return f'clamp(100 - {idle}, 0, 100)'
         used = self.gauge(COLLECTD_MEMORY, 'sum', 'memory="used"')
         if metric == 'memory':
