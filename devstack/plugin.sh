@@ -150,6 +150,14 @@ function configure_failpredict_prometheus {
             echo "        labels:"
             echo "          $label: '$name'"
         done
+        # the libvirt exporter's own uuid label names the instances
+        echo "  - job_name: libvirt"
+        echo "    static_configs:"
+        echo "      - targets:"
+        for node in $FAILPREDICT_PROMETHEUS_NODES; do
+            target=${node#*=}
+            echo "          - '${target%:*}:$FAILPREDICT_LIBVIRT_EXPORTER_PORT'"
+        done
     } | sudo tee "$FAILPREDICT_PROMETHEUS_CONF" >/dev/null
     if [[ -x /usr/bin/promtool ]]; then
         sudo /usr/bin/promtool check config "$FAILPREDICT_PROMETHEUS_CONF" >/dev/null ||
@@ -172,24 +180,35 @@ function stop_failpredict_prometheus {
 }
 
 function install_failpredict_node_exporter {
-    install_package prometheus-node-exporter
+    install_package prometheus-node-exporter prometheus-libvirt-exporter
 }
 
 # node_exporter on this node's address (HOST_IP), with the collectors the
-# datasource reads.
+# datasource reads; the libvirt exporter beside it.
 function configure_failpredict_node_exporter {
     local listen="${HOST_IP:-$SERVICE_HOST}:$FAILPREDICT_NODE_EXPORTER_PORT"
     echo "ARGS=\"--web.listen-address=$listen --collector.disable-defaults --collector.cpu --collector.meminfo --collector.loadavg --collector.diskstats --collector.netdev\"" |
         sudo tee "$FAILPREDICT_NODE_EXPORTER_DEFAULTS" >/dev/null
+    # the libvirt exporter, with the Nova metadata labels; it runs as the
+    # prometheus user, which needs libvirt's group for qemu:///system
+    listen="${HOST_IP:-$SERVICE_HOST}:$FAILPREDICT_LIBVIRT_EXPORTER_PORT"
+    echo "ARGS=\"--web.listen-address=$listen --libvirt.uri=$FAILPREDICT_LIBVIRT_URI --libvirt.export-nova-metadata\"" |
+        sudo tee "$FAILPREDICT_LIBVIRT_EXPORTER_DEFAULTS" >/dev/null
+    if getent group libvirt >/dev/null && getent passwd prometheus >/dev/null; then
+        sudo usermod -a -G libvirt prometheus
+    fi
 }
 
 function start_failpredict_node_exporter {
-    sudo systemctl enable prometheus-node-exporter
-    sudo systemctl restart prometheus-node-exporter
+    local svc
+    for svc in prometheus-node-exporter prometheus-libvirt-exporter; do
+        sudo systemctl enable "$svc"
+        sudo systemctl restart "$svc"
+    done
 }
 
 function stop_failpredict_node_exporter {
-    sudo systemctl stop prometheus-node-exporter || true
+    sudo systemctl stop prometheus-node-exporter prometheus-libvirt-exporter || true
 }
 
 # --- the plugin in Watcher ---------------------------------------------------

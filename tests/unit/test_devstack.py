@@ -63,7 +63,7 @@ function restart_service {{ echo "restart_service $*" >> "$LOG"; }}
 function die {{ echo "die $*" >&2; exit 1; }}
 function sudo {{
     case "$1" in
-        systemctl|install) echo "sudo $*" >> "$LOG" ;;
+        systemctl|install|usermod) echo "sudo $*" >> "$LOG" ;;
         *) "$@" ;;
     esac
 }}
@@ -301,6 +301,8 @@ def test_prometheus_without_url_is_installed_and_scrapes_node_exporter(
     from watcher_failpredict.datasources import windows as w
     prom_port = local_server.free_port()
     exp_port = local_server.free_port()
+    virt_port = local_server.free_port()
+    ldef = tmp_path / 'default-libvirt-exporter'
     conf = tmp_path / 'watcher.conf'
     pconf = tmp_path / 'prometheus.yml'
     pdef = tmp_path / 'default-prometheus'
@@ -308,10 +310,13 @@ def test_prometheus_without_url_is_installed_and_scrapes_node_exporter(
     pre_env = (f'FAILPREDICT_DATASOURCE=prometheus\n'
                f'FAILPREDICT_PROMETHEUS_PORT={prom_port}\n'
                f'FAILPREDICT_NODE_EXPORTER_PORT={exp_port}\n'
+               f'FAILPREDICT_LIBVIRT_EXPORTER_PORT={virt_port}\n'
+               f'FAILPREDICT_LIBVIRT_URI=test:///default\n'
                f'FAILPREDICT_PROMETHEUS_SCRAPE_INTERVAL=1\n')
     env = (f'WATCHER_CONF={conf}\nFAILPREDICT_PROMETHEUS_CONF={pconf}\n'
            f'FAILPREDICT_PROMETHEUS_DEFAULTS={pdef}\n'
-           f'FAILPREDICT_NODE_EXPORTER_DEFAULTS={ndef}\n')
+           f'FAILPREDICT_NODE_EXPORTER_DEFAULTS={ndef}\n'
+           f'FAILPREDICT_LIBVIRT_EXPORTER_DEFAULTS={ldef}\n')
     enabled = ['watcher-decision-engine', 'n-cpu', 'failpredict-prometheus',
                'failpredict-node-exporter']
     calls = _run(tmp_path, 'failpredict_main stack install\n'
@@ -322,7 +327,8 @@ def test_prometheus_without_url_is_installed_and_scrapes_node_exporter(
     assert 'enable_service failpredict-prometheus ' \
            'failpredict-node-exporter' in calls
     assert 'install_package prometheus' in calls
-    assert 'install_package prometheus-node-exporter' in calls
+    assert 'install_package prometheus-node-exporter ' \
+           'prometheus-libvirt-exporter' in calls
     opts = cfg.ConfigOpts()
     fp_conf.register_opts(opts)
     opts(['--config-file', str(conf)], project='failpredict-test')
@@ -334,8 +340,11 @@ def test_prometheus_without_url_is_installed_and_scrapes_node_exporter(
 
     data = tmp_path / 'data'
     procs = [subprocess.Popen(
-        ['/usr/bin/prometheus-node-exporter'] + _defaults_args(ndef),
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+        [exporter] + _defaults_args(defaults),
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for exporter, defaults in (
+            ('/usr/bin/prometheus-node-exporter', ndef),
+            ('/usr/bin/prometheus-libvirt-exporter', ldef))]
     try:
         procs.append(subprocess.Popen(
             ['/usr/bin/prometheus', f'--config.file={pconf}',
@@ -358,6 +367,25 @@ def test_prometheus_without_url_is_installed_and_scrapes_node_exporter(
             ds.reset_caches()
             time.sleep(0.5)
         assert 0 < mem < 100
+        # the libvirt exporter's instance (libvirt's fake test:///default
+        # domain, whose CPU time is the wall clock: 100 % of one vCPU)
+        uuid = '6695eb01-f6a4-8304-79aa-97f2502e193f'
+        while True:
+            try:
+                # three complete windows: the first after the start may
+                # hold one sample, which rate() extrapolates
+                win = ds.cluster_windows(w.INSTANCE, (uuid,), 10, 2,
+                                         metrics=('cpu',),
+                                         end=time.time() - 2)
+                cpu = win.series('cpu', uuid)[-4:-1]
+            except w.MetricsUnavailable as exc:   # not scraped yet
+                cpu = exc
+            if not isinstance(cpu, Exception) and not np.isnan(cpu).any():
+                break
+            assert time.monotonic() < deadline + 30, cpu
+            ds.reset_caches()
+            time.sleep(0.5)
+        assert np.median(cpu) == pytest.approx(100.0, abs=15)
         # start waits for /-/ready, which now answers
         calls = _run(tmp_path, 'start_failpredict_prometheus\n', enabled,
                      env=env, pre_env=pre_env)
