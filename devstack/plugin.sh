@@ -45,18 +45,24 @@ function configure_failpredict_influxdb {
     fi
 }
 
+# Wait up to 30 s for URL to answer (curl -f); die naming WHAT if not.
+function failpredict_wait_for {
+    local url=$1 what=$2
+    local tries=30
+    while (( tries-- > 0 )); do
+        if curl -sf -o /dev/null "$url"; then
+            return 0
+        fi
+        sleep 1
+    done
+    die $LINENO "$what did not answer $url"
+}
+
 function start_failpredict_influxdb {
     sudo systemctl enable influxdb
     sudo systemctl restart influxdb
     local url="http://$FAILPREDICT_INFLUXDB_HOST:$FAILPREDICT_INFLUXDB_PORT"
-    local i
-    for i in $(seq 1 30); do
-        if curl -sf -o /dev/null "$url/ping"; then
-            break
-        fi
-        [[ $i -eq 30 ]] && die $LINENO "InfluxDB did not answer $url/ping"
-        sleep 1
-    done
+    failpredict_wait_for "$url/ping" InfluxDB
     curl -sf -o /dev/null -XPOST "$url/query" \
         --data-urlencode "q=CREATE DATABASE \"$FAILPREDICT_INFLUXDB_DATABASE\""
 }
@@ -104,6 +110,107 @@ function stop_failpredict_collectd {
     sudo systemctl stop collectd || true
 }
 
+# --- Prometheus and node_exporter (FAILPREDICT_DATASOURCE=prometheus) -------
+
+function install_failpredict_prometheus {
+    install_package prometheus
+}
+
+# The scrape interval and the "node" job of etc/prometheus/scrape-config.yml,
+# with one static target per FAILPREDICT_PROMETHEUS_NODES entry labelled
+# with its Nova hostname (the fqdn label the datasource reads); Prometheus
+# listens on FAILPREDICT_PROMETHEUS_HOST:PORT (Debian's ARGS).
+function configure_failpredict_prometheus {
+    local interval=$FAILPREDICT_PROMETHEUS_SCRAPE_INTERVAL
+    local label=$FAILPREDICT_PROMETHEUS_HOST_LABEL
+    local node name target
+    # checked here: a die inside the pipeline below would end its subshell
+    for node in $FAILPREDICT_PROMETHEUS_NODES; do
+        name=${node%%=*}
+        target=${node#*=}
+        if [[ -z "$name" || "$name" == "$node" || -z "$target" ]]; then
+            die $LINENO "FAILPREDICT_PROMETHEUS_NODES: '$node' is not HOSTNAME=ADDRESS:PORT"
+        fi
+    done
+    [[ -n "$FAILPREDICT_PROMETHEUS_NODES" ]] ||
+        die $LINENO "FAILPREDICT_PROMETHEUS_NODES is empty"
+    sudo mkdir -p "$(dirname "$FAILPREDICT_PROMETHEUS_CONF")"
+    {
+        echo "# written by the watcher-failpredict devstack plugin"
+        echo "global:"
+        echo "  scrape_interval: ${interval}s"
+        echo "  evaluation_interval: ${interval}s"
+        echo "scrape_configs:"
+        echo "  - job_name: node"
+        echo "    static_configs:"
+        for node in $FAILPREDICT_PROMETHEUS_NODES; do
+            name=${node%%=*}
+            target=${node#*=}
+            echo "      - targets: ['$target']"
+            echo "        labels:"
+            echo "          $label: '$name'"
+        done
+        # the libvirt exporter's own uuid label names the instances
+        echo "  - job_name: libvirt"
+        echo "    static_configs:"
+        echo "      - targets:"
+        for node in $FAILPREDICT_PROMETHEUS_NODES; do
+            target=${node#*=}
+            echo "          - '${target%:*}:$FAILPREDICT_LIBVIRT_EXPORTER_PORT'"
+        done
+    } | sudo tee "$FAILPREDICT_PROMETHEUS_CONF" >/dev/null
+    if [[ -x /usr/bin/promtool ]]; then
+        sudo /usr/bin/promtool check config "$FAILPREDICT_PROMETHEUS_CONF" >/dev/null ||
+            die $LINENO "promtool refused $FAILPREDICT_PROMETHEUS_CONF"
+    fi
+    echo "ARGS=\"--web.listen-address=$FAILPREDICT_PROMETHEUS_HOST:$FAILPREDICT_PROMETHEUS_PORT\"" |
+        sudo tee "$FAILPREDICT_PROMETHEUS_DEFAULTS" >/dev/null
+}
+
+function start_failpredict_prometheus {
+    sudo systemctl enable prometheus
+    sudo systemctl restart prometheus
+    failpredict_wait_for \
+        "http://$FAILPREDICT_PROMETHEUS_HOST:$FAILPREDICT_PROMETHEUS_PORT/-/ready" \
+        Prometheus
+}
+
+function stop_failpredict_prometheus {
+    sudo systemctl stop prometheus || true
+}
+
+function install_failpredict_node_exporter {
+    install_package prometheus-node-exporter prometheus-libvirt-exporter
+}
+
+# node_exporter on this node's address (HOST_IP), with the collectors the
+# datasource reads; the libvirt exporter beside it.
+function configure_failpredict_node_exporter {
+    local listen="${HOST_IP:-$SERVICE_HOST}:$FAILPREDICT_NODE_EXPORTER_PORT"
+    echo "ARGS=\"--web.listen-address=$listen --collector.disable-defaults --collector.cpu --collector.meminfo --collector.loadavg --collector.diskstats --collector.netdev\"" |
+        sudo tee "$FAILPREDICT_NODE_EXPORTER_DEFAULTS" >/dev/null
+    # the libvirt exporter, with the Nova metadata labels; it runs as the
+    # prometheus user, which needs libvirt's group for qemu:///system
+    listen="${HOST_IP:-$SERVICE_HOST}:$FAILPREDICT_LIBVIRT_EXPORTER_PORT"
+    echo "ARGS=\"--web.listen-address=$listen --libvirt.uri=$FAILPREDICT_LIBVIRT_URI --libvirt.export-nova-metadata\"" |
+        sudo tee "$FAILPREDICT_LIBVIRT_EXPORTER_DEFAULTS" >/dev/null
+    if getent group libvirt >/dev/null && getent passwd prometheus >/dev/null; then
+        sudo usermod -a -G libvirt prometheus
+    fi
+}
+
+function start_failpredict_node_exporter {
+    local svc
+    for svc in prometheus-node-exporter prometheus-libvirt-exporter; do
+        sudo systemctl enable "$svc"
+        sudo systemctl restart "$svc"
+    done
+}
+
+function stop_failpredict_node_exporter {
+    sudo systemctl stop prometheus-node-exporter prometheus-libvirt-exporter || true
+}
+
 # --- the plugin in Watcher ---------------------------------------------------
 
 function install_watcher_failpredict {
@@ -123,7 +230,9 @@ function configure_watcher_failpredict {
     iniset "$conf" failpredict cpu_form percent
     iniset "$conf" failpredict instance_metrics "$FAILPREDICT_INSTANCE_METRICS"
     if [[ "$FAILPREDICT_DATASOURCE" == "prometheus" ]]; then
-        iniset "$conf" failpredict prometheus_url "$FAILPREDICT_PROMETHEUS_URL"
+        # without a URL: the Prometheus this plugin installs
+        local prometheus_url=${FAILPREDICT_PROMETHEUS_URL:-http://$FAILPREDICT_PROMETHEUS_HOST:$FAILPREDICT_PROMETHEUS_PORT}
+        iniset "$conf" failpredict prometheus_url "$prometheus_url"
         iniset "$conf" failpredict prometheus_host_label "$FAILPREDICT_PROMETHEUS_HOST_LABEL"
         iniset "$conf" failpredict prometheus_scrape_interval "$FAILPREDICT_PROMETHEUS_SCRAPE_INTERVAL"
         # the risk recorder writes into InfluxDB: only if there is one
@@ -152,6 +261,18 @@ function restart_watcher_services {
 
 # --- devstack phases -------------------------------------------------------------
 
+# The Prometheus server runs on SERVICE_HOST's node, node_exporter on every
+# node that runs n-cpu, when the plugin installs them (settings enable the
+# services for FAILPREDICT_DATASOURCE=prometheus without a URL).
+function is_failpredict_prometheus_node {
+    is_service_enabled failpredict-prometheus &&
+        [[ "${HOST_IP:-$SERVICE_HOST}" == "$SERVICE_HOST" ]]
+}
+
+function is_failpredict_node_exporter_node {
+    is_service_enabled failpredict-node-exporter && is_service_enabled n-cpu
+}
+
 function failpredict_main {
     local mode=$1 phase=$2
     if [[ "$mode" == "stack" && "$phase" == "install" ]]; then
@@ -160,6 +281,12 @@ function failpredict_main {
         fi
         if is_service_enabled failpredict-collectd; then
             install_failpredict_collectd
+        fi
+        if is_failpredict_prometheus_node; then
+            install_failpredict_prometheus
+        fi
+        if is_failpredict_node_exporter_node; then
+            install_failpredict_node_exporter
         fi
         if is_service_enabled watcher-api watcher-decision-engine; then
             install_watcher_failpredict
@@ -173,12 +300,26 @@ function failpredict_main {
             configure_failpredict_collectd
             start_failpredict_collectd
         fi
+        if is_failpredict_node_exporter_node; then
+            configure_failpredict_node_exporter
+            start_failpredict_node_exporter
+        fi
+        if is_failpredict_prometheus_node; then
+            configure_failpredict_prometheus
+            start_failpredict_prometheus
+        fi
         if is_service_enabled watcher-api watcher-decision-engine; then
             configure_watcher_failpredict
         fi
     elif [[ "$mode" == "stack" && "$phase" == "extra" ]]; then
         restart_watcher_services
     elif [[ "$mode" == "unstack" ]]; then
+        if is_failpredict_prometheus_node; then
+            stop_failpredict_prometheus
+        fi
+        if is_failpredict_node_exporter_node; then
+            stop_failpredict_node_exporter
+        fi
         if is_service_enabled failpredict-collectd; then
             stop_failpredict_collectd
         fi

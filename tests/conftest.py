@@ -32,6 +32,7 @@ import urllib.parse
 import msgpack
 import pytest
 
+from tests import http_stub
 from watcher_failpredict.datasources.influxdb import local_server
 from watcher_failpredict.datasources.prometheus import (
     local_server as prom_local_server)
@@ -89,15 +90,10 @@ class _FakeInfluxHandler(socketserver.StreamRequestHandler):
     def handle(self):
         srv = self.server
         while True:  # keep-alive, as influxd
-            line = self.rfile.readline()
-            if not line:
+            request = http_stub.read_request(self.rfile, lower=False)
+            if request is None:
                 return
-            method, path, _version = line.decode('ascii').split()
-            headers = {}
-            for raw in iter(self.rfile.readline, b'\r\n'):
-                key, _, value = raw.decode('utf-8').partition(':')
-                headers[key.strip()] = value.strip()
-            body = self.rfile.read(int(headers.get('Content-Length', 0)))
+            method, path, headers, body = request
             form = {}
             if path.endswith('/query'):
                 form = urllib.parse.parse_qs(body.decode('ascii'))

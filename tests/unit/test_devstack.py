@@ -25,9 +25,12 @@ InfluxDB configuration by ``influxd config``.
 import configparser
 import os
 import re
+import shlex
 import shutil
 import subprocess
+import time
 
+import numpy as np
 from oslo_config import cfg
 import pytest
 
@@ -60,7 +63,7 @@ function restart_service {{ echo "restart_service $*" >> "$LOG"; }}
 function die {{ echo "die $*" >&2; exit 1; }}
 function sudo {{
     case "$1" in
-        systemctl|install) echo "sudo $*" >> "$LOG" ;;
+        systemctl|install|usermod) echo "sudo $*" >> "$LOG" ;;
         *) "$@" ;;
     esac
 }}
@@ -78,17 +81,26 @@ with open(path, 'w') as f:
 PY
     echo "iniset $*" >> "$LOG"
 }}
+{pre_env}
 source {settings}
 {env}
 source {plugin}
 """
 
 
-def _run(tmp_path, body, enabled, env=''):
+def _run(tmp_path, body, enabled, env='', pre_env='', ok=True):
+    """Run ``body`` after devstack's settings and plugin; ``pre_env`` is
+    set before the settings are sourced (as local.conf's variables are),
+    ``env`` after.
+    """
     script = _STUBS.format(tmp=tmp_path, enabled=' '.join(enabled),
-                           settings=SETTINGS, plugin=PLUGIN, env=env) + body
+                           settings=SETTINGS, plugin=PLUGIN, env=env,
+                           pre_env=pre_env) + body
     proc = subprocess.run(['bash', '-c', script], capture_output=True,
                           text=True, timeout=60, cwd=tmp_path)
+    if not ok:
+        assert proc.returncode != 0, proc.stdout
+        return proc.stderr
     assert proc.returncode == 0, proc.stderr + proc.stdout
     calls = tmp_path / 'calls'
     return calls.read_text().splitlines() if calls.exists() else []
@@ -263,3 +275,142 @@ def test_influxdb_collectd_input_appended_once_and_valid(tmp_path):
     assert re.search(r'\[\[collectd\]\]\s+enabled = true\s+'
                      r'bind-address = "127\.0\.0\.2:25826"', shown), shown
     assert 'security-level = "none"' in shown
+
+
+# -- Prometheus and node_exporter installed by the plugin -------------------
+
+
+def _defaults_args(path):
+    """The ARGS of a Debian /etc/default file, as a list."""
+    text = path.read_text()
+    (line,) = [ln for ln in text.splitlines() if ln.startswith('ARGS=')]
+    return shlex.split(line[len('ARGS='):])[0].split()
+
+
+def test_prometheus_without_url_is_installed_and_scrapes_node_exporter(
+        tmp_path):
+    """FAILPREDICT_DATASOURCE=prometheus and no URL: the plugin installs
+    Prometheus and node_exporter, and what it writes works: a real
+    prometheus with its configuration and arguments scrapes a real
+    node_exporter with its arguments, and the datasource at the
+    prometheus_url it wrote into watcher.conf reads this node by its
+    hostname.
+    """
+    from watcher_failpredict.datasources import prometheus
+    from watcher_failpredict.datasources.prometheus import local_server
+    from watcher_failpredict.datasources import windows as w
+    prom_port = local_server.free_port()
+    exp_port = local_server.free_port()
+    virt_port = local_server.free_port()
+    ldef = tmp_path / 'default-libvirt-exporter'
+    conf = tmp_path / 'watcher.conf'
+    pconf = tmp_path / 'prometheus.yml'
+    pdef = tmp_path / 'default-prometheus'
+    ndef = tmp_path / 'default-node-exporter'
+    pre_env = (f'FAILPREDICT_DATASOURCE=prometheus\n'
+               f'FAILPREDICT_PROMETHEUS_PORT={prom_port}\n'
+               f'FAILPREDICT_NODE_EXPORTER_PORT={exp_port}\n'
+               f'FAILPREDICT_LIBVIRT_EXPORTER_PORT={virt_port}\n'
+               f'FAILPREDICT_LIBVIRT_URI=test:///default\n'
+               f'FAILPREDICT_PROMETHEUS_SCRAPE_INTERVAL=1\n')
+    env = (f'WATCHER_CONF={conf}\nFAILPREDICT_PROMETHEUS_CONF={pconf}\n'
+           f'FAILPREDICT_PROMETHEUS_DEFAULTS={pdef}\n'
+           f'FAILPREDICT_NODE_EXPORTER_DEFAULTS={ndef}\n'
+           f'FAILPREDICT_LIBVIRT_EXPORTER_DEFAULTS={ldef}\n')
+    enabled = ['watcher-decision-engine', 'n-cpu', 'failpredict-prometheus',
+               'failpredict-node-exporter']
+    calls = _run(tmp_path, 'failpredict_main stack install\n'
+                           'configure_failpredict_node_exporter\n'
+                           'configure_failpredict_prometheus\n'
+                           'configure_watcher_failpredict\n',
+                 enabled, env=env, pre_env=pre_env)
+    assert 'enable_service failpredict-prometheus ' \
+           'failpredict-node-exporter' in calls
+    assert 'install_package prometheus' in calls
+    assert 'install_package prometheus-node-exporter ' \
+           'prometheus-libvirt-exporter' in calls
+    opts = cfg.ConfigOpts()
+    fp_conf.register_opts(opts)
+    opts(['--config-file', str(conf)], project='failpredict-test')
+    url = opts.failpredict.prometheus_url
+    assert url == f'http://127.0.0.1:{prom_port}'
+    host = subprocess.run(['hostname'], capture_output=True,
+                          text=True).stdout.strip()
+    assert f"fqdn: '{host}'" in pconf.read_text()
+
+    data = tmp_path / 'data'
+    procs = [subprocess.Popen(
+        [exporter] + _defaults_args(defaults),
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for exporter, defaults in (
+            ('/usr/bin/prometheus-node-exporter', ndef),
+            ('/usr/bin/prometheus-libvirt-exporter', ldef))]
+    try:
+        procs.append(subprocess.Popen(
+            ['/usr/bin/prometheus', f'--config.file={pconf}',
+             f'--storage.tsdb.path={data}'] + _defaults_args(pdef),
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        ds = prometheus.PrometheusDataSource(url=url, scrape_interval=1,
+                                             retries=0)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                win = ds.cluster_windows(w.COMPUTE_NODE, (host,), 4, 2,
+                                         metrics=('memory', 'load'),
+                                         end=time.time() - 2)
+                mem = win.series('memory', host)[-2]
+            except w.MetricsUnavailable as exc:   # not up / scraped yet
+                mem = exc
+            if isinstance(mem, float) and not np.isnan(mem):
+                break
+            assert time.monotonic() < deadline, mem
+            ds.reset_caches()
+            time.sleep(0.5)
+        assert 0 < mem < 100
+        # the libvirt exporter's instance (libvirt's fake test:///default
+        # domain, whose CPU time is the wall clock: 100 % of one vCPU)
+        uuid = '6695eb01-f6a4-8304-79aa-97f2502e193f'
+        while True:
+            try:
+                # three complete windows: the first after the start may
+                # hold one sample, which rate() extrapolates
+                win = ds.cluster_windows(w.INSTANCE, (uuid,), 10, 2,
+                                         metrics=('cpu',),
+                                         end=time.time() - 2)
+                cpu = win.series('cpu', uuid)[-4:-1]
+            except w.MetricsUnavailable as exc:   # not scraped yet
+                cpu = exc
+            if not isinstance(cpu, Exception) and not np.isnan(cpu).any():
+                break
+            assert time.monotonic() < deadline + 30, cpu
+            ds.reset_caches()
+            time.sleep(0.5)
+        assert np.median(cpu) == pytest.approx(100.0, abs=15)
+        # start waits for /-/ready, which now answers
+        calls = _run(tmp_path, 'start_failpredict_prometheus\n', enabled,
+                     env=env, pre_env=pre_env)
+        assert 'sudo systemctl restart prometheus' in calls
+    finally:
+        for proc in procs:
+            proc.terminate()
+            proc.wait(10)
+
+
+def test_prometheus_at_a_given_url_is_not_installed(tmp_path):
+    calls = _run(tmp_path, 'failpredict_main stack install\n',
+                 ['watcher-decision-engine', 'n-cpu'],
+                 pre_env='FAILPREDICT_DATASOURCE=prometheus\n'
+                         'FAILPREDICT_PROMETHEUS_URL=http://127.0.0.3:9090\n')
+    assert not [c for c in calls if 'prometheus' in c]
+    # the default backend installs neither
+    calls = _run(tmp_path, 'true\n', ['watcher-decision-engine'])
+    assert not [c for c in calls if 'prometheus' in c]
+
+
+def test_a_bad_node_list_is_refused(tmp_path):
+    err = _run(tmp_path, 'configure_failpredict_prometheus\n',
+               ['failpredict-prometheus'],
+               env=f'FAILPREDICT_PROMETHEUS_CONF={tmp_path}/p.yml\n'
+                   'FAILPREDICT_PROMETHEUS_NODES="compute-1:9100"\n',
+               ok=False)
+    assert "'compute-1:9100' is not HOSTNAME=ADDRESS:PORT" in err

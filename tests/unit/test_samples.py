@@ -28,6 +28,8 @@ from oslo_config import cfg
 import pytest
 
 from watcher_failpredict import conf as fp_conf
+from watcher_failpredict.datasources.prometheus import (
+    local_server as prom_local_server)
 
 ETC = os.path.join(os.path.dirname(__file__), '..', '..', 'etc')
 COLLECTD = '/usr/sbin/collectd'
@@ -103,6 +105,21 @@ def test_collectd_virt_snippet_is_accepted_on_top_of_the_host_conf(
     assert 'plugin "virt" successfully loaded' in proc.stdout + proc.stderr
 
 
+def test_collectd_write_prometheus_conf_is_accepted(tmp_path):
+    text = _read('collectd', 'compute-host-prometheus.conf')
+    assert 'HostnameFormat uuid' in text
+    # loopback, a free port, libvirt's in-process fake
+    text = text.replace('192.0.2.11', '127.0.0.1').replace(
+        '"9103"', f'"{prom_local_server.free_port()}"').replace(
+        'qemu:///system', 'test:///default')
+    proc = _collectd_T(tmp_path, text)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for plugin in ('cpu', 'memory', 'load', 'disk', 'interface', 'virt',
+                   'write_prometheus'):
+        assert f'plugin "{plugin}" successfully loaded' in proc.stdout + \
+            proc.stderr, plugin
+
+
 def test_collectd_vnf_image_conf_is_accepted(tmp_path):
     text = _read('collectd', 'vnf-image.conf')
     assert 'Hostname "INSTANCE-UUID"' in text
@@ -153,5 +170,5 @@ def test_prometheus_scrape_config_is_accepted_and_sets_the_host_label(
     assert proc.returncode == 0, proc.stdout + proc.stderr
     host_label = fp_conf.CONF.failpredict.prometheus_host_label
     assert re.search(rf'^\s+{host_label}: compute-1$', text, flags=re.M)
-    for job in ('node', 'libvirt'):
+    for job in ('node', 'libvirt', 'collectd'):
         assert f'job_name: {job}' in text

@@ -195,6 +195,73 @@ def read_password(path):
     return os.environ.get(PASSWORD_ENV)
 
 
+#: argparse type of ``--aetos``
+aetos_url = url_without_credentials(
+    'Aetos takes a Keystone token: pass --os-username and '
+    '--os-password-file (or $OS_PASSWORD)')
+
+#: The Keystone options of a command that reaches Aetos, as the
+#: openstack client's: (option, environment variable, default, help).
+KEYSTONE_OPTIONS = (
+    ('--os-auth-url', 'OS_AUTH_URL', None,
+     'Keystone identity URL, e.g. http://keystone:5000/v3'),
+    ('--os-username', 'OS_USERNAME', None, 'Keystone user'),
+    ('--os-project-name', 'OS_PROJECT_NAME', None, 'project to scope to'),
+    ('--os-user-domain-name', 'OS_USER_DOMAIN_NAME', 'Default',
+     'the user\'s domain'),
+    ('--os-project-domain-name', 'OS_PROJECT_DOMAIN_NAME', 'Default',
+     'the project\'s domain'),
+    ('--os-region-name', 'OS_REGION_NAME', None,
+     'region of the catalogue\'s metric-storage endpoint'),
+    ('--os-interface', 'OS_INTERFACE', 'public',
+     'interface of the catalogue\'s metric-storage endpoint'),
+)
+KEYSTONE_PASSWORD_ENV = 'OS_PASSWORD'
+
+
+def add_keystone_options(group):
+    """The openstack client's --os-* options (never a password in argv:
+    ``--os-password-file`` or ``$OS_PASSWORD``).
+    """
+    for flag, env, default, text in KEYSTONE_OPTIONS:
+        group.add_argument(flag, default=os.environ.get(env, default),
+                           help=f'{text} (default: ${env}'
+                                + (f', else {default})' if default else ')'))
+    group.add_argument('--os-password-file', metavar='FILE',
+                       help='file whose first line is the Keystone password '
+                            f'(default: ${KEYSTONE_PASSWORD_ENV})')
+
+
+def keystone_session(args):
+    """A keystoneauth1 session of the --os-* options (password auth).
+
+    The password is read from ``--os-password-file`` or ``$OS_PASSWORD``
+    and only handed to keystoneauth, which sends it to Keystone alone.
+    """
+    missing = [flag for flag in ('--os-auth-url', '--os-username',
+                                 '--os-project-name')
+               if not getattr(args, flag[2:].replace('-', '_'))]
+    if missing:
+        raise UsageError(f'Aetos needs a Keystone login: pass '
+                         f'{", ".join(missing)} (or their $OS_* variables)')
+    if args.os_password_file:
+        password = read_password(args.os_password_file)
+    else:
+        password = os.environ.get(KEYSTONE_PASSWORD_ENV)
+    if not password:
+        raise UsageError(f'Aetos needs a Keystone password: pass '
+                         f'--os-password-file FILE (or '
+                         f'${KEYSTONE_PASSWORD_ENV})')
+    from keystoneauth1.identity import v3
+    from keystoneauth1 import session
+    auth = v3.Password(
+        auth_url=args.os_auth_url, username=args.os_username,
+        password=password, user_domain_name=args.os_user_domain_name,
+        project_name=args.os_project_name,
+        project_domain_name=args.os_project_domain_name)
+    return session.Session(auth=auth)
+
+
 def add_model_check_options(parser):
     """--sha256 and --allow-unverified: how a command may load a bundle."""
     parser.add_argument('--sha256', default=None, metavar='HEX',

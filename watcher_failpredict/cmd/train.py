@@ -34,6 +34,8 @@ from watcher_failpredict import conf
 from watcher_failpredict.datasources import deadline as deadline_mod
 from watcher_failpredict.datasources import influxdb
 from watcher_failpredict.datasources import prometheus
+from watcher_failpredict.datasources.prometheus import aetos
+from watcher_failpredict.datasources.prometheus import query
 from watcher_failpredict.datasources import windows as metric_windows
 from watcher_failpredict.prediction import bundle as bundle_mod
 from watcher_failpredict.prediction import evaluation
@@ -121,6 +123,16 @@ def add_parser(subparsers):
                       help='Prometheus base URL (before /api/v1), e.g. '
                            'http://127.0.0.1:9090: read node_exporter '
                            'series instead of InfluxDB')
+    prom.add_argument('--aetos', metavar='URL', nargs='?', const='',
+                      type=lambda text: text and common.aetos_url(text),
+                      help='read the same series through Aetos with a '
+                           'Keystone token (--os-* options): at URL (before '
+                           '/api/v1), or, with no URL, at the catalogue\'s '
+                           'metric-storage endpoint')
+    prom.add_argument('--schema', choices=query.SCHEMAS, default=None,
+                      help='whose series: "exporters" (node_exporter) or '
+                           '"collectd" (write_prometheus) (default: '
+                           '[failpredict] prometheus_schema, exporters)')
     prom.add_argument('--host-label', metavar='LABEL', default=None,
                       help='label naming the host (default: [failpredict] '
                            'prometheus_host_label, fqdn)')
@@ -128,6 +140,8 @@ def add_parser(subparsers):
                       default=None, metavar='SECONDS',
                       help='the node job\'s scrape interval (default: '
                            '[failpredict] prometheus_scrape_interval)')
+    common.add_keystone_options(t.add_argument_group(
+        'Keystone (--aetos)'))
     span = t.add_argument_group('history')
     span.add_argument('--since', default=86400,
                       type=common.duration_at_most(MAX_SINCE, SINCE_WHY),
@@ -204,13 +218,19 @@ def add_parser(subparsers):
 def run(args, stdout, stderr):
     if args.trace:
         return _run_on_trace(args, stdout, stderr)
-    if args.prometheus and (args.influxdb or args.database):
-        raise common.UsageError('train: --prometheus excludes --influxdb '
-                                'and --database')
-    if not args.prometheus and (not args.influxdb or not args.database):
+    if args.prometheus and args.aetos is not None:
+        raise common.UsageError('train: --prometheus excludes --aetos')
+    # through Aetos, as from Prometheus
+    args.prometheus_like = bool(args.prometheus) or args.aetos is not None
+    if args.prometheus_like and (args.influxdb or args.database):
+        which = '--aetos' if args.aetos is not None else '--prometheus'
+        raise common.UsageError(f'train: {which} excludes --influxdb and '
+                                f'--database')
+    if not args.prometheus_like and (not args.influxdb or
+                                     not args.database):
         raise common.UsageError('train: --influxdb and --database are '
-                                'required (or pass --prometheus URL or '
-                                '--trace NAME)')
+                                'required (or pass --prometheus URL, '
+                                '--aetos [URL] or --trace NAME)')
     check_out(args.out)
     g = args.granularity
     if args.horizon is None:
@@ -224,7 +244,7 @@ def run(args, stdout, stderr):
     end = int(until // g) * g        # whole steps only: drop the one filling
     start = end - (args.since // g) * g
     ds = _datasource(args)
-    if args.prometheus:
+    if args.prometheus_like:
         # hosts are those that reported within the history read
         ds.clock = lambda: end
         ds.list_period = max(end - start, g)
@@ -246,14 +266,15 @@ def run(args, stdout, stderr):
             f'once (--chunk, --since, --hosts)') from exc
     finally:
         ds.close()
-    windows_source = 'prometheus' if args.prometheus else 'influxdb'
+    windows_source = ('aetos' if args.aetos is not None else
+                      'prometheus' if args.prometheus else 'influxdb')
     empty = [n for i, n in enumerate(names)
              if np.isnan(windows.data['cpu'][i]).all()]
     if len(empty) == len(names):
         raise common.CommandError(
             f'no CPU data for any of {len(names)} host(s) between '
             f'{_iso(start)} and {_iso(end)}; check --since/--until, --hosts '
-            f'and ' + ('--scrape-interval' if args.prometheus
+            f'and ' + ('--scrape-interval' if args.prometheus_like
                        else '--cpu-form'))
     if empty:
         stderr.write(f'no CPU data for {len(empty)} host(s): '
@@ -274,13 +295,27 @@ CHUNK_WHAT = 'the per-chunk read deadline (--chunk-deadline)'
 
 
 def _datasource(args):
-    """The datasource the history is read from (InfluxDB or Prometheus)."""
+    """The datasource the history is read from (InfluxDB, Prometheus or
+    Aetos).
+    """
+    prom_args = dict(host_label=args.host_label, schema=args.schema,
+                     scrape_interval=args.scrape_interval,
+                     timeout=args.timeout, retries=1)
+    if args.aetos is not None:
+        sess = common.keystone_session(args)
+        try:
+            return aetos.AetosDataSource(
+                sess, endpoint=args.aetos or None,
+                interface=args.os_interface, region_name=args.os_region_name,
+                **prom_args)
+        except ValueError as exc:
+            raise common.UsageError(f'train: {exc}') from None
+        except metric_windows.MetricsUnavailable as exc:
+            raise common.CommandError(str(exc)) from None
     if args.prometheus:
         try:
-            return prometheus.PrometheusDataSource(
-                url=args.prometheus, host_label=args.host_label,
-                scrape_interval=args.scrape_interval, timeout=args.timeout,
-                retries=1)
+            return prometheus.PrometheusDataSource(url=args.prometheus,
+                                                   **prom_args)
         except ValueError as exc:
             raise common.UsageError(f'train: {exc}') from None
     return influxdb.InfluxDBDataSource(
@@ -386,7 +421,7 @@ def _finish_train(args, windows, bundle, ev, stdout, stderr):
             exclude_intervals=common.excluded_intervals(
                 args.exclude_migrations),
             random_state=args.seed, max_samples=args.max_samples,
-            name=args.trace or ('prometheus' if args.prometheus
+            name=args.trace or ('prometheus' if args.prometheus_like
                                 else 'influxdb'))
         stdout.write('\n')
         common.write_report(result, args.report, stdout)
@@ -435,8 +470,10 @@ def host_names(datasource, hosts_arg, stderr):
     if not hosts:
         database = getattr(datasource, 'database', None)
         if database is None:   # Prometheus
+            metric = query.LIST_METRIC[datasource.schema][
+                metric_windows.COMPUTE_NODE]
             raise common.CommandError(
-                f'no host reports node_cpu_seconds_total with a '
+                f'no host reports {metric} with a '
                 f'{datasource.host_label!r} label in the history at '
                 f'{datasource.url}; check --host-label and the node job')
         raise common.CommandError(

@@ -121,6 +121,21 @@ PROMETHEUS_OPTS = [
         regex=r'^[a-zA-Z_][a-zA-Z0-9_]*$',
         help='Label of the libvirt exporter series that carries the Nova '
              'instance UUID (prometheus-libvirt-exporter: "uuid").'),
+    cfg.StrOpt(
+        'prometheus_schema', default='exporters', choices=[
+            ('exporters', 'node_exporter for hosts, the libvirt exporter '
+                          'for instances'),
+            ('collectd', 'collectd\'s write_prometheus plugin: the cpu '
+                         '(ValuesPercentage true), memory, load, disk and '
+                         'interface plugins for hosts, the virt plugin '
+                         '(HostnameFormat uuid) for instances'),
+        ],
+        help='Which exporters\' metrics Prometheus holds. With collectd, '
+             'collectd names the host (and, for the virt plugin, the '
+             'instance UUID) in its "instance" label: copy it into '
+             'prometheus_host_label / prometheus_instance_label in the '
+             'scrape job (etc/prometheus/scrape-config.yml) or set both '
+             'options to "instance" with honor_labels: true.'),
     cfg.FloatOpt(
         'prometheus_scrape_interval', default=15.0, min=0.001,
         help='Seconds between two scrapes of the exporters (the jobs\' '

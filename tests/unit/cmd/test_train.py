@@ -309,9 +309,9 @@ def test_default_horizon_is_migration_time_plus_margin():
         train_cmd.auto_horizon(10, 4096)
 
 
-def test_train_from_prometheus(prometheus_server, tmp_path):
-    """The same history as node_exporter series in a real prometheus:
-    ``train --prometheus URL`` reads it and trains an equally good model.
+def _load_prometheus_history(prometheus_server):
+    """The history as node_exporter series in a real prometheus, started;
+    returns (end, windows).
     """
     from watcher_failpredict.datasources.prometheus import (
         local_server as prom_server)
@@ -335,13 +335,24 @@ def test_train_from_prometheus(prometheus_server, tmp_path):
         np.zeros(windows.times[::30].size))
     prometheus_server.load(prom_server.openmetrics(series))
     prometheus_server.start()
+    return end, windows
+
+
+def _train_args(end, path):
+    return ('--scrape-interval', '10', '--since', f'{HOURS}h', '--until',
+            str(end), '--granularity', '10', '--threshold', '90',
+            '--period', '300', '--horizon', '5m', '--window', '600',
+            '--max-samples', '1500', '--out', str(path))
+
+
+def test_train_from_prometheus(prometheus_server, tmp_path):
+    """The same history as node_exporter series in a real prometheus:
+    ``train --prometheus URL`` reads it and trains an equally good model.
+    """
+    end, windows = _load_prometheus_history(prometheus_server)
     path = tmp_path / 'model.joblib'
     rc, out, err = run('train', '--prometheus', prometheus_server.url,
-                       '--scrape-interval', '10',
-                       '--since', f'{HOURS}h', '--until', str(end),
-                       '--granularity', '10', '--threshold', '90',
-                       '--period', '300', '--horizon', '5m', '--window',
-                       '600', '--max-samples', '1500', '--out', str(path))
+                       *_train_args(end, path))
     assert rc == 0, err
     assert f'reading Prometheus [{"#" * 30}] {HOURS}/{HOURS}' in err
     assert 'ignoring 1 UUID-named series' in err
@@ -355,6 +366,107 @@ def test_train_from_prometheus(prometheus_server, tmp_path):
     assert md['training_source'] == 'prometheus'
 
 
+@pytest.fixture
+def aetos_login(prometheus_server, tmp_path, monkeypatch):
+    """The history behind a token-checking Aetos stand-in on 127.0.0.1
+    (tests/unit/datasources/test_prometheus_aetos.py's proxy), a fake
+    Keystone whose catalogue names it, and a password file.
+    """
+    import socketserver
+    import threading
+
+    from tests import fake_keystone
+    from tests.unit.datasources import test_prometheus_aetos as aetos_test
+    end, windows = _load_prometheus_history(prometheus_server)
+    proxy = socketserver.ThreadingTCPServer(('127.0.0.1', 0),
+                                            aetos_test._AetosProxy)
+    proxy.daemon_threads = True
+    proxy.seen, proxy.lock = [], threading.Lock()
+    proxy.token, proxy.backend = 'tok-aetos', prometheus_server.port
+    threading.Thread(target=proxy.serve_forever, args=(0.05,),
+                     daemon=True).start()
+    proxy.url = (f'http://127.0.0.1:{proxy.server_address[1]}'
+                 f'{aetos_test.PREFIX}')
+    keystone = fake_keystone.FakeKeystone(
+        'watcher', 'Sekr1t-pw', 'service',
+        {'metric-storage': proxy.url}, token='tok-aetos').start()
+    pw = tmp_path / 'os-password'
+    pw.write_text('Sekr1t-pw\n')
+    for env in ('OS_PASSWORD', 'OS_AUTH_URL', 'OS_USERNAME',
+                'OS_PROJECT_NAME'):
+        monkeypatch.delenv(env, raising=False)
+    login = ('--os-auth-url', keystone.url, '--os-username', 'watcher',
+             '--os-project-name', 'service')
+    try:
+        yield end, windows, proxy, keystone, login, pw
+    finally:
+        keystone.stop()
+        proxy.shutdown()
+        proxy.server_close()
+
+
+def test_train_through_aetos_from_the_catalogue(aetos_login, tmp_path):
+    """``train --aetos`` logs in to Keystone with the password file, finds
+    Aetos in the catalogue and reads every request with the token.
+    """
+    end, windows, proxy, keystone, login, pw = aetos_login
+    path = tmp_path / 'model.joblib'
+    rc, out, err = run('train', '--aetos', *login, '--os-password-file',
+                       str(pw), *_train_args(end, path))
+    assert rc == 0, err
+    assert keystone.logins == [('watcher', 'Sekr1t-pw')]
+    assert proxy.seen and {tok for _p, tok in proxy.seen} == {'tok-aetos'}
+    assert 'Sekr1t-pw' not in out + err and 'tok-aetos' not in out + err
+    row = re.search(r'^ROC-AUC\s+([0-9.]+)\s+([0-9.]+)$', out, re.M)
+    assert row and float(row.group(1)) > 0.8, out
+    md = bundle_mod.load_bundle(
+        path, expected_sha256=bundle_mod.file_sha256(path)).metadata
+    assert md['hosts_seen'] == sorted(windows.names)
+    assert md['training_source'] == 'aetos'
+
+
+def test_train_through_aetos_at_a_url_with_the_env_password(
+        aetos_login, tmp_path, monkeypatch):
+    end, _windows, proxy, keystone, login, _pw = aetos_login
+    monkeypatch.setenv('OS_PASSWORD', 'Sekr1t-pw')
+    path = tmp_path / 'model.joblib'
+    rc, _out, err = run('train', '--aetos', proxy.url, *login,
+                        *_train_args(end, path))
+    assert rc == 0, err
+    assert keystone.logins == [('watcher', 'Sekr1t-pw')]
+    assert path.exists()
+
+
+def test_train_through_aetos_refusals(aetos_login, tmp_path, monkeypatch,
+                                      capsys):
+    end, _windows, proxy, keystone, login, pw = aetos_login
+    path = tmp_path / 'model.joblib'
+    # no password anywhere: a usage error naming where to put it
+    with pytest.raises(SystemExit) as exc:
+        cli.main(['train', '--aetos', *login, *_train_args(end, path)])
+    assert exc.value.code == 2
+    assert '--os-password-file' in capsys.readouterr().err
+    # a wrong password: Keystone refuses, the command says so, no secret
+    pw.write_text('wrong-pw\n')
+    rc, out, err = run('train', '--aetos', *login, '--os-password-file',
+                       str(pw), *_train_args(end, path))
+    assert rc != 0 and 'Traceback' not in err
+    assert 'Unauthorized' in err or '401' in err, err
+    assert 'wrong-pw' not in out + err
+    assert keystone.logins and not proxy.seen and not path.exists()
+    # credentials in the URL are refused without repeating them
+    with pytest.raises(SystemExit):
+        cli.main(['train', '--aetos', 'http://u:Sekr1t-pw@127.0.0.1:9/',
+                  *login, '--out', str(path)])
+    err = capsys.readouterr().err
+    assert 'embeds credentials' in err and 'Sekr1t-pw' not in err
+    # one backend at a time
+    with pytest.raises(SystemExit):
+        cli.main(['train', '--aetos', '--prometheus', 'http://127.0.0.1:9',
+                  '--out', str(path)])
+    assert '--prometheus excludes --aetos' in capsys.readouterr().err
+
+
 def test_train_prometheus_excludes_influxdb(tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         cli.main(['train', '--prometheus', 'http://127.0.0.1:9',
@@ -362,3 +474,17 @@ def test_train_prometheus_excludes_influxdb(tmp_path, capsys):
                   str(tmp_path / 'm.joblib')])
     assert exc.value.code == 2
     assert '--prometheus excludes --influxdb' in capsys.readouterr().err
+
+
+def test_train_schema_collectd_reads_write_prometheus_series(
+        prometheus_server, tmp_path):
+    """--schema collectd lists hosts by collectd's CPU series: a
+    prometheus holding only node_exporter series has none of them.
+    """
+    end, _windows = _load_prometheus_history(prometheus_server)
+    path = tmp_path / 'model.joblib'
+    rc, _out, err = run('train', '--prometheus', prometheus_server.url,
+                        '--schema', 'collectd', *_train_args(end, path))
+    assert rc != 0 and 'Traceback' not in err
+    assert "no host reports collectd_cpu_percent with a 'fqdn' label" in err
+    assert not path.exists()

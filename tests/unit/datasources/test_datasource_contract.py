@@ -139,8 +139,10 @@ class InfluxBackend:
 class PrometheusBackend:
     name = 'prometheus'
 
-    def __init__(self, server):
+    def __init__(self, server, instant_only=False):
         self.server = server
+        #: Aetos' way: instant queries by GET, windows from subqueries
+        self.instant_only = instant_only
 
     def write(self, hist):
         series = []
@@ -165,15 +167,16 @@ class PrometheusBackend:
     def datasource(self, **kwargs):
         return prometheus.PrometheusDataSource(
             url=self.server.url, scrape_interval=STEP, retries=0,
-            timeout=30, **kwargs)
+            timeout=30, instant_only=self.instant_only, **kwargs)
 
 
-@pytest.fixture(params=['influxdb', 'prometheus'])
+@pytest.fixture(params=['influxdb', 'prometheus', 'prometheus-instant'])
 def backend(request):
     if request.param == 'influxdb':
         server = request.getfixturevalue('influxdb_server')
         return InfluxBackend(server, request.getfixturevalue('influxdb_db'))
-    return PrometheusBackend(request.getfixturevalue('prometheus_server'))
+    return PrometheusBackend(request.getfixturevalue('prometheus_server'),
+                             instant_only=request.param.endswith('instant'))
 
 
 def expected(hist, values, times):

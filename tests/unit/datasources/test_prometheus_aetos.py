@@ -18,17 +18,29 @@ its own path prefix, to a real ``prometheus``. The datasource gets its
 URL and its token from a real keystoneauth1 session (a ``token_endpoint``
 plugin: what a Keystone catalogue lookup and a token look like to the
 client, without a Keystone).
+
+And the real thing: Aetos 3.0.0 (PyPI ``aetos``, pinned in
+test-requirements.txt) served on 127.0.0.1 in front of the real
+prometheus, its keystonemiddleware validating tokens against a fake
+Keystone identity endpoint on loopback (:mod:`tests.fake_keystone`).
 """
 
 import http.client
+import os
 import socketserver
+import subprocess
+import sys
 import threading
+import time
 
+from keystoneauth1.identity import v3 as ks_v3
 from keystoneauth1 import session as ks_session
 from keystoneauth1 import token_endpoint
 import numpy as np
 import pytest
 
+from tests import fake_keystone
+from tests import http_stub
 from watcher_failpredict.conf import CONF
 from watcher_failpredict.datasources import configured
 from watcher_failpredict.datasources.prometheus import aetos
@@ -45,15 +57,10 @@ class _AetosProxy(socketserver.StreamRequestHandler):
     def handle(self):
         srv = self.server
         while True:
-            line = self.rfile.readline()
-            if not line:
+            request = http_stub.read_request(self.rfile)
+            if request is None:
                 return
-            method, path, _version = line.decode('ascii').split()
-            headers = {}
-            for raw in iter(self.rfile.readline, b'\r\n'):
-                key, _, value = raw.decode('utf-8').partition(':')
-                headers[key.strip().lower()] = value.strip()
-            body = self.rfile.read(int(headers.get('content-length', 0)))
+            method, path, headers, body = request
             token = headers.get('x-auth-token')
             with srv.lock:
                 srv.seen.append((path, token))
@@ -168,3 +175,142 @@ def test_no_metric_storage_in_the_catalogue_is_named():
         aetos.AetosDataSource(NoCatalogue())
     with pytest.raises(ValueError, match='needs a Keystone session'):
         configured.datasource('aetos')
+
+
+# -- the real Aetos ----------------------------------------------------------
+
+_AETOS_CONF = """\
+[DEFAULT]
+auth_mode = keystone
+paste_config = {paste}
+[prometheus]
+host = 127.0.0.1
+port = {prometheus_port}
+[keystone_authtoken]
+www_authenticate_uri = {keystone}
+auth_url = {keystone}
+auth_type = password
+username = aetos
+password = aetos-service-pw
+project_name = service
+user_domain_name = Default
+project_domain_name = Default
+"""
+
+#: Serves Aetos' WSGI application (its own api-paste.ini pipeline with
+#: keystonemiddleware) on 127.0.0.1.
+_SERVE_AETOS = """\
+import sys
+from wsgiref import simple_server
+from aetos import app
+application = app.build_wsgi_app(argv=['--config-file', sys.argv[1]])
+simple_server.make_server('127.0.0.1', int(sys.argv[2]),
+                          application).serve_forever()
+"""
+
+
+@pytest.fixture
+def real_aetos(prometheus_server, tmp_path):
+    try:
+        import aetos as aetos_pkg
+    except ImportError:
+        pytest.fail('aetos is not installed: pip install -r '
+                    'test-requirements.txt (aetos==3.0.0; tools/run-tests '
+                    'does)')
+    n = 40
+    times = np.arange(T0 - n * STEP, T0, STEP, dtype=float)
+    load = 1.0 + np.arange(n) % 4          # a different value per window
+    series = exporter_schema.host_series(
+        'compute-1', times, np.full(n, 42.0), np.full(n, 30.0), load,
+        np.full(n, 1e5), np.full(n, 1e4))
+    prometheus_server.load(local_server.openmetrics(series))
+    prometheus_server.start()
+    port = local_server.free_port()
+    # One Keystone user for Aetos' keystonemiddleware; the clients log in
+    # as it too (the fake knows one user): what is checked is the token.
+    keystone = fake_keystone.FakeKeystone(
+        'aetos', 'aetos-service-pw', 'service',
+        {'metric-storage': f'http://127.0.0.1:{port}'},
+        token='tok-real-aetos').start()
+    keystone.catalog['identity'] = keystone.url
+    conf = tmp_path / 'aetos.conf'
+    paste = tmp_path / 'api-paste.ini'
+    # Aetos' own pipeline; its auth_token filter reads this test's file
+    # rather than searching /etc/aetos.
+    with open(os.path.join(os.path.dirname(aetos_pkg.__file__),
+                           'api-paste.ini')) as f:
+        text = f.read()
+    marker = ('keystonemiddleware.auth_token:filter_factory\n'
+              'oslo_config_project = aetos\n')
+    assert marker in text
+    paste.write_text(text.replace(
+        marker, marker + f'oslo_config_file = {conf}\n'))
+    conf.write_text(_AETOS_CONF.format(
+        paste=paste, prometheus_port=prometheus_server.port,
+        keystone=keystone.url))
+    log = open(tmp_path / 'aetos.log', 'wb')
+    proc = subprocess.Popen([sys.executable, '-c', _SERVE_AETOS, str(conf),
+                             str(port)], stdout=log, stderr=subprocess.STDOUT)
+    url = f'http://127.0.0.1:{port}'
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                conn = http.client.HTTPConnection('127.0.0.1', port,
+                                                  timeout=5)
+                conn.request('GET', '/api/v1/query?query=up')
+                status = conn.getresponse().status
+                conn.close()
+                if status == 401:      # up, and asking for a token
+                    break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail('Aetos did not start: ' +
+                            (tmp_path / 'aetos.log').read_text()[-3000:])
+            time.sleep(0.2)
+        yield url, keystone, load
+    finally:
+        proc.kill()
+        proc.wait(10)
+        log.close()
+        keystone.stop()
+
+
+def test_windows_through_the_real_aetos(real_aetos):
+    url, keystone, load = real_aetos
+    auth = ks_v3.Password(
+        auth_url=keystone.url, username='aetos',
+        password='aetos-service-pw', user_domain_name='Default',
+        project_name='service', project_domain_name='Default')
+    sess = ks_session.Session(auth=auth)
+    ds = aetos.AetosDataSource(sess, scrape_interval=STEP, retries=0)
+    # found in the catalogue; Aetos serves instant GET queries only
+    assert ds.url == url and ds.instant_only
+    win = ds.cluster_windows(w.COMPUTE_NODE, ('compute-1', 'compute-2'),
+                             120, STEP, end=T0 - 1)
+    assert np.allclose(win.series('cpu', 'compute-1'), 42.0)
+    assert np.allclose(win.series('memory', 'compute-1'), 30.0)
+    assert np.allclose(win.series('disk', 'compute-1'), 1e5)
+    assert np.allclose(win.series('net', 'compute-1'), 1e4)
+    # each window its own sample: the subqueries' alignment is right
+    first = T0 - len(load) * STEP                  # the history's start
+    idx = ((win.times - first) // STEP).astype(int)
+    assert win.times.size == 13 and (idx >= 0).all()
+    assert np.allclose(win.series('load', 'compute-1'), load[idx])
+    assert np.isnan(win.series('cpu', 'compute-2')).all()
+    # one request per metric, as on Prometheus
+    assert ds.request_count == len(w.HOST_METRICS)
+    # every request's token was checked by Aetos' keystonemiddleware
+    assert keystone.validations and \
+        set(keystone.validations) == {'tok-real-aetos'}
+    means = ds.cluster_means(w.COMPUTE_NODE, ('compute-1',), 120, STEP,
+                             ('disk', 'net'), end=T0 - 1)
+    assert np.allclose(means['disk'], [1e5])
+    # a token Aetos does not accept: refused, not shown
+    bad = aetos.AetosDataSource(_session(url, 'not-a-token')[0],
+                                scrape_interval=STEP, retries=0)
+    with pytest.raises(w.MetricsUnavailable, match='HTTP 401') as err:
+        bad.cluster_windows(w.COMPUTE_NODE, ('compute-1',), 60, STEP,
+                            metrics=('load',), end=T0 - 1)
+    assert 'not-a-token' not in str(err.value)

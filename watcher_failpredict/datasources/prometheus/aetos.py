@@ -22,6 +22,11 @@ same request count) whose client
   ``metric-storage``, with the interface and region of Watcher's own
   ``[aetos_client]`` options), unless ``[failpredict] aetos_endpoint``
   names it;
+* sends instant queries only, as GET: Aetos 3.0.0 serves
+  ``/api/v1/query`` by GET and nothing else (``query_range`` answers 404,
+  a POST 405), so the windows come from subqueries evaluated at multiples
+  of the step, their selectors shifted to the windows' ends
+  (:meth:`.query.QueryBuilder.subquery`), still one request per metric;
 * asks the keystoneauth session for its authentication headers before
   every request (``session.get_auth_headers()``: keystoneauth caches the
   token and renews it when it expires), never logging them.
@@ -89,5 +94,6 @@ class AetosDataSource(datasource.PrometheusDataSource):
         explicit = (CONF.failpredict.aetos_endpoint if endpoint is None
                     else endpoint)
         url = find_endpoint(session, explicit, interface, region_name)
+        kwargs.setdefault('instant_only', True)
         super().__init__(url=url, auth_headers=session.get_auth_headers,
                          **kwargs)

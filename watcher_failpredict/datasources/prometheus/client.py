@@ -87,6 +87,8 @@ class PrometheusClient:
         values are kept out of messages
     :param auth_headers: ``callable() -> dict`` of headers added to each
         request (fresh credentials); their values are kept out of messages
+    :param get_only: send queries as GET, the form in the URL (for a proxy
+        that refuses POST, such as Aetos)
     :param verify_ssl: for https, verify the server's certificate against
         ``ca_file`` (or the system's trust store)
     :raises ValueError: on a URL it cannot use
@@ -94,7 +96,7 @@ class PrometheusClient:
 
     def __init__(self, url, timeout=10.0, retries=0, token=None,
                  headers=None, verify_ssl=True, ca_file=None,
-                 auth_headers=None):
+                 auth_headers=None, get_only=False):
         parsed = urllib.parse.urlsplit(str(url))
         if parsed.scheme not in ('http', 'https') or not parsed.hostname:
             raise ValueError(f'Prometheus URL {safe_url(url)!r} must be '
@@ -117,6 +119,9 @@ class PrometheusClient:
         if token:
             self._secrets.append(token)
         self._auth_headers = auth_headers
+        #: send queries as GET with the form in the URL (Aetos 3.0.0
+        #: refuses POST with 405)
+        self.get_only = bool(get_only)
         #: HTTP requests made so far (each retry attempt counts).
         self.request_count = 0
         self._local = threading.local()
@@ -240,7 +245,9 @@ class PrometheusClient:
                                      if v and v not in self._secrets)
             headers.update(fresh)
         path = self._path(endpoint)
-        if form is not None:
+        if form is not None and method == 'GET':
+            path += '?' + urllib.parse.urlencode(form)
+        elif form is not None:
             body = urllib.parse.urlencode(form).encode('utf-8')
             headers['Content-Type'] = 'application/x-www-form-urlencoded'
         for last in (False, True):
@@ -275,11 +282,13 @@ class PrometheusClient:
     # -- single attempts ------------------------------------------------------
 
     def _api(self, endpoint, form):
-        """One POST to the API: the answer's ``data``.
+        """One POST (GET if ``get_only``) to the API: the answer's
+        ``data``.
 
         :raises PrometheusQueryError: an HTTP error or ``status: error``
         """
-        status, data = self._exchange('POST', endpoint, form)
+        status, data = self._exchange('GET' if self.get_only else 'POST',
+                                      endpoint, form)
         try:
             answer = json.loads(data) if data else {}
         except ValueError:

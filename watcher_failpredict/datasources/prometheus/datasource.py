@@ -66,8 +66,17 @@ MAX_STEPS = 10000
 #: once).
 CONCURRENCY = 4
 #: Which exporter provides the metrics of each resource type (messages).
-EXPORTERS = {metric_windows.COMPUTE_NODE: 'node_exporter',
-             metric_windows.INSTANCE: 'the libvirt exporter'}
+EXPORTERS = {
+    'exporters': {metric_windows.COMPUTE_NODE: 'node_exporter',
+                  metric_windows.INSTANCE: 'the libvirt exporter'},
+    'collectd': {
+        metric_windows.COMPUTE_NODE:
+            'collectd\'s write_prometheus (cpu plugin with '
+            'ValuesPercentage true, memory, load, disk, interface)',
+        metric_windows.INSTANCE:
+            'collectd\'s write_prometheus (virt plugin, HostnameFormat '
+            'uuid)'},
+}
 
 
 def _option(value, option):
@@ -77,7 +86,7 @@ def _option(value, option):
 
 def configured_client(url=None, timeout=None, retries=None, verify_ssl=None,
                       ca_file=None, token=None, headers=None,
-                      auth_headers=None):
+                      auth_headers=None, get_only=False):
     """A :class:`~.client.PrometheusClient` of the ``[failpredict]`` options.
 
     Each keyword argument given overrides its option (``prometheus_url``,
@@ -89,7 +98,8 @@ def configured_client(url=None, timeout=None, retries=None, verify_ssl=None,
         retries=_option(retries, 'prometheus_retries'),
         verify_ssl=_option(verify_ssl, 'prometheus_verify_ssl'),
         ca_file=_option(ca_file, 'prometheus_ca_file'),
-        token=token, headers=headers, auth_headers=auth_headers)
+        token=token, headers=headers, auth_headers=auth_headers,
+        get_only=get_only)
 
 
 class PrometheusDataSource(base.WindowsDataSource):
@@ -98,7 +108,8 @@ class PrometheusDataSource(base.WindowsDataSource):
     Every argument left None takes its ``[failpredict]`` option
     (``prometheus_url``, ``prometheus_host_label``,
     ``prometheus_instance_label``, ``host_name_map``,
-    ``prometheus_scrape_interval``, ``prometheus_timeout``, ...).
+    ``prometheus_scrape_interval``, ``prometheus_schema``,
+    ``prometheus_timeout``, ...).
     ``token`` / ``headers`` / ``auth_headers`` (not options) travel with
     every request, for a proxy such as Aetos (:mod:`.aetos`).
     """
@@ -108,13 +119,18 @@ class PrometheusDataSource(base.WindowsDataSource):
     def __init__(self, url=None, host_label=None, instance_label=None,
                  host_name_map=None, scrape_interval=None, timeout=None,
                  retries=None, verify_ssl=None, ca_file=None, token=None,
-                 headers=None, concurrency=CONCURRENCY, auth_headers=None):
+                 headers=None, concurrency=CONCURRENCY, auth_headers=None,
+                 schema=None, instant_only=False):
         super().__init__()
+        #: Instant queries only, sent as GET (Aetos 3.0.0 serves nothing
+        #: else): windows come from subqueries (:meth:`.query.QueryBuilder.
+        #: subquery`), one request per metric as with range queries.
+        self.instant_only = bool(instant_only)
         #: The HTTP client every read goes through.
         self.client = configured_client(
             url=url, timeout=timeout, retries=retries, verify_ssl=verify_ssl,
             ca_file=ca_file, token=token, headers=headers,
-            auth_headers=auth_headers)
+            auth_headers=auth_headers, get_only=self.instant_only)
         self.url = self.client.url
         self.host_label = query.label_name(
             _option(host_label, 'prometheus_host_label'),
@@ -122,6 +138,9 @@ class PrometheusDataSource(base.WindowsDataSource):
         self.instance_label = query.label_name(
             _option(instance_label, 'prometheus_instance_label'),
             'prometheus_instance_label')
+        #: Which exporters' metrics are read: 'exporters' (node_exporter
+        #: and the libvirt exporter) or 'collectd' (write_prometheus).
+        self.schema = query.schema_name(_option(schema, 'prometheus_schema'))
         self.scrape_interval = float(_option(scrape_interval,
                                              'prometheus_scrape_interval'))
         if not self.scrape_interval > 0:
@@ -189,8 +208,7 @@ class PrometheusDataSource(base.WindowsDataSource):
         """
         period = self.list_period if period is None else period
         label = self.label_of(resource_type)
-        metric = (query.LIBVIRT_CPU if resource_type == metric_windows.INSTANCE
-                  else query.NODE_CPU)
+        metric = query.LIST_METRIC[self.schema][resource_type]
         promql = (f'group by ({label}) (last_over_time('
                   f'{metric}{{{label}!=""}}[{int(period)}s]))')
         data = self.client.query(promql, at=self.clock())
@@ -256,7 +274,7 @@ class PrometheusDataSource(base.WindowsDataSource):
             only = (tuple(names) if len(names) <= base.NAME_FILTER_LIMIT
                     else None)
             q = query.QueryBuilder(self.host_label, only, granularity,
-                                   self.scrape_interval)
+                                   self.scrape_interval, self.schema)
             at = e - query.EPSILON
             jobs = [self._instant_job(q.host_mean(m, period), at, m)
                     for m in metrics]
@@ -293,7 +311,13 @@ class PrometheusDataSource(base.WindowsDataSource):
             return {m: {} for m in metrics}
         start = float(start)
         n_steps = max(int(math.ceil((float(end) - start) / g)), 0)
-        q = query.QueryBuilder(label, names, g, self.scrape_interval)
+        q = query.QueryBuilder(label, names, g, self.scrape_interval,
+                               self.schema)
+        if self.instant_only:
+            # every piece's first evaluation is start + g * (k0 + 1) - EPS:
+            # one offset aligns them all to the step
+            q.set_offset(query.subquery_offset_ms(start + g - query.EPSILON,
+                                                  g))
         promql = {}
         for metric in metrics:
             text = q.of(resource_type, metric)
@@ -314,7 +338,7 @@ class PrometheusDataSource(base.WindowsDataSource):
                 last = first + g * (p_steps - 1)
                 keys.append((metric, first))
                 jobs.append(self._job(promql[metric], first, last, g, label,
-                                      metric))
+                                      metric, q, p_steps))
         results = self._run(jobs, bulk)
         out = {m: {} for m in metrics}
         for (metric, _first), per_name in zip(keys, results):
@@ -329,11 +353,17 @@ class PrometheusDataSource(base.WindowsDataSource):
                                   float(end))
         return out
 
-    def _job(self, promql, first, last, g, label, metric):
+    def _job(self, promql, first, last, g, label, metric, q, n_steps):
         def run():
-            data = self.client.query_range(promql, first, last, g)
+            shift = 0.0
+            if self.instant_only:
+                sub, at, shift = q.subquery(promql, first, n_steps)
+                data = self.client.query(sub, at=at)
+            else:
+                data = self.client.query_range(promql, first, last, g)
             try:
-                return decode.matrix(data, label, first, g)
+                out = decode.matrix(data, label, first + shift, g)
+                return {n: (t - shift, v) for n, (t, v) in out.items()}
             except (KeyError, IndexError, TypeError, ValueError) as exc:
                 raise metric_windows.MetricsUnavailable(
                     f'Prometheus at {self.url}: unexpected answer for '
@@ -348,7 +378,7 @@ class PrometheusDataSource(base.WindowsDataSource):
         one alternative fully present, the names asked for simply have no
         samples: their windows are NaN, nothing is raised.
         """
-        needs = query.NEEDS[resource_type]
+        needs = query.SCHEMA_NEEDS[self.schema][resource_type]
         wanted = sorted({n for m in metrics for alt in needs[m] for n in alt})
         data = self.client.query(q.presence(wanted, math.ceil(range_s)),
                                  at=at)
@@ -372,5 +402,6 @@ class PrometheusDataSource(base.WindowsDataSource):
                 f'Prometheus at {self.url} has no series with a '
                 f'{q.label!r} label in the {int(range_s)} s before '
                 f'{int(at)}: {"; ".join(problems)}. Is '
-                f'{EXPORTERS[resource_type]} scraped, and does its scrape '
+                f'{EXPORTERS[self.schema][resource_type]} scraped, and '
+                f'does its scrape '
                 f'configuration set the {q.label!r} label?')

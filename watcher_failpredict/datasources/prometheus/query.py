@@ -58,6 +58,32 @@ memory        libvirt_domain_memory_stats_unused_bytes) / 2^20`` (the
               ``libvirt_domain_info_memory_usage_bytes / 2^20``
 ============  ================================================================
 
+With ``schema='collectd'`` (collectd's ``write_prometheus`` plugin, whose
+exposition names a value list ``collectd_<plugin>_<type>[_<ds>][_total]``
+and labels its plugin instance and type instance, see
+:data:`COLLECTD_NEEDS`) the same metrics, in the same units, come from:
+
+============  ================================================================
+host cpu      ``100 - collectd_cpu_percent`` of the ``idle`` state (cpu
+              plugin with ``ValuesPercentage true``; ``ReportByCpu false``
+              labels the state ``cpu``, ``true`` labels it ``type``: both
+              are read, averaged over the CPUs), clamped to 0-100
+host memory   ``100 * used / (used + free + buffered + cached + slab_recl
+              + slab_unrecl)`` of ``collectd_memory`` (bytes, the memory
+              plugin's ``ValuesAbsolute true``, its default)
+memory_kib    ``collectd_memory{memory="used"} / 1024``
+host load     ``collectd_load_shortterm``
+host disk     ``rate(collectd_disk_disk_octets_read_total) +
+              rate(collectd_disk_disk_octets_write_total)``, all disks
+host net      ``rate(collectd_interface_if_octets_rx_total) +
+              rate(collectd_interface_if_octets_tx_total)``,
+              ``interface!="lo"``
+instance cpu  ``100 * rate(collectd_virt_virt_cpu_total_total) / 1e9``
+              (virt plugin, nanoseconds of CPU time): percent of ONE vCPU
+instance      ``(available - unused) / 2^20`` of ``collectd_virt_memory``
+memory        (type instance label ``virt``), else ``rss / 2^20``
+============  ================================================================
+
 Names (host label values, UUIDs) only reach the text inside a regex
 matcher, regex-escaped and then quoted as a PromQL string
 (:func:`string_literal`).
@@ -103,6 +129,56 @@ NEEDS = {
     },
 }
 
+#: collectd's write_prometheus plugin (collectd 5.12): the series of the
+#: cpu, memory, load, disk, interface and virt plugins.
+COLLECTD_CPU = 'collectd_cpu_percent'
+COLLECTD_MEMORY = 'collectd_memory'
+COLLECTD_LOAD = 'collectd_load_shortterm'
+COLLECTD_DISK_READ = 'collectd_disk_disk_octets_read_total'
+COLLECTD_DISK_WRITE = 'collectd_disk_disk_octets_write_total'
+COLLECTD_NET_RX = 'collectd_interface_if_octets_rx_total'
+COLLECTD_NET_TX = 'collectd_interface_if_octets_tx_total'
+COLLECTD_VIRT_CPU = 'collectd_virt_virt_cpu_total_total'
+COLLECTD_VIRT_MEMORY = 'collectd_virt_memory'
+#: The memory plugin's states (Linux); their sum is the host's memory.
+COLLECTD_MEMORY_STATES = ('used', 'buffered', 'cached', 'free', 'slab_recl',
+                          'slab_unrecl')
+
+COLLECTD_NEEDS = {
+    metric_windows.COMPUTE_NODE: {
+        'cpu': ((COLLECTD_CPU,),),
+        'memory': ((COLLECTD_MEMORY,),),
+        'memory_kib': ((COLLECTD_MEMORY,),),
+        'load': ((COLLECTD_LOAD,),),
+        'disk': ((COLLECTD_DISK_READ, COLLECTD_DISK_WRITE),),
+        'net': ((COLLECTD_NET_RX, COLLECTD_NET_TX),),
+    },
+    metric_windows.INSTANCE: {
+        'cpu': ((COLLECTD_VIRT_CPU,),),
+        'memory': ((COLLECTD_VIRT_MEMORY,),),
+    },
+}
+
+#: The metric schemas (``[failpredict] prometheus_schema``): the Prometheus
+#: metrics each of ours needs, and the one whose series list the names.
+SCHEMAS = ('exporters', 'collectd')
+SCHEMA_NEEDS = {'exporters': NEEDS, 'collectd': COLLECTD_NEEDS}
+LIST_METRIC = {
+    'exporters': {metric_windows.COMPUTE_NODE: NODE_CPU,
+                  metric_windows.INSTANCE: LIBVIRT_CPU},
+    'collectd': {metric_windows.COMPUTE_NODE: COLLECTD_CPU,
+                 metric_windows.INSTANCE: COLLECTD_VIRT_CPU},
+}
+
+
+def schema_name(schema):
+    """``schema`` if it is one of :data:`SCHEMAS`, else ValueError."""
+    if schema not in SCHEMAS:
+        raise ValueError(f'prometheus_schema={schema!r} is not one of '
+                         f'{", ".join(SCHEMAS)}')
+    return schema
+
+
 _REGEX_SPECIAL = set('\\.+*?()|[]{}^$')
 
 
@@ -118,6 +194,14 @@ def regex_escape(text):
     letter, digit or space, which Python's ``re.escape`` may produce).
     """
     return ''.join('\\' + c if c in _REGEX_SPECIAL else c for c in str(text))
+
+
+def subquery_offset_ms(first, step):
+    """Milliseconds from ``first`` to the next multiple of ``step`` (0 if
+    it is one): the offset of :meth:`QueryBuilder.subquery`.
+    """
+    first_ms = round(float(first) * 1000)
+    return (-first_ms) % (int(step) * 1000)
 
 
 def label_name(name, option):
@@ -137,10 +221,14 @@ class QueryBuilder:
     :param names: names to match, or None for every series with the label
     :param step: the windows' width, seconds
     :param scrape_interval: seconds between two samples of a series
+    :param schema: ``'exporters'`` (node_exporter, libvirt exporter) or
+        ``'collectd'`` (collectd's write_prometheus)
     """
 
-    def __init__(self, label, names, step, scrape_interval):
+    def __init__(self, label, names, step, scrape_interval,
+                 schema='exporters'):
         self.label = label
+        self.schema = schema_name(schema)
         self.step = int(step)
         self.rate_range = int(step) + int(-(-float(scrape_interval) // 1))
         matchers = [f'{label}!=""']
@@ -148,6 +236,41 @@ class QueryBuilder:
             regex = '|'.join(regex_escape(n) for n in names)
             matchers.append(f'{label}=~{string_literal(regex)}')
         self.matchers = matchers
+        self.set_offset(0)
+
+    def set_offset(self, offset_ms):
+        """Shift every range selector of the window queries ``offset_ms``
+        milliseconds back (``[10s] offset 1ms``): a subquery evaluates
+        at multiples of its step only (:meth:`subquery`).
+        """
+        self.offset_ms = int(offset_ms)
+        if self.offset_ms < 0:
+            raise ValueError(f'offset {offset_ms} ms is negative')
+        shift = f' offset {self.offset_ms}ms' if self.offset_ms else ''
+        self.window = f'[{self.step}s]{shift}'
+        self.rate_window = f'[{self.rate_range}s]{shift}'
+
+    def subquery(self, promql, first, n_steps):
+        """An instant query standing for the range query of ``promql``
+        evaluated at ``first + k * step`` (k < n_steps), for servers that
+        answer instant queries only (Aetos).
+
+        Returns ``(promql, at, offset_s)``: ``promql`` as a subquery
+        ``(promql)[n_steps * step s:step s]`` evaluated at ``at``, a
+        multiple of the step (where Prometheus aligns a subquery's
+        evaluations), whose range selectors are shifted back by
+        ``offset_s`` so that the evaluation at ``first + k * step +
+        offset_s`` reads the windows of the one at ``first + k * step``.
+        Set the offset (:meth:`set_offset`) before building ``promql``
+        with :func:`subquery_offset_ms`.
+        """
+        last_ms = round((float(first) + self.step * (n_steps - 1)) * 1000)
+        at_ms = last_ms + self.offset_ms
+        if at_ms % (self.step * 1000):
+            raise ValueError(f'offset {self.offset_ms} ms does not align '
+                             f'{first} to the {self.step} s step')
+        return (f'({promql})[{self.step * int(n_steps)}s:{self.step}s]',
+                at_ms / 1000.0, self.offset_ms / 1000.0)
 
     def selector(self, metric, *extra):
         return metric + '{' + ','.join(self.matchers + list(extra)) + '}'
@@ -155,21 +278,23 @@ class QueryBuilder:
     def gauge(self, metric, agg='sum', *extra):
         """``agg by (label)`` of each series' mean over the window."""
         return (f'{agg} by ({self.label}) (avg_over_time('
-                f'{self.selector(metric, *extra)}[{self.step}s]))')
+                f'{self.selector(metric, *extra)}{self.window}))')
 
     def counter(self, metric, *extra):
         """Per-second rate of a counter over the window, summed by label."""
         return (f'sum by ({self.label}) (rate('
-                f'{self.selector(metric, *extra)}[{self.rate_range}s]))')
+                f'{self.selector(metric, *extra)}{self.rate_window}))')
 
     def host(self, metric):
         """PromQL of host ``metric``, or None if it is not one."""
+        if self.schema == 'collectd':
+            return self._collectd_host(metric)
         if metric == 'cpu':
             # idle seconds per second and CPU, averaged over the CPUs: only
             # the idle series are read (one of node_exporter's 8 modes)
             idle_sel = self.selector(NODE_CPU, 'mode="idle"')
             idle = (f'avg by ({self.label}) (rate({idle_sel}'
-                    f'[{self.rate_range}s]))')
+                    f'{self.rate_window}))')
             return f'clamp(100 * (1 - {idle}), 0, 100)'
         if metric == 'memory':
             return (f'100 * (1 - {self.gauge(NODE_MEM_AVAILABLE)} / '
@@ -188,8 +313,50 @@ class QueryBuilder:
                     f'{self.counter(NODE_NET_TX, not_lo)}')
         return None
 
+    def _collectd_host(self, metric):
+        if metric == 'cpu':
+            # the idle state's percent, labelled "cpu" (ReportByCpu false)
+            # or "type" (ReportByCpu true, one series per CPU)
+            by_state = self.selector(COLLECTD_CPU, 'cpu="idle"')
+            by_cpu = self.selector(COLLECTD_CPU, 'type="idle"')
+            idle = (f'avg by ({self.label}) ('
+                    f'avg_over_time({by_state}{self.window}) or '
+                    f'avg_over_time({by_cpu}{self.window}))')
+            return f'clamp(100 - {idle}, 0, 100)'
+        used = self.gauge(COLLECTD_MEMORY, 'sum', 'memory="used"')
+        if metric == 'memory':
+            states = string_literal('|'.join(COLLECTD_MEMORY_STATES))
+            total = self.gauge(COLLECTD_MEMORY, 'sum', f'memory=~{states}')
+            return f'100 * {used} / {total}'
+        if metric == 'memory_kib':
+            return f'{used} / 1024'
+        if metric == 'load':
+            return self.gauge(COLLECTD_LOAD, 'avg')
+        if metric == 'disk':
+            return (f'{self.counter(COLLECTD_DISK_READ)} + '
+                    f'{self.counter(COLLECTD_DISK_WRITE)}')
+        if metric == 'net':
+            not_lo = 'interface!="lo"'
+            return (f'{self.counter(COLLECTD_NET_RX, not_lo)} + '
+                    f'{self.counter(COLLECTD_NET_TX, not_lo)}')
+        return None
+
+    def _collectd_instance(self, metric):
+        if metric == 'cpu':
+            # nanoseconds of CPU time per second
+            return f'100 * {self.counter(COLLECTD_VIRT_CPU)} / 1e9'
+        if metric == 'memory':
+            def part(name):
+                return self.gauge(COLLECTD_VIRT_MEMORY, 'sum',
+                                  f'virt="{name}"')
+            return (f'({part("available")} - {part("unused")}) / 1048576 '
+                    f'or {part("rss")} / 1048576')
+        return None
+
     def instance(self, metric):
         """PromQL of instance ``metric``, or None if it is not one."""
+        if self.schema == 'collectd':
+            return self._collectd_instance(metric)
         if metric == 'cpu':
             return f'100 * {self.counter(LIBVIRT_CPU)}'
         if metric == 'memory':
@@ -215,13 +382,20 @@ class QueryBuilder:
         """PromQL of a host counter's mean rate over ``period``, or None
         for other metrics.
         """
-        if metric == 'disk':
-            return (f'{self.counter_mean(NODE_DISK_READ, period)} + '
-                    f'{self.counter_mean(NODE_DISK_WRITTEN, period)}')
-        if metric == 'net':
+        if self.schema == 'collectd':
+            disk = (COLLECTD_DISK_READ, COLLECTD_DISK_WRITE)
+            net = (COLLECTD_NET_RX, COLLECTD_NET_TX)
+            not_lo = 'interface!="lo"'
+        else:
+            disk = (NODE_DISK_READ, NODE_DISK_WRITTEN)
+            net = (NODE_NET_RX, NODE_NET_TX)
             not_lo = 'device!="lo"'
-            return (f'{self.counter_mean(NODE_NET_RX, period, not_lo)} + '
-                    f'{self.counter_mean(NODE_NET_TX, period, not_lo)}')
+        if metric == 'disk':
+            return (f'{self.counter_mean(disk[0], period)} + '
+                    f'{self.counter_mean(disk[1], period)}')
+        if metric == 'net':
+            return (f'{self.counter_mean(net[0], period, not_lo)} + '
+                    f'{self.counter_mean(net[1], period, not_lo)}')
         return None
 
     def of(self, resource_type, metric):
