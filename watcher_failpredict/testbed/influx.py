@@ -31,6 +31,7 @@ from watcher_failpredict.datasources import collectd_schema as cs
 from watcher_failpredict.datasources import influxdb
 from watcher_failpredict.datasources import windows as metric_windows
 from watcher_failpredict.testbed import cluster
+from watcher_failpredict.testbed import metrics_sink
 
 MIB = 2.0 ** 20
 
@@ -41,7 +42,7 @@ def database_name(prefix, scenario_name, policy, seed):
     return re.sub(r'[^A-Za-z0-9_]', '_', raw)
 
 
-class InfluxMetrics:
+class InfluxMetrics(metrics_sink.RunMetrics):
     """Writes one testbed run's metrics into InfluxDB and reads them back.
 
     :param url: ``http://127.0.0.1:8086`` (credentials in the URL or
@@ -54,7 +55,6 @@ class InfluxMetrics:
         self.database = database
         self.username = username
         self.password = password
-        self.written_k = 0
         self.lines_written = 0
         self._counters = None
         self._reader = None
@@ -115,22 +115,7 @@ class InfluxMetrics:
                     full=False)
         return out
 
-    def sync(self, tb):
-        """Write what is new since the last call; returns the datasource."""
-        ds = self.reader(tb)
-        per = int(round(tb.scn['metrics_interval'] / tb.dt))
-        end_k = (tb.k // per) * per
-        lines = self.lines(tb, self.written_k, end_k)
+    def write(self, tb, start_k, end_k):
+        lines = self.lines(tb, start_k, end_k)
         if lines:
-            self.lines_written += ds.client.write(lines)
-        self.written_k = max(self.written_k, end_k)
-        # fresh per-audit caches, as a new audit finds them
-        ds.reset_caches()
-        return ds
-
-    def datasource(self, tb, history):
-        """The policy's datasource hook: ``history`` is not needed, the
-        database keeps every sample of the run.
-        """
-        del history
-        return self.sync(tb)
+            self.lines_written += self.reader(tb).client.write(lines)

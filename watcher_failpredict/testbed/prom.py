@@ -41,6 +41,7 @@ from watcher_failpredict.datasources.prometheus import exporter_schema as es
 from watcher_failpredict.datasources.prometheus import remote_write
 from watcher_failpredict.datasources import windows as metric_windows
 from watcher_failpredict.testbed import cluster
+from watcher_failpredict.testbed import metrics_sink
 
 MIB = 2.0 ** 20
 
@@ -54,7 +55,7 @@ def label_names(prefix, scenario_name, policy, seed):
     return f'{raw}_host', f'{raw}_uuid'
 
 
-class PrometheusMetrics:
+class PrometheusMetrics(metrics_sink.RunMetrics):
     """Writes one testbed run's metrics into Prometheus and reads them back.
 
     :param url: the Prometheus URL (``http://127.0.0.1:9090``)
@@ -66,7 +67,6 @@ class PrometheusMetrics:
         self.host_label = host_label
         self.instance_label = instance_label
         self.writer = remote_write.RemoteWriter(url)
-        self.written_k = 0
         self.samples_written = 0
         self._counters = {}
         self._reader = None
@@ -103,32 +103,20 @@ class PrometheusMetrics:
                 counters=self._counters)
         return out
 
-    def sync(self, tb):
-        """Write what is new since the last call; returns the datasource."""
-        ds = self.reader(tb)
-        per = int(round(tb.scn['metrics_interval'] / tb.dt))
-        end_k = (tb.k // per) * per
-        series = self.series(tb, self.written_k, end_k)
-        if series:
-            try:
-                self.samples_written += self.writer.write(series)
-            except (OSError, RuntimeError) as exc:
-                hint = ''
-                if 'out of order' in str(exc) or 'out of bounds' in str(exc):
-                    hint = (' (Prometheus takes each series\' samples in '
-                            'time order only: was this run written there '
-                            'before? use another --database-prefix or a '
-                            'fresh server)')
-                raise metric_windows.MetricsUnavailable(
-                    f'testbed: cannot write into Prometheus '
-                    f'{self.writer.url}: {type(exc).__name__}: {exc}{hint}'
-                ) from None
-        self.written_k = max(self.written_k, end_k)
-        # fresh per-audit caches, as a new audit finds them
-        ds.reset_caches()
-        return ds
-
-    def datasource(self, tb, history):
-        """The policy's datasource hook (Prometheus keeps the history)."""
-        del history
-        return self.sync(tb)
+    def write(self, tb, start_k, end_k):
+        series = self.series(tb, start_k, end_k)
+        if not series:
+            return
+        try:
+            self.samples_written += self.writer.write(series)
+        except (OSError, RuntimeError) as exc:
+            hint = ''
+            if 'out of order' in str(exc) or 'out of bounds' in str(exc):
+                hint = (' (Prometheus takes each series\' samples in '
+                        'time order only: was this run written there '
+                        'before? use another --database-prefix or a '
+                        'fresh server)')
+            raise metric_windows.MetricsUnavailable(
+                f'testbed: cannot write into Prometheus '
+                f'{self.writer.url}: {type(exc).__name__}: {exc}{hint}'
+            ) from None

@@ -451,13 +451,19 @@ def test_metrics_through_real_prometheus_same_decisions(short):
         client.close()
 
 
-def test_evaluate_command_with_influxdb(short, tmp_path, influxdb_server):
-    import io
-    from watcher_failpredict.cmd import main as cli
+def short_scenario_file(tmp_path):
+    """SHORT with a 15-minute test stretch, as a scenario file."""
     data = copy.deepcopy(SHORT)
     data['test_duration'] = 900
     path = tmp_path / 'short.yaml'
     path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_evaluate_command_with_influxdb(short, tmp_path, influxdb_server):
+    import io
+    from watcher_failpredict.cmd import main as cli
+    path = short_scenario_file(tmp_path)
     stdout, stderr = io.StringIO(), io.StringIO()
     rc = cli.main(['evaluate', '--scenario', str(path), '--policies',
                    'no-mig,least-cpu-wb', '--influxdb', influxdb_server.url,
@@ -478,10 +484,7 @@ def test_evaluate_command_with_prometheus(tmp_path, capsys):
     import io
     from watcher_failpredict.cmd import main as cli
     from watcher_failpredict.datasources.prometheus import local_server
-    data = copy.deepcopy(SHORT)
-    data['test_duration'] = 900
-    path = tmp_path / 'short.yaml'
-    path.write_text(yaml.safe_dump(data))
+    path = short_scenario_file(tmp_path)
     with local_server.PrometheusServer(remote_write_receiver=True) as server:
         stdout, stderr = io.StringIO(), io.StringIO()
         rc = cli.main(['evaluate', '--scenario', str(path), '--policies',
