@@ -28,7 +28,7 @@ Shape, chosen to match the paper's testbed and the issue's benchmark spec:
 * one saturated node per 50 (node 0, 50, 100, ...; at least one): its
   instances demand about 120 % of its cores, so they get about 83 % of
   what they ask for and its load average is above its cores (the
-  strategy's ``speed_floor`` gate relieves it); the others run at 25-45 %.
+  strategy's whether-to-move rule relieves it); the others run at 25-45 %.
 
 Host CPU is derived from its instances' demand plus a little hypervisor
 overhead, so Watcher's ``workload_balance`` (which sums instance CPU) and our

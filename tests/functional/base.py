@@ -212,7 +212,7 @@ def host_history_values(end, rng, history=HISTORY):
         load = NODE_VCPUS * cpu / 100.0 + rng.normal(0, 0.2, t.shape).clip(0)
         if host.role == 'saturated':
             # its VNFs ask for more CPU than its cores give (the strategy's
-            # speed_floor gate relieves only a host whose consumers starve)
+            # whether-to-move rule relieves only a host whose VNFs starve)
             load = load + SATURATED_EXTRA_DEMAND
         disk_rate = 2e6 + 3e4 * cpu + rng.normal(0, 1e5, t.shape).clip(0)
         net_rate = 5e6 + 1e5 * cpu + rng.normal(0, 1e5, t.shape).clip(0)

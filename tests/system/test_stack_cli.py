@@ -249,7 +249,8 @@ def test_stack_through_openstack_cli(stack):
     # The one-minute load average lags the CPU by about a minute: wait
     # until it says compute-1's consumers starve over the whole period
     # (12 vCPUs over a load of 17 or more: at most 70 % of the CPU they
-    # ask for, below the strategy's default speed_floor of 85 %).
+    # ask for, where vm-1, busy 90 % of its vCPU, queues past its
+    # capacity: the strategy's queueing rule moves it).
     load = _wait('compute-1 load average over the period (collectd)',
                  lambda: _source_min_load(stack), lambda v: v >= 17.0,
                  PERIOD + 180, interval=5)

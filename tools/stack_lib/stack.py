@@ -836,8 +836,9 @@ instance_metrics = guest
         # while the stack's own services keep their share of the CPUs.
         # Twice as many workers as the node's vCPUs in Watcher's model: its
         # load average (runnable demand) then says its consumers get about
-        # half the CPU they ask for, so the strategy's speed_floor gate
-        # relieves it, as it would a real saturated host of that size.
+        # half the CPU they ask for, so the strategy's whether-to-move rule
+        # (move_rule) relieves it, as it would a real saturated host of
+        # that size.
         workers = max(n, STARVING_WORKERS_PER_VCPU * scenario.NODE_VCPUS)
         started = p.start(['nice', '-n', '19', '/usr/bin/stress-ng',
                            '--cpu', str(workers),

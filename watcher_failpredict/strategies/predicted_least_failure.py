@@ -33,6 +33,7 @@ from watcher_failpredict.prediction import ranking
 from watcher_failpredict.strategies import migrations
 from watcher_failpredict.strategies import move_gate
 from watcher_failpredict.strategies import placement
+from watcher_failpredict.strategies import queueing
 
 LOG = log.getLogger(__name__)
 
@@ -79,6 +80,9 @@ PROACTIVE = 'proactive'
 #: Proactive mode tries at most this many VNFs per source before giving up
 #: on it (each try costs one model call for its destinations).
 PROACTIVE_TRIES = 3
+#: Whether to relieve a failing host and which VNF (``move_rule``),
+#: default first.
+MOVE_RULES = ('queueing', 'speed_floor')
 
 #: JSON schema (draft 4, as Watcher's API validates) has no "finite"
 #: keyword, and NaN passes every ``minimum`` and ``maximum``: jsonschema
@@ -344,6 +348,22 @@ class PredictedLeastFailure(base.BaseStrategy):
                                    'not gated.',
                     'type': 'number', 'minimum': 0, 'maximum': 1,
                     **NOT_NAN, 'default': 0.85,
+                },
+                'move_rule': {
+                    'description': 'Whether to move and which VNF (reactive '
+                                   'mode). speed_floor: relieve a failing '
+                                   'host when its consumers get less than '
+                                   'speed_floor of the CPU they ask for, '
+                                   'moving the VNF instance_choice names. '
+                                   'queueing: move the VNF whose move spares '
+                                   'the most requests (Little\'s law on '
+                                   'each VNF\'s utilisation at its host\'s '
+                                   'processor-sharing speed, over the '
+                                   'cooldown, minus the migration\'s and '
+                                   'switch-over\'s cost), and only when '
+                                   'that is positive.',
+                    'type': 'string', 'enum': list(MOVE_RULES),
+                    'default': MOVE_RULES[0],
                 },
                 'instance_choice': {
                     'description': 'Which VNF leaves a failing host (reactive '
@@ -632,8 +652,13 @@ class PredictedLeastFailure(base.BaseStrategy):
             sources.append(node)
 
         cands = self._movable_instances(sources, recent_inst)
-        inst_win = self._instance_windows(
-            [i for insts in cands.values() for i in insts])
+        if params['move_rule'] == 'queueing' and not self._proactive:
+            # the VNFs that stay share the source's cores too
+            read = [i for s in sources
+                    for i in self.compute_model.get_node_instances(s)]
+        else:
+            read = [i for insts in cands.values() for i in insts]
+        inst_win = self._instance_windows(read)
         for source in sources:
             if len(self.moves) >= int(params['max_migrations']):
                 LOG.info('max_migrations (%s) reached',
@@ -823,7 +848,12 @@ class PredictedLeastFailure(base.BaseStrategy):
         """Plan one move off ``source``; False when none is possible or
         none is worth it.
         """
-        if not self._starved_enough(source):
+        queueing_rule = self.params['move_rule'] == 'queueing'
+        if queueing_rule:
+            src_load = self._host_load(source, inst_win)
+            if src_load is None:
+                queueing_rule = False
+        if not queueing_rule and not self._starved_enough(source):
             return False
         src_name = self.node_names[source.uuid]
         host_cpu = self._host_cpu(src_name)
@@ -842,8 +872,11 @@ class PredictedLeastFailure(base.BaseStrategy):
                 inst.uuid, relief,
                 placement.migration_cost(inst.memory, cpu_mean),
                 host_cpu, threshold))
-        choice = placement.choose_instance(candidates,
-                                           self.params['instance_choice'])
+        if queueing_rule:
+            choice = self._most_sparing(source, src_load, candidates, raw)
+        else:
+            choice = placement.choose_instance(
+                candidates, self.params['instance_choice'])
         if choice is None:
             LOG.warning('Host %s is failing (%.1f %%) but none of its '
                         'instances can be moved', source.hostname, host_cpu)
@@ -854,12 +887,105 @@ class PredictedLeastFailure(base.BaseStrategy):
                                       threshold)
         if dest is None:
             return False
-        self._estimate_migration(inst, *raw[choice.uuid])
+        est = self._estimate_migration(inst, *raw[choice.uuid])
+        if queueing_rule:
+            worth = self._move_value(src_load, inst, dest[0], est)
+            if not worth.pays:
+                self.moves_not_worth += 1
+                LOG.info('Move of %s from %s to %s not planned: it %s',
+                         inst.uuid, source.hostname, dest[0].hostname,
+                         worth.reason())
+                return False
+            LOG.info('Move of %s from %s to %s %s', inst.uuid,
+                     source.hostname, dest[0].hostname, worth.reason())
         self._plan_move(inst, source, dest[0], cpu_series, mem_series)
         LOG.info('Move %s (%s MB, relieves %.1f %% points, cost %.0f) from '
                  '%s to %s', inst.uuid, inst.memory, choice.relief,
                  choice.cost, source.hostname, dest[0].hostname)
         return True
+
+    def _load_average(self, node):
+        """A host's runnable demand (cores): its load average's mean over
+        the trigger period; NaN without samples.
+        """
+        if 'load' not in self.windows.data:
+            return math.nan
+        return float(placement.period_mean(
+            self.windows.series('load', self.node_names[node.uuid]),
+            self.period_steps))
+
+    def _host_load(self, source, inst_win):
+        """queueing.HostLoad of a source over the trigger period (its
+        instances with CPU metrics, movable or not), or None (warned)
+        without a load average.
+        """
+        demand = self._load_average(source)
+        if np.isnan(demand):
+            LOG.warning('Host %s reports no load average: what a move off '
+                        'it spares cannot be weighed; falling back to '
+                        'speed_floor and instance_choice', source.hostname)
+            return None
+        vnf_demand, vcpus, self._vnf_slot = [], [], {}
+        for inst in self.compute_model.get_node_instances(source):
+            if inst_win is None or inst.uuid not in inst_win.names or \
+                    inst.uuid in self.garbage_instances:
+                continue
+            cpu = float(placement.period_mean(
+                inst_win.series('cpu', inst.uuid), self.period_steps))
+            if np.isnan(cpu):
+                continue
+            self._vnf_slot[inst.uuid] = len(vnf_demand)
+            vcpus.append(float(max(inst.vcpus or 1, 1)))
+            vnf_demand.append(max(cpu, 0.0) / 100.0 * vcpus[-1])
+        return queueing.HostLoad(float(source.vcpus), demand,
+                                 tuple(vnf_demand), tuple(vcpus))
+
+    def _stay(self):
+        """Seconds over which a move's effect is counted: a moved VNF
+        cannot leave again within the cooldown, and the model sees a
+        horizon ahead; the present is held as it is meanwhile.
+        """
+        return max(float(self.params['cooldown']),
+                   self._model_horizon() or 0.0)
+
+    def _most_sparing(self, source, src_load, candidates, raw):
+        """The candidate whose move to an idle host spares the most
+        requests (ties: cheapest), or None when none relieves anything;
+        a VNF whose live migration would not converge is passed over.
+        """
+        idle = queueing.HostLoad(float(source.vcpus), 0.0, (), ())
+        best = None
+        for c in candidates:
+            if c.relief <= 0 or c.uuid not in self._vnf_slot:
+                continue
+            inst = self.compute_model.get_instance_by_uuid(c.uuid)
+            if not self._estimate_migration(inst, *raw[c.uuid]).converges:
+                LOG.info('Instance %s on %s not a candidate: its live '
+                         'migration would not converge', c.uuid,
+                         source.hostname)
+                continue
+            spared = queueing.move_value(
+                src_load, self._vnf_slot[c.uuid], idle, 0.0, 0.0,
+                self._stay()).spared_per_s
+            key = (-spared, c.cost, c.uuid)
+            if best is None or key < best[0]:
+                best = (key, c)
+        return None if best is None else best[1]
+
+    def _move_value(self, src_load, inst, dest, est):
+        demand = self._load_average(dest)
+        if np.isnan(demand):
+            # without a load average, its busy cores are its demand
+            demand = self._host_cpu(self.node_names[dest.uuid]) * \
+                dest.vcpus / 100.0
+        # the destination's own VNFs count in its background: the
+        # feasibility rule keeps it below the threshold with the VNF, so
+        # their speed rarely changes
+        dst_load = queueing.HostLoad(float(dest.vcpus), demand, (), ())
+        return queueing.move_value(
+            src_load, self._vnf_slot[inst.uuid], dst_load,
+            est.seconds if est.converges else math.inf, est.downtime,
+            self._stay())
 
     def _plan_move(self, inst, source, dest, cpu_series, mem_series):
         """Add the migrate action and move the VNF's load in the working

@@ -140,6 +140,7 @@ def random_scenario(rng):
         'mode': rng.choice((plf.REACTIVE, plf.REACTIVE, plf.PROACTIVE)),
         'risk_threshold': rng.choice((0.3, 0.5, 0.9)),
         'cost_weight': rng.choice((0.0, 0.1, 1.0, 10.0)),
+        'move_rule': rng.choice(plf.MOVE_RULES),
     }
     sc = Scenario(c, params, set(), set(), set(), set())
     hosts = [f'h{i}' for i in range(rng.randint(2, 8))]

@@ -21,7 +21,7 @@ at which some host is in failure state by the trigger, every *shadow*
 policy is asked what it would do in that same state (its moves are not
 carried out), and each answer is scored by the look-ahead oracle's
 rollouts on the true future exogenous load (``lookahead.rollout``, common
-random numbers, 660 s on ``paper``) against:
+random numbers, 1260 s on ``paper``) against:
 
 * ``base``: no move;
 * ``best``: the best single move off a failing host (each movable VNF of

@@ -31,7 +31,10 @@ LOGGER = ts.LOGGER
 
 
 def _failing(load, speed_floor=None, **params):
-    """'src' at 95 % CPU reporting ``load`` runnable cores, one VNF."""
+    """'src' at 95 % CPU reporting ``load`` runnable cores, one VNF; the
+    whether-to-move rule is speed_floor (not the default queueing rule).
+    """
+    params.setdefault('move_rule', 'speed_floor')
     c = ts.Cluster()
     c.host('src', 95.0, load=load)
     c.host('dst', 10.0)

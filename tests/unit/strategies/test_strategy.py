@@ -64,8 +64,8 @@ def test_schema_defaults_filled_like_watcher_api():
     assert params == {'threshold': 90.0, 'period': 300, 'granularity': 10,
                       'horizon': None, 'max_migrations': 1, 'cooldown': 600,
                       'mode': 'reactive', 'risk_threshold': 0.5,
-                      'cost_weight': 1.0, 'speed_floor': 0.85,
-                      'instance_choice': 'most_relief'}
+                      'cost_weight': 1.0, 'move_rule': 'queueing',
+                      'speed_floor': 0.85, 'instance_choice': 'most_relief'}
     for spec in plf.PredictedLeastFailure.get_schema()['properties'].values():
         assert spec['description']
 
@@ -151,20 +151,24 @@ def _choice_cluster():
 
 def test_instance_choice_skips_ineligible_and_picks_cheapest_relieving():
     c = _choice_cluster()
-    solution = c.strategy(instance_choice='cheapest_ending').execute()
+    solution = c.strategy(move_rule='speed_floor',
+                          instance_choice='cheapest_ending').execute()
     assert moves(solution) == [('small', 'src', 'dst')]
     assert c.model.get_node_by_instance_uuid('small').hostname == 'dst'
 
 
 def test_instance_choice_by_default_moves_the_largest_eligible_consumer():
-    # 'big' and 'small' relieve the same (2 vCPUs at 100 %); the
-    # ineligible ones relieve as much but are never chosen; 'small' is the
-    # cheaper of the two
+    # (the speed_floor rule's choice; the queueing rule's is in
+    # test_queueing.py) 'big' and 'small' relieve the same (2 vCPUs at
+    # 100 %); the ineligible ones relieve as much but are never chosen;
+    # 'small' is the cheaper of the two
     c = _choice_cluster()
     c.instance('busiest', 'src', cpu=100, vcpus=4, memory=8192)
-    assert moves(c.strategy().execute()) == [('busiest', 'src', 'dst')]
+    assert moves(c.strategy(move_rule='speed_floor').execute()) == [
+        ('busiest', 'src', 'dst')]
     c = _choice_cluster()
-    assert moves(c.strategy().execute()) == [('small', 'src', 'dst')]
+    assert moves(c.strategy(move_rule='speed_floor').execute()) == [
+        ('small', 'src', 'dst')]
 
 
 def test_cooldown_expired_instance_can_move_again():
@@ -201,7 +205,9 @@ def test_audit_tag_filter_when_configured():
     c.instance('cheap', 'src', cpu=100, vcpus=2, memory=512,
                metadata={'optimize': 'false'})
     c.instance('dear', 'src', cpu=100, vcpus=2, memory=4096, metadata={})
-    strategy = c.strategy()
+    # (speed_floor: the queueing rule would not move a VM whose live
+    # migration does not converge, test_queueing.py)
+    strategy = c.strategy(move_rule='speed_floor')
     strategy.config['check_optimize_metadata'] = True
     assert moves(strategy.execute()) == [('dear', 'src', 'dst')]
 
@@ -225,7 +231,7 @@ def test_each_destination_rejection_reason(caplog):
     c.host('ok', 60.0)
     c.instance('vm1', 'src', cpu=100, vcpus=2, memory=2048, disk=10)
     with caplog.at_level(logging.DEBUG, logger=LOGGER):
-        solution = c.strategy().execute()
+        solution = c.strategy(move_rule='speed_floor').execute()
     assert moves(solution) == [('vm1', 'src', 'ok')]
     text = caplog.text
     for host, reason in [('src', 'it is the source'),
@@ -696,11 +702,13 @@ def test_virt_form_cpu_per_vcpu_is_scaled_to_the_instance():
         c.instance('vm4', 'src', cpu=200.0, vcpus=4)
         return c
 
+    # (speed_floor: the feasibility rule is what is checked here)
     per_vcpu = cluster()
     per_vcpu.ds.instance_cpu_per_vcpu = True
-    assert moves(per_vcpu.strategy().execute()) == [('vm4', 'src', 'dst')]
+    assert moves(per_vcpu.strategy(move_rule='speed_floor').execute()) == [
+        ('vm4', 'src', 'dst')]
     # read as percent of the instance, the same numbers would not fit on dst
-    assert moves(cluster().strategy().execute()) == []
+    assert moves(cluster().strategy(move_rule='speed_floor').execute()) == []
 
 
 def test_a_datasource_the_strategy_built_is_closed_with_the_audit():

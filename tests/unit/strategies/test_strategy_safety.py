@@ -81,7 +81,10 @@ def test_after_planning_no_destination_is_failing_by_the_working_windows():
     # sampled steps the VNF adds 22.5
     for name, level in (('a', 64.0), ('b', 66.0), ('c', 69.0)):
         c.host(name, _every_other_step(level))
-    strategy = c.strategy(threshold=THRESHOLD, max_migrations=3)
+    # speed_floor: these VNFs idle half the time and the queueing rule
+    # would not move them; the feasibility rule is the same for both
+    strategy = c.strategy(threshold=THRESHOLD, max_migrations=3,
+                          move_rule='speed_floor')
     solution = strategy.execute()
     planned = moves(solution)
     assert [dst for _, _, dst in planned] == ['a', 'b', 'c'][:len(planned)]
@@ -182,16 +185,17 @@ def test_failing_host_reporting_garbage_is_not_a_source_either():
     assert indicators(solution)['hosts_implausible_metrics'] == 1
 
 
-def test_vnf_reporting_garbage_is_not_moved(caplog):
+@pytest.mark.parametrize('move_rule', ['queueing', 'speed_floor'])
+def test_vnf_reporting_garbage_is_not_moved(caplog, move_rule):
     caplog.set_level(logging.WARNING, logger=LOGGER)
     bad = np.full(Cluster.n, 90.0)
     bad[-2] = 1e6
     c = Cluster()
-    c.host('src', 95.0)
+    c.host('src', 95.0, load=20.0)
     c.host('dst', 10.0)
     c.instance('vm-bad', 'src', cpu=bad, vcpus=2, memory=512)
-    c.instance('vm-ok', 'src', cpu=60.0, vcpus=2, memory=4096)
-    solution = c.strategy().execute()
+    c.instance('vm-ok', 'src', cpu=60.0, vcpus=2, memory=1024)
+    solution = c.strategy(move_rule=move_rule).execute()
     assert moves(solution) == [('vm-ok', 'src', 'dst')]
     assert 'Instance vm-bad on src not a candidate: implausible cpu ' \
         'reading 1e+06' in caplog.text

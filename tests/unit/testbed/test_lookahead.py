@@ -43,12 +43,12 @@ def busy_testbed(scn, k=150):
     return tb
 
 
-def test_look_ahead_covers_the_longest_migration_and_the_cooldown():
+def test_look_ahead_covers_the_longest_migration_and_two_cooldowns():
     paper = scenario.load('paper')
     longest, _ = lookahead.physics.migration_duration(1024, 1.0)
     assert 50 < longest < 52
-    # 51 s + 600 s cooldown + 2 s timeout, up to a whole minute
-    assert lookahead.look_ahead_seconds(paper) == 660.0
+    # 51 s + 2 x 600 s cooldown + 2 s timeout, up to a whole minute
+    assert lookahead.look_ahead_seconds(paper) == 1260.0
 
 
 def test_a_fork_replays_the_testbed_exactly(short):
