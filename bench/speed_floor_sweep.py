@@ -58,15 +58,15 @@ def _run(scn, seed, policy):
 
 def _policies(scn, bundle, floor):
     md = pol.model_metadata(scn)
+    # the speed_floor rule (not the default queueing rule) is what is swept
+    gate = {'move_rule': 'speed_floor', 'speed_floor': floor}
     return {
         f'proposed@{floor}': pol.StrategyPolicy(
-            'proposed', scn, bundle, {'speed_floor': floor}),
+            'proposed', scn, bundle, gate),
         f'proactive@{floor}': pol.StrategyPolicy(
-            'proposed', scn, bundle, {'speed_floor': floor,
-                                      'mode': 'proactive'}),
+            'proposed', scn, bundle, dict(gate, mode='proactive')),
         f'least-cpu@{floor}': pol.StrategyPolicy(
-            'least-cpu', scn, baseline_risk.CurrentCpuRisk(md),
-            {'speed_floor': floor}),
+            'least-cpu', scn, baseline_risk.CurrentCpuRisk(md), gate),
     }
 
 

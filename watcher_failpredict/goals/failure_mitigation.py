@@ -86,12 +86,10 @@ class FailureMitigationSpecification(efficacy_base.EfficacySpecification):
                    'never taken for an idle host. The decision engine log '
                    'names each reading.', required=False),
             _Count('moves_not_worth',
-                   'Hosts in failure state left as they are because a '
-                   'migration would cost their VNFs more than it spares '
-                   'them (move_rule: queueing, the requests spared against '
-                   'the migration\'s; speed_floor, consumers still getting '
-                   'that share of the CPU they ask for). The decision '
-                   'engine log says so for each.', required=False),
+                   'Hosts in failure state left as they are: moving a VNF '
+                   'would cost their VNFs more than it spares them '
+                   '(move_rule). The decision engine log says why for '
+                   'each.', required=False),
         ]
 
     def get_global_efficacy_indicator(self, indicators_map=None):

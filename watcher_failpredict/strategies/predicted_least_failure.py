@@ -110,18 +110,25 @@ class PredictedLeastFailure(base.BaseStrategy):
         trained model predicts is least likely to be in failure state
         within its horizon once that VNF's load is added.
 
-        Which VNF: among the host's ACTIVE, unlocked, non-excluded
-        instances that were not migrated in the last ``cooldown`` seconds
-        and have metrics, the one whose departure relieves the host the
-        most, the cheapest to migrate on ties (``instance_choice``,
-        placement.choose_instance): a saturated host shares its CPU among
-        its consumers by their demand, so its largest consumer frees the
-        most and is the most slowed. A live migration's duration and
-        outage grow with the VM's memory and its dirty-page rate, so the
-        cost is memory (MB) x (1 + CPU fraction), the CPU standing in for
-        the dirty rate. ``instance_choice=cheapest_ending`` keeps the
-        earlier rule: the cheapest VM whose departure alone ends the
-        overload.
+        Whether to move and which VNF (``move_rule=queueing``, the
+        default; strategies/queueing.py): the host's cores are shared among
+        its runnable demand (its load average), so each VNF runs at
+        ``g = min(1, cores / load)`` and, busy ``rho = demand / (vCPUs x
+        g)`` of the time, holds ``rho / (1 - rho)`` requests (Little's law
+        for an M/M/1 queue, continued along its tangent past 0.95). Among
+        the host's ACTIVE, unlocked, non-excluded instances that were not
+        migrated in the last ``cooldown`` seconds, have metrics and whose
+        live migration would converge, the one whose move spares the most
+        requests is chosen; it is moved only when what it spares over the
+        cooldown (or the model's horizon, the longer) exceeds what the
+        migration costs: the copy threads' load on both hosts while it
+        runs and the switch-over outage. A failing host whose VNFs barely
+        queue is left alone (``moves_not_worth``).
+        ``move_rule=speed_floor`` keeps the earlier rule: relieve a host
+        whose consumers get less than ``speed_floor`` of the CPU they ask
+        for, moving its largest consumer (``instance_choice=most_relief``)
+        or the cheapest VM whose departure alone ends the overload
+        (``cheapest_ending``).
 
         Where: only hosts that are enabled and up, in the audit scope, not
         the source, with enough free vCPU, RAM and disk under the allocation
@@ -174,8 +181,12 @@ class PredictedLeastFailure(base.BaseStrategy):
           log names them and the ``hosts_skipped`` efficacy indicator
           counts them (``hosts_implausible_metrics`` the garbage ones). A
           VNF whose own readings are garbage is never moved.
-        * A failing host is relieved only when its consumers starve
-          (``speed_floor``, strategies/move_gate.py).
+        * A failing host is relieved only when a move spares its VNFs'
+          requests more than it costs them (``move_rule``). The queueing
+          rule holds the present for the cooldown: a host whose VNFs
+          suffer a little for hours (a persistent modest overload) is
+          left alone, and it needs collectd's ``load`` plugin (without a
+          load average it falls back to ``speed_floor``).
     """
 
     DATASOURCE_METRICS = ['host_cpu_usage', 'instance_cpu_usage',
