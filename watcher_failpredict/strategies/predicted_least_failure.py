@@ -827,11 +827,16 @@ class PredictedLeastFailure(base.BaseStrategy):
         over the trigger period (move_gate.consumer_speed); NaN without
         load samples.
         """
+        return move_gate.consumer_speed(self._load_period(node), node.vcpus)
+
+    def _load_period(self, node):
+        """A host's load average (runnable demand, cores) over the
+        trigger period, in the working windows; empty without samples.
+        """
         if 'load' not in self.windows.data:
-            return float('nan')
-        demand = self.windows.series('load', self.node_names[node.uuid])
-        return move_gate.consumer_speed(demand[-self.period_steps:],
-                                        node.vcpus)
+            return np.array([])
+        return self.windows.series(
+            'load', self.node_names[node.uuid])[-self.period_steps:]
 
     def _starved_enough(self, source):
         """The whether-to-move gate of a failing host (``speed_floor``);
@@ -860,6 +865,7 @@ class PredictedLeastFailure(base.BaseStrategy):
         none is worth it.
         """
         queueing_rule = self.params['move_rule'] == 'queueing'
+        self._estimates = {}
         if queueing_rule:
             src_load = self._host_load(source, inst_win)
             if src_load is None:
@@ -898,7 +904,9 @@ class PredictedLeastFailure(base.BaseStrategy):
                                       threshold)
         if dest is None:
             return False
-        est = self._estimate_migration(inst, *raw[choice.uuid])
+        # the queueing rule estimated every candidate's migration already
+        est = self._estimates.get(choice.uuid) or self._estimate_migration(
+            inst, *raw[choice.uuid])
         if queueing_rule:
             worth = self._move_value(src_load, inst, dest[0], est)
             if not worth.pays:
@@ -919,11 +927,9 @@ class PredictedLeastFailure(base.BaseStrategy):
         """A host's runnable demand (cores): its load average's mean over
         the trigger period; NaN without samples.
         """
-        if 'load' not in self.windows.data:
-            return math.nan
-        return float(placement.period_mean(
-            self.windows.series('load', self.node_names[node.uuid]),
-            self.period_steps))
+        load = self._load_period(node)
+        return float(placement.period_mean(load, self.period_steps)) \
+            if load.size else math.nan
 
     def _host_load(self, source, inst_win):
         """queueing.HostLoad of a source over the trigger period (its
@@ -970,7 +976,9 @@ class PredictedLeastFailure(base.BaseStrategy):
             if c.relief <= 0 or c.uuid not in self._vnf_slot:
                 continue
             inst = self.compute_model.get_instance_by_uuid(c.uuid)
-            if not self._estimate_migration(inst, *raw[c.uuid]).converges:
+            self._estimates[c.uuid] = est = self._estimate_migration(
+                inst, *raw[c.uuid])
+            if not est.converges:
                 LOG.info('Instance %s on %s not a candidate: its live '
                          'migration would not converge', c.uuid,
                          source.hostname)
