@@ -42,9 +42,10 @@ def add_parser(subparsers):
     e.add_argument('--policies', default=None, metavar='P1,P2',
                    help='comma-separated policies (default: all of no-mig, '
                         'random, least-cpu, least-cpu-wb, mean-kstd, trend, '
-                        'seasonal, proposed, proposed-proactive, '
-                        'least-cpu-gated, '
-                        'oracle-peak, lookahead-persistence, '
+                        'seasonal, least-cpu-gated, seasonal-gated, '
+                        'proposed, proposed-proactive, oracle-peak, '
+                        'perfect-model, perfect-model-proactive, '
+                        'lookahead-persistence, '
                         'oracle-reactive, oracle)')
     e.add_argument('--influxdb', metavar='URL', type=common.influxdb_url,
                    help='write the testbed\'s metrics into this InfluxDB '

@@ -13,6 +13,7 @@
 """The testbed's extra policies, trace scenarios and seed aggregation."""
 
 import copy
+import dataclasses
 import math
 
 import numpy as np
@@ -26,6 +27,7 @@ from watcher_failpredict.prediction import baselines
 from watcher_failpredict.prediction import traces
 from watcher_failpredict.testbed import cluster
 from watcher_failpredict.testbed import loads
+from watcher_failpredict.testbed import lookahead
 from watcher_failpredict.testbed import policies
 from watcher_failpredict.testbed import report
 from watcher_failpredict.testbed import runner
@@ -196,6 +198,97 @@ def test_seasonal_policy_runs_the_real_strategy_on_the_training_history(
     train = runner.simulate_history(short, 1)
     np.testing.assert_array_equal(seen[0], train.rec_cpu)
     assert seen[0].shape[1] == short['train_duration'] // short['step']
+
+
+def test_gated_rankings_run_the_strategys_own_rule(short):
+    """The -gated policies keep their ranking and drop the simple rules'
+    always-move: the strategy decides with its schema defaults.
+    """
+    from watcher.common import utils
+
+    from watcher_failpredict.strategies import predicted_least_failure as plf
+    schema = plf.PredictedLeastFailure.get_schema()['properties']
+    train = runner.simulate_history(short, 1).rec_cpu
+    with pytest.raises(ValueError, match='seasonal-gated policy needs'):
+        policies.make_policy('seasonal-gated', short, cluster.Testbed(
+            short, 1), 1)
+    ranking = {'perfect-model': policies.PerfectModel,
+               'oracle-peak': policies.OracleRisk,
+               'seasonal-gated': policies.SeasonalRisk,
+               'seasonal': policies.SeasonalRisk,
+               'least-cpu-gated': baseline_risk.CurrentCpuRisk,
+               'least-cpu': baseline_risk.CurrentCpuRisk}
+    for gated, simple in (('perfect-model', 'oracle-peak'),
+                          ('seasonal-gated', 'seasonal'),
+                          ('least-cpu-gated', 'least-cpu')):
+        runs = {}
+        for name in (gated, simple):
+            tb, policy = runner.run_policy(short, name, 1, history=train)
+            assert type(policy.strategy.model_bundle) is ranking[name]
+            runs[name] = (tb, policy)
+            assert policy.calls > 0
+            assert len(tb.migrations) == len(policy.history)
+        params = utils.Struct(runs[gated][1].strategy.params)
+        assert params.move_rule == schema['move_rule']['default'] == \
+            'queueing'
+        assert params.instance_choice == \
+            schema['instance_choice']['default']
+        assert 'move_rule' not in runs[gated][1].strategy.input_parameters
+        simple_params = utils.Struct(runs[simple][1].strategy.params)
+        assert (simple_params.move_rule, simple_params.speed_floor) == (
+            'speed_floor', 1.0)
+
+
+def test_perfect_model_predicts_its_training_targets_exactly(short):
+    md = policies.model_metadata(short)
+    tb = cluster.Testbed(short, 1)
+    tb.run_until(240)
+    times, host, _ = tb.metric_samples(0)
+    win = metric_windows.ClusterWindows(
+        names=tuple(cluster.host_name(s) for s in range(tb.n_servers)),
+        times=times, step=10, data={'cpu': host['cpu']},
+        last_seen=np.full(tb.n_servers, times[-1]))
+    # the targets: the realised peak of the trigger-period mean over the
+    # horizon (what oracle-peak ranks by), and whether it reaches the
+    # threshold (the failure label)
+    peak = 100 * policies.OracleRisk(md, tb).predict_risk(win)
+    model = policies.PerfectModel(md, tb)
+    assert model.has_peak_model
+    risk, got_peak = model.predict_risk_and_peak(win)
+    np.testing.assert_allclose(got_peak, peak)
+    np.testing.assert_array_equal(risk, (peak >= md['threshold']) * 1.0)
+    assert 0 < risk.sum() < tb.n_servers    # both labels occur here
+    np.testing.assert_array_equal(model.predict_risk(win), risk)
+    # a planned move's load counts: 30 points more on one host
+    more = dataclasses.replace(win, data={'cpu': win.data['cpu'] + np.where(
+        np.arange(tb.n_servers)[:, None] == int(np.argmin(peak)), 30.0,
+        0.0)})
+    np.testing.assert_allclose(model.predict_risk_and_peak(more)[1],
+                               peak + 30.0 * (np.arange(tb.n_servers) ==
+                                              np.argmin(peak)))
+    # known further ahead: the testbed's future is read over that look,
+    # and the peak over it covers the horizon's
+    looks, future = [], tb.future_host_cpu
+
+    def spy(horizon_s):
+        looks.append(horizon_s)
+        return future(horizon_s)
+    tb.future_host_cpu = spy
+    far = policies.PerfectModel(md, tb, horizon=2 * md['horizon'])
+    far_risk, far_peak = far.predict_risk_and_peak(win)
+    assert looks == [2 * md['horizon']]
+    assert (far_peak >= peak - 1e-9).all() and (far_risk >= risk).all()
+    del tb.future_host_cpu
+    _, proactive = runner.run_policy(short, 'perfect-model-proactive', 1)
+    assert proactive.strategy.input_parameters.mode == 'proactive'
+    bundle = proactive.strategy.model_bundle
+    assert isinstance(bundle, policies.PerfectModel)
+    # over the VNF's stay (the oracle's look-ahead), not the horizon
+    assert bundle.horizon == lookahead.look_ahead_seconds(short) > \
+        md['horizon']
+    _, reactive = runner.run_policy(short, 'perfect-model', 1)
+    assert reactive.strategy.model_bundle.horizon == md['horizon']
+    assert 'mode' not in reactive.strategy.input_parameters
 
 
 def test_proposed_proactive_runs_the_strategy_in_proactive_mode(short):
