@@ -240,10 +240,22 @@ def plot(runs, out_dir, scenario_name):
 
     def save(fig, name):
         path = os.path.join(out_dir, f'{scenario_name}-{name}.png')
-        fig.tight_layout()
-        fig.savefig(path, dpi=100)
+        # the legends sit outside the axes: 'tight' keeps them in the file
+        fig.savefig(path, dpi=100, bbox_inches='tight')
         plt.close(fig)
         paths.append(path)
+
+    order = list(runs)
+
+    def style(name):
+        # matplotlib cycles ten colours; past ten policies the line style
+        # tells two policies of one colour apart
+        i = order.index(name)
+        return {'color': f'C{i % 10}', 'ls': ('-', '--', ':')[i // 10 % 3],
+                'lw': 1, 'label': name}
+
+    def outside_legend(ax):
+        ax.legend(fontsize=7, loc='upper left', bbox_to_anchor=(1.01, 1.0))
 
     win = 12   # one-minute moving average at 5 s steps
     fig, axes = plt.subplots(2, 1, figsize=(10, 7), sharex=True)
@@ -260,14 +272,14 @@ def plot(runs, out_dir, scenario_name):
         den = np.sum(np.where(ok, weights, 0), axis=(1, 2)) + lost
         rt = 1000 * num / np.maximum(den, 1e-12)
         kern = np.ones(win) / win
-        axes[0].plot(t, np.convolve(thr, kern, 'same'), label=name, lw=1)
-        axes[1].plot(t, np.convolve(rt, kern, 'same'), label=name, lw=1)
+        axes[0].plot(t, np.convolve(thr, kern, 'same'), **style(name))
+        axes[1].plot(t, np.convolve(rt, kern, 'same'), **style(name))
     axes[0].set_ylabel('throughput (req/s)')
     axes[1].set_ylabel('mean RT, all requests (ms)')
     axes[1].set_xlabel('minutes into the run')
     axes[0].set_title('completed requests per second; mean response time '
                       'of every request, timeouts at the timeout', fontsize=9)
-    axes[0].legend(ncol=5, fontsize=8)
+    outside_legend(axes[0])
     save(fig, 'throughput-response-time')
 
     fig, ax = plt.subplots(figsize=(8, 4.5))
@@ -277,7 +289,8 @@ def plot(runs, out_dir, scenario_name):
         vals = [summarize(runs[n])[q] for n in names]
         ax.bar(np.arange(len(names)) + (i - 1) * width, vals, width,
                label=q)
-    ax.set_xticks(np.arange(len(names)), names)
+    ax.set_xticks(np.arange(len(names)), names, rotation=60, ha='right',
+                  fontsize=8)
     ax.set_yscale('log')
     ax.set_ylabel('response time (ms)')
     ax.set_title('percentiles of completed requests (timeouts not '
@@ -293,15 +306,15 @@ def plot(runs, out_dir, scenario_name):
         # policy with more timeouts ends lower before it
         v = np.append(samples[ok], tb.scn['chains']['timeout'])
         w = np.append(weights[ok], tb.rec_timeouts[:tb.k].sum())
-        order = np.argsort(v, kind='stable')
-        cdf = np.cumsum(w[order])
-        ax.plot(1000 * v[order], cdf / cdf[-1], label=name, lw=1)
+        idx = np.argsort(v, kind='stable')
+        cdf = np.cumsum(w[idx])
+        ax.plot(1000 * v[idx], cdf / cdf[-1], **style(name))
     ax.axvline(1000 * slo_seconds(next(iter(runs.values())).scn),
                color='grey', ls='--', lw=0.8, label='SLO')
     ax.set_xscale('log')
     ax.set_xlabel('response time (ms); timeouts at the timeout')
     ax.set_ylabel('share of all requests')
-    ax.legend()
+    outside_legend(ax)
     save(fig, 'response-time-cdf')
 
     fig, axes = plt.subplots(2, 1, figsize=(8, 6), sharex=True)
@@ -325,11 +338,11 @@ def plot(runs, out_dir, scenario_name):
                 np.sum(np.where(ok, w, 0), 1), 1e-12)
             n += 1
         if n:
-            axes[0].plot(offs, to_acc / n, label=name, lw=1)
-            axes[1].plot(offs, rt_acc / n, label=name, lw=1)
+            axes[0].plot(offs, to_acc / n, **style(name))
+            axes[1].plot(offs, rt_acc / n, **style(name))
     axes[0].set_ylabel('timeouts per step (moved chain)')
     axes[1].set_ylabel('mean RT of moved chain (ms)')
     axes[1].set_xlabel('seconds since the migration request')
-    axes[0].legend(fontsize=8)
+    outside_legend(axes[0])
     save(fig, 'since-migration')
     return paths
