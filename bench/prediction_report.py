@@ -40,14 +40,17 @@ from watcher_failpredict.prediction import traces
 CONFIGS = {
     'synthetic': dict(load={'n_hosts': 20, 'days': 3, 'step': 60},
                       period=300, horizon=600, window=1800,
-                      models=('gbt_peak', 'gbt', 'svm', 'svm_nystroem',
-                              'fixed_hosts')),
+                      models=('gbt_peak', 'gbt_peak_cycle', 'gbt', 'svm',
+                              'svm_nystroem', 'fixed_hosts')),
     'alibaba': dict(load={}, period=900, horizon=900, window=3600,
-                    models=('gbt_peak', 'gbt', 'svm', 'svm_nystroem')),
+                    models=('gbt_peak', 'gbt_peak_cycle', 'gbt', 'svm',
+                            'svm_nystroem')),
     'bitbrains': dict(load={}, period=900, horizon=900, window=3600,
-                      models=('gbt_peak', 'gbt', 'svm', 'svm_nystroem')),
+                      models=('gbt_peak', 'gbt_peak_cycle', 'gbt', 'svm',
+                              'svm_nystroem')),
     'azure': dict(load={}, period=900, horizon=900, window=3600,
-                  models=('gbt_peak', 'gbt', 'svm', 'svm_nystroem')),
+                  models=('gbt_peak', 'gbt_peak_cycle', 'gbt', 'svm',
+                          'svm_nystroem')),
 }
 
 

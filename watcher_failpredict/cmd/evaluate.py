@@ -43,7 +43,8 @@ def add_parser(subparsers):
                    help='comma-separated policies (default: all of no-mig, '
                         'random, least-cpu, least-cpu-wb, mean-kstd, trend, '
                         'seasonal, least-cpu-gated, seasonal-gated, '
-                        'proposed, proposed-proactive, oracle-peak, '
+                        'proposed, proposed-proactive, proposed-cycle, '
+                        'oracle-peak, '
                         'perfect-model, perfect-model-proactive, '
                         'lookahead-persistence, '
                         'oracle-reactive, oracle)')

@@ -179,9 +179,12 @@ def add_parser(subparsers):
                           'crosses the threshold; gbt: calibrated '
                           'gradient-boosted classifier; svm: the paper\'s '
                           'RBF SVM (subsampled); svm_nystroem: the SVM made '
-                          'to scale; all score any host. fixed_hosts: the '
-                          'paper\'s which-server classifier, for evaluation '
-                          'only (doc: models)')
+                          'to scale; gbt_peak_cycle: gbt_peak also shown '
+                          'each host\'s last load cycle and its simple '
+                          'forecasters\' recent errors (one more metrics '
+                          'read per audit); all score any host. '
+                          'fixed_hosts: the paper\'s which-server '
+                          'classifier, for evaluation only (doc: models)')
     mdl.add_argument('--test-fraction', type=float, default=0.25,
                      help='latest share of the history held out for '
                           'evaluation (default: 0.25)')
@@ -195,8 +198,11 @@ def add_parser(subparsers):
     mdl.add_argument('--seed', type=int, default=0, help='random seed')
     common.add_trace_options(t)
     mdl.add_argument('--cycle', type=common.parse_duration, default=None,
-                     help='load cycle for the gbt cycle-position features '
-                          '(default: none; traces: their own)')
+                     help='load cycle for the gbt cycle-position features, '
+                          'and every host\'s cycle for gbt_peak_cycle '
+                          '(default: none, gbt_peak_cycle then estimates '
+                          'each host\'s from the history; traces: their '
+                          'own)')
     mdl.add_argument('--cost-false-migration', type=float,
                      default=models.DEFAULT_COST_FALSE_MIGRATION,
                      help='cost of a needless migration (default: '

@@ -397,6 +397,30 @@ def _check_feature_params(feature_set, params, window_steps):
             cycle, numbers.Real) or not math.isfinite(cycle) or cycle <= 0):
         raise ModelError(f'metadata feature_params cycle={cycle!r} is not a '
                          'positive number of seconds')
+    if feature_set == 'cyclic':
+        _check_cyclic_params(params)
+
+
+def _seconds(value):
+    return not isinstance(value, bool) and isinstance(
+        value, numbers.Real) and math.isfinite(value) and value >= 0
+
+
+def _check_cyclic_params(params):
+    """The cyclic set's horizon and per-host cycles (seconds, 0 = none)."""
+    h = params.get('horizon_steps')
+    if isinstance(h, bool) or not isinstance(h, numbers.Integral) or h < 1:
+        raise ModelError(f'metadata feature_params horizon_steps={h!r} is '
+                         'not a positive whole number')
+    cycles = params.get('host_cycles')
+    if not isinstance(cycles, dict):
+        raise ModelError(f'metadata feature_params host_cycles={cycles!r} '
+                         'is not a mapping'[:200])
+    for host, cycle in cycles.items():
+        if not isinstance(host, str) or not _seconds(cycle):
+            raise ModelError(
+                f'metadata feature_params host_cycles[{host!r}]={cycle!r} '
+                'is not a number of seconds >= 0'[:200])
 
 
 def _check_fitted(estimator, what):
@@ -436,6 +460,8 @@ def _smoke_windows(bundle):
     data = {'cpu': cpu}
     data.update({m: np.where(np.isnan(cpu), np.nan, v)
                  for m, v in level.items()})
+    if bundle.metadata.get('feature_set') == 'cyclic':
+        data[feature_sets.LAST_CYCLE] = cpu[:, ::-1].copy()
     times = 1.7e9 + granularity * np.arange(steps, dtype=float)
     return metric_windows.ClusterWindows(
         names=names, times=times, step=granularity, data=data,

@@ -57,6 +57,7 @@ from sklearn import metrics as skm
 
 from watcher_failpredict import atomic
 from watcher_failpredict.prediction import baselines
+from watcher_failpredict.prediction import cycles
 from watcher_failpredict.prediction import feature_sets
 from watcher_failpredict.prediction import labels as lab
 from watcher_failpredict.prediction import models
@@ -204,19 +205,27 @@ def evaluate(windows, threshold=90.0, period=300, horizon=300, window=600,
     n_hosts, n_steps = cpu.shape
     train_end, test_start = pipeline.split_times(n_steps, w, h,
                                                  test_fraction)
-    fparams = feature_sets.default_params(w, p, cycle)
-    need_ms = any(models.FEATURE_SET.get(k) == 'multiscale'
-                  for k in model_kinds) or (
-        bundle is not None and bundle.metadata.get('feature_set') ==
-        'multiscale')
-    fs = 'multiscale' if need_ms else 'v1'
+    # one sample matrix for every method: the widest feature set asked
+    # for (each set's columns start with the narrower sets')
+    wanted = {models.FEATURE_SET.get(k, 'v1') for k in model_kinds}
+    if bundle is not None:
+        wanted.add(bundle.metadata.get('feature_set', 'v1'))
+    fs = max(wanted, key=feature_sets.FEATURE_SETS.index)
     if bundle is not None and bundle.metadata.get('feature_params'):
         fparams = bundle.metadata['feature_params']
+    elif fs == 'cyclic':
+        fparams = cycles.cyclic_params(windows, steps, cycle)
+    else:
+        fparams = feature_sets.default_params(w, p, cycle)
     note('features')
     X, y, t_idx, h_idx, n_excluded = pipeline.risk_samples(
-        windows, steps, threshold, fs, fparams if need_ms else None,
+        windows, steps, threshold, fs, fparams if fs != 'v1' else None,
         exclude_intervals=exclude_intervals, time_order=True)
-    n_v1 = len(feature_sets.feature_names('v1'))
+
+    def columns_of(feature_set):
+        """X's columns of a narrower feature set."""
+        return X[:, :len(feature_sets.feature_names(
+            feature_set, fparams if feature_set != 'v1' else None))]
     tr = t_idx <= train_end
     te = t_idx >= test_start
     if y[tr].sum() == 0 or y[te].sum() == 0:
@@ -287,7 +296,7 @@ def evaluate(windows, threshold=90.0, period=300, horizon=300, window=600,
             raise ValueError(f'unknown model kind {kind!r}; known: '
                              f'{models.MODEL_KINDS}')
         note(f'model {kind}')
-        Xk = X if models.FEATURE_SET[kind] == 'multiscale' else X[:, :n_v1]
+        Xk = columns_of(models.FEATURE_SET[kind])
         t0 = time.monotonic()
         try:
             model = pipeline.fit_risk_model(
@@ -314,7 +323,7 @@ def evaluate(windows, threshold=90.0, period=300, horizon=300, window=600,
     if bundle is not None:
         note('bundle')
         md = bundle.metadata
-        Xb = X if md.get('feature_set', 'v1') == 'multiscale' else X[:, :n_v1]
+        Xb = columns_of(md.get('feature_set', 'v1'))
         p_test = bundle.model.predict_proba(Xb[te])[:, 1]
         thr = md.get('decision_threshold') or models.bayes_threshold(
             cost_fp, cost_fn)

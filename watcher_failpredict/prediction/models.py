@@ -49,17 +49,21 @@ from watcher_failpredict.prediction import thresholds
 #: stratified subsample loses little.
 DEFAULT_MAX_SAMPLES = 4000
 
-MODEL_KINDS = ('svm', 'svm_nystroem', 'gbt', 'gbt_peak', 'fixed_hosts')
+MODEL_KINDS = ('svm', 'svm_nystroem', 'gbt', 'gbt_peak', 'gbt_peak_cycle',
+               'fixed_hosts')
 
 #: Kinds answering "will this host fail within the horizon?" per host.
-RISK_KINDS = ('svm', 'svm_nystroem', 'gbt', 'gbt_peak')
+RISK_KINDS = ('svm', 'svm_nystroem', 'gbt', 'gbt_peak', 'gbt_peak_cycle')
 
 #: Kinds whose fit() also needs the future peak (``future_peak=``).
-PEAK_TARGET_KINDS = ('gbt_peak',)
+PEAK_TARGET_KINDS = ('gbt_peak', 'gbt_peak_cycle')
 
 #: The feature set (see feature_sets) each kind is trained on.
+#: ``gbt_peak_cycle`` is ``gbt_peak`` on the cyclic set: the same learner,
+#: also shown each host's last load cycle and its forecasters' errors.
 FEATURE_SET = {'svm': 'v1', 'svm_nystroem': 'v1', 'gbt': 'multiscale',
-               'gbt_peak': 'multiscale', 'fixed_hosts': 'v1'}
+               'gbt_peak': 'multiscale', 'gbt_peak_cycle': 'cyclic',
+               'fixed_hosts': 'v1'}
 
 #: Default costs and the threshold rules live in thresholds (shared with
 #: peak_risk); kept here under their old names.
@@ -419,7 +423,7 @@ def make_model(kind='svm', random_state=0, **params):
         return _nystroem_svm(random_state, **params)
     if kind == 'gbt':
         return CalibratedRiskClassifier(random_state=random_state, **params)
-    if kind == 'gbt_peak':
+    if kind in PEAK_TARGET_KINDS:
         return peak_risk.PeakRiskClassifier(random_state=random_state,
                                             **params)
     if kind == 'fixed_hosts':

@@ -226,7 +226,7 @@ def fit_risk_model(model_kind, X, y, future_peak, threshold, fparams,
         params = {}
     else:
         params = {'cost_fp': cost_fp, 'cost_fn': cost_fn}
-    if model_kind == 'gbt_peak':
+    if model_kind in models.PEAK_TARGET_KINDS:
         names = feature_sets.feature_names(models.FEATURE_SET[model_kind],
                                            fparams)
         params.update(threshold=float(threshold),

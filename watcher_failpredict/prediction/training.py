@@ -36,6 +36,7 @@ import sklearn
 from sklearn import metrics as skm
 
 from watcher_failpredict.prediction import bundle as bundle_mod
+from watcher_failpredict.prediction import cycles
 from watcher_failpredict.prediction import feature_sets
 from watcher_failpredict.prediction import features as feat
 from watcher_failpredict.prediction import labels as lab
@@ -140,7 +141,7 @@ def train(windows, threshold=90.0, period=300, horizon=300, window=600,
     :param horizon: how far ahead a failure is predicted, seconds
     :param window: feature window, seconds
     :param model_kind: 'svm' (per-host risk, default), 'svm_nystroem',
-        'gbt', 'gbt_peak' (see models) or 'fixed_hosts'
+        'gbt', 'gbt_peak', 'gbt_peak_cycle' (see models) or 'fixed_hosts'
     :param test_fraction: share of decision times held out (the latest)
     :param progress: callable(stage, done, total) or None
     :param max_samples: training subsample cap (see models)
@@ -149,7 +150,9 @@ def train(windows, threshold=90.0, period=300, horizon=300, window=600,
         (Unix s); samples they touched are left out of training and of the
         held-out scores (see :mod:`contamination`)
     :param cycle: load-cycle length in seconds for the multiscale features
-        (gbt), e.g. 86400; None = no cycle position
+        (gbt), e.g. 86400; None = no cycle position. For the cyclic set
+        (gbt_peak_cycle) the declared cycle of every host; None = each
+        host's estimated from the training part (see :mod:`cycles`)
     :param cost_fp, cost_fn: cost of a false migration / a missed failure;
         they set the gbt and gbt_peak models' decision threshold
     :param peak_model: also fit a regressor of the future peak CPU on the
@@ -175,15 +178,18 @@ def train(windows, threshold=90.0, period=300, horizon=300, window=600,
 
     _report(progress, 'features', 0, 1)
     feature_set = models.FEATURE_SET[model_kind]
-    fparams = (feature_sets.default_params(w, p, cycle)
-               if feature_set != 'v1' else None)
+    if feature_set == 'cyclic':
+        fparams = cycles.cyclic_params(windows, steps, cycle)
+    else:
+        fparams = (feature_sets.default_params(w, p, cycle)
+                   if feature_set != 'v1' else None)
     n_excluded = 0
     if model_kind != 'fixed_hosts':
         X, y, t_idx, h_idx, n_excluded = pipeline.risk_samples(
             windows, steps, threshold, feature_set, fparams, stride,
             exclude_intervals,
             # the gbt kinds calibrate on their latest rows
-            time_order=model_kind in ('gbt', 'gbt_peak'))
+            time_order=model_kind in ('gbt',) + models.PEAK_TARGET_KINDS)
     else:
         X, y, t_idx = pipeline.destination_samples(windows, steps, stride)
     _report(progress, 'features', 1, 1)

@@ -30,6 +30,7 @@ import warnings
 import numpy as np
 from watcher.decision_engine.model import element
 
+from watcher_failpredict.prediction import feature_sets
 from watcher_failpredict.prediction import ranking
 
 # -- host evaluability and the trigger ----------------------------------------
@@ -127,16 +128,27 @@ def memory_contribution(instance_memory_mib, node_memory_mb):
             / node_memory_mb)
 
 
+#: The window metrics a move changes: the keys of :func:`moved_load`;
+#: windows without one of them (a model without the cyclic features) are
+#: left as they are.
+MOVED_METRICS = ('cpu', 'memory', feature_sets.LAST_CYCLE)
+
+
 def moved_load(instance, cpu_series, memory_series, node):
     """The load ``instance`` adds to ``node`` (or, negated, takes from it).
 
-    ``{'cpu': host CPU percent points, 'memory': host memory percent}``,
-    one value per step of the series. The one definition of what a move
+    ``{'cpu': host CPU percent points, 'memory': host memory percent,
+    LAST_CYCLE: the CPU's again}``, one value per step of the series (see
+    :data:`MOVED_METRICS`). The one definition of what a move
     adds: the feasibility check, the windows the model ranks destinations
     on and the working windows updated after a planned move all use it.
     """
-    return {'cpu': cpu_contribution(cpu_series, instance.vcpus, node.vcpus),
-            'memory': memory_contribution(memory_series, node.memory)}
+    cpu = cpu_contribution(cpu_series, instance.vcpus, node.vcpus)
+    # a host's last load cycle with the VNF is its own plus the VNF's load
+    # as it is now (the VNF's own past is not read)
+    return {'cpu': cpu, 'memory': memory_contribution(memory_series,
+                                                      node.memory),
+            feature_sets.LAST_CYCLE: cpu}
 
 
 def period_mean_with(host_series, added, period_steps):

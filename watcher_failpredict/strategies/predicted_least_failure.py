@@ -27,6 +27,7 @@ from watcher.decision_engine.strategy.strategies import base
 
 from watcher_failpredict import conf as fp_conf
 from watcher_failpredict.datasources import windows as metric_windows
+from watcher_failpredict.prediction import feature_sets
 from watcher_failpredict.prediction import features
 from watcher_failpredict.prediction import migration_time
 from watcher_failpredict.prediction import ranking
@@ -154,6 +155,11 @@ class PredictedLeastFailure(base.BaseStrategy):
           ``[failpredict] model_path`` (and its ``model_sha256``). Without a
           usable model the audit fails: there is no silent fallback.
         * At least two compute hosts; live migration possible between them.
+        * A model of kind ``gbt_peak_cycle`` also reads each host's CPU one
+          load cycle back (the cycles are in the bundle): one more bulk
+          read per audit, so the metrics backend must keep a cycle of
+          history (a day for a daily cycle). Hosts with no sample there
+          are scored with those features missing.
 
         Proactive mode (``mode: proactive``) also treats as sources the
         hosts whose predicted probability of failure within the horizon is
@@ -559,7 +565,57 @@ class PredictedLeastFailure(base.BaseStrategy):
         win = dataclasses.replace(win, data=dict(win.data, **{
             m: np.repeat(np.asarray(means[m], dtype=float)[:, None], steps,
                          axis=1) for m in MEAN_ONLY}))
+        if meta.get('feature_set') == 'cyclic':
+            win = self._with_last_cycle(ds, win, gran)
         self._evaluate_hosts(win)
+
+    def _with_last_cycle(self, ds, win, gran):
+        """``win`` plus each host's CPU one load cycle earlier, shifted
+        forward by the horizon (``feature_sets.LAST_CYCLE``), for a model
+        trained on the cyclic features: one more bulk read, whatever the
+        number of hosts, spanning every host's cycle at once.
+        """
+        params = self.bundle.metadata['feature_params']
+        lags = feature_sets.host_lags(params, win.names, gran)
+        last = np.full(win.data['cpu'].shape, np.nan)
+        known = lags > 0
+        if not known.all():
+            LOG.info('The model knows no load cycle for hosts %s: their '
+                     'last-cycle features count as missing',
+                     ', '.join(n for n, k in zip(win.names, known)
+                               if not k))
+        if known.any():
+            lo, hi = float(lags[known].min()), float(lags[known].max())
+            n = win.times.size
+            spread = int(round((hi - lo) / gran))
+            if n + spread > MAX_WINDOW_STEPS:
+                raise IncompatibleParameters(
+                    f'the model\'s host cycles run from {lo:g} to {hi:g} s '
+                    f'behind the horizon: reading them at once would take '
+                    f'{n + spread} steps per host, more than '
+                    f'{MAX_WINDOW_STEPS}; retrain with one declared cycle '
+                    f'(train --cycle)')
+            names = tuple(np.asarray(win.names)[known])
+            try:
+                back = ds.cluster_windows(
+                    metric_windows.COMPUTE_NODE, names, self.length +
+                    int(hi - lo), gran, metrics=('cpu',), end=self.now - lo)
+            except metric_windows.MetricsUnavailable as exc:
+                raise MetricsReadFailed(
+                    f'cannot read the hosts\' last load cycle: {exc}')
+            cpu = back.data['cpu']
+            for name in names:
+                i = win.index(name)
+                off = int(round((hi - lags[i]) / gran))
+                last[i] = cpu[back.index(name), off:off + n]
+            empty = [nm for nm in names
+                     if np.isnan(last[win.index(nm)]).all()]
+            if empty:
+                LOG.info('No sample one load cycle ago for hosts %s (a '
+                         'younger history): their last-cycle features '
+                         'count as missing', ', '.join(empty))
+        return dataclasses.replace(win, data=dict(
+            win.data, **{feature_sets.LAST_CYCLE: last}))
 
     def _evaluate_hosts(self, win):
         mean_cpu = placement.period_mean(win.data['cpu'], self.period_steps)
@@ -1021,7 +1077,7 @@ class PredictedLeastFailure(base.BaseStrategy):
         w = placement.add_to_rows(
             w, placement.moved_load(inst, cpu_series, mem_series, dest),
             rows=[w.index(dst_name)])
-        self.windows = placement.clip_nonnegative(w, ('cpu', 'memory'))
+        self.windows = placement.clip_nonnegative(w, placement.MOVED_METRICS)
         self.moves.append((inst, source, dest))
 
     def _relieve_proactive(self, source, instances, inst_win, threshold):
@@ -1075,8 +1131,8 @@ class PredictedLeastFailure(base.BaseStrategy):
         w = placement.add_to_rows(w, {
             metric: -np.stack([np.zeros_like(leaving[0][metric])] +
                               [load[metric] for load in leaving])
-            for metric in ('cpu', 'memory')})
-        w = placement.clip_nonnegative(w, ('cpu', 'memory'))
+            for metric in placement.MOVED_METRICS})
+        w = placement.clip_nonnegative(w, placement.MOVED_METRICS)
         src_risks = np.asarray(self.bundle.predict_risk(w), dtype=float)
         src_before = float(src_risks[0])
         scored = []
@@ -1188,7 +1244,7 @@ class PredictedLeastFailure(base.BaseStrategy):
         cand = self.windows.subset(names)
         cand = placement.add_to_rows(cand, {
             metric: np.stack([load[metric] for load in added])
-            for metric in ('cpu', 'memory')})
+            for metric in placement.MOVED_METRICS})
         risks, peaks = self._risk_and_peak(cand)
         ranked = placement.rank_destinations(
             names, risks, [self._host_cpu(n) for n in names], peaks)

@@ -181,6 +181,10 @@ class Testbed:
         self.k = 0
         self.rng_lat = np.random.default_rng([self.seed, 7])
         self._alloc_records()
+        #: the stretch simulated before this one (a Testbed), whose host
+        #: metrics a datasource reaching back past this stretch's start
+        #: serves, as an operator's metrics backend keeps them
+        self.before = None
 
     # -- inputs ---------------------------------------------------------------
 
@@ -427,14 +431,25 @@ class Testbed:
         return times, host, inst
 
     def datasource(self, history):
-        """An InMemoryDataSource holding the last ``history`` seconds."""
+        """An InMemoryDataSource holding the last ``history`` seconds (of
+        host metrics, from the stretch before this one too when
+        :attr:`before` is set).
+        """
         ds = memory.InMemoryDataSource()
-        start_k = max(self.k - int(np.ceil(history / self.dt)), 0)
-        times, host, inst = self.metric_samples(start_k)
+        need = int(np.ceil(history / self.dt))
+        times, host, inst = self.metric_samples(max(self.k - need, 0))
+        host_times = times
+        if self.before is not None and need > self.k:
+            b = self.before
+            b_times, b_host, _ = b.metric_samples(max(b.k - (need - self.k),
+                                                      0))
+            host_times = np.concatenate([b_times, times])
+            host = {m: np.concatenate([b_host[m], host[m]], axis=1)
+                    if m in host else b_host[m] for m in b_host}
         for s in range(self.n_servers):
             for metric in HOST_METRIC_NAMES:
                 ds.add(metric_windows.COMPUTE_NODE, metric, host_name(s),
-                       times, host[metric][s])
+                       host_times, host[metric][s])
         for v in range(self.n_vnfs):
             for metric in ('cpu', 'memory'):
                 ds.add(metric_windows.INSTANCE, metric, vnf_uuid(v), times,

@@ -20,7 +20,9 @@ testbed's metrics through the InMemoryDataSource. They differ only in the
 ranking model injected as the strategy's ``model_bundle``, so trigger,
 VNF choice, feasibility and cooldown are identical (like-for-like):
 
-* ``proposed``: the model trained on the scenario's training stretch;
+* ``proposed``: the model trained on the scenario's training stretch
+  (``proposed-cycle``: the same learner on the cyclic features, which
+  read each server's last load cycle);
 * ``least-cpu``: risk = the host's mean CPU over the trigger period now
   (with the VNF's load added), i.e. the least-CPU-now destination;
 * ``random``: a random risk per host, i.e. a random feasible destination;
@@ -85,6 +87,7 @@ from watcher.decision_engine.solution import default as solution_mod
 
 from watcher_failpredict.prediction import baseline_risk
 from watcher_failpredict.prediction import baselines
+from watcher_failpredict.prediction import feature_sets
 from watcher_failpredict.prediction import labels
 from watcher_failpredict.prediction import risk_model
 from watcher_failpredict.strategies import migrations
@@ -94,12 +97,16 @@ from watcher_failpredict.testbed import physics
 
 POLICIES = ('no-mig', 'random', 'least-cpu', 'least-cpu-wb', 'mean-kstd',
             'trend', 'seasonal', 'least-cpu-gated', 'seasonal-gated',
-            'proposed', 'proposed-proactive',
+            'proposed', 'proposed-proactive', 'proposed-cycle',
             'oracle-peak', 'perfect-model', 'perfect-model-proactive',
             'lookahead-persistence', 'oracle-reactive', 'oracle')
 
 #: Policies that need the model trained on the training stretch.
-TRAINED = ('proposed', 'proposed-proactive')
+TRAINED = ('proposed', 'proposed-proactive', 'proposed-cycle')
+#: The model kind of a trained policy whose model is not the scenario's
+#: (``model.kind``): proposed-cycle is proposed with the cyclic features,
+#: each server's last load cycle and its forecasters' errors (issue 11).
+TRAINED_KIND = {'proposed-cycle': 'gbt_peak_cycle'}
 #: The simple rules move whenever the threshold is crossed (the paper's
 #: trigger, Watcher's workload_balance): they are what an operator would
 #: otherwise run, so the strategy's whether-to-move rule is switched off
@@ -118,6 +125,11 @@ NEEDS_HISTORY = ('seasonal', 'seasonal-gated')
 #: The strongest autocorrelation a server's history must show for its
 #: peak lag to count as its load cycle (fixed before any run).
 MIN_CYCLE_CORRELATION = 0.5
+
+
+def trained_kind(name, scn):
+    """The model kind trained policy ``name`` runs on."""
+    return TRAINED_KIND.get(name, scn['model']['kind'])
 
 
 def model_metadata(scn):
@@ -323,6 +335,15 @@ class StrategyPolicy:
         self.metrics = None
         self.calls = 0
         self.history = []   # migrations.Migration of the moves carried out
+        #: seconds before the window the strategy reads: a model with the
+        #: cyclic features reads each host's last load cycle
+        self.reach_back = 0.0
+        md = getattr(bundle, 'metadata', {})
+        if md.get('feature_set') == 'cyclic':
+            lags = feature_sets.host_lags(md['feature_params'], [
+                cluster.host_name(i) for i in range(scn['servers']['count'])],
+                scn['metrics_interval'])
+            self.reach_back = float(lags.max(initial=0.0))
 
     def decide(self, tb):
         """Run one audit; returns [(vnf index, destination index)]."""
@@ -338,7 +359,7 @@ class StrategyPolicy:
             max_migrations=scn['strategy']['max_migrations'],
             cooldown=scn['strategy']['cooldown'], **self.extra_params)
         history = max(scn['model']['window'], scn['trigger']['period']) + \
-            3 * scn['metrics_interval']
+            3 * scn['metrics_interval'] + self.reach_back
         ds = self.metrics.datasource(tb, history) if self.metrics \
             else tb.datasource(history)
         ds.clock = lambda: now

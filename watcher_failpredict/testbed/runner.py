@@ -47,11 +47,13 @@ def simulate_history(scn, seed, stretch='train'):
     return tb
 
 
-def train_model(scn, seed, progress=None, stretch='train', history=None):
+def train_model(scn, seed, progress=None, stretch='train', history=None,
+                model_kind=None):
     """(bundle, evaluation) trained on the scenario's training stretch
     (or on its ``fit`` part for the validation protocol).
 
     :param history: that stretch already simulated (simulate_history())
+    :param model_kind: default the scenario's ``model.kind``
     """
     tb = history if history is not None else simulate_history(
         scn, seed, stretch)
@@ -59,12 +61,12 @@ def train_model(scn, seed, progress=None, stretch='train', history=None):
         tb.host_windows(), threshold=float(scn['trigger']['threshold']),
         period=scn['trigger']['period'], horizon=scn['model']['horizon'],
         window=scn['model']['window'], max_samples=scn['model'][
-            'max_samples'], model_kind=scn['model']['kind'],
+            'max_samples'], model_kind=model_kind or scn['model']['kind'],
         random_state=seed, progress=progress)
 
 
 def run_policy(scn, name, seed, bundle=None, progress=None, influxdb=None,
-               stretch='test', history=None):
+               stretch='test', history=None, before=None):
     """Run one policy over the test (or validation) stretch; returns
     (testbed, policy).
 
@@ -76,8 +78,12 @@ def run_policy(scn, name, seed, bundle=None, progress=None, influxdb=None,
         parts, see prom.py)
     :param history: host CPU percent of the stretch before the run, for
         the policies that read it (policies.NEEDS_HISTORY)
+    :param before: that stretch's Testbed: the in-memory datasource serves
+        its host metrics to audits reaching back past the run's start (a
+        model with the cyclic features reads the last load cycle)
     """
     tb = cluster.Testbed(scn, seed, stretch)
+    tb.before = before
     policy = pol.make_policy(name, scn, tb, seed, bundle, history)
     if influxdb and name != 'no-mig' and \
             influxdb.get('backend') == 'prometheus':
@@ -117,24 +123,32 @@ def run_seed(scn, seed, names, progress=None, influxdb=None,
     :returns: {'evaluation': model evaluation or None,
                'runs': {policy: (testbed, policy object)}}
     """
-    bundle, evaluation, history = None, None, None
+    evaluation, history, before = None, None, None
+    bundles, evaluations = {}, {}
     if _needs_history(names):
         if progress:
             progress('train', 0, 1)
         before = simulate_history(scn, seed, TRAINED_ON[stretch])
         history = before.rec_cpu[:, :before.k]
-        if any(n in pol.TRAINED for n in names):
-            bundle, evaluation = train_model(scn, seed, history=before)
+        for kind in dict.fromkeys(pol.trained_kind(n, scn) for n in names
+                                  if n in pol.TRAINED):
+            bundles[kind], evaluations[kind] = train_model(
+                scn, seed, history=before, model_kind=kind)
         if progress:
             progress('train', 1, 1)
+    # the held-out scores reported are the scenario's own model's
+    evaluation = evaluations.get(scn['model']['kind'],
+                                 next(iter(evaluations.values()), None))
     runs = {}
     for name in names:
         def step_progress(done, total, name=name):
             if progress:
                 progress(name, done, total)
-        runs[name] = run_policy(scn, name, seed, bundle, step_progress,
-                                influxdb, stretch, history)
-    return {'evaluation': evaluation, 'runs': runs, 'bundle': bundle}
+        runs[name] = run_policy(scn, name, seed, bundles.get(
+            pol.trained_kind(name, scn)), step_progress, influxdb, stretch,
+            history, before)
+    return {'evaluation': evaluation, 'runs': runs,
+            'bundle': bundles.get(scn['model']['kind'])}
 
 
 #: What the look-ahead oracle counts, kept in its per-seed summary.

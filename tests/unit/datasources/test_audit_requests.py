@@ -26,6 +26,7 @@ import os
 import sys
 import time
 
+import numpy as np
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
@@ -39,6 +40,7 @@ import decision_latency  # noqa: E402
 
 from watcher_failpredict.datasources import influxdb as idb  # noqa: E402
 from watcher_failpredict.datasources.influxdb import datasource  # noqa: E402
+from watcher_failpredict.prediction import feature_sets  # noqa: E402
 
 #: Instances per node, as in the benchmark: with fewer, the saturated nodes
 #: would not reach the failure threshold.
@@ -50,38 +52,56 @@ def trained_bundle(tmp_path_factory):
     return decision_latency.train_model(str(tmp_path_factory.mktemp('m')))[0]
 
 
-def _audit(server, db, n_nodes, bundle):
+def _audit(server, db, n_nodes, bundle, host_history=720, strategy=None):
+    """One audit's request count, moves and cluster spec.
+
+    :param host_history: seconds of host samples before now
+    :param strategy: a list that receives the strategy, or None
+    """
     spec = cluster_data.ClusterSpec(nodes=n_nodes,
                                     instances_per_node=PER_NODE)
     now = time.time()
     # The model's window (600 s) plus a margin before "now", and enough
     # after it that no sample is stale while the test runs.
-    cluster_data.write_history(server.url, db, spec, now - 720, now + 300,
-                               now - 720)
+    cluster_data.write_history(server.url, db, spec, now - host_history,
+                               now + 300, now - 720)
     ds = decision_latency.datasource_for(idb, server.url, db)
-    strategy = decision_latency.make_ours(cluster_data.build_model(spec), ds,
-                                          bundle)
+    ours = decision_latency.make_ours(cluster_data.build_model(spec), ds,
+                                      bundle)
     before = ds.request_count
-    solution = strategy.execute()
+    solution = ours.execute()
     moves = decision_latency.solution_summary(solution)
+    if strategy is not None:
+        strategy.append(ours)
     return ds.request_count - before, moves, spec
 
 
-def test_an_audit_makes_as_many_requests_at_200_hosts_as_at_10(
-        influxdb_server, trained_bundle):
-    counts = {}
+def _audits_at_10_and_200(server, bundle, db_prefix, host_history=720):
+    """({n_nodes: request count}, {n_nodes: strategy}) of one audit on a
+    cluster of 10 and one of 200 nodes, each of which did its job.
+    """
+    counts, strategies = {}, {}
     for n in (10, 200):
-        db = f'audit_requests_{n}'
-        influxdb_server.create_database(db)
+        db = f'{db_prefix}_{n}'
+        server.create_database(db)
+        ours = []
         try:
-            counts[n], moves, spec = _audit(influxdb_server, db, n,
-                                            trained_bundle)
+            counts[n], moves, spec = _audit(server, db, n, bundle,
+                                            host_history, ours)
         finally:
-            influxdb_server.query(f'DROP DATABASE "{db}"')
+            server.query(f'DROP DATABASE "{db}"')
+        strategies[n] = ours[0]
         # The audit did its job: it moved a VNF off a saturated node.
         saturated = set(spec.saturated_hosts)
         assert moves, n
         assert {src for src, _dst in moves} <= saturated, (n, moves)
+    return counts, strategies
+
+
+def test_an_audit_makes_as_many_requests_at_200_hosts_as_at_10(
+        influxdb_server, trained_bundle):
+    counts, _ = _audits_at_10_and_200(influxdb_server, trained_bundle,
+                                      'audit_requests')
     # Three reads (every host's windows; every host's disk and net means;
     # the saturated hosts' instances), each sent as QUERY_SPLIT concurrent
     # requests.
@@ -152,3 +172,32 @@ def test_a_prometheus_audit_makes_as_many_requests_at_200_hosts_as_at_10(
     # Host windows (cpu, memory, load), host means (disk, net), the
     # saturated hosts' instances (cpu, memory): one query each.
     assert counts[10] == counts[200] == 7, counts
+
+
+# -- with a model that reads each host's last load cycle (issue 11) ----------
+
+@pytest.fixture(scope='module')
+def cyclic_bundle():
+    from watcher_failpredict.prediction import training
+    spec = cluster_data.ClusterSpec(nodes=100, seed=12345)
+    end = time.time() - 86400
+    windows = decision_latency.synthetic_windows(spec, end - 7200, end)
+    # a declared cycle: every host's last cycle is read 1200 - 300 s back
+    return training.train(windows, threshold=90.0, period=300, horizon=300,
+                          window=600, model_kind='gbt_peak_cycle',
+                          cycle=1200)[0]
+
+
+def test_a_cyclic_models_audit_stays_within_eight_requests(
+        influxdb_server, cyclic_bundle):
+    # the window and the last cycle (900 s further back)
+    counts, strategies = _audits_at_10_and_200(
+        influxdb_server, cyclic_bundle, 'audit_requests_cyclic', 1700)
+    for n, ours in strategies.items():
+        # the last cycle was read and is whole for every host
+        last = ours.windows.data[feature_sets.LAST_CYCLE]
+        assert not np.isnan(last[:, :-1]).any(), n
+    # the three reads of any audit and the last cycle's (its one metric
+    # is not split), as many at 200 hosts as at 10, within the budget
+    assert 3 * datasource.QUERY_SPLIT < counts[10] == counts[200] <= 8, \
+        counts

@@ -40,8 +40,9 @@ T0 = 1_700_000_000
 STEP = 10
 GIB = 2.0 ** 30
 MEM_TOTAL = 8 * GIB
-#: What an audit reads (see the strategy's pre_execute and
-#: _instance_windows): host windows, host means, instance windows.
+#: What an audit reads (see the strategy's pre_execute, _with_last_cycle
+#: and _instance_windows): host windows, host means, with a cyclic model
+#: the hosts' CPU one load cycle back, instance windows.
 AUDIT_HOST_WINDOWS = ('cpu', 'memory', 'load')
 AUDIT_HOST_MEANS = ('disk', 'net')
 
@@ -274,6 +275,9 @@ def _audit_reads(ds, hosts, uuids):
                        metrics=AUDIT_HOST_WINDOWS, end=T0 - 1)
     ds.cluster_means(w.COMPUTE_NODE, hosts, 300, STEP, AUDIT_HOST_MEANS,
                      end=T0 - 1)
+    # the last cycle of hosts whose cycles differ by up to 100 s
+    ds.cluster_windows(w.COMPUTE_NODE, hosts, 300 + 100, STEP,
+                       metrics=('cpu',), end=T0 - 1 - 200)
     ds.cluster_windows(w.INSTANCE, uuids, 300, STEP,
                        metrics=('cpu', 'memory'), end=T0 - 1)
     return ds.request_count - before

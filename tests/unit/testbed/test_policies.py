@@ -315,6 +315,55 @@ def test_proposed_proactive_runs_the_strategy_in_proactive_mode(short):
     assert 'mode' not in reactive.strategy.input_parameters
 
 
+# -- proposed-cycle: the model that reads each server's last load cycle ------
+
+
+def test_a_testbeds_datasource_serves_the_stretch_before_it(short):
+    before = runner.simulate_history(short, 3, 'train')
+    tb = cluster.Testbed(short, 3, 'test')
+    tb.run_until(120)                       # 600 s into the run
+    names = tuple(cluster.host_name(i) for i in range(tb.n_servers))
+    alone = tb.datasource(1800).fetch(metric_windows.COMPUTE_NODE, ('cpu',),
+                                      names, 0, 1e12, 10)['cpu']
+    tb.before = before
+    both = tb.datasource(1800).fetch(metric_windows.COMPUTE_NODE, ('cpu',),
+                                     names, 0, 1e12, 10)['cpu']
+    b_times, b_host, _ = before.metric_samples(0)
+    r_times, r_host, _ = tb.metric_samples(0)
+    for i, name in enumerate(names):
+        t, v = both[name]
+        # 1800 s back from now: the run's 600 s and the history's last
+        # 1200 s, one sample per 10 s with no gap or overlap at the seam
+        assert t.size == 180 and np.all(np.diff(t) == 10.0)
+        np.testing.assert_array_equal(t, np.r_[b_times[-120:], r_times])
+        np.testing.assert_array_equal(v, np.r_[b_host['cpu'][i, -120:],
+                                               r_host['cpu'][i]])
+        # without the stretch before, only the run's own samples
+        np.testing.assert_array_equal(alone[name][0], r_times)
+
+
+def test_proposed_cycle_runs_on_each_servers_own_cycle(short):
+    res = runner.run_seed(short, 3, ['proposed', 'proposed-cycle'])
+    _tb, policy = res['runs']['proposed-cycle']
+    md = policy.strategy.model_bundle.metadata
+    assert md['model_kind'] == 'gbt_peak_cycle'
+    assert res['runs']['proposed'][1].strategy.model_bundle.metadata[
+        'model_kind'] == short['model']['kind']
+    # each server's background period, found from the stretch before
+    cycles = md['feature_params']['host_cycles']
+    periods = [b['period'] for b in short['servers']['background']]
+    for i, period in enumerate(periods):
+        assert cycles[cluster.host_name(i)] == pytest.approx(period,
+                                                             abs=30), i
+    # the audits read back as far as the longest cycle less the horizon
+    assert policy.reach_back == pytest.approx(
+        max(cycles.values()) - short['model']['horizon'], abs=10)
+    assert policy.calls > 0
+    # the held-out scores reported are the scenario's own model's
+    assert res['bundle'].metadata['model_kind'] == short['model']['kind']
+    assert res['evaluation'] == runner.train_model(short, 3)[1]
+
+
 # -- trace scenarios ----------------------------------------------------------
 
 
