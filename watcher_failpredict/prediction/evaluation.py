@@ -298,9 +298,16 @@ def evaluate(windows, threshold=90.0, period=300, horizon=300, window=600,
         note(f'model {kind}')
         Xk = columns_of(models.FEATURE_SET[kind])
         t0 = time.monotonic()
+        X_fit, y_fit, fit_rows = Xk[tr], y[tr], np.flatnonzero(tr)
+        if models.FEATURE_SET[kind] == 'cyclic':
+            X_fit, y_fit, fit_rows = pipeline.with_misaligned_cycles(
+                windows, steps, threshold, fparams, pipeline.Samples(
+                    X, y, t_idx, h_idx, n_excluded), tr,
+                exclude_intervals=exclude_intervals, time_order=True,
+                random_state=random_state)
         try:
             model = pipeline.fit_risk_model(
-                kind, Xk[tr], y[tr], target[tr], threshold, fparams,
+                kind, X_fit, y_fit, target[fit_rows], threshold, fparams,
                 random_state, max_samples, cost_fp, cost_fn)
         except ValueError as exc:   # e.g. too few failures for its CV
             methods[kind] = {'kind': 'model', 'error': str(exc),
@@ -310,7 +317,8 @@ def evaluate(windows, threshold=90.0, period=300, horizon=300, window=600,
         pred_peak = None
         if peak_model:
             t0 = time.monotonic()
-            reg = pipeline.fit_peak_model(Xk[tr], target[tr], random_state)
+            reg = pipeline.fit_peak_model(X_fit, target[fit_rows],
+                                          random_state)
             pred_peak = reg.predict(Xk[te])
             fit_s += time.monotonic() - t0
         p_test = model.predict_proba(Xk[te])[:, 1]

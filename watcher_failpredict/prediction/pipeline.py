@@ -24,7 +24,9 @@ same steps, in this order, through these functions:
    fixed-host framing): one sample per host per decision time, features
    from :mod:`feature_sets`, labels from :mod:`labels`, minus the samples
    a past migration touched (:mod:`contamination`);
-4. :func:`fit_risk_model` and :func:`fit_peak_model` on the training rows.
+4. :func:`fit_risk_model` and :func:`fit_peak_model` on the training rows
+   (for the cyclic set, those rows and their misaligned copy:
+   :func:`with_misaligned_cycles`).
 
 Decision time ``t`` is a column boundary of the history: the features see
 columns ``[t - window_steps, t)``, exactly what the strategy would see at
@@ -178,6 +180,53 @@ def risk_samples(windows, steps, threshold, feature_set='v1', params=None,
         order = np.argsort(t_idx, kind='stable')
         X, y, t_idx, h_idx = X[order], y[order], t_idx[order], h_idx[order]
     return Samples(X, y, t_idx, h_idx, int(dirty.sum()))
+
+
+#: The factor each host's cycle is scaled by in the misaligned copy of the
+#: cyclic set's training rows is drawn uniformly from this range, fixed
+#: before any result: a cycle that has changed by up to a half.
+MISALIGN_RANGE = (0.5, 1.5)
+
+
+def with_misaligned_cycles(windows, steps, threshold, params, samples,
+                           rows, stride=1, exclude_intervals=None,
+                           time_order=False, random_state=0):
+    """The training rows of a cyclic model, and the same rows once more
+    with each host's last cycle read at a wrong lag.
+
+    A history where every cycle repeats teaches a model to trust the last
+    cycle; when the load drifts (longer cycles, a shifted phase), that
+    model keeps trusting a forecast that has stopped working. The copy
+    (same labels and targets, each host's cycle scaled by a factor drawn
+    from :data:`MISALIGN_RANGE`) shows it rows where the seasonal columns
+    are wrong and their recent error says so, so that it learns to follow
+    them only while they work. Held-out rows are never copied.
+
+    :param samples: :class:`Samples` of ``windows`` with ``params``
+    :param rows: boolean mask of the training rows of ``samples``
+    :returns: ``(X, y, rows)``: the features, labels and the indices into
+        ``samples`` of every returned row (for targets), in the samples'
+        order (by time when ``time_order``)
+    """
+    rng = np.random.default_rng([int(random_state), 29])
+    declared = params.get('cycle') or 0.0
+    cycles = {n: float(params['host_cycles'].get(n, declared) or 0.0)
+              for n in windows.names}
+    factors = rng.uniform(*MISALIGN_RANGE, size=len(windows.names))
+    wrong = dict(params, host_cycles={
+        n: c * f for (n, c), f in zip(cycles.items(), factors)})
+    other = risk_samples(windows, steps, threshold, 'cyclic', wrong, stride,
+                         exclude_intervals, time_order)
+    if not (np.array_equal(other.t_index, samples.t_index) and
+            np.array_equal(other.host_index, samples.host_index)):
+        raise AssertionError('misaligned samples differ from the samples')
+    idx = np.flatnonzero(rows)
+    both = np.concatenate([idx, idx])
+    X = np.concatenate([samples.X[idx], other.X[idx]])
+    if time_order:
+        order = np.argsort(samples.t_index[both], kind='stable')
+        both, X = both[order], X[order]
+    return X, samples.y[both], both
 
 
 def destination_samples(windows, steps, stride=1):

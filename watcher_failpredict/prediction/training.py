@@ -211,15 +211,22 @@ def train(windows, threshold=90.0, period=300, horizon=300, window=600,
     if model_kind != 'fixed_hosts':
         _check_classes(y_tr, 'the training stretch', threshold, span_hint)
         target = lab.peak_targets(windows.data['cpu'], p, h, t_idx, h_idx)
+        X_fit, y_fit, fit_rows = X_tr, y_tr, np.flatnonzero(train_rows)
+        if feature_set == 'cyclic':
+            X_fit, y_fit, fit_rows = pipeline.with_misaligned_cycles(
+                windows, steps, threshold, fparams, pipeline.Samples(
+                    X, y, t_idx, h_idx, n_excluded), train_rows, stride,
+                exclude_intervals, time_order=True,
+                random_state=random_state)
         model = pipeline.fit_risk_model(
-            model_kind, X_tr, y_tr, target[train_rows], threshold, fparams,
+            model_kind, X_fit, y_fit, target[fit_rows], threshold, fparams,
             random_state, max_samples, cost_fp, cost_fn)
     else:
         model = pipeline.fit_destination_model(X_tr, y_tr, windows.names,
                                                random_state, max_samples)
     regressor = None
     if peak_model and model_kind != 'fixed_hosts':
-        regressor = pipeline.fit_peak_model(X_tr, target[train_rows],
+        regressor = pipeline.fit_peak_model(X_fit, target[fit_rows],
                                             random_state)
     _report(progress, 'fit', 1, 1)
 

@@ -223,3 +223,54 @@ def test_bad_cyclic_params_are_refused_with_their_name(bad, match):
     p = dict(params({'a': 600.0}), **bad)
     with pytest.raises(bundle_mod.ModelError, match=match):
         bundle_mod._check_feature_params('cyclic', p, W)
+
+
+def test_the_misaligned_copy_teaches_the_model_to_leave_a_broken_cycle():
+    """Trained on loads that repeat, then shown loads whose cycles have
+    shrunk by a quarter and shifted (the bundle's cycles are now wrong):
+    without the misaligned copy the model keeps trusting the last cycle,
+    with it the model follows the forecasters that still work.
+    """
+    from sklearn import metrics as skm
+
+    from watcher_failpredict.prediction import labels as lab
+    from watcher_failpredict.prediction import pipeline
+    rng = np.random.default_rng(0)
+    periods = [150, 180, 210, 240, 170, 200]
+    n = 2000
+
+    def load(shifts, scale):
+        return np.clip(np.stack([
+            square(n, int(c * scale), high=99.0, low=30.0, duty=0.35,
+                   shift=17 * i + shifts)
+            for i, c in enumerate(periods)]) + rng.normal(0, 3, (6, n)),
+            0, 100)
+
+    steps = pipeline.Steps(W, P, H)
+    history = windows_of(load(0, 1.0))
+    p = cycles.cyclic_params(history, steps)
+    assert [p['host_cycles'][f'h{i}'] for i in range(6)] == [
+        c * STEP for c in periods]
+    s = pipeline.risk_samples(history, steps, 90.0, 'cyclic', p,
+                              time_order=True)
+    target = lab.peak_targets(history.data['cpu'], P, H, s.t_index,
+                              s.host_index)
+    plain = pipeline.fit_risk_model('gbt_peak_cycle', s.X, s.y, target,
+                                    90.0, p, 0, 4000, 1, 5)
+    X, y, rows = pipeline.with_misaligned_cycles(
+        history, steps, 90.0, p, s, np.ones(s.y.size, bool),
+        time_order=True)
+    assert X.shape[0] == 2 * s.y.size
+    np.testing.assert_array_equal(y, s.y[rows])
+    # time order kept: the gbt kinds calibrate on their latest rows
+    assert np.all(np.diff(s.t_index[rows]) >= 0)
+    copied = pipeline.fit_risk_model('gbt_peak_cycle', X, y, target[rows],
+                                     90.0, p, 0, 4000, 1, 5)
+    scores = {}
+    for what, cpu in (('same', load(0, 1.0)), ('drifted', load(40, 0.75))):
+        t = pipeline.risk_samples(windows_of(cpu), steps, 90.0, 'cyclic', p)
+        scores[what] = [skm.average_precision_score(
+            t.y, m.predict_proba(t.X)[:, 1]) for m in (plain, copied)]
+    # as good while the cycles hold, far better once they have changed
+    assert scores['same'][1] >= scores['same'][0] - 0.02, scores
+    assert scores['drifted'][1] >= scores['drifted'][0] + 0.2, scores
