@@ -136,6 +136,11 @@ def parse_args(argv=None):
                         'prediction.models.MODEL_KINDS risk kind; default: '
                         '%(default)s, the one the published figures used; '
                         'gbt_peak is watcher-failpredict train\'s default)')
+    p.add_argument('--cycle', type=float, default=None, metavar='SECONDS',
+                   help='declared load cycle of a gbt_peak_cycle model (at '
+                        'most the written history, %d s, plus the horizon): '
+                        'its audits also read every host\'s CPU one cycle '
+                        'back' % HISTORY_S)
     p.add_argument('--backend', choices=('influxdb', 'prometheus'),
                    default='influxdb',
                    help='prometheus: also time our audit on the same '
@@ -175,8 +180,12 @@ def synthetic_windows(spec, start, end):
         data=data, last_seen=np.full(len(names), float(v.times[-1])))
 
 
-def train_model(workdir, model_kind='svm'):
-    """Train, save and load a small real model; returns (bundle, info)."""
+def train_model(workdir, model_kind='svm', cycle=None):
+    """Train, save and load a small real model; returns (bundle, info).
+
+    :param cycle: declared load cycle (s), for ``gbt_peak_cycle``: its
+        audits then also read every host's CPU that far back
+    """
     from watcher_failpredict.prediction import bundle as bundle_mod
     from watcher_failpredict.prediction import training
     # Same shape as the benchmark clusters, other seed: 100 nodes, 2
@@ -187,7 +196,7 @@ def train_model(workdir, model_kind='svm'):
     t0 = time.perf_counter()
     bundle, evaluation = training.train(windows, threshold=90.0, period=300,
                                         horizon=300, window=600,
-                                        model_kind=model_kind)
+                                        model_kind=model_kind, cycle=cycle)
     path = os.path.join(workdir, 'bench-model.joblib')
     digest = bundle_mod.save_bundle(bundle, path)
     loaded = bundle_mod.load_bundle(path, digest)
@@ -590,7 +599,7 @@ def main(argv=None):
     t_start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix='failpredict-bench-') as work:
         log('training the benchmark model (not timed)')
-        bundle, model_info = train_model(work, args.model_kind)
+        bundle, model_info = train_model(work, args.model_kind, args.cycle)
         log(f'  model trained in {model_info["train_seconds"]} s, sha256 '
             f'{model_info["sha256"]}')
         avoided = eager_to_string_avoided()
