@@ -401,9 +401,37 @@ def _train(args, windows, progress):
         cost_fn=args.cost_missed_failure)
 
 
+def cycles_summary(params, history_s):
+    """(line for stdout, warning or None) on a cyclic bundle's cycles."""
+    if params.get('cycle'):
+        return (f'load cycle: {params["cycle"]:g} s, declared for every '
+                'host'), None
+    cycles = params.get('host_cycles') or {}
+    found = sorted(c for c in cycles.values() if c > 0)
+    line = (f'load cycles found for {len(found)} of {len(cycles)} hosts'
+            + (f' ({found[0]:g} to {found[-1]:g} s)' if found else ''))
+    missing = sorted(h for h, c in cycles.items() if not c > 0)
+    if not missing:
+        return line, None
+    shown = ', '.join(missing[:10]) + (' ...' if len(missing) > 10 else '')
+    return line, (
+        f'WARNING: no load cycle found for {len(missing)} host(s) ({shown}) '
+        f'in {history_s:g} s of history; a cycle is found only up to half '
+        f'the history and when it repeats clearly: declare one with '
+        f'--cycle (e.g. 86400) or train on a longer --since; those hosts '
+        f'are scored without their last cycle')
+
+
 def _finish_train(args, windows, bundle, ev, stdout, stderr):
     out = os.path.abspath(args.out)
     stdout.write(common.format_evaluation(ev) + '\n')
+    if bundle.metadata.get('feature_set') == 'cyclic':
+        line, warning = cycles_summary(
+            bundle.metadata['feature_params'],
+            float(len(windows.times) * windows.step))
+        stdout.write(line + '\n')
+        if warning:
+            stderr.write(warning + '\n')
     if ev.get('beats_baseline') is False:
         stderr.write('WARNING: the model does not beat the persistence '
                      'baseline on held-out data (ROC-AUC); consider a '
