@@ -582,8 +582,8 @@ class PredictedLeastFailure(base.BaseStrategy):
         if not known.all():
             LOG.info('The model knows no load cycle for hosts %s: their '
                      'last-cycle features count as missing',
-                     ', '.join(n for n, k in zip(win.names, known)
-                               if not k))
+                     _names_and_reasons({n: 'no cycle' for n, k in zip(
+                         win.names, known) if not k}))
         if known.any():
             lo, hi = float(lags[known].min()), float(lags[known].max())
             n = win.times.size
@@ -608,12 +608,25 @@ class PredictedLeastFailure(base.BaseStrategy):
                 i = win.index(name)
                 off = int(round((hi - lags[i]) / gran))
                 last[i] = cpu[back.index(name), off:off + n]
-            empty = [nm for nm in names
-                     if np.isnan(last[win.index(nm)]).all()]
+            # garbage one cycle ago is a lost sample, not a load: the
+            # host's own windows are judged (and skipped) by their own
+            garbage = metric_windows.implausible_reasons(
+                dataclasses.replace(win, data={'cpu': last}),
+                metric_windows.COMPUTE_NODE)
+            if garbage:
+                lo_ok, hi_ok = metric_windows.PHYSICAL_RANGES[
+                    metric_windows.COMPUTE_NODE]['cpu']
+                tol = metric_windows.RANGE_TOLERANCE
+                with np.errstate(invalid='ignore'):
+                    last[(last < lo_ok - tol) | (last > hi_ok + tol)] = np.nan
+                LOG.warning('Readings one load cycle ago ignored as '
+                            'missing: %s', _names_and_reasons(garbage))
+            empty = {nm: 'no sample' for nm in names
+                     if np.isnan(last[win.index(nm)]).all()}
             if empty:
                 LOG.info('No sample one load cycle ago for hosts %s (a '
                          'younger history): their last-cycle features '
-                         'count as missing', ', '.join(empty))
+                         'count as missing', _names_and_reasons(empty))
         return dataclasses.replace(win, data=dict(
             win.data, **{feature_sets.LAST_CYCLE: last}))
 

@@ -18,6 +18,8 @@ the same decision time: a model is only as good as the agreement between
 what it was trained on and what it is shown.
 """
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -139,3 +141,32 @@ def test_cycles_too_far_apart_to_read_at_once_are_refused(
     with pytest.raises(plf.IncompatibleParameters,
                        match='retrain with one declared cycle'):
         c.strategy(bundle=bundle, horizon=300).pre_execute()
+
+
+def test_garbage_one_cycle_ago_is_a_lost_sample_not_a_load(
+        cluster_and_bundle, monkeypatch, caplog):
+    c, bundle, _hist = cluster_and_bundle
+    real = c.ds.cluster_windows
+
+    def garbage_back(resource_type, names, period, granularity,
+                     metrics=None, end=None):
+        win = real(resource_type, names, period, granularity, metrics, end)
+        if metrics == ('cpu',):
+            cpu = win.data['cpu'].copy()
+            row = win.index('c1500')
+            cpu[row, -5] = 250.0
+            cpu[row, -4] = np.inf
+            win = dataclasses.replace(win, data={'cpu': cpu})
+        return win
+
+    monkeypatch.setattr(c.ds, 'cluster_windows', garbage_back)
+    s = c.strategy(bundle=bundle, horizon=300)
+    with caplog.at_level('WARNING'):
+        s.pre_execute()
+    # the host is still evaluated: only its readings one cycle ago were bad
+    assert 'c1500' in s.windows.names
+    last = s.windows.series(feature_sets.LAST_CYCLE, 'c1500')
+    assert np.isnan(last).sum() == 2
+    assert np.nanmax(last) <= 100.5
+    assert 'Readings one load cycle ago ignored as missing: c1500 ' \
+        '(implausible cpu reading 250' in caplog.text
