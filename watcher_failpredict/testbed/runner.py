@@ -83,8 +83,11 @@ def run_policy(scn, name, seed, bundle=None, progress=None, influxdb=None,
         model with the cyclic features reads the last load cycle)
     """
     tb = cluster.Testbed(scn, seed, stretch)
-    tb.before = before
     policy = pol.make_policy(name, scn, tb, seed, bundle, history)
+    if getattr(policy, 'reach_back', 0) > 0:
+        # only a policy reading past its window gets the stretch before:
+        # every other policy's first audits see what they always saw
+        tb.before = before
     if influxdb and name != 'no-mig' and \
             influxdb.get('backend') == 'prometheus':
         from watcher_failpredict.testbed import prom

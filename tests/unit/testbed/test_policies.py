@@ -358,6 +358,9 @@ def test_proposed_cycle_runs_on_each_servers_own_cycle(short):
     # the audits read back as far as the longest cycle less the horizon
     assert policy.reach_back == pytest.approx(
         max(cycles.values()) - short['model']['horizon'], abs=10)
+    # ... into the stretch before the run, which only it is served
+    assert res['runs']['proposed-cycle'][0].before is not None
+    assert res['runs']['proposed'][0].before is None
     assert policy.calls > 0
     # the held-out scores reported are the scenario's own model's
     assert res['bundle'].metadata['model_kind'] == short['model']['kind']
