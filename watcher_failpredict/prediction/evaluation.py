@@ -57,7 +57,6 @@ from sklearn import metrics as skm
 
 from watcher_failpredict import atomic
 from watcher_failpredict.prediction import baselines
-from watcher_failpredict.prediction import cycles
 from watcher_failpredict.prediction import feature_sets
 from watcher_failpredict.prediction import labels as lab
 from watcher_failpredict.prediction import models
@@ -213,14 +212,13 @@ def evaluate(windows, threshold=90.0, period=300, horizon=300, window=600,
     fs = max(wanted, key=feature_sets.FEATURE_SETS.index)
     if bundle is not None and bundle.metadata.get('feature_params'):
         fparams = bundle.metadata['feature_params']
-    elif fs == 'cyclic':
-        fparams = cycles.cyclic_params(windows, steps, cycle)
     else:
-        fparams = feature_sets.default_params(w, p, cycle)
+        fparams = pipeline.feature_params(fs, windows, steps, cycle)
     note('features')
-    X, y, t_idx, h_idx, n_excluded = pipeline.risk_samples(
-        windows, steps, threshold, fs, fparams if fs != 'v1' else None,
+    samples = pipeline.risk_samples(
+        windows, steps, threshold, fs, fparams,
         exclude_intervals=exclude_intervals, time_order=True)
+    X, y, t_idx, h_idx, n_excluded = samples
 
     def columns_of(feature_set):
         """X's columns of a narrower feature set."""
@@ -298,13 +296,10 @@ def evaluate(windows, threshold=90.0, period=300, horizon=300, window=600,
         note(f'model {kind}')
         Xk = columns_of(models.FEATURE_SET[kind])
         t0 = time.monotonic()
-        X_fit, y_fit, fit_rows = Xk[tr], y[tr], np.flatnonzero(tr)
-        if models.FEATURE_SET[kind] == 'cyclic':
-            X_fit, y_fit, fit_rows = pipeline.with_misaligned_cycles(
-                windows, steps, threshold, fparams, pipeline.Samples(
-                    X, y, t_idx, h_idx, n_excluded), tr,
-                exclude_intervals=exclude_intervals, time_order=True,
-                random_state=random_state)
+        X_fit, y_fit, fit_rows = pipeline.training_rows(
+            models.FEATURE_SET[kind], windows, steps, threshold, fparams,
+            samples._replace(X=Xk), tr,
+            exclude_intervals=exclude_intervals, random_state=random_state)
         try:
             model = pipeline.fit_risk_model(
                 kind, X_fit, y_fit, target[fit_rows], threshold, fparams,

@@ -196,6 +196,14 @@ def features_from_arrays(arrays, decision_times, feature_set='v1',
     return out
 
 
+def host_cycle(params, name):
+    """Host ``name``'s cycle in seconds (0 for none): the bundle's own for
+    it, else the declared ``cycle``.
+    """
+    cycle = (params.get('host_cycles') or {}).get(name, params.get('cycle'))
+    return float(cycle or 0.0)
+
+
 def host_lags(params, names, step):
     """Seconds back to read each host's :data:`LAST_CYCLE` (a multiple of
     ``step``): its cycle minus the horizon; 0 for a host without a cycle
@@ -203,12 +211,10 @@ def host_lags(params, names, step):
 
     A host the bundle has no cycle for takes the declared ``cycle``.
     """
-    cycles = params.get('host_cycles') or {}
-    default = params.get('cycle') or 0.0
     horizon_s = int(params['horizon_steps']) * step
     out = np.zeros(len(names))
     for i, name in enumerate(names):
-        lag = float(cycles.get(name, default) or 0.0) - horizon_s
+        lag = host_cycle(params, name) - horizon_s
         out[i] = round(lag / step) * step if lag >= step else 0.0
     return out
 

@@ -25,8 +25,8 @@ same steps, in this order, through these functions:
    from :mod:`feature_sets`, labels from :mod:`labels`, minus the samples
    a past migration touched (:mod:`contamination`);
 4. :func:`fit_risk_model` and :func:`fit_peak_model` on the training rows
-   (for the cyclic set, those rows and their misaligned copy:
-   :func:`with_misaligned_cycles`).
+   (:func:`training_rows`: for the cyclic set, those rows and their
+   misaligned copy).
 
 Decision time ``t`` is a column boundary of the history: the features see
 columns ``[t - window_steps, t)``, exactly what the strategy would see at
@@ -40,6 +40,7 @@ import collections
 import numpy as np
 
 from watcher_failpredict.prediction import contamination
+from watcher_failpredict.prediction import cycles
 from watcher_failpredict.prediction import feature_sets
 from watcher_failpredict.prediction import labels as lab
 from watcher_failpredict.prediction import models
@@ -182,6 +183,32 @@ def risk_samples(windows, steps, threshold, feature_set='v1', params=None,
     return Samples(X, y, t_idx, h_idx, int(dirty.sum()))
 
 
+def feature_params(feature_set, windows, steps, cycle=None):
+    """The params of ``feature_set`` for a history (None for v1); the
+    cyclic set's carry each host's cycle (:func:`cycles.cyclic_params`).
+    """
+    if feature_set == 'v1':
+        return None
+    if feature_set == 'cyclic':
+        return cycles.cyclic_params(windows, steps, cycle)
+    return feature_sets.default_params(steps.window, steps.period, cycle)
+
+
+def training_rows(feature_set, windows, steps, threshold, params, samples,
+                  rows, stride=1, exclude_intervals=None, random_state=0):
+    """``(X, y, rows)`` a risk model is fitted on: the training ``rows`` of
+    ``samples`` (indices into it, for the targets), and for the cyclic
+    set also their misaligned copy, in time order
+    (:func:`with_misaligned_cycles`).
+    """
+    if feature_set == 'cyclic':
+        return with_misaligned_cycles(
+            windows, steps, threshold, params, samples, rows, stride,
+            exclude_intervals, time_order=True, random_state=random_state)
+    idx = np.flatnonzero(rows)
+    return samples.X[idx], samples.y[idx], idx
+
+
 #: The factor each host's cycle is scaled by in the misaligned copy of the
 #: cyclic set's training rows is drawn uniformly from this range, fixed
 #: before any result: a cycle that has changed by up to a half.
@@ -209,12 +236,10 @@ def with_misaligned_cycles(windows, steps, threshold, params, samples,
         order (by time when ``time_order``)
     """
     rng = np.random.default_rng([int(random_state), 29])
-    declared = params.get('cycle') or 0.0
-    cycles = {n: float(params['host_cycles'].get(n, declared) or 0.0)
-              for n in windows.names}
     factors = rng.uniform(*MISALIGN_RANGE, size=len(windows.names))
     wrong = dict(params, host_cycles={
-        n: c * f for (n, c), f in zip(cycles.items(), factors)})
+        n: feature_sets.host_cycle(params, n) * f
+        for n, f in zip(windows.names, factors)})
     other = risk_samples(windows, steps, threshold, 'cyclic', wrong, stride,
                          exclude_intervals, time_order)
     if not (np.array_equal(other.t_index, samples.t_index) and

@@ -36,7 +36,6 @@ import sklearn
 from sklearn import metrics as skm
 
 from watcher_failpredict.prediction import bundle as bundle_mod
-from watcher_failpredict.prediction import cycles
 from watcher_failpredict.prediction import feature_sets
 from watcher_failpredict.prediction import features as feat
 from watcher_failpredict.prediction import labels as lab
@@ -152,7 +151,7 @@ def train(windows, threshold=90.0, period=300, horizon=300, window=600,
     :param cycle: load-cycle length in seconds for the multiscale features
         (gbt), e.g. 86400; None = no cycle position. For the cyclic set
         (gbt_peak_cycle) the declared cycle of every host; None = each
-        host's estimated from the training part (see :mod:`cycles`)
+        host's estimated from the history (see :mod:`cycles`)
     :param cost_fp, cost_fn: cost of a false migration / a missed failure;
         they set the gbt and gbt_peak models' decision threshold
     :param peak_model: also fit a regressor of the future peak CPU on the
@@ -178,11 +177,7 @@ def train(windows, threshold=90.0, period=300, horizon=300, window=600,
 
     _report(progress, 'features', 0, 1)
     feature_set = models.FEATURE_SET[model_kind]
-    if feature_set == 'cyclic':
-        fparams = cycles.cyclic_params(windows, steps, cycle)
-    else:
-        fparams = (feature_sets.default_params(w, p, cycle)
-                   if feature_set != 'v1' else None)
+    fparams = pipeline.feature_params(feature_set, windows, steps, cycle)
     n_excluded = 0
     if model_kind != 'fixed_hosts':
         X, y, t_idx, h_idx, n_excluded = pipeline.risk_samples(
@@ -211,13 +206,10 @@ def train(windows, threshold=90.0, period=300, horizon=300, window=600,
     if model_kind != 'fixed_hosts':
         _check_classes(y_tr, 'the training stretch', threshold, span_hint)
         target = lab.peak_targets(windows.data['cpu'], p, h, t_idx, h_idx)
-        X_fit, y_fit, fit_rows = X_tr, y_tr, np.flatnonzero(train_rows)
-        if feature_set == 'cyclic':
-            X_fit, y_fit, fit_rows = pipeline.with_misaligned_cycles(
-                windows, steps, threshold, fparams, pipeline.Samples(
-                    X, y, t_idx, h_idx, n_excluded), train_rows, stride,
-                exclude_intervals, time_order=True,
-                random_state=random_state)
+        X_fit, y_fit, fit_rows = pipeline.training_rows(
+            feature_set, windows, steps, threshold, fparams,
+            pipeline.Samples(X, y, t_idx, h_idx, n_excluded), train_rows,
+            stride, exclude_intervals, random_state)
         model = pipeline.fit_risk_model(
             model_kind, X_fit, y_fit, target[fit_rows], threshold, fparams,
             random_state, max_samples, cost_fp, cost_fn)

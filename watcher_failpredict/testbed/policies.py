@@ -87,6 +87,7 @@ from watcher.decision_engine.solution import default as solution_mod
 
 from watcher_failpredict.prediction import baseline_risk
 from watcher_failpredict.prediction import baselines
+from watcher_failpredict.prediction import cycles
 from watcher_failpredict.prediction import feature_sets
 from watcher_failpredict.prediction import labels
 from watcher_failpredict.prediction import risk_model
@@ -123,8 +124,9 @@ RULE = {'move_rule': 'speed_floor', 'speed_floor': 1.0,
 #: Policies that read the host CPU of the stretch before the run.
 NEEDS_HISTORY = ('seasonal', 'seasonal-gated')
 #: The strongest autocorrelation a server's history must show for its
-#: peak lag to count as its load cycle (fixed before any run).
-MIN_CYCLE_CORRELATION = 0.5
+#: peak lag to count as its load cycle (fixed before any run; the one the
+#: cyclic model's training uses).
+MIN_CYCLE_CORRELATION = cycles.MIN_CORRELATION
 
 
 def trained_kind(name, scn):
