@@ -46,7 +46,7 @@ def add_parser(subparsers):
                         'proposed, proposed-proactive, proposed-cycle, '
                         'oracle-peak, '
                         'perfect-model, perfect-model-proactive, '
-                        'lookahead-persistence, '
+                        'lookahead-persistence, lookahead-seasonal, '
                         'oracle-reactive, oracle)')
     e.add_argument('--influxdb', metavar='URL', type=common.influxdb_url,
                    help='write the testbed\'s metrics into this InfluxDB '

@@ -55,6 +55,7 @@ import dataclasses
 
 import numpy as np
 
+from watcher_failpredict.prediction import cycles
 from watcher_failpredict.testbed import cluster
 from watcher_failpredict.testbed import physics
 
@@ -360,6 +361,88 @@ class PersistenceLookAhead(LookAheadOracle):
         bg, rate = tb.bg.copy(), tb.rate.copy()
         bg[:, tb.k:] = tb.bg[:, past].mean(axis=1, keepdims=True)
         rate[:, tb.k:] = tb.rate[:, past].mean(axis=1, keepdims=True)
+        return super().decide(_ForecastView(tb, bg, rate))
+
+
+def seasonal_forecast(past, cycle_steps, steps, period):
+    """Each row's coming ``steps`` values by seasonal naive: the value one
+    cycle earlier; a row without a cycle (0) is held at its mean over the
+    last ``period`` steps (persistence).
+
+    :param past: (rows, n) the history up to now, no gaps
+    :param cycle_steps: (rows,) each row's cycle in steps, 0 for none; it
+        must span at least ``steps`` (the forecast reads only the past)
+        and at most the history
+    :returns: (rows, steps)
+    """
+    past = np.asarray(past, dtype=float)
+    cyc = np.asarray(cycle_steps, dtype=int).reshape(-1)
+    rows, n = past.shape
+    if cyc.size != rows:
+        raise ValueError(f'expected {rows} cycles, got {cyc.size}')
+    bad = (cyc != 0) & ((cyc < steps) | (cyc > n))
+    if bad.any():
+        raise ValueError(f'cycles must be 0 or span {steps}-{n} steps; rows '
+                         f'{np.flatnonzero(bad).tolist()} do not')
+    out = np.repeat(past[:, max(n - max(period, 1), 0):].mean(
+        axis=1, keepdims=True), steps, axis=1)
+    ahead = np.arange(steps)
+    for i in np.flatnonzero(cyc):
+        out[i] = past[i, n - cyc[i] + ahead]
+    return out
+
+
+class SeasonalLookAhead(LookAheadOracle):
+    """The ``lookahead-seasonal`` policy: the oracle's search on a
+    seasonal forecast. Its rollouts replace the future exogenous load by
+    what it was one cycle earlier: each server's background (what runs on
+    it besides the VNFs: its load less its VNFs', which collectd measures
+    both of) and each chain's request rate, held at their recent mean
+    where no cycle shows. Cycles are estimated once, on the stretch
+    before the run, as the cyclic model's are
+    (:func:`prediction.cycles.estimate_host_cycles`: the first strong
+    autocorrelation peak of the trigger-period mean, longer than the
+    look-ahead, at most half the stretch). It reads only the past: a
+    planner that knows the chains and the physics exactly and forecasts
+    the load by the simplest rule that sees cycles. Not a bound and not
+    the strategy: it measures what the search is worth with a forecast
+    any operator could make.
+
+    :param before: the Testbed of the stretch before the run (simulated
+        without migrations: its background is its servers' load less
+        their VNFs')
+    """
+
+    name = 'lookahead-seasonal'
+
+    def __init__(self, scn, before, look_ahead=None):
+        super().__init__(scn, look_ahead)
+        self.before = before
+        per = self._period(before)
+        steps = int(round(self.look_ahead / before.dt))
+        # in steps (a step of 1): longer than the look-ahead, so that the
+        # forecast reads only the past
+        self.bg_cycles = cycles.estimate_host_cycles(
+            before.bg, 1, per, steps).astype(int)
+        self.rate_cycles = cycles.estimate_host_cycles(
+            before.rate, 1, per, steps).astype(int)
+
+    def _period(self, tb):
+        return max(int(round(float(self.scn['trigger']['period']) / tb.dt)),
+                   1)
+
+    def decide(self, tb):
+        per = self._period(tb)
+        steps = min(int(round(self.look_ahead / tb.dt)), tb.n_steps - tb.k)
+        bg, rate = tb.bg.copy(), tb.rate.copy()
+        if steps > 0:
+            now = slice(tb.k, tb.k + steps)
+            bg[:, now] = seasonal_forecast(np.concatenate(
+                [self.before.bg, tb.bg[:, :tb.k]], axis=1), self.bg_cycles,
+                steps, per)
+            rate[:, now] = seasonal_forecast(np.concatenate(
+                [self.before.rate, tb.rate[:, :tb.k]], axis=1),
+                self.rate_cycles, steps, per)
         return super().decide(_ForecastView(tb, bg, rate))
 
 

@@ -68,8 +68,10 @@ with the strategy's decision cadence, move budget and cooldown.
 ``oracle-reactive`` is the same search held to the reactive strategy's
 rules (sources only the hosts in failure state, one VNF each), and
 ``lookahead-persistence`` the same search without foresight (the future
-load held at its recent mean): measures of what the trigger and the
-future are worth, not bounds (doc/source/testbed.rst).
+load held at its recent mean), ``lookahead-seasonal`` the same search on a
+seasonal forecast (the load one cycle earlier): measures of what the
+trigger, the future and a forecast of it are worth, not bounds
+(doc/source/testbed.rst).
 
 ``no-mig`` never migrates. A new policy is a new ranking object (a
 :class:`prediction.risk_model.RiskModel`) added to make_policy(). The
@@ -100,7 +102,8 @@ POLICIES = ('no-mig', 'random', 'least-cpu', 'least-cpu-wb', 'mean-kstd',
             'trend', 'seasonal', 'least-cpu-gated', 'seasonal-gated',
             'proposed', 'proposed-proactive', 'proposed-cycle',
             'oracle-peak', 'perfect-model', 'perfect-model-proactive',
-            'lookahead-persistence', 'oracle-reactive', 'oracle')
+            'lookahead-persistence', 'lookahead-seasonal', 'oracle-reactive',
+            'oracle')
 
 #: Policies that need the model trained on the training stretch.
 TRAINED = ('proposed', 'proposed-proactive', 'proposed-cycle')
@@ -121,8 +124,8 @@ TRAINED_KIND = {'proposed-cycle': 'gbt_peak_cycle'}
 #: they were. least-cpu-gated takes the strategy's defaults.
 RULE = {'move_rule': 'speed_floor', 'speed_floor': 1.0,
         'instance_choice': 'cheapest_ending'}
-#: Policies that read the host CPU of the stretch before the run.
-NEEDS_HISTORY = ('seasonal', 'seasonal-gated')
+#: Policies that read the stretch before the run.
+NEEDS_HISTORY = ('seasonal', 'seasonal-gated', 'lookahead-seasonal')
 #: The strongest autocorrelation a server's history must show for its
 #: peak lag to count as its load cycle (fixed before any run; the one the
 #: cyclic model's training uses).
@@ -446,11 +449,13 @@ class WorkloadBalancePolicy:
         return _moves(s.execute(), self.history, now)
 
 
-def make_policy(name, scn, tb, seed, trained_bundle=None, history=None):
+def make_policy(name, scn, tb, seed, trained_bundle=None, history=None,
+                before=None):
     """The policy ``name`` for testbed ``tb``.
 
     :param trained_bundle: the model trained before the run (TRAINED)
     :param history: host CPU of the stretch before the run (NEEDS_HISTORY)
+    :param before: that stretch's Testbed (``lookahead-seasonal``)
     """
     md = model_metadata(scn)
     if name == 'no-mig':
@@ -488,6 +493,11 @@ def make_policy(name, scn, tb, seed, trained_bundle=None, history=None):
         return lookahead.ReactiveLookAheadOracle(scn)
     if name == 'lookahead-persistence':
         return lookahead.PersistenceLookAhead(scn)
+    if name == 'lookahead-seasonal':
+        if before is None:
+            raise ValueError(f'the {name} policy needs the stretch before '
+                             'the run')
+        return lookahead.SeasonalLookAhead(scn, before)
     if name in ('seasonal', 'seasonal-gated'):
         if history is None:
             raise ValueError(f'the {name} policy needs the host CPU of the '

@@ -117,7 +117,7 @@ def run(scn, driver, shadows, seed, stretch='validation', progress=None):
         {'captured': ..., part: ..., 'moves': ...}}`` summed
     """
     names = list(dict.fromkeys([driver] + list(shadows)))
-    history = bundle = None
+    history = bundle = before = None
     if any(n in pol.TRAINED + pol.NEEDS_HISTORY for n in names):
         # what runner.run_seed gives the policies: the stretch before
         before = runner.simulate_history(scn, seed,
@@ -126,7 +126,7 @@ def run(scn, driver, shadows, seed, stretch='validation', progress=None):
         if any(n in pol.TRAINED for n in names):
             bundle, _ = runner.train_model(scn, seed, history=before)
     tb = cluster.Testbed(scn, seed, stretch)
-    made = {n: pol.make_policy(n, scn, tb, seed, bundle, history)
+    made = {n: pol.make_policy(n, scn, tb, seed, bundle, history, before)
             for n in names}
     every = int(round(scn['decision_interval'] / tb.dt))
     first = int(np.ceil(max(scn['model']['window'],

@@ -83,7 +83,7 @@ def run_policy(scn, name, seed, bundle=None, progress=None, influxdb=None,
         model with the cyclic features reads the last load cycle)
     """
     tb = cluster.Testbed(scn, seed, stretch)
-    policy = pol.make_policy(name, scn, tb, seed, bundle, history)
+    policy = pol.make_policy(name, scn, tb, seed, bundle, history, before)
     if getattr(policy, 'reach_back', 0) > 0:
         # only a policy reading past its window gets the stretch before:
         # every other policy's first audits see what they always saw

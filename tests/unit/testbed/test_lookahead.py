@@ -167,6 +167,74 @@ def test_reactive_oracle_moves_one_vnf_off_each_failing_host_only(short):
     assert oracle.triggered < oracle.calls
 
 
+def test_seasonal_forecast_replays_one_cycle_back_or_holds_the_mean():
+    past = np.array([np.arange(12.0), np.arange(12.0) * 10])
+    out = lookahead.seasonal_forecast(past, [5, 0], 3, 4)
+    # row 0: steps 12, 13, 14 are steps 7, 8, 9; row 1: its last 4 held
+    np.testing.assert_array_equal(out[0], [7.0, 8.0, 9.0])
+    np.testing.assert_array_equal(out[1], [95.0] * 3)
+    # a cycle shorter than the forecast would read the future
+    with pytest.raises(ValueError, match=r'span 3-12 steps; rows \[0\]'):
+        lookahead.seasonal_forecast(past, [2, 0], 3, 4)
+    with pytest.raises(ValueError, match='span 3-12'):
+        lookahead.seasonal_forecast(past, [0, 13], 3, 4)
+    with pytest.raises(ValueError, match='expected 2 cycles, got 1'):
+        lookahead.seasonal_forecast(past, [5], 3, 4)
+
+
+def exact_cycles():
+    """SHORT with no noise and a 120 s cooldown: every load repeats
+    exactly, each cycle longer than the look-ahead.
+    """
+    scn = copy.deepcopy(test_run.SHORT)
+    scn['strategy'] = {'cooldown': 120}
+    for bg in scn['servers']['background']:
+        bg['noise'] = 0.0
+    # a rate cycle the hour before the run shows twice (the estimate looks
+    # at most half the history back)
+    scn['chains']['rate'].update(noise=0.0, period=900)
+    return scenario.validate(scn)
+
+
+def test_seasonal_lookahead_is_the_oracle_when_the_load_repeats_exactly():
+    scn = exact_cycles()
+    before = runner.simulate_history(scn, 3)
+    seasonal = lookahead.SeasonalLookAhead(scn, before)
+    # every server's cycle found within a step (the autocorrelation of a
+    # finite stretch peaks a step off for the sharp patterns), the chains'
+    # rate's too; with the exact cycles the forecast is the future itself
+    periods = np.array([bg['period'] for bg in scn['servers'][
+        'background']]) / before.dt
+    assert np.abs(seasonal.bg_cycles - periods).max() <= 1
+    assert np.abs(seasonal.rate_cycles - 900 / before.dt).max() <= 1
+    seasonal.bg_cycles = periods.astype(int)
+    seasonal.rate_cycles[:] = 900 / before.dt
+    oracle = lookahead.LookAheadOracle(scn)
+    tb = cluster.Testbed(scn, 3)
+    decided = 0
+    for k in range(60, tb.n_steps - 1, 60):
+        tb.run_until(k)
+        moves = oracle.decide(tb)
+        assert seasonal.decide(tb) == moves, k
+        decided += bool(moves)
+        for vnf, dst in moves:
+            tb.start_migration(vnf, dst)
+    assert decided >= 2
+
+
+def test_seasonal_lookahead_reads_only_the_past():
+    scn = exact_cycles()
+    seasonal = lookahead.SeasonalLookAhead(
+        scn, runner.simulate_history(scn, 3))
+    tb = busy_testbed(scn, 240)
+    moves = seasonal.decide(tb)
+    assert moves
+    # another future: the oracle sees it, the seasonal search cannot
+    tb.bg[:, tb.k:] = tb.bg[:, tb.k:][::-1]
+    assert lookahead.LookAheadOracle(scn).decide(tb) != moves
+    assert seasonal.decide(tb) == moves
+
+
 #: The noise the test allows. Two runs with the same moves differ only
 #: in their latency draws (one stream per seed, and a switch-over
 #: consumes extra draws, so other moves shift the stream). Measured on
