@@ -250,6 +250,11 @@ class LookAheadOracle:
     def _candidates(self, tb, moves):
         return candidates(tb, self.scn, moves)
 
+    def _trigger_steps(self, tb):
+        """The trigger period in testbed steps (at least 1)."""
+        return max(int(round(float(self.scn['trigger']['period']) / tb.dt)),
+                   1)
+
     def _best_next(self, tb, moves, steps, seed):
         cands = self._candidates(tb, moves)
         if not cands:
@@ -355,8 +360,7 @@ class PersistenceLookAhead(LookAheadOracle):
     name = 'lookahead-persistence'
 
     def decide(self, tb):
-        per = max(int(round(float(self.scn['trigger']['period']) / tb.dt)),
-                  1)
+        per = self._trigger_steps(tb)
         past = slice(max(tb.k - per, 0), max(tb.k, 1))
         bg, rate = tb.bg.copy(), tb.rate.copy()
         bg[:, tb.k:] = tb.bg[:, past].mean(axis=1, keepdims=True)
@@ -418,7 +422,7 @@ class SeasonalLookAhead(LookAheadOracle):
     def __init__(self, scn, before, look_ahead=None):
         super().__init__(scn, look_ahead)
         self.before = before
-        per = self._period(before)
+        per = self._trigger_steps(before)
         steps = int(round(self.look_ahead / before.dt))
         # in steps (a step of 1): longer than the look-ahead, so that the
         # forecast reads only the past
@@ -427,23 +431,23 @@ class SeasonalLookAhead(LookAheadOracle):
         self.rate_cycles = cycles.estimate_host_cycles(
             before.rate, 1, per, steps).astype(int)
 
-    def _period(self, tb):
-        return max(int(round(float(self.scn['trigger']['period']) / tb.dt)),
-                   1)
-
     def decide(self, tb):
-        per = self._period(tb)
+        per = self._trigger_steps(tb)
         steps = min(int(round(self.look_ahead / tb.dt)), tb.n_steps - tb.k)
-        bg, rate = tb.bg.copy(), tb.rate.copy()
-        if steps > 0:
-            now = slice(tb.k, tb.k + steps)
-            bg[:, now] = seasonal_forecast(np.concatenate(
-                [self.before.bg, tb.bg[:, :tb.k]], axis=1), self.bg_cycles,
-                steps, per)
-            rate[:, now] = seasonal_forecast(np.concatenate(
-                [self.before.rate, tb.rate[:, :tb.k]], axis=1),
-                self.rate_cycles, steps, per)
-        return super().decide(_ForecastView(tb, bg, rate))
+        views = []
+        for actual, before, cyc in ((tb.bg, self.before.bg, self.bg_cycles),
+                                    (tb.rate, self.before.rate,
+                                     self.rate_cycles)):
+            # nothing of the true future: the rollouts read the forecast's
+            # steps only, and a NaN past them would show if they did not
+            view = np.full_like(actual, np.nan)
+            view[:, :tb.k] = actual[:, :tb.k]
+            if steps > 0:
+                view[:, tb.k:tb.k + steps] = seasonal_forecast(
+                    np.concatenate([before, actual[:, :tb.k]], axis=1), cyc,
+                    steps, per)
+            views.append(view)
+        return super().decide(_ForecastView(tb, *views))
 
 
 def failing_hosts(tb, scn):
