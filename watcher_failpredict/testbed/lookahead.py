@@ -56,6 +56,7 @@ import dataclasses
 import numpy as np
 
 from watcher_failpredict.prediction import cycles
+from watcher_failpredict.strategies import load_forecast
 from watcher_failpredict.testbed import cluster
 from watcher_failpredict.testbed import physics
 
@@ -368,34 +369,6 @@ class PersistenceLookAhead(LookAheadOracle):
         return super().decide(_ForecastView(tb, bg, rate))
 
 
-def seasonal_forecast(past, cycle_steps, steps, period):
-    """Each row's coming ``steps`` values by seasonal naive: the value one
-    cycle earlier; a row without a cycle (0) is held at its mean over the
-    last ``period`` steps (persistence).
-
-    :param past: (rows, n) the history up to now, no gaps
-    :param cycle_steps: (rows,) each row's cycle in steps, 0 for none; it
-        must span at least ``steps`` (the forecast reads only the past)
-        and at most the history
-    :returns: (rows, steps)
-    """
-    past = np.asarray(past, dtype=float)
-    cyc = np.asarray(cycle_steps, dtype=int).reshape(-1)
-    rows, n = past.shape
-    if cyc.size != rows:
-        raise ValueError(f'expected {rows} cycles, got {cyc.size}')
-    bad = (cyc != 0) & ((cyc < steps) | (cyc > n))
-    if bad.any():
-        raise ValueError(f'cycles must be 0 or span {steps}-{n} steps; rows '
-                         f'{np.flatnonzero(bad).tolist()} do not')
-    out = np.repeat(past[:, max(n - max(period, 1), 0):].mean(
-        axis=1, keepdims=True), steps, axis=1)
-    ahead = np.arange(steps)
-    for i in np.flatnonzero(cyc):
-        out[i] = past[i, n - cyc[i] + ahead]
-    return out
-
-
 class SeasonalLookAhead(LookAheadOracle):
     """The ``lookahead-seasonal`` policy: the oracle's search on a
     seasonal forecast. Its rollouts replace the future exogenous load by
@@ -443,9 +416,9 @@ class SeasonalLookAhead(LookAheadOracle):
             view = np.full_like(actual, np.nan)
             view[:, :tb.k] = actual[:, :tb.k]
             if steps > 0:
-                view[:, tb.k:tb.k + steps] = seasonal_forecast(
-                    np.concatenate([before, actual[:, :tb.k]], axis=1), cyc,
-                    steps, per)
+                view[:, tb.k:tb.k + steps] = \
+                    load_forecast.seasonal_forecast(np.concatenate(
+                        [before, actual[:, :tb.k]], axis=1), cyc, steps, per)
             views.append(view)
         return super().decide(_ForecastView(tb, *views))
 

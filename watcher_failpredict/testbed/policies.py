@@ -97,13 +97,14 @@ from watcher_failpredict.strategies import migrations
 from watcher_failpredict.testbed import cluster
 from watcher_failpredict.testbed import lookahead
 from watcher_failpredict.testbed import physics
+from watcher_failpredict.testbed import planner
 
 POLICIES = ('no-mig', 'random', 'least-cpu', 'least-cpu-wb', 'mean-kstd',
             'trend', 'seasonal', 'least-cpu-gated', 'seasonal-gated',
             'proposed', 'proposed-proactive', 'proposed-cycle',
             'oracle-peak', 'perfect-model', 'perfect-model-proactive',
-            'lookahead-persistence', 'lookahead-seasonal', 'oracle-reactive',
-            'oracle')
+            'lookahead-persistence', 'lookahead-seasonal', 'planner-seasonal',
+            'oracle-reactive', 'oracle')
 
 #: Policies that need the model trained on the training stretch.
 TRAINED = ('proposed', 'proposed-proactive', 'proposed-cycle')
@@ -125,7 +126,8 @@ TRAINED_KIND = {'proposed-cycle': 'gbt_peak_cycle'}
 RULE = {'move_rule': 'speed_floor', 'speed_floor': 1.0,
         'instance_choice': 'cheapest_ending'}
 #: Policies that read the stretch before the run.
-NEEDS_HISTORY = ('seasonal', 'seasonal-gated', 'lookahead-seasonal')
+NEEDS_HISTORY = ('seasonal', 'seasonal-gated', 'lookahead-seasonal',
+                 'planner-seasonal')
 #: The strongest autocorrelation a server's history must show for its
 #: peak lag to count as its load cycle (fixed before any run; the one the
 #: cyclic model's training uses).
@@ -493,10 +495,16 @@ def make_policy(name, scn, tb, seed, trained_bundle=None, history=None,
         return lookahead.ReactiveLookAheadOracle(scn)
     if name == 'lookahead-persistence':
         return lookahead.PersistenceLookAhead(scn)
-    if name == 'lookahead-seasonal':
+    if name in ('lookahead-seasonal', 'planner-seasonal'):
         if before is None:
             raise ValueError(f'the {name} policy needs the stretch before '
                              'the run')
+        if name == 'planner-seasonal':
+            # when its forecast has not been right: the strategy's own
+            # reactive rule, on the ranking that needs no training
+            return planner.SeasonalQueueingPlanner(
+                scn, before, StrategyPolicy(
+                    name, scn, baseline_risk.CurrentCpuRisk(md)))
         return lookahead.SeasonalLookAhead(scn, before)
     if name in ('seasonal', 'seasonal-gated'):
         if history is None:

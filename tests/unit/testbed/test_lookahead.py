@@ -167,26 +167,14 @@ def test_reactive_oracle_moves_one_vnf_off_each_failing_host_only(short):
     assert oracle.triggered < oracle.calls
 
 
-def test_seasonal_forecast_replays_one_cycle_back_or_holds_the_mean():
-    past = np.array([np.arange(12.0), np.arange(12.0) * 10])
-    out = lookahead.seasonal_forecast(past, [5, 0], 3, 4)
-    # row 0: steps 12, 13, 14 are steps 7, 8, 9; row 1: its last 4 held
-    np.testing.assert_array_equal(out[0], [7.0, 8.0, 9.0])
-    np.testing.assert_array_equal(out[1], [95.0] * 3)
-    # a cycle shorter than the forecast would read the future
-    with pytest.raises(ValueError, match=r'span 3-12 steps; rows \[0\]'):
-        lookahead.seasonal_forecast(past, [2, 0], 3, 4)
-    with pytest.raises(ValueError, match='span 3-12'):
-        lookahead.seasonal_forecast(past, [0, 13], 3, 4)
-    with pytest.raises(ValueError, match='expected 2 cycles, got 1'):
-        lookahead.seasonal_forecast(past, [5], 3, 4)
-
-
-def exact_cycles():
+def exact_cycles(drift=None):
     """SHORT with no noise and a 120 s cooldown: every load repeats
-    exactly, each cycle longer than the look-ahead.
+    exactly, each cycle longer than the look-ahead (the test stretch's
+    cycles drifted by ``drift``, when given).
     """
     scn = copy.deepcopy(test_run.SHORT)
+    if drift:
+        scn['drift'] = drift
     scn['strategy'] = {'cooldown': 120}
     for bg in scn['servers']['background']:
         bg['noise'] = 0.0

@@ -1,0 +1,68 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""The seasonal forecast, its backtest and the trust rule."""
+
+import numpy as np
+import pytest
+
+from watcher_failpredict.strategies import load_forecast
+
+
+def test_seasonal_forecast_replays_one_cycle_back_or_holds_the_mean():
+    past = np.array([np.arange(12.0), np.arange(12.0) * 10])
+    out = load_forecast.seasonal_forecast(past, [5, 0], 3, 4)
+    # row 0: steps 12, 13, 14 are steps 7, 8, 9; row 1: its last 4 held
+    np.testing.assert_array_equal(out[0], [7.0, 8.0, 9.0])
+    np.testing.assert_array_equal(out[1], [95.0] * 3)
+    # a cycle shorter than the forecast would read the future
+    with pytest.raises(ValueError, match=r'span 3-12 steps; rows \[0\]'):
+        load_forecast.seasonal_forecast(past, [2, 0], 3, 4)
+    with pytest.raises(ValueError, match='span 3-12'):
+        load_forecast.seasonal_forecast(past, [0, 13], 3, 4)
+    with pytest.raises(ValueError, match='expected 2 cycles, got 1'):
+        load_forecast.seasonal_forecast(past, [5], 3, 4)
+
+
+def test_backtest_is_the_forecast_made_before_the_last_steps():
+    # a repeating pattern: the seasonal forecast of its last 4 steps is
+    # exact, persistence is off by the pattern's swing
+    pattern = np.array([0.0, 0.0, 4.0, 4.0, 0.0, 8.0])
+    past = np.vstack([np.tile(pattern, 3), np.tile(pattern, 3)])
+    err = load_forecast.backtest_errors(past, [6, 0], 4, 2)
+    assert err[0] == 0.0
+    # row 1 held at the mean of steps 12-13 (0, 0): the last four are
+    # 4, 4, 0, 8 -> mean absolute error 4
+    assert err[1] == pytest.approx(4.0)
+    # the same by hand, for a shift of the pattern: seasonal now wrong
+    shifted = np.concatenate([np.tile(pattern, 2), np.roll(pattern, 3)])
+    err = load_forecast.backtest_errors(shifted[None], [6], 4, 2)
+    expect = np.abs(shifted[14:] - shifted[8:12]).mean()
+    assert err[0] == pytest.approx(expect) and expect > 0
+
+
+def test_backtest_is_nan_where_the_history_is_too_short():
+    past = np.arange(10.0)[None].repeat(3, axis=0)
+    # cycle 8 > the 6 steps before the last 4; cycle 2 < the 4 steps
+    err = load_forecast.backtest_errors(past, [8, 2, 0], 4, 3)
+    assert np.isnan(err[0]) and np.isnan(err[1]) and np.isfinite(err[2])
+    assert np.isnan(load_forecast.backtest_errors(past, [0, 0, 0], 10,
+                                                  3)).all()
+
+
+def test_trusted_averages_the_hosts_error_share_of_their_cores():
+    ok, share = load_forecast.trusted([1.2, 3.6, np.nan], [12, 12, 12], 0.2)
+    assert ok and share == pytest.approx(0.2)
+    ok, share = load_forecast.trusted([1.2, 3.7], [12, 12], 0.2)
+    assert not ok and share > 0.2
+    ok, share = load_forecast.trusted([np.nan], [12])
+    assert not ok and np.isnan(share)

@@ -1,0 +1,118 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""The planner over a forecast: values by hand, timing, greed, refusals."""
+
+import numpy as np
+import pytest
+
+from watcher_failpredict.strategies import queueing
+from watcher_failpredict.strategies import stay_planner
+
+
+def forecast(bg, demand, host_of, cores=4.0, dt=10.0):
+    bg = np.asarray(bg, dtype=float)
+    demand = np.asarray(demand, dtype=float)
+    return stay_planner.Forecast(
+        bg=bg, demand=demand, vcpus=np.ones(demand.shape[0]),
+        cores=np.full(bg.shape[0], cores), host_of=np.asarray(host_of),
+        dt=dt)
+
+
+def test_move_gain_is_the_queueing_count_over_the_forecast_by_hand():
+    # host 0 saturates at step 2; the migration ends after step 1
+    bg = [[1.0, 2.0, 6.0, 6.0], [0.5, 0.5, 0.5, 0.5]]
+    fc = forecast(bg, [[0.6] * 4], [0], dt=100.0)
+    where = np.zeros((1, 4), dtype=int)
+    extra = np.zeros((2, 4))
+    got = stay_planner.move_gain(fc, where, extra, 0, 1, 1, 0.5)
+    over = queueing.MIGRATION_OVERHEAD_CORES
+    by_hand = 0.0
+    for t in range(4):
+        before = queueing.host_requests(bg[0][t], [0.6], [1], 4.0)
+        if t < 1:
+            after = queueing.host_requests(bg[0][t], [0.6], [1], 4.0, over)
+        else:
+            after = queueing.host_requests(bg[1][t], [0.6], [1], 4.0)
+        by_hand += (before - after) * 100.0
+    by_hand -= (0.5 + queueing.SWITCHOVER_S) * float(
+        queueing.requests_in_system(2 * queueing.KNEE))
+    assert got == pytest.approx(by_hand)
+    assert got > 0
+
+
+def test_a_host_that_stays_quiet_is_not_worth_a_move():
+    fc = forecast([[1.0] * 30, [0.5] * 30], [[0.6] * 30], [0])
+    assert stay_planner.plan(fc, lambda planned: [(0, 1)],
+                             {0: (20.0, 0.5)}, 2) == []
+
+
+def test_a_peak_the_migration_would_miss_is_not_worth_a_move():
+    # saturated for the first 5 steps only; the migration takes 6
+    bg = [[6.0] * 5 + [1.0] * 25, [0.5] * 30]
+    fc = forecast(bg, [[0.6] * 30], [0])
+    slow = stay_planner.plan(fc, lambda planned: [(0, 1)], {0: (60.0, 0.5)},
+                             1)
+    fast = stay_planner.plan(fc, lambda planned: [(0, 1)], {0: (10.0, 0.5)},
+                             1)
+    assert slow == []
+    assert [(m.vnf, m.dest, m.steps) for m in fast] == [(0, 1, 1)]
+
+
+def test_a_coming_peak_moves_the_vnf_before_it_and_to_where_it_stays_quiet():
+    # host 0 peaks from step 10; host 1 is quiet now but peaks from step
+    # 12, host 2 stays quiet: only the forecast tells 1 from 2
+    bg = [[1.0] * 10 + [6.0] * 50, [0.5] * 12 + [6.0] * 48, [1.0] * 60]
+    fc = forecast(bg, [[0.6] * 60], [0])
+    moves = stay_planner.plan(fc, lambda planned: [(0, 1), (0, 2)],
+                              {0: (30.0, 0.5)}, 1)
+    assert [(m.vnf, m.dest) for m in moves] == [(0, 2)]
+    assert moves[0].gain > 0
+
+
+def test_greedy_moves_see_the_earlier_ones_and_the_candidates_the_plan():
+    # two VNFs on a saturated host; host 1 takes one without saturating,
+    # not both (2.5 + 0.9 + 0.9 > 4); host 2 is busier, still room for one
+    bg = [[4.0] * 40, [2.5] * 40, [2.9] * 40]
+    fc = forecast(bg, [[0.9] * 40, [0.9] * 40], [0, 0])
+    seen = []
+
+    def allowed(planned):
+        seen.append(list(planned))
+        return [(v, d) for v in (0, 1) for d in (1, 2)]
+    moves = stay_planner.plan(fc, allowed, {0: (20.0, 0.5),
+                                            1: (20.0, 0.5)}, 3)
+    assert sorted(m.dest for m in moves) == [1, 2]
+    assert {m.vnf for m in moves} == {0, 1}
+    assert moves[0].dest == 1 and moves[0].gain >= moves[1].gain
+    # the candidates were asked after each move, with the moves so far
+    assert seen[0] == [] and seen[1] == [(moves[0].vnf, 1)]
+    assert len(seen) == 3
+
+
+def test_a_vnf_without_a_finite_migration_is_not_moved():
+    bg = [[6.0] * 30, [0.5] * 30]
+    fc = forecast(bg, [[0.6] * 30], [0])
+    assert stay_planner.plan(fc, lambda planned: [(0, 1)],
+                             {0: (float('inf'), 0.5)}, 1) == []
+    assert stay_planner.plan(fc, lambda planned: [(0, 1)], {}, 1) == []
+    assert len(stay_planner.plan(fc, lambda planned: [(0, 1)],
+                                 {0: (20.0, 0.5)}, 1)) == 1
+
+
+def test_a_forecast_with_gaps_or_wrong_shapes_is_refused():
+    with pytest.raises(ValueError, match='forecast of bg has missing'):
+        forecast([[1.0, np.nan]], [[0.5, 0.5]], [0])
+    with pytest.raises(ValueError, match='must share T'):
+        forecast([[1.0, 1.0]], [[0.5, 0.5, 0.5]], [0])
+    with pytest.raises(ValueError, match=r'host_of must have shape \(1,\)'):
+        forecast([[1.0, 1.0]], [[0.5, 0.5]], [0, 0])

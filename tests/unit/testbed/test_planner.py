@@ -1,0 +1,111 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""``planner-seasonal``: plans on the forecast while it holds, reads
+only the past, and leaves the decision to its fallback when it does not.
+"""
+
+import numpy as np
+
+from watcher_failpredict.strategies import load_forecast
+from watcher_failpredict.testbed import cluster
+from watcher_failpredict.testbed import planner
+from watcher_failpredict.testbed import policies
+from watcher_failpredict.testbed import runner
+
+from tests.unit.testbed import test_lookahead
+
+
+class Recorder:
+    """A fallback that records when it is asked and moves nothing."""
+
+    def __init__(self):
+        self.asked = []
+
+    def decide(self, tb):
+        self.asked.append(tb.k)
+        return []
+
+
+def run(scn, policy, seed=3):
+    """Decide every minute over the test stretch; the moves by step."""
+    tb = cluster.Testbed(scn, seed)
+    out = {}
+    for k in range(120, tb.n_steps - 1, 12):
+        tb.run_until(k)
+        moves = policy.decide(tb)
+        out[k] = moves
+        for vnf, dst in moves:
+            tb.start_migration(vnf, dst)
+    return tb, out
+
+
+def test_it_plans_on_a_forecast_that_holds_and_moves_ahead_of_the_load():
+    scn = test_lookahead.exact_cycles()
+    fallback = Recorder()
+    plan = planner.SeasonalQueueingPlanner(
+        scn, runner.simulate_history(scn, 3), fallback)
+    _, moves = run(scn, plan)
+    # the loads repeat: every backtest within the tolerance, no fallback
+    assert fallback.asked == [] and plan.fell_back == 0
+    assert plan.planned == len(moves)
+    assert max(plan.errors) <= load_forecast.TOLERANCE
+    assert sum(len(m) for m in moves.values()) >= 1
+    budget = scn['strategy']['max_migrations']
+    assert all(len(m) <= budget for m in moves.values())
+
+
+def test_it_reads_only_the_past():
+    scn = test_lookahead.exact_cycles()
+    plan = planner.SeasonalQueueingPlanner(
+        scn, runner.simulate_history(scn, 3), Recorder())
+    tb = test_lookahead.busy_testbed(scn, 240)
+    moves = plan.decide(tb)
+    assert moves
+    tb.bg[:, tb.k:] = tb.bg[:, tb.k:][::-1]
+    tb.rate[:, tb.k:] = tb.rate[:, tb.k:][::-1]
+    assert plan.decide(tb) == moves
+
+
+def drifted():
+    """exact_cycles() whose test stretch runs its cycles 0.8 times as
+    long, shifted by 300 s: the cycles learnt before no longer hold.
+    """
+    return test_lookahead.exact_cycles(
+        {'period_scale': 0.8, 'phase_shift': 300.0})
+
+
+def test_a_forecast_that_stopped_holding_leaves_the_decision_to_the_fallback():
+    scn = drifted()
+    fallback = Recorder()
+    plan = planner.SeasonalQueueingPlanner(
+        scn, runner.simulate_history(scn, 3), fallback)
+    _, moves = run(scn, plan)
+    assert plan.fell_back > 0 and plan.fell_back == len(fallback.asked)
+    assert plan.fell_back + plan.planned == len(moves)
+    # it fell back exactly when the backtest was off by more than allowed
+    errors = np.array(plan.errors)
+    assert (errors > load_forecast.TOLERANCE).sum() == plan.fell_back
+    # and the fallback's decision is the one taken: none, here
+    assert all(moves[k] == [] for k in fallback.asked)
+
+
+def test_the_policy_falls_back_on_the_strategy_with_its_reactive_rule():
+    scn = test_lookahead.exact_cycles()
+    tb = cluster.Testbed(scn, 3)
+    before = runner.simulate_history(scn, 3)
+    policy = policies.make_policy('planner-seasonal', scn, tb, 3,
+                                  before=before)
+    assert isinstance(policy, planner.SeasonalQueueingPlanner)
+    assert isinstance(policy.fallback, policies.StrategyPolicy)
+    # the strategy's defaults: no rule of the simple baselines
+    assert policy.fallback.extra_params == {}
