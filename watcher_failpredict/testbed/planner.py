@@ -16,21 +16,25 @@ seasonal forecast (issue 11).
 ``lookahead-seasonal`` showed that a search on a seasonal forecast takes
 the oracle's whole gain where the load repeats, and is catastrophic where
 it does not. This policy is what the strategy can run instead of that
-search: it sees only what collectd measures, each server's background
-(its load average less its VNFs' demand) and each VNF's demand, in cores,
-and values a move with the strategy's queueing model over the coming
-look-ahead (:mod:`strategies.stay_planner`), not with the testbed's
-physics. It plans only while its forecast has been right: at each
-decision the forecast it would have made one look-ahead ago is compared
-with what happened (:func:`strategies.load_forecast.backtest_errors`);
-when the hosts' mean error exceeds :data:`load_forecast.TOLERANCE` of
-their cores, the decision is the ``fallback`` policy's (the strategy's
-own reactive rule), which acts on what is measured now.
+search. It reads only what collectd reports, at collectd's interval: each
+VNF's CPU (its demand, in cores) and each server's load average (its
+runnable demand) less the CPU of the VNFs on it at the time (its
+background; the placement at each sample from the migrations done). It
+never reads the chains' request rates, their queues or the testbed's own
+load series. It values a move with the strategy's queueing model over
+the coming look-ahead (:mod:`strategies.stay_planner`), not with the
+testbed's physics, and plans only while its forecast has been right: at
+each decision the forecast it would have made one look-ahead ago is
+compared with what happened (:func:`strategies.load_forecast.
+backtest_errors`); when the hosts' mean error exceeds
+:data:`load_forecast.TOLERANCE` of their cores, the decision is the
+``fallback`` policy's (the strategy's own reactive rule), which acts on
+what is measured now.
 
-Cycles are estimated once, on the stretch before the run, as the
-cyclic model's are. The testbed's own migration plan stands for the
-strategy's estimate of a migration's duration and outage. Not the
-strategy yet: the measure of the piece the strategy lacks.
+Each server's and VNF's cycle is estimated once, on the stretch before
+the run, as the cyclic model's are. The testbed's own migration plan
+stands for the strategy's estimate of a migration's duration and outage.
+Not the strategy yet: the measure of the piece the strategy lacks.
 """
 
 import numpy as np
@@ -38,6 +42,7 @@ import numpy as np
 from watcher_failpredict.prediction import cycles
 from watcher_failpredict.strategies import load_forecast
 from watcher_failpredict.strategies import stay_planner
+from watcher_failpredict.testbed import cluster
 from watcher_failpredict.testbed import lookahead
 
 
@@ -60,14 +65,17 @@ class SeasonalQueueingPlanner:
         self.fallback = fallback
         self.tolerance = float(tolerance)
         self.look_ahead = lookahead.look_ahead_seconds(scn)
-        steps = int(round(self.look_ahead / before.dt))
-        per = self._trigger_steps(before)
+        #: the planner's step: collectd's interval
+        self.dt = float(scn['metrics_interval'])
+        steps = int(round(self.look_ahead / self.dt))
+        per = self._trigger_steps()
         # in steps: longer than the look-ahead, so that the forecast reads
         # only the past
+        bg, demand = self._before = self._measured(before)
         self.bg_cycles = cycles.estimate_host_cycles(
-            before.bg, 1, per, steps).astype(int)
-        self.rate_cycles = cycles.estimate_host_cycles(
-            before.rate, 1, per, steps).astype(int)
+            bg, 1, per, steps).astype(int)
+        self.vnf_cycles = cycles.estimate_host_cycles(
+            demand, 1, per, steps).astype(int)
         self.calls = 0
         #: decisions planned on the forecast and left to the fallback
         self.planned = 0
@@ -75,28 +83,46 @@ class SeasonalQueueingPlanner:
         #: the hosts' mean forecast error (share of cores) at each decision
         self.errors = []
 
-    def _trigger_steps(self, tb):
-        return max(int(round(float(self.scn['trigger']['period']) / tb.dt)),
-                   1)
+    def _trigger_steps(self):
+        return max(int(round(float(self.scn['trigger']['period']) /
+                             self.dt)), 1)
+
+    def _measured(self, tb):
+        """``(background, VNF demand)`` (cores, per collectd sample) of
+        ``tb``'s stretch as collectd reports it: each VNF's CPU, and each
+        server's load average less the CPU of the VNFs on it then.
+        """
+        _, host, inst = tb.metric_samples(0)
+        demand = inst['cpu'] / 100.0 * tb.vcpus
+        n = demand.shape[1]
+        where = np.repeat(cluster.initial_placement(
+            tb.n_chains, tb.n_hops, tb.n_servers)[:, None], n, axis=1)
+        every = float(self.scn['metrics_interval'])
+        for m in sorted(tb.migrations, key=lambda m: m.end):
+            if m in tb.active:
+                continue
+            where[m.vnf, int(np.ceil(m.end / every)):] = m.dst
+        vnf_sum = np.zeros_like(host['load'])
+        for h in range(tb.n_servers):
+            vnf_sum[h] = np.where(where == h, demand, 0.0).sum(axis=0)
+        return np.maximum(host['load'] - vnf_sum, 0.0), demand
 
     def forecast(self, tb):
         """``(background, VNF demand, error share)`` over the look-ahead,
         from the history only; None at the stretch's end.
         """
-        per = self._trigger_steps(tb)
-        full = int(round(self.look_ahead / tb.dt))
-        steps = min(full, tb.n_steps - tb.k)
+        per = self._trigger_steps()
+        full = int(round(self.look_ahead / self.dt))
+        steps = min(full, int((tb.n_steps - tb.k) * tb.dt / self.dt))
         if steps <= 0:
             return None
-        bg_past = np.concatenate([self.before.bg, tb.bg[:, :tb.k]], axis=1)
-        rate_past = np.concatenate([self.before.rate, tb.rate[:, :tb.k]],
-                                   axis=1)
+        now_bg, now_dem = self._measured(tb)
+        bg_past = np.concatenate([self._before[0], now_bg], axis=1)
+        dem_past = np.concatenate([self._before[1], now_dem], axis=1)
         bg = load_forecast.seasonal_forecast(bg_past, self.bg_cycles, steps,
                                              per)
-        rate = load_forecast.seasonal_forecast(rate_past, self.rate_cycles,
-                                               steps, per)
-        demand = np.minimum(np.repeat(rate, tb.n_hops, axis=0) *
-                            tb.cost[:, None], tb.vcpus)
+        demand = load_forecast.seasonal_forecast(dem_past, self.vnf_cycles,
+                                                 steps, per)
         errors = load_forecast.backtest_errors(bg_past, self.bg_cycles, full,
                                                per)
         return bg, demand, errors
@@ -117,7 +143,7 @@ class SeasonalQueueingPlanner:
         fc = stay_planner.Forecast(
             bg=bg, demand=demand, vcpus=np.full(tb.n_vnfs, tb.vcpus),
             cores=np.full(tb.n_servers, tb.cores), host_of=tb.host_of,
-            dt=tb.dt)
+            dt=self.dt)
 
         def allowed(planned):
             return [m for ms in lookahead.candidates(

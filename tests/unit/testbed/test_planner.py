@@ -109,3 +109,38 @@ def test_the_policy_falls_back_on_the_strategy_with_its_reactive_rule():
     assert isinstance(policy.fallback, policies.StrategyPolicy)
     # the strategy's defaults: no rule of the simple baselines
     assert policy.fallback.extra_params == {}
+
+
+def test_what_it_reads_is_what_collectd_reports_placed_where_it_ran():
+    scn = test_lookahead.exact_cycles()
+    plan = planner.SeasonalQueueingPlanner(
+        scn, runner.simulate_history(scn, 3), Recorder())
+    tb = cluster.Testbed(scn, 3)
+    tb.run_until(100)
+    vnf = 0
+    src, dst = int(tb.host_of[vnf]), (int(tb.host_of[vnf]) + 2) % 4
+    m = tb.start_migration(vnf, dst)
+    tb.run_until(300)
+    assert tb.host_of[vnf] == dst
+    bg, demand = plan._measured(tb)
+    _, host, inst = tb.metric_samples(0)
+    # a VNF's demand is its CPU, in cores
+    np.testing.assert_allclose(demand, inst['cpu'] / 100.0 * tb.vcpus)
+    # a server's background is its load average less its VNFs' CPU: the
+    # testbed's own background wherever no VNF queues and no migration
+    # copies, the moved VNF counted on its source, then its destination
+    per = int(scn['metrics_interval'] / tb.dt)
+    true_bg = tb.bg[:, :bg.shape[1] * per].reshape(4, -1, per).mean(axis=2)
+    every = scn['metrics_interval']
+    copying = slice(int(m.start // every), int(np.ceil(m.end / every)) + 1)
+    calm = np.ones(bg.shape[1], bool)
+    calm[copying] = False
+    calm &= host['cpu'].max(axis=0) < 99.0
+    assert calm[:copying.start].any() and calm[copying.stop:].any()
+    np.testing.assert_allclose(bg[:, calm], true_bg[:, calm], atol=0.05)
+    # the placement before the move for every sample would be wrong after
+    # it: the source's background short of the VNF's CPU
+    first = cluster.initial_placement(tb.n_chains, tb.n_hops, tb.n_servers)
+    wrong = host['load'][src] - demand[first == src].sum(axis=0)
+    after = np.flatnonzero(calm)[np.flatnonzero(calm) >= copying.stop]
+    assert np.abs(wrong[after] - true_bg[src, after]).min() > 0.05
