@@ -71,7 +71,11 @@ rules (sources only the hosts in failure state, one VNF each), and
 load held at its recent mean), ``lookahead-seasonal`` the same search on a
 seasonal forecast (the load one cycle earlier): measures of what the
 trigger, the future and a forecast of it are worth, not bounds
-(doc/source/testbed.rst).
+(doc/source/testbed.rst). ``planner-seasonal`` (:mod:`testbed.planner`)
+is not that search: it plans with the strategy's queueing model on a
+seasonal forecast of what collectd reports, while that forecast has been
+right, and leaves the decision to the strategy's reactive rule
+otherwise.
 
 ``no-mig`` never migrates. A new policy is a new ranking object (a
 :class:`prediction.risk_model.RiskModel`) added to make_policy(). The

@@ -157,6 +157,9 @@ def run_seed(scn, seed, names, progress=None, influxdb=None,
 #: What the look-ahead oracle counts, kept in its per-seed summary.
 ORACLE_COUNTERS = ('rollouts', 'sources_searched', 'sources_pruned',
                    'bound_misses', 'triggered')
+#: What planner-seasonal counts: decisions planned on its forecast and
+#: decisions left to its fallback.
+PLANNER_COUNTERS = ('planned', 'fell_back')
 
 
 def seed_summaries(scn, seed, names, influxdb=None, stretch='test',
@@ -174,8 +177,9 @@ def seed_summaries(scn, seed, names, influxdb=None, stretch='test',
         summary = report.summarize(tb)
         summary['seed'] = seed
         summary['audits'] = policy.calls
-        # the look-ahead oracle's work and how often its bound missed
-        for key in ORACLE_COUNTERS:
+        # the look-ahead oracle's work and how often its bound missed; how
+        # often the planner trusted its forecast
+        for key in ORACLE_COUNTERS + PLANNER_COUNTERS:
             if hasattr(policy, key):
                 summary[key] = getattr(policy, key)
         summaries[name] = summary

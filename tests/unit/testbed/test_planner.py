@@ -144,3 +144,13 @@ def test_what_it_reads_is_what_collectd_reports_placed_where_it_ran():
     wrong = host['load'][src] - demand[first == src].sum(axis=0)
     after = np.flatnonzero(calm)[np.flatnonzero(calm) >= copying.stop]
     assert np.abs(wrong[after] - true_bg[src, after]).min() > 0.05
+
+
+def test_evaluate_reports_how_often_it_planned_and_fell_back():
+    res = runner.evaluate(test_lookahead.exact_cycles(
+        {'period_scale': 0.8, 'phase_shift': 300.0}),
+        ['no-mig', 'planner-seasonal'])
+    (seed,) = res['per_seed']['planner-seasonal']
+    assert seed['fell_back'] > 0
+    assert seed['planned'] + seed['fell_back'] == seed['audits']
+    assert 'planned' not in res['per_seed']['no-mig'][0]
