@@ -114,16 +114,21 @@ def outage_cost(outage_s):
         queueing.requests_in_system(2 * queueing.KNEE))
 
 
-def move_gain(fc, where, extra, vnf, dest, steps, outage_s):
+def move_gain(fc, where, extra, vnf, dest, steps, outage_s, base=None):
     """Request-seconds the move spares over the forecast (negative: it
     costs), on the state ``where``/``extra``.
+
+    :param base: ``{host: host_path(fc, where, host, extra[host])}`` of
+        that state, when the caller has them (every candidate of a round
+        shares them)
     """
     src = int(where[vnf, 0])
     if src == dest:
         return 0.0
     m = min(max(int(steps), 0), fc.steps)
-    before = host_path(fc, where, src, extra[src]) + host_path(
-        fc, where, dest, extra[dest])
+    if base is None:
+        base = {h: host_path(fc, where, h, extra[h]) for h in (src, dest)}
+    before = base[src] + base[dest]
     after_where = where.copy()
     after_where[vnf, m:] = dest
     over = np.zeros(fc.steps)
@@ -154,6 +159,7 @@ def plan(fc, candidates, migration, max_moves, min_gain=0.0):
     moves, moved = [], set()
     for _ in range(int(max_moves)):
         best = None
+        base = {}
         for vnf, dest in candidates([(m.vnf, m.dest) for m in moves]):
             if vnf in moved or vnf not in migration:
                 continue
@@ -161,7 +167,11 @@ def plan(fc, candidates, migration, max_moves, min_gain=0.0):
             if not np.isfinite(seconds):
                 continue
             steps = int(np.ceil(float(seconds) / fc.dt))
-            gain = move_gain(fc, where, extra, vnf, dest, steps, outage)
+            for h in (int(where[vnf, 0]), int(dest)):
+                if h not in base:
+                    base[h] = host_path(fc, where, h, extra[h])
+            gain = move_gain(fc, where, extra, vnf, dest, steps, outage,
+                             base)
             if gain > min_gain and (best is None or gain > best.gain):
                 best = Move(int(vnf), int(dest), steps, gain)
         if best is None:

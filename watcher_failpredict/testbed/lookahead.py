@@ -86,6 +86,11 @@ class Outcome:
     backlog: np.ndarray     # (forks, vnfs) queued requests at the end
 
 
+def trigger_steps(scn, dt):
+    """The scenario's trigger period in steps of ``dt`` s (at least 1)."""
+    return max(int(round(float(scn['trigger']['period']) / dt)), 1)
+
+
 def look_ahead_seconds(scn):
     """The look-ahead: the longest live migration of a VNF (at full CPU)
     plus twice ``cooldown``, rounded up to a whole decision interval. A
@@ -252,9 +257,7 @@ class LookAheadOracle:
         return candidates(tb, self.scn, moves)
 
     def _trigger_steps(self, tb):
-        """The trigger period in testbed steps (at least 1)."""
-        return max(int(round(float(self.scn['trigger']['period']) / tb.dt)),
-                   1)
+        return trigger_steps(self.scn, tb.dt)
 
     def _best_next(self, tb, moves, steps, seed):
         cands = self._candidates(tb, moves)

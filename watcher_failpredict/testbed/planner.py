@@ -84,8 +84,7 @@ class SeasonalQueueingPlanner:
         self.errors = []
 
     def _trigger_steps(self):
-        return max(int(round(float(self.scn['trigger']['period']) /
-                             self.dt)), 1)
+        return lookahead.trigger_steps(self.scn, self.dt)
 
     def _measured(self, tb):
         """``(background, VNF demand)`` (cores, per collectd sample) of

@@ -461,7 +461,8 @@ def make_policy(name, scn, tb, seed, trained_bundle=None, history=None,
 
     :param trained_bundle: the model trained before the run (TRAINED)
     :param history: host CPU of the stretch before the run (NEEDS_HISTORY)
-    :param before: that stretch's Testbed (``lookahead-seasonal``)
+    :param before: that stretch's Testbed (``lookahead-seasonal``,
+        ``planner-seasonal``)
     """
     md = model_metadata(scn)
     if name == 'no-mig':
@@ -499,17 +500,16 @@ def make_policy(name, scn, tb, seed, trained_bundle=None, history=None,
         return lookahead.ReactiveLookAheadOracle(scn)
     if name == 'lookahead-persistence':
         return lookahead.PersistenceLookAhead(scn)
-    if name in ('lookahead-seasonal', 'planner-seasonal'):
-        if before is None:
-            raise ValueError(f'the {name} policy needs the stretch before '
-                             'the run')
-        if name == 'planner-seasonal':
-            # when its forecast has not been right: the strategy's own
-            # reactive rule, on the ranking that needs no training
-            return planner.SeasonalQueueingPlanner(
-                scn, before, StrategyPolicy(
-                    name, scn, baseline_risk.CurrentCpuRisk(md)))
+    if name in ('lookahead-seasonal', 'planner-seasonal') and before is None:
+        raise ValueError(f'the {name} policy needs the stretch before the '
+                         'run')
+    if name == 'lookahead-seasonal':
         return lookahead.SeasonalLookAhead(scn, before)
+    if name == 'planner-seasonal':
+        # when its forecast has not been right: the strategy's own
+        # reactive rule, on the ranking that needs no training
+        return planner.SeasonalQueueingPlanner(scn, before, StrategyPolicy(
+            name, scn, baseline_risk.CurrentCpuRisk(md)))
     if name in ('seasonal', 'seasonal-gated'):
         if history is None:
             raise ValueError(f'the {name} policy needs the host CPU of the '
