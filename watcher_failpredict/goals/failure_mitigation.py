@@ -54,6 +54,18 @@ class _Risk(indicators.IndicatorSpecification):
         return {'type': 'number', 'minimum': 0}
 
 
+class _Percent(indicators.IndicatorSpecification):
+    """A non-negative optional percentage."""
+
+    def __init__(self, name, description):
+        super().__init__(name=name, description=description, unit='%',
+                         required=False)
+
+    @property
+    def schema(self):
+        return {'type': 'number', 'minimum': 0}
+
+
 class FailureMitigationSpecification(efficacy_base.EfficacySpecification):
     """Indicators of a failure_mitigation action plan."""
 
@@ -90,6 +102,17 @@ class FailureMitigationSpecification(efficacy_base.EfficacySpecification):
                    'would cost their VNFs more than it spares them '
                    '(move_rule). The decision engine log says why for '
                    'each.', required=False),
+            _Count('planned_on_forecast',
+                   'Planned mode: 1 when the plan rests on the forecast '
+                   'of the look-ahead, 0 when the forecast missed by more '
+                   'than forecast_tolerance (or could not be checked) and '
+                   'the reactive rules decided. The decision engine log '
+                   'says why.', required=False),
+            _Percent('forecast_error',
+                     'Planned mode: the mean absolute error of the '
+                     'forecast it would have made one look-ahead ago, '
+                     'against what followed, as a percentage of the '
+                     'hosts\' cores (averaged over the hosts).'),
         ]
 
     def get_global_efficacy_indicator(self, indicators_map=None):

@@ -242,14 +242,14 @@ def choose_instance(candidates, rule=INSTANCE_CHOICES[0]):
 # -- where to -----------------------------------------------------------------
 
 
-def destination_state_reason(node, source, skip_reason=None):
+def destination_state_reason(node, source=None, skip_reason=None):
     """Why ``node`` cannot take a VNF from ``source`` by its service state
     or metrics (None: it can); the cheap check, before the CPU rule and
     :func:`capacity_reason`'s arithmetic.
 
     :param skip_reason: the node's host_skip_reason(), if any
     """
-    if node.uuid == source.uuid:
+    if source is not None and node.uuid == source.uuid:
         return 'it is the source'
     if node.status != element.ServiceState.ENABLED.value:
         return f'compute service {node.status}'

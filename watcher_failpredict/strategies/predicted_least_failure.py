@@ -31,9 +31,11 @@ from watcher_failpredict.prediction import feature_sets
 from watcher_failpredict.prediction import features
 from watcher_failpredict.prediction import migration_time
 from watcher_failpredict.prediction import ranking
+from watcher_failpredict.strategies import load_forecast
 from watcher_failpredict.strategies import migrations
 from watcher_failpredict.strategies import move_gate
 from watcher_failpredict.strategies import placement
+from watcher_failpredict.strategies import planned_mode
 from watcher_failpredict.strategies import queueing
 
 LOG = log.getLogger(__name__)
@@ -78,6 +80,7 @@ def _names_and_reasons(reasons, limit=20):
 
 REACTIVE = 'reactive'
 PROACTIVE = 'proactive'
+PLANNED = 'planned'
 #: Proactive mode tries at most this many VNFs per source before giving up
 #: on it (each try costs one model call for its destinations).
 PROACTIVE_TRIES = 3
@@ -169,6 +172,19 @@ class PredictedLeastFailure(base.BaseStrategy):
         host's risk times its instances, before minus after the move) must
         exceed ``cost_weight`` x estimated migration time / horizon.
 
+        Planned mode (``mode: planned``, strategies/planned_mode.py) needs
+        collectd's ``load`` plugin and ``planner_history`` seconds of
+        history (two of the longest load cycle). It reads two more bulk
+        windows (the hosts' load average, and the CPU of the instances of
+        the hosts it weighs), forecasts each host's background and each
+        VNF's demand one cycle back over the next ``look_ahead`` seconds,
+        and plans the moves whose value by the queueing model over that
+        forecast exceeds their migration and switch-over, from any host,
+        failing or not; while the forecast it would have made one
+        look-ahead ago missed by more than ``forecast_tolerance`` of the
+        hosts' cores, or cannot be checked, the audit is reactive
+        (``planned_on_forecast`` says which decided).
+
     *Limitations*
 
         * Reactive trigger by default: a host is acted upon once its mean
@@ -240,6 +256,10 @@ class PredictedLeastFailure(base.BaseStrategy):
         # failing hosts left alone: their VNFs are not starved enough for
         # a move to pay (speed_floor)
         self.moves_not_worth = 0
+        # planned mode: whether the plan rests on the forecast, and the
+        # hosts' mean forecast error (share of their cores)
+        self.planned_on_forecast = None
+        self.forecast_share = math.nan
 
     @classmethod
     def get_name(cls):
@@ -329,9 +349,50 @@ class PredictedLeastFailure(base.BaseStrategy):
                                    'proactive: also on hosts whose '
                                    'predicted risk reaches risk_threshold, '
                                    'every move passing the cost-benefit '
-                                   'gate.',
-                    'type': 'string', 'enum': [REACTIVE, PROACTIVE],
+                                   'gate. planned: value every allowed '
+                                   'move over a seasonal forecast of the '
+                                   'next look_ahead seconds and plan those '
+                                   'that pay, while that forecast has been '
+                                   'right (forecast_tolerance); reactive '
+                                   'otherwise.',
+                    'type': 'string', 'enum': [REACTIVE, PROACTIVE, PLANNED],
                     'default': REACTIVE,
+                },
+                'look_ahead': {
+                    'description': 'Planned mode: seconds of the forecast a '
+                                   'move is valued over; null: twice the '
+                                   'cooldown plus 60 (at most 2 days).',
+                    'type': ['integer', 'null'], 'minimum': 1,
+                    'maximum': 2 * DAY, 'default': None,
+                },
+                'planner_history': {
+                    'description': 'Planned mode: seconds of history read '
+                                   'to estimate each host\'s and VNF\'s '
+                                   'load cycle and check the forecast; at '
+                                   'least twice look_ahead, and two of the '
+                                   'longest cycle to see it (2 days for a '
+                                   'daily one; at most 14 days).',
+                    'type': 'integer', 'minimum': 1, 'maximum': 14 * DAY,
+                    'default': 6 * 3600,
+                },
+                'planner_granularity': {
+                    'description': 'Planned mode: seconds per step of that '
+                                   'history and of the forecast; null: '
+                                   'granularity. At most 8640 steps of '
+                                   'history are read (e.g. 60 s for 6 '
+                                   'days).',
+                    'type': ['integer', 'null'], 'minimum': 1,
+                    'maximum': 3600, 'default': None,
+                },
+                'forecast_tolerance': {
+                    'description': 'Planned mode: the forecast it would '
+                                   'have made one look_ahead ago missed '
+                                   'what followed by this share of the '
+                                   'hosts\' cores on average (mean '
+                                   'absolute error) at most, or the audit '
+                                   'is reactive.',
+                    'type': 'number', 'minimum': 0, 'maximum': 10,
+                    **NOT_NAN, 'default': load_forecast.TOLERANCE,
                 },
                 'risk_threshold': {
                     'description': 'Proactive mode: predicted probability '
@@ -458,6 +519,8 @@ class PredictedLeastFailure(base.BaseStrategy):
                 f'audit parameters period {params["period"]} s at '
                 f'granularity {params["granularity"]} s make {steps} steps '
                 f'per host; at most {MAX_WINDOW_STEPS} are allowed')
+        if params['mode'] == PLANNED:
+            _check_planner_parameters(params)
         return params
 
     def _load_model(self):
@@ -706,6 +769,8 @@ class PredictedLeastFailure(base.BaseStrategy):
         failing.sort(key=lambda nc: (-nc[1], nc[0].hostname))
         self.failing = failing
         self.at_risk = at_risk = self._at_risk_hosts(failing)
+        if params['mode'] == PLANNED and self._planned():
+            return self.solution
         if not failing and not at_risk:
             LOG.info('No host in failure state (mean CPU >= %s %% over %s '
                      's)%s', threshold, params['period'],
@@ -751,6 +816,25 @@ class PredictedLeastFailure(base.BaseStrategy):
                 self._relieve(source, cands[source.uuid], inst_win,
                               threshold)
         return self.solution
+
+    def _planned(self):
+        """Planned mode: plan on the forecast; False (logged) when it
+        cannot be trusted and the reactive rules decide instead.
+        """
+        audit = planned_mode.PlannedAudit(self)
+        try:
+            audit.decide()
+        except planned_mode.HistoryUnreadable as exc:
+            raise MetricsReadFailed(str(exc))
+        except planned_mode.FellBack as exc:
+            self.planned_on_forecast = False
+            self.forecast_share = audit.share
+            LOG.warning('Planned mode falls back to the reactive rules: %s',
+                        exc)
+            return False
+        self.planned_on_forecast = True
+        self.forecast_share = audit.share
+        return True
 
     @property
     def _proactive(self):
@@ -1344,12 +1428,38 @@ class PredictedLeastFailure(base.BaseStrategy):
             hosts_implausible_metrics=len(self.implausible),
             moves_not_worth=int(self.moves_not_worth),
         )
+        if self.planned_on_forecast is not None:
+            indicators['planned_on_forecast'] = int(self.planned_on_forecast)
+        if np.isfinite(self.forecast_share):
+            indicators['forecast_error'] = 100.0 * float(self.forecast_share)
         self.solution.set_efficacy_indicators(**indicators)
         LOG.info('%s: %s', self.get_display_name(), ', '.join(
             f'{k}={v:g}' if isinstance(v, float) else f'{k}={v}'
             for k, v in indicators.items()))
         if CONF.failpredict.record_risk:
             self._record_risk()
+
+
+def _check_planner_parameters(params):
+    """The planned mode's history must hold what it is asked for."""
+    step = int(params['planner_granularity'] or params['granularity'])
+    hist = int(params['planner_history'])
+    ahead = planned_mode.look_ahead_seconds(params)
+    if hist // step > MAX_WINDOW_STEPS:
+        raise InvalidParameter(
+            f'audit parameters planner_history {hist} s at '
+            f'planner_granularity {step} s make {hist // step} steps per '
+            f'host and instance; at most {MAX_WINDOW_STEPS} are allowed: '
+            f'raise planner_granularity')
+    if hist < 2 * ahead:
+        raise InvalidParameter(
+            f'audit parameter planner_history ({hist} s) must be at least '
+            f'twice the look-ahead ({ahead:.0f} s): the forecast is checked '
+            f'on the look-ahead before it')
+    if ahead < step:
+        raise InvalidParameter(
+            f'the look-ahead ({ahead:.0f} s) is shorter than one '
+            f'planner_granularity step ({step} s)')
 
 
 def _checked_parameter(name, value, spec):

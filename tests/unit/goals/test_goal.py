@@ -22,7 +22,8 @@ from watcher_failpredict.goals import failure_mitigation as fm
 NAMES = ['hosts_in_failure', 'hosts_relieved', 'migrations_planned',
          'cluster_risk_before', 'cluster_risk_after', 'hosts_skipped']
 #: indicators an older strategy version does not set
-OPTIONAL = ['hosts_implausible_metrics', 'moves_not_worth']
+OPTIONAL = ['hosts_implausible_metrics', 'moves_not_worth',
+            'planned_on_forecast', 'forecast_error']
 
 
 def _values(**over):
@@ -92,6 +93,16 @@ def test_global_efficacy_leaves_out_hosts_not_worth_moving_off():
     spec.validate_efficacy_indicators(_values(moves_not_worth=1))
     with pytest.raises(jsonschema.ValidationError):
         spec.validate_efficacy_indicators(_values(moves_not_worth=-1))
+
+
+def test_planned_mode_indicators_are_optional_and_checked():
+    spec = fm.FailureMitigationSpecification()
+    spec.validate_efficacy_indicators(_values(planned_on_forecast=1,
+                                              forecast_error=12.5))
+    for bad in ({'planned_on_forecast': -1}, {'planned_on_forecast': 0.5},
+                {'forecast_error': -0.1}, {'forecast_error': 'low'}):
+        with pytest.raises(jsonschema.ValidationError):
+            spec.validate_efficacy_indicators(_values(**bad))
 
 
 @pytest.mark.parametrize('failing,relieved,expected', [

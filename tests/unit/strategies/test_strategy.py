@@ -65,7 +65,10 @@ def test_schema_defaults_filled_like_watcher_api():
                       'horizon': None, 'max_migrations': 1, 'cooldown': 600,
                       'mode': 'reactive', 'risk_threshold': 0.5,
                       'cost_weight': 1.0, 'move_rule': 'queueing',
-                      'speed_floor': 0.85, 'instance_choice': 'most_relief'}
+                      'speed_floor': 0.85, 'instance_choice': 'most_relief',
+                      'look_ahead': None, 'planner_history': 21600,
+                      'planner_granularity': None,
+                      'forecast_tolerance': 0.2}
     for spec in plf.PredictedLeastFailure.get_schema()['properties'].values():
         assert spec['description']
 

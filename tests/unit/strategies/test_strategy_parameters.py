@@ -96,7 +96,8 @@ def test_schema_keeps_accepting_every_finite_value_in_range(good):
     ({'speed_floor': NAN}, 'audit parameter speed_floor must be a finite '
                            'number from 0 to 1, got nan'),
     ({'mode': 'PROACTIVE'}, "audit parameter mode must be one of "
-                            "'reactive', 'proactive', got 'PROACTIVE'"),
+                            "'reactive', 'proactive', 'planned', got "
+                            "'PROACTIVE'"),
     ({'instance_choice': 'largest'},
      "audit parameter instance_choice must be one of 'most_relief', "
      "'cheapest_ending', got 'largest'"),
@@ -134,5 +135,7 @@ def test_strategy_takes_integral_floats_and_fills_defaults():
         'max_migrations': 1, 'cooldown': 600, 'mode': 'reactive',
         'risk_threshold': 0.5, 'cost_weight': 1.0, 'move_rule': 'queueing',
         'speed_floor': 0.85,
-        'instance_choice': 'most_relief'}
+        'instance_choice': 'most_relief', 'look_ahead': None,
+        'planner_history': 21600, 'planner_granularity': None,
+        'forecast_tolerance': 0.2}
     assert isinstance(strategy.params['period'], int)

@@ -1,0 +1,223 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""The strategy's planned mode (``mode: planned``, issue 11).
+
+Host ``a`` (12 cores) runs a background that repeats every 1,800 s: 14
+cores for 600 s, then 2 cores. At the audit it is quiet, 120 s before the
+next peak; ``b`` stays quiet. Its two VNFs ask 1.6 cores each. The
+reactive rules see no host in failure state; the planner sees the peak
+coming and moves one VNF to ``b`` before it.
+"""
+
+import logging
+
+import numpy as np
+import pytest
+
+from tests.unit.strategies import test_strategy as ts
+from watcher_failpredict.datasources import windows as metric_windows
+from watcher_failpredict.strategies import migrations
+from watcher_failpredict.strategies import predicted_least_failure as plf
+from watcher_failpredict.testbed import audit_cluster
+
+STEP = audit_cluster.STEP
+CYCLE, PEAK = 1800, 600
+#: the params every audit here runs with: a look-ahead of 660 s
+PLANNED = {'mode': 'planned', 'cooldown': 300, 'planner_history': 7200}
+
+
+class LongCluster(audit_cluster.Cluster):
+    """An audit cluster holding ``seconds`` of samples."""
+
+    def __init__(self, seconds=7200):
+        super().__init__()
+        self.n = seconds // STEP
+        self.times = audit_cluster.NOW - seconds + STEP * np.arange(self.n)
+
+
+def _wave(times, shift=0.0):
+    """The background of ``a``: its peak begins 120 s after the audit."""
+    phase = (times - audit_cluster.NOW - 120.0 + shift) % CYCLE
+    return np.where(phase < PEAK, 14.0, 2.0)
+
+
+def _cluster(seconds=7200, shift_last=0.0, a_load=True, cpu_a=None):
+    """``a`` and its two VNFs, and ``b``, over ``seconds`` of history; the
+    wave is shifted by ``shift_last`` over the last 1,000 s (a drift).
+    """
+    c = LongCluster(seconds)
+    t = c.times
+    shift = np.where(t > audit_cluster.NOW - 1000.0, shift_last, 0.0)
+    bg = _wave(t, shift)
+    load_a = bg + 3.2
+    c.host('a', np.minimum(load_a / 12 * 100, 100.0) if cpu_a is None
+           else cpu_a, load=load_a if a_load else np.nan)
+    c.host('b', 20.0, load=1.0 + 0.8)
+    c.instance('vm1', 'a', cpu=80.0, vcpus=2)
+    c.instance('vm2', 'a', cpu=80.0, vcpus=2)
+    c.instance('vm3', 'b', cpu=80.0, vcpus=1)
+    return c
+
+
+def test_plans_ahead_of_a_peak_the_reactive_rules_do_not_see(caplog):
+    caplog.set_level(logging.INFO)
+    reactive = _cluster().strategy(cooldown=300).execute()
+    assert ts.moves(reactive) == []
+    solution = _cluster().strategy(**PLANNED).execute()
+    assert ts.moves(solution) == [('vm1', 'a', 'b')]
+    ind = ts.indicators(solution)
+    assert ind['hosts_in_failure'] == 0
+    assert ind['planned_on_forecast'] == 1
+    # the wave's cycle is estimated a step short: a small error
+    assert 0.0 <= ind['forecast_error'] < 2.0
+    assert 'Planning on the forecast of the next 660 s' in caplog.text
+    assert 'Move vm1 from a to b: over the next 660 s it spares' in \
+        caplog.text
+
+
+def test_no_move_when_the_forecast_sees_no_peak(caplog):
+    caplog.set_level(logging.INFO)
+    # far from its peak: it starts 900 s after the audit, past the
+    # look-ahead less the migration
+    c2 = LongCluster()
+    bg = _wave(c2.times, shift=-780.0)
+    c2.host('a', 30.0, load=bg + 3.2)
+    c2.host('b', 20.0, load=1.8)
+    for uuid, host, vcpus in (('vm1', 'a', 2), ('vm2', 'a', 2),
+                              ('vm3', 'b', 1)):
+        c2.instance(uuid, host, cpu=80.0, vcpus=vcpus)
+    solution = c2.strategy(**PLANNED).execute()
+    assert ts.moves(solution) == []
+    assert ts.indicators(solution)['planned_on_forecast'] == 1
+    assert 'No move pays over the next 660 s by the forecast' in caplog.text
+
+
+def test_falls_back_to_the_reactive_rules_when_the_forecast_missed(caplog):
+    caplog.set_level(logging.INFO)
+    # the wave 420 s ahead over the last 1,000 s: at its peak now
+    kw = dict(shift_last=420.0, cpu_a=95.0)
+    planned = _cluster(**kw).strategy(**PLANNED).execute()
+    reactive = _cluster(**kw).strategy(cooldown=300).execute()
+    ind = ts.indicators(planned)
+    assert ind['planned_on_forecast'] == 0
+    assert ind['forecast_error'] > 20.0
+    assert ts.moves(planned) == ts.moves(reactive) != []
+    assert 'Planned mode falls back to the reactive rules: its forecast ' \
+        'of the last 660 s missed by' in caplog.text
+
+
+def test_falls_back_when_the_history_cannot_check_a_forecast(caplog):
+    caplog.set_level(logging.WARNING)
+    solution = _cluster(seconds=600).strategy(**PLANNED).execute()
+    assert ts.indicators(solution)['planned_on_forecast'] == 0
+    assert 'forecast_error' not in ts.indicators(solution)
+    assert 'is too short to check a forecast of 660 s' in caplog.text
+
+
+def test_host_without_load_history_is_left_out(caplog):
+    caplog.set_level(logging.WARNING)
+    solution = _cluster(a_load=False).strategy(**PLANNED).execute()
+    assert 'Hosts left out of the plan' in caplog.text
+    assert 'a (no load average history)' in caplog.text
+    # one host left: nothing to plan between
+    assert ts.indicators(solution)['planned_on_forecast'] == 0
+    assert 'fewer than two hosts have a history' in caplog.text
+
+
+def test_placement_history_counts_a_vnf_where_it_ran():
+    """vm2 came from ``b`` 1,500 s ago: before that, ``a``'s load did not
+    hold it, and ``a``'s background is its load alone. Ignoring the
+    migration would make that background 1.6 cores lower there, a
+    repeating pattern broken: the forecast would miss.
+    """
+    c = _cluster()
+    t = c.times
+    moved_at = audit_cluster.NOW - 1500.0
+    load_a = _wave(t) + np.where(t < moved_at, 1.6, 3.2)
+    c2 = LongCluster()
+    c2.host('a', np.minimum(load_a / 12 * 100, 100.0), load=load_a)
+    c2.host('b', 20.0, load=np.where(t < moved_at, 3.4, 1.8))
+    for uuid, host, vcpus in (('vm1', 'a', 2), ('vm2', 'a', 2),
+                              ('vm3', 'b', 1)):
+        c2.instance(uuid, host, cpu=80.0, vcpus=vcpus)
+    c2.history.append(migrations.Migration('vm2', 'b', 'a', moved_at))
+    ind = ts.indicators(c2.strategy(**PLANNED).execute())
+    assert ind['forecast_error'] < 2.0
+    c2.history.clear()
+    ind = ts.indicators(c2.strategy(**PLANNED).execute())
+    assert ind['forecast_error'] > 2.0
+
+
+@pytest.mark.parametrize('drift', [0.0, 420.0])
+def test_five_backend_reads_per_audit(drift):
+    """Planned or fallen back: the host windows and means, the hosts'
+    load and the instances' CPU over the history, and the windows of the
+    instances that may move.
+    """
+    c = _cluster(shift_last=drift, cpu_a=95.0)
+    calls = []
+    fetch = c.ds.fetch
+
+    def counted(*args, **kwargs):
+        calls.append(args[0])
+        return fetch(*args, **kwargs)
+    c.ds.fetch = counted
+    ts.moves(c.strategy(**PLANNED).execute())
+    assert len(calls) == 5
+    assert calls.count(metric_windows.INSTANCE) == 2
+
+
+@pytest.mark.parametrize('params,message', [
+    ({'planner_history': 1000}, 'planner_history (1000 s) must be at least '
+     'twice the look-ahead (660 s)'),
+    ({'planner_history': 100000}, 'make 10000 steps per host and instance; '
+     'at most 8640'),
+    ({'look_ahead': 5, 'planner_granularity': 60}, 'shorter than one '
+     'planner_granularity step (60 s)'),
+    ({'forecast_tolerance': float('nan')}, 'forecast_tolerance'),
+])
+def test_planner_parameters_are_checked(params, message):
+    with pytest.raises(plf.InvalidParameter, match=message.replace(
+            '(', r'\(').replace(')', r'\)')):
+        _cluster(seconds=600).strategy(**dict(PLANNED, **params)).execute()
+
+
+def test_a_coarser_planner_granularity_plans_the_same():
+    solution = _cluster().strategy(planner_granularity=30,
+                                   **PLANNED).execute()
+    assert ts.moves(solution) == [('vm1', 'a', 'b')]
+
+
+def test_at_scale_only_the_vnfs_of_the_hosts_weighed_are_read():
+    """30 hosts: ``a`` (its peak coming), ``b`` (quiet) and 28 hosts
+    busy at 8 of 12 cores. The plan weighs ``a`` and the 11 next busiest,
+    ``b`` and the 11 next freest: the same 11 busy hosts, 13 in all.
+    """
+    c = _cluster()
+    for k in range(28):
+        c.host(f'h{k:02d}', 60.0, load=8.0)
+        c.instance(f'w{k:02d}', f'h{k:02d}', cpu=50.0, vcpus=1)
+    read = []
+    fetch = c.ds.fetch
+
+    def recorded(resource_type, metrics, names, *args, **kwargs):
+        if resource_type == metric_windows.INSTANCE and \
+                metrics == ('cpu',):
+            read.append(names)
+        return fetch(resource_type, metrics, names, *args, **kwargs)
+    c.ds.fetch = recorded
+    solution = c.strategy(**PLANNED).execute()
+    assert ts.moves(solution) == [('vm1', 'a', 'b')]
+    (names,) = read
+    assert len(names) == 14
+    assert {'vm1', 'vm2', 'vm3'} <= set(names)

@@ -1,0 +1,169 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""What the planned mode reads of the past, turned into a forecast.
+
+collectd reports each server's load average (its runnable demand, in
+cores) and each VNF's CPU; neither says what a server runs besides its
+VNFs. That background is the load average less the CPU of the VNFs that
+were on the server at the time, so the placement at every sample is
+rebuilt from the migrations Watcher ran. Each row's cycle is estimated
+on the history read, the coming look-ahead is the seasonal naive
+forecast (:mod:`strategies.load_forecast`). At scale the plan weighs
+only the hosts that matter, chosen on their load averages before any
+VNF's history is read: those the forecast sees busiest, and those it
+sees with the most room.
+
+Pure functions of arrays, as OpenStack Neat's overload detectors.
+"""
+
+import dataclasses
+
+import numpy as np
+
+from watcher_failpredict.prediction import cycles
+from watcher_failpredict.strategies import load_forecast
+
+#: Share of a row's samples that may be missing (filled by interpolation
+#: between its neighbours); a row with more is not planned on.
+MAX_MISSING = 0.1
+
+
+def gaps_filled(rows, max_missing=MAX_MISSING):
+    """``(filled, ok)``: each row with its missing samples interpolated
+    between their neighbours (held at the ends), and whether at most
+    ``max_missing`` of them were missing.
+    """
+    rows = np.array(rows, dtype=float, ndmin=2)
+    missing = np.isnan(rows)
+    ok = missing.mean(axis=1) <= max_missing if rows.shape[1] else \
+        np.zeros(rows.shape[0], dtype=bool)
+    x = np.arange(rows.shape[1])
+    for i in np.flatnonzero(ok & missing.any(axis=1)):
+        seen = ~missing[i]
+        rows[i] = np.interp(x, x[seen], rows[i, seen])
+    return rows, ok
+
+
+def placement_history(uuids, hosts, host_now, past_migrations, times):
+    """(instances, samples) index in ``hosts`` of where each instance ran
+    at each sample, -1 outside them.
+
+    Walked back from where each instance is now through the migrations
+    that brought it there, latest first; the sample of the window
+    starting at ``t`` counts for the source of a migration that ended
+    after ``t``. A migration the instance is not at the destination of
+    (one under way: Nova moves it when it completes) changes nothing.
+
+    :param host_now: {instance UUID: host name}
+    :param past_migrations: iterable of migrations.Migration
+    """
+    index = {h: i for i, h in enumerate(hosts)}
+    times = np.asarray(times, dtype=float)
+    slot = {u: i for i, u in enumerate(uuids)}
+    current = {u: host_now.get(u) for u in uuids}
+    where = np.array([[index.get(current[u], -1)] * times.size
+                      for u in uuids], dtype=int).reshape(len(uuids),
+                                                          times.size)
+    for mig in sorted(past_migrations, key=lambda m: float(m.at),
+                      reverse=True):
+        u = mig.instance_uuid
+        if u not in slot or current[u] != mig.destination_node:
+            continue
+        before = times < float(mig.at)
+        where[slot[u], before] = index.get(mig.source_node, -1)
+        current[u] = mig.source_node
+    return where
+
+
+def background(load, demand, where):
+    """(hosts, samples) cores each host ran besides its VNFs: its load
+    average less the demand of the VNFs on it then, at least 0.
+    """
+    load = np.asarray(load, dtype=float)
+    on = np.zeros_like(load)
+    for h in range(load.shape[0]):
+        on[h] = np.where(where == h, demand, 0.0).sum(axis=0)
+    return np.maximum(load - on, 0.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class Outlook:
+    """The forecast of every host and VNF, and how right it has been.
+
+    :param bg: (hosts, T) forecast background (cores)
+    :param demand: (vnfs, T) forecast VNF demand (cores)
+    :param errors: (hosts,) each host's backtest error (cores), NaN where
+        the history is too short to tell
+    :param share: the hosts' mean error as a share of their cores
+    :param trusted: whether ``share`` is within the tolerance
+    """
+
+    bg: np.ndarray
+    demand: np.ndarray
+    errors: np.ndarray
+    share: float
+    trusted: bool
+
+
+def outlook(bg_past, demand_past, cores, steps, period,
+            tolerance=load_forecast.TOLERANCE):
+    """The seasonal forecast of the next ``steps`` steps, each row's cycle
+    estimated on its history (longer than ``steps``, so the forecast
+    reads only the past), checked by the forecast it would have made one
+    look-ahead ago.
+    """
+    bg_cyc = cycles.estimate_host_cycles(bg_past, 1, period, steps)
+    vnf_cyc = cycles.estimate_host_cycles(demand_past, 1, period, steps)
+    n = bg_past.shape[1]
+    # a cycle the estimator found but the history cannot replay
+    bg_cyc = np.where(bg_cyc <= n, bg_cyc, 0).astype(int)
+    vnf_cyc = np.where(vnf_cyc <= n, vnf_cyc, 0).astype(int)
+    errors = load_forecast.backtest_errors(bg_past, bg_cyc, steps, period)
+    ok, share = load_forecast.trusted(errors, cores, tolerance)
+    return Outlook(
+        bg=load_forecast.seasonal_forecast(bg_past, bg_cyc, steps, period),
+        demand=load_forecast.seasonal_forecast(demand_past, vnf_cyc, steps,
+                                               period),
+        errors=errors, share=share, trusted=ok)
+
+
+def hosts_to_plan(load_past, cores, has_vnfs, steps, period, sources,
+                  destinations):
+    """Sorted indices of the hosts a plan weighs: the ``sources`` hosts
+    with VNFs whose load the seasonal forecast of the next ``steps`` sees
+    highest for their cores, and the ``destinations`` hosts it sees with
+    the most spare cores at their busiest; every host when there are no
+    more than that.
+
+    Chosen on the hosts' load averages alone, so that only the chosen
+    hosts' VNFs are read.
+
+    :param load_past: (hosts, n) each host's load average (cores), no gaps
+    :param has_vnfs: (hosts,) whether a VNF runs there now
+    """
+    load_past = np.asarray(load_past, dtype=float)
+    n_hosts, n = load_past.shape
+    if n_hosts <= sources + destinations:
+        return np.arange(n_hosts)
+    cyc = cycles.estimate_host_cycles(load_past, 1, period, steps)
+    cyc = np.where(cyc <= n, cyc, 0).astype(int)
+    ahead = load_forecast.seasonal_forecast(load_past, cyc, steps, period)
+    cores = np.asarray(cores, dtype=float)
+    pressure = np.where(has_vnfs, (ahead / cores[:, None]).mean(axis=1),
+                        -np.inf)
+    room = (cores[:, None] - ahead).min(axis=1)
+    order = np.arange(n_hosts)
+    busiest = order[np.lexsort((order, -pressure))]
+    busiest = busiest[np.asarray(has_vnfs, dtype=bool)[busiest]]
+    freest = order[np.lexsort((order, -room))]
+    return np.union1d(busiest[:int(sources)], freest[:int(destinations)])

@@ -1,0 +1,299 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""One audit of ``predicted_least_failure``'s planned mode (issue 11).
+
+The reactive rules act on the present: a host whose CPU crossed the
+threshold, a move valued with the load held as it is now. The planned
+mode values every allowed move over a forecast of the coming look-ahead
+(:mod:`strategies.stay_planner`) and plans the ones that pay, whether a
+host is failing now or not, but only while the forecast has been right
+(:mod:`strategies.load_forecast`): otherwise the audit is the reactive
+mode's, and the log and the efficacy indicators say which decided and
+why.
+
+It reads two more bulk windows per audit, whatever the number of hosts:
+every in-scope host's load average and every instance's CPU over
+``planner_history`` seconds, at ``planner_granularity``.
+"""
+
+import math
+
+import numpy as np
+from oslo_log import log
+from watcher.common import exception
+
+from watcher_failpredict.datasources import windows as metric_windows
+from watcher_failpredict.strategies import forecast_inputs
+from watcher_failpredict.strategies import placement
+from watcher_failpredict.strategies import stay_planner
+
+LOG = log.getLogger(__name__)
+
+#: The hosts a plan weighs: those whose load the forecast sees highest,
+#: and those it sees with the most room, chosen on the hosts' load
+#: averages before any VNF's history is read. A cluster of at most 24
+#: hosts is weighed whole; a larger one's read of VNF history stays under
+#: the datasource's name filter (NAME_FILTER_LIMIT, 500 names: 24 hosts
+#: of 20 VNFs), and a greedy round values a few thousand moves.
+PLANNER_SOURCES = 12
+PLANNER_DESTINATIONS = 12
+
+
+class FellBack(Exception):
+    """The forecast cannot be planned on; the message says why."""
+
+
+class HistoryUnreadable(Exception):
+    """The metrics backend could not serve the planner's history."""
+
+
+class PlannedAudit:
+    """The planned decision of one audit of ``strategy`` (its parameters,
+    working model and windows set by ``pre_execute``).
+    """
+
+    def __init__(self, strategy):
+        self.s = strategy
+        p = strategy.params
+        self.step = int(p['planner_granularity'] or p['granularity'])
+        self.look_ahead = look_ahead_seconds(p)
+        self.steps = int(math.ceil(self.look_ahead / self.step))
+        self.period = max(int(p['period']) // self.step, 1)
+        #: the hosts' mean forecast error (share of cores), NaN unknown
+        self.share = math.nan
+
+    def decide(self):
+        """Plan on the forecast; FellBack when it cannot be trusted."""
+        s, p = self.s, self.s.params
+        node_of = {s.node_names[u]: n for u, n in
+                   s.compute_model.get_all_compute_nodes().items()}
+        names = list(s.windows.names)
+        load, times = self._host_history(names)
+        load, hosts_ok = forecast_inputs.gaps_filled(load)
+        blind = {names[h]: 'no load average history'
+                 for h in np.flatnonzero(~hosts_ok)}
+        ok = np.flatnonzero(hosts_ok)
+        on_host = {n: sorted(s.compute_model.get_node_instances(node_of[n]),
+                             key=lambda i: i.uuid) for n in names}
+        chosen = ok[forecast_inputs.hosts_to_plan(
+            load[ok], [float(node_of[names[h]].vcpus) for h in ok],
+            [bool(on_host[names[h]]) for h in ok], self.steps, self.period,
+            PLANNER_SOURCES, PLANNER_DESTINATIONS)]
+        names = [names[h] for h in chosen]
+        load = load[chosen]
+        past = list(s.migration_history(s.now - float(p['planner_history'])))
+        insts = [(i, n) for n in names for i in on_host[n]]
+        if not insts:
+            raise FellBack('no instance runs on the hosts weighed')
+        # the VNFs that ran on these hosts within the history count in
+        # their past load too
+        here = set(names)
+        known = {i.uuid for i, _ in insts}
+        gone = sorted({m.instance_uuid for m in past if m.instance_uuid and
+                       m.instance_uuid not in known and
+                       {m.source_node, m.destination_node} & here})
+        uuids = [i.uuid for i, _ in insts] + gone
+        elsewhere = [self._elsewhere(u) for u in gone]
+        vcpus = np.array([float(max(i.vcpus or 1, 1)) for i, _ in insts] +
+                         [v for v, _ in elsewhere])
+        cpu = self._instance_history(uuids, vcpus, times)
+        cpu, vnfs_ok = forecast_inputs.gaps_filled(cpu)
+        demand = np.where(vnfs_ok[:, None], cpu, 0.0) / 100.0 * \
+            vcpus[:, None]
+        host_now = {i.uuid: n for i, n in insts}
+        host_now.update({u: h for u, (_, h) in zip(gone, elsewhere)})
+        where = forecast_inputs.placement_history(uuids, names, host_now,
+                                                  past, times)
+        bg = forecast_inputs.background(load, demand, where)
+        for (inst, name), good in zip(insts, vnfs_ok):
+            if not good:
+                blind.setdefault(name, f'no CPU history of instance '
+                                       f'{inst.uuid}')
+        if blind:
+            LOG.warning('Hosts left out of the plan (more than %.0f %% of '
+                        'their history missing): %s',
+                        100 * forecast_inputs.MAX_MISSING, ', '.join(
+                            f'{n} ({why})' for n, why in sorted(
+                                blind.items())))
+        kept = [h for h, n in enumerate(names) if n not in blind]
+        if len(kept) < 2:
+            raise FellBack('fewer than two hosts have a history to '
+                           'forecast from')
+        local = np.full(len(names), -1)
+        local[kept] = np.arange(len(kept))
+        on = [v for v, (_, n) in enumerate(insts) if n not in blind]
+        cores = np.array([float(node_of[names[h]].vcpus) for h in kept])
+        seen = forecast_inputs.outlook(
+            bg[kept], demand[on], cores, self.steps, self.period,
+            float(p['forecast_tolerance']))
+        self.share = seen.share
+        if not seen.trusted:
+            if np.isnan(seen.share):
+                raise FellBack(
+                    f'the history read ({times.size} samples of '
+                    f'{self.step} s) is too short to check a forecast of '
+                    f'{self.look_ahead:.0f} s against what followed it')
+            raise FellBack(
+                f'its forecast of the last {self.look_ahead:.0f} s missed '
+                f'by {100 * seen.share:.0f} % of the hosts\' cores on '
+                f'average (forecast_tolerance '
+                f'{100 * float(p["forecast_tolerance"]):.0f} %)')
+        fc = stay_planner.Forecast(
+            bg=seen.bg, demand=seen.demand, vcpus=vcpus[on], cores=cores,
+            host_of=local[np.array([names.index(insts[v][1]) for v in on],
+                                   dtype=int)], dt=float(self.step))
+        LOG.info('Planning on the forecast of the next %.0f s: it missed by '
+                 '%.0f %% of the cores of the %d hosts weighed over the last '
+                 'one (forecast_tolerance %.0f %%)', self.look_ahead,
+                 100 * seen.share, len(kept),
+                 100 * float(p['forecast_tolerance']))
+        self._plan(fc, [node_of[names[h]] for h in kept],
+                   [insts[v][0] for v in on])
+
+    def _elsewhere(self, uuid):
+        """``(vCPUs, host name or None)`` of an instance that ran on the
+        hosts weighed and is now elsewhere (gone from the scope: its CPU
+        counts as one vCPU's, on no host weighed).
+        """
+        model = self.s.compute_model
+        try:
+            return (float(max(model.get_instance_by_uuid(uuid).vcpus or 1,
+                              1)),
+                    model.get_node_by_instance_uuid(uuid).hostname)
+        except (exception.InstanceNotFound, exception.InstanceNotMapped,
+                exception.ComputeResourceNotFound):
+            return 1.0, None
+
+    def _host_history(self, names):
+        """``(load, times)``: the hosts' load average over the planner's
+        history (one bulk read), from its first sample on.
+        """
+        s = self.s
+        try:
+            hw = s.datasource_backend.cluster_windows(
+                metric_windows.COMPUTE_NODE, tuple(names),
+                int(s.params['planner_history']), self.step,
+                metrics=('load',), end=s.now)
+        except metric_windows.MetricsUnavailable as exc:
+            raise HistoryUnreadable(
+                f'cannot read the hosts\' load history: {exc}')
+        load = np.array(hw.data['load'], dtype=float)
+        with np.errstate(invalid='ignore'):
+            load[~((load >= 0) & np.isfinite(load))] = np.nan
+        # a history younger than planner_history: what there is
+        seen = np.flatnonzero(np.isfinite(load).any(axis=0))
+        start = int(seen[0]) if seen.size else load.shape[1]
+        return load[:, start:], np.asarray(hw.times, dtype=float)[start:]
+
+    def _instance_history(self, uuids, vcpus, times):
+        """(instances, samples) CPU, percent of their vCPUs, over
+        ``times`` (one bulk read); garbage is a lost sample.
+        """
+        s = self.s
+        ds = s.datasource_backend
+        try:
+            iw = ds.cluster_windows(
+                metric_windows.INSTANCE, tuple(uuids),
+                int(s.params['planner_history']), self.step,
+                metrics=('cpu',), end=s.now)
+        except metric_windows.MetricsUnavailable as exc:
+            raise HistoryUnreadable(
+                f'cannot read the instances\' CPU history: {exc}')
+        cpu = np.array(iw.data['cpu'], dtype=float)[:, -times.size:] \
+            if times.size else np.zeros((len(uuids), 0))
+        if getattr(ds, 'instance_cpu_per_vcpu', False):
+            cpu /= vcpus[:, None]
+        lo, hi = metric_windows.PHYSICAL_RANGES[
+            metric_windows.INSTANCE]['cpu']
+        tol = metric_windows.RANGE_TOLERANCE
+        with np.errstate(invalid='ignore'):
+            cpu[~((cpu >= lo - tol) & (cpu <= hi + tol))] = np.nan
+        return np.clip(cpu, lo, hi)
+
+    def _plan(self, sub, nodes, sub_insts):
+        """Greedy moves over the forecast ``sub`` of hosts ``nodes`` and
+        VNFs ``sub_insts``, within the allowed ones, added to the solution.
+        """
+        s, p = self.s, self.s.params
+        recent_inst, recent_dest = s._recent_migrations(p['cooldown'])
+        sources = [n for n in nodes if n.hostname not in recent_dest]
+        movable = s._movable_instances(sources, recent_inst)
+        pick = [i for n in sources for i in movable[n.uuid]]
+        inst_win = s._instance_windows(pick)
+        slot = {i.uuid: v for v, i in enumerate(sub_insts)}
+        migration, series = {}, {}
+        for node in sources:
+            for inst in movable[node.uuid]:
+                load = s._instance_load(inst, inst_win, node)
+                if load is None:
+                    continue
+                cpu, mem, _ = load
+                est = s._estimate_migration(inst, cpu, mem)
+                migration[slot[inst.uuid]] = (
+                    est.seconds if est.converges else math.inf,
+                    est.downtime)
+                series[inst.uuid] = (placement.filled(cpu),
+                                     placement.filled(mem))
+        targets = [h for h, n in enumerate(nodes)
+                   if placement.destination_state_reason(n) is None]
+        free = {h: dict(s.compute_model.get_node_free_resources(nodes[h]))
+                for h in targets}
+
+        def allowed(planned):
+            room = {h: dict(f) for h, f in free.items()}
+            moved = set()
+            for vnf, dest in planned:
+                inst, src = sub_insts[vnf], int(sub.host_of[vnf])
+                moved.add(vnf)
+                for key, need in (('vcpu', inst.vcpus),
+                                  ('memory', inst.memory),
+                                  ('disk', inst.disk)):
+                    room[dest][key] -= need
+                    if src in room:
+                        room[src][key] += need
+            out = []
+            for vnf in sorted(migration):
+                if vnf in moved:
+                    continue
+                src = int(sub.host_of[vnf])
+                out.extend((vnf, h) for h in targets if h != src and
+                           placement.capacity_reason(
+                               sub_insts[vnf], room[h]) is None)
+            return out
+
+        moves = stay_planner.plan(sub, allowed, migration,
+                                  int(p['max_migrations']))
+        if not moves:
+            LOG.info('No move pays over the next %.0f s by the forecast '
+                     '(%d hosts and %d movable VNFs weighed)',
+                     self.look_ahead, len(nodes), len(migration))
+        for move in moves:
+            inst = sub_insts[move.vnf]
+            src, dst = nodes[int(sub.host_of[move.vnf])], nodes[move.dest]
+            s._plan_move(inst, src, dst, *series[inst.uuid])
+            LOG.info('Move %s from %s to %s: over the next %.0f s it '
+                     'spares its hosts\' VNFs %.0f request-seconds, the '
+                     'migration (%d s) and its switch-over included',
+                     inst.uuid, src.hostname, dst.hostname,
+                     self.look_ahead, move.gain, move.steps * self.step)
+
+
+def look_ahead_seconds(params):
+    """The planner's look-ahead: ``look_ahead``, or twice the cooldown
+    and a minute for the migration (a moved VNF cannot leave its
+    destination within the cooldown, and what it costs there shows over
+    the time it takes to be moved on, another cooldown).
+    """
+    if params.get('look_ahead') is not None:
+        return float(params['look_ahead'])
+    return 2.0 * float(params['cooldown']) + 60.0
