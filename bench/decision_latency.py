@@ -146,6 +146,12 @@ def parse_args(argv=None):
                    help='prometheus: also time our audit on the same '
                         'history in a real Prometheus (default: '
                         '%(default)s only)')
+    p.add_argument('--mode', choices=('reactive', 'proactive', 'planned'),
+                   default='reactive',
+                   help='our strategy\'s mode (default: reactive). '
+                        'planned also writes every instance\'s history over '
+                        'the whole %d s and reads it back as the planner\'s '
+                        'history (planner_history)' % HISTORY_S)
     p.add_argument('--json', metavar='FILE',
                    help='also write the results as JSON to FILE')
     p.add_argument('--quick', action='store_true',
@@ -209,6 +215,13 @@ def train_model(workdir, model_kind='svm', cycle=None):
 
 # -- the strategies -----------------------------------------------------------
 
+def instance_history(args):
+    """Seconds of instance history written: the planned mode reads it
+    all.
+    """
+    return HISTORY_S if args.mode == 'planned' else INSTANCE_HISTORY_S
+
+
 def _struct(**kw):
     from watcher.common import utils
     return utils.Struct(**kw)
@@ -223,7 +236,7 @@ def schema_defaults(strategy_cls):
     return params
 
 
-def make_ours(model, datasource, bundle):
+def make_ours(model, datasource, bundle, mode='reactive'):
     from watcher_failpredict.strategies import predicted_least_failure as plf
     strategy = plf.PredictedLeastFailure(
         _struct(datasources=None, check_optimize_metadata=False),
@@ -231,8 +244,11 @@ def make_ours(model, datasource, bundle):
         # Watcher's action table is not part of this benchmark: no past
         # migrations (a real audit adds one small DB query).
         migration_history=lambda since: [])
-    strategy.input_parameters = _struct(
-        **schema_defaults(plf.PredictedLeastFailure))
+    params = schema_defaults(plf.PredictedLeastFailure)
+    params['mode'] = mode
+    if mode == 'planned':
+        params['planner_history'] = HISTORY_S
+    strategy.input_parameters = _struct(**params)
     strategy.compute_model = model
     return strategy
 
@@ -342,8 +358,8 @@ def bench_size(server, bundle, n_nodes, args):
     now = time.time()
     margin = margin_seconds(spec, args.runs, with_wb)
     log(f'{n_nodes} nodes / {spec.instances} instances: writing {HISTORY_S}'
-        f' s of host history and {INSTANCE_HISTORY_S} s of instance history'
-        f' (+{margin} s ahead) into {db}')
+        f' s of host history and {instance_history(args)} s of instance '
+        f'history (+{margin} s ahead) into {db}')
     t0 = time.perf_counter()
     last = [0.0]
 
@@ -355,7 +371,7 @@ def bench_size(server, bundle, n_nodes, args):
 
     points = cluster_data.write_history(
         server.url, db, spec, now - HISTORY_S, now + margin,
-        now - INSTANCE_HISTORY_S, progress=progress)
+        now - instance_history(args), progress=progress)
     write_s = time.perf_counter() - t0
     log(f'  {points:,} points in {write_s:.1f} s '
         f'({points / max(write_s, 1e-9):,.0f} points/s)')
@@ -369,7 +385,7 @@ def bench_size(server, bundle, n_nodes, args):
               'points_written': points, 'write_seconds': round(write_s, 1),
               'strategies': {}}
     plan = [('predicted_least_failure',
-             lambda m: make_ours(m, ds, bundle))]
+             lambda m: make_ours(m, ds, bundle, args.mode))]
     if with_wb:
         plan.append(('workload_balance',
                      lambda m: make_workload_balance(m, ds)))
@@ -415,7 +431,7 @@ def bench_prometheus(spec, bundle, now, margin, args):
     try:
         samples = cluster_data.write_prometheus_history(
             server, spec, now - HISTORY_S, now + margin,
-            now - INSTANCE_HISTORY_S)
+            now - instance_history(args))
         load_s = time.perf_counter() - t0
         log(f'  {samples:,} samples loaded in {load_s:.1f} s; prometheus '
             f'at {server.url}')
@@ -425,7 +441,7 @@ def bench_prometheus(spec, bundle, now, margin, args):
         for r in range(args.runs):
             try:
                 t, q, moves = time_audit(
-                    lambda m: make_ours(m, ds, bundle), spec, ds,
+                    lambda m: make_ours(m, ds, bundle, args.mode), spec, ds,
                     f'{PROM_ROW} run {r + 1}/{args.runs}')
             except Exception as exc:  # reported in the table
                 error = f'{type(exc).__name__}: {exc}'
@@ -466,7 +482,8 @@ def report(results, args, model_info, avoided):
     w(f'Runs per cell: {args.runs}. Cluster: {args.instances_per_node} '
       f'instances per node, one saturated node per '
       f'{cluster_data.SATURATE_EVERY}; {HISTORY_S} s of 10 s host history, '
-      f'{INSTANCE_HISTORY_S} s of instance history.')
+      f'{instance_history(args)} s of instance history. Our mode: '
+      f'{args.mode}.')
     w(f'Model: {model_info["model_kind"]}, {model_info["n_train"]} '
       f'training samples, held-out ROC AUC {model_info["roc_auc"]}, '
       f'sha256 {model_info["sha256"][:12]}... '

@@ -47,7 +47,7 @@ def add_parser(subparsers):
                         'oracle-peak, '
                         'perfect-model, perfect-model-proactive, '
                         'lookahead-persistence, lookahead-seasonal, '
-                        'planner-seasonal, '
+                        'planner-seasonal, proposed-planned, '
                         'oracle-reactive, oracle)')
     e.add_argument('--influxdb', metavar='URL', type=common.influxdb_url,
                    help='write the testbed\'s metrics into this InfluxDB '

@@ -432,24 +432,26 @@ class Testbed:
 
     def datasource(self, history):
         """An InMemoryDataSource holding the last ``history`` seconds (of
-        host metrics, from the stretch before this one too when
-        :attr:`before` is set).
+        host and instance metrics, from the stretch before this one too
+        when :attr:`before` is set).
         """
         ds = memory.InMemoryDataSource()
         need = int(np.ceil(history / self.dt))
         times, host, inst = self.metric_samples(max(self.k - need, 0))
-        host_times = times
         if self.before is not None and need > self.k:
             b = self.before
-            b_times, b_host, _ = b.metric_samples(max(b.k - (need - self.k),
-                                                      0))
-            host_times = np.concatenate([b_times, times])
-            host = {m: np.concatenate([b_host[m], host[m]], axis=1)
-                    if m in host else b_host[m] for m in b_host}
+            b_times, b_host, b_inst = b.metric_samples(
+                max(b.k - (need - self.k), 0))
+
+            def joined(old, new):
+                return {m: np.concatenate([old[m], new[m]], axis=1)
+                        if m in new else old[m] for m in old}
+            times = np.concatenate([b_times, times])
+            host, inst = joined(b_host, host), joined(b_inst, inst)
         for s in range(self.n_servers):
             for metric in HOST_METRIC_NAMES:
                 ds.add(metric_windows.COMPUTE_NODE, metric, host_name(s),
-                       host_times, host[metric][s])
+                       times, host[metric][s])
         for v in range(self.n_vnfs):
             for metric in ('cpu', 'memory'):
                 ds.add(metric_windows.INSTANCE, metric, vnf_uuid(v), times,

@@ -108,10 +108,11 @@ POLICIES = ('no-mig', 'random', 'least-cpu', 'least-cpu-wb', 'mean-kstd',
             'proposed', 'proposed-proactive', 'proposed-cycle',
             'oracle-peak', 'perfect-model', 'perfect-model-proactive',
             'lookahead-persistence', 'lookahead-seasonal', 'planner-seasonal',
-            'oracle-reactive', 'oracle')
+            'proposed-planned', 'oracle-reactive', 'oracle')
 
 #: Policies that need the model trained on the training stretch.
-TRAINED = ('proposed', 'proposed-proactive', 'proposed-cycle')
+TRAINED = ('proposed', 'proposed-proactive', 'proposed-cycle',
+           'proposed-planned')
 #: The model kind of a trained policy whose model is not the scenario's
 #: (``model.kind``): proposed-cycle is proposed with the cyclic features,
 #: each server's last load cycle and its forecasters' errors (issue 11).
@@ -141,6 +142,18 @@ MIN_CYCLE_CORRELATION = cycles.MIN_CORRELATION
 def trained_kind(name, scn):
     """The model kind trained policy ``name`` runs on."""
     return TRAINED_KIND.get(name, scn['model']['kind'])
+
+
+def planned_parameters(scn):
+    """The strategy's planned mode as the testbed runs it: its defaults,
+    with the look-ahead the oracle searches over (the longest migration,
+    two cooldowns and the client timeout) and a history as long as the
+    stretch before the run (two of the longest load cycle on the built-in
+    scenarios), at least twice the look-ahead the strategy requires.
+    """
+    ahead = int(lookahead.look_ahead_seconds(scn))
+    return {'mode': 'planned', 'look_ahead': ahead, 'planner_history': int(
+        max(scn['train_duration'], 2 * ahead))}
 
 
 def model_metadata(scn):
@@ -355,6 +368,12 @@ class StrategyPolicy:
                 cluster.host_name(i) for i in range(scn['servers']['count'])],
                 scn['metrics_interval'])
             self.reach_back = float(lags.max(initial=0.0))
+        if self.extra_params.get('mode') == 'planned':
+            self.reach_back = max(self.reach_back, float(
+                self.extra_params['planner_history']))
+            #: audits planned on the forecast, and left to the reactive
+            #: rules (runner.PLANNER_COUNTERS)
+            self.planned = self.fell_back = 0
 
     def decide(self, tb):
         """Run one audit; returns [(vnf index, destination index)]."""
@@ -382,6 +401,11 @@ class StrategyPolicy:
         s.clock = lambda: now
         self.calls += 1
         solution = s.execute()
+        if hasattr(self, 'planned'):
+            if s.planned_on_forecast:
+                self.planned += 1
+            else:
+                self.fell_back += 1
         return _moves(solution, self.history, now)
 
 
@@ -522,7 +546,7 @@ def make_policy(name, scn, tb, seed, trained_bundle=None, history=None,
                              f'the training stretch')
         # proactive: the strategy fills risk_threshold and cost_weight from
         # its own schema defaults; nothing is chosen for the testbed
-        return StrategyPolicy(name, scn, trained_bundle,
-                              {'mode': 'proactive'}
-                              if name == 'proposed-proactive' else None)
+        return StrategyPolicy(name, scn, trained_bundle, {
+            'proposed-proactive': {'mode': 'proactive'},
+            'proposed-planned': planned_parameters(scn)}.get(name))
     raise ValueError(f'unknown policy {name!r}; known: {", ".join(POLICIES)}')

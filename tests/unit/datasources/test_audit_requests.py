@@ -52,7 +52,8 @@ def trained_bundle(tmp_path_factory):
     return decision_latency.train_model(str(tmp_path_factory.mktemp('m')))[0]
 
 
-def _audit(server, db, n_nodes, bundle, host_history=720, strategy=None):
+def _audit(server, db, n_nodes, bundle, host_history=720, strategy=None,
+           **params):
     """One audit's request count, moves and cluster spec.
 
     :param host_history: seconds of host samples before now
@@ -68,6 +69,7 @@ def _audit(server, db, n_nodes, bundle, host_history=720, strategy=None):
     ds = decision_latency.datasource_for(idb, server.url, db)
     ours = decision_latency.make_ours(cluster_data.build_model(spec), ds,
                                       bundle)
+    ours.input_parameters.update(params)
     before = ds.request_count
     solution = ours.execute()
     moves = decision_latency.solution_summary(solution)
@@ -76,7 +78,8 @@ def _audit(server, db, n_nodes, bundle, host_history=720, strategy=None):
     return ds.request_count - before, moves, spec
 
 
-def _audits_at_10_and_200(server, bundle, db_prefix, host_history=720):
+def _audits_at_10_and_200(server, bundle, db_prefix, host_history=720,
+                          **params):
     """({n_nodes: request count}, {n_nodes: strategy}) of one audit on a
     cluster of 10 and one of 200 nodes, each of which did its job.
     """
@@ -87,7 +90,7 @@ def _audits_at_10_and_200(server, bundle, db_prefix, host_history=720):
         ours = []
         try:
             counts[n], moves, spec = _audit(server, db, n, bundle,
-                                            host_history, ours)
+                                            host_history, ours, **params)
         finally:
             server.query(f'DROP DATABASE "{db}"')
         strategies[n] = ours[0]
@@ -106,6 +109,22 @@ def test_an_audit_makes_as_many_requests_at_200_hosts_as_at_10(
     # the saturated hosts' instances), each sent as QUERY_SPLIT concurrent
     # requests.
     assert counts[10] == counts[200] == 3 * datasource.QUERY_SPLIT, counts
+
+
+def test_a_planned_audit_makes_as_many_requests_at_200_hosts_as_at_10(
+        influxdb_server, trained_bundle):
+    """Planned mode (issue 11) reads two more: every host's load and the
+    CPU of the instances of the hosts it weighs, over its history, one
+    metric each, so one request each; the instances' windows are read
+    once, by the planner or by the reactive rules it falls back to.
+    """
+    counts, strategies = _audits_at_10_and_200(
+        influxdb_server, trained_bundle, 'audit_requests_planned',
+        mode='planned', look_ahead=300, planner_history=720)
+    assert counts[10] == counts[200] == 3 * datasource.QUERY_SPLIT + 2, \
+        counts
+    for n, strategy in strategies.items():
+        assert strategy.planned_on_forecast is not None, n
 
 
 # -- the same audit on Prometheus (issue 13) ---------------------------------
