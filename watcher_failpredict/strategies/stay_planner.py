@@ -36,6 +36,12 @@ import numpy as np
 from watcher_failpredict.strategies import queueing
 
 
+#: Relative difference under which two moves' values tie, the first
+#: asked for kept: VNFs alike are worth the same, and the rounding of a
+#: sum must not choose between them.
+TIE = 1e-9
+
+
 @dataclasses.dataclass(frozen=True)
 class Forecast:
     """What the planner sees of the coming ``T`` steps.
@@ -95,14 +101,38 @@ def host_path(fc, where, host, extra):
     on ``where[v, t]`` at step t, ``extra`` (T,) cores added (copy
     threads).
     """
-    on = where == host
-    demand = np.where(on, fc.demand, 0.0)
+    rows = _rows_on(where, host)
+    return _path(fc, where[rows], rows, host, extra)
+
+
+def _rows_on(where, host):
+    """The VNFs on ``host`` at some step."""
+    return np.flatnonzero((where == host).any(axis=1))
+
+
+def _path(fc, w, rows, host, extra):
+    """:func:`host_path` over the VNFs ``rows`` alone, ``w`` their rows
+    of ``where``: the others are never on ``host``.
+    """
+    on = w == host
+    demand = np.where(on, fc.demand[rows], 0.0)
     total = fc.bg[host] + demand.sum(axis=0) + extra
     g = queueing.speed(total, float(fc.cores[host]))
     with np.errstate(divide='ignore', invalid='ignore'):
-        rho = demand / (np.maximum(fc.vcpus, 1.0)[:, None] * g[None, :])
+        rho = demand / (np.maximum(fc.vcpus[rows], 1.0)[:, None] *
+                        g[None, :])
     held = np.where(on, queueing.requests_in_system(rho), 0.0)
     return held.sum(axis=0)
+
+
+def _path_after(fc, where, rows, vnf, dest, m, host, extra):
+    """:func:`_path` of ``host`` once VNF ``vnf`` is on ``dest`` from step
+    ``m`` (``rows``: the VNFs on ``host`` at some step before).
+    """
+    rows = np.union1d(rows, [vnf])
+    w = where[rows]
+    w[np.searchsorted(rows, vnf), m:] = dest
+    return _path(fc, w, rows, host, extra)
 
 
 def outage_cost(outage_s):
@@ -128,19 +158,43 @@ def move_gain(fc, where, extra, vnf, dest, steps, outage_s, base=None):
     m = min(max(int(steps), 0), fc.steps)
     if base is None:
         base = {h: host_path(fc, where, h, extra[h]) for h in (src, dest)}
-    before = base[src] + base[dest]
-    after_where = where.copy()
-    after_where[vnf, m:] = dest
+    over = _overhead(fc, m)
+    spared = _spared(fc, where, extra, base, _rows_on(where, src), vnf,
+                     dest, m, src, over) + \
+        _spared(fc, where, extra, base, _rows_on(where, dest), vnf, dest, m,
+                dest, over)
+    return float(spared * fc.dt - _cost(outage_s, m, fc))
+
+
+def _overhead(fc, m):
     over = np.zeros(fc.steps)
     over[:m] = queueing.MIGRATION_OVERHEAD_CORES
-    after = host_path(fc, after_where, src, extra[src] + over) + host_path(
-        fc, after_where, dest, extra[dest] + over)
-    cost = outage_cost(outage_s) if m < fc.steps else 0.0
-    return float(np.sum(before - after) * fc.dt - cost)
+    return over
+
+
+def _cost(outage_s, m, fc):
+    return outage_cost(outage_s) if m < fc.steps else 0.0
+
+
+def _spared(fc, where, extra, base, rows, vnf, dest, m, host, over):
+    """Requests (summed over the steps) ``host`` holds without the move
+    less with it.
+    """
+    return float(np.sum(base[host] - _path_after(
+        fc, where, rows, vnf, dest, m, host, extra[host] + over)))
 
 
 def plan(fc, candidates, migration, max_moves, min_gain=0.0):
     """Greedy moves over the forecast.
+
+    Each round values a VNF's departure from its source once, and bounds
+    what any of its moves can be worth: a VNF arriving on a host slows
+    the VNFs there and holds at least its own requests at full speed, so
+    no move of it spares more than its departure less that. The VNFs are
+    valued against every destination in the order of their bounds, until
+    no bound left can reach the best move found: the same choice as
+    valuing every candidate (ties to the first asked), at a fraction of
+    the cost on a large cluster.
 
     :param fc: a Forecast
     :param candidates: ``candidates(planned)`` -> [(vnf, dest)], the
@@ -158,22 +212,11 @@ def plan(fc, candidates, migration, max_moves, min_gain=0.0):
     extra = np.zeros(fc.bg.shape)
     moves, moved = [], set()
     for _ in range(int(max_moves)):
-        best = None
-        base = {}
-        for vnf, dest in candidates([(m.vnf, m.dest) for m in moves]):
-            if vnf in moved or vnf not in migration:
-                continue
-            seconds, outage = migration[vnf]
-            if not np.isfinite(seconds):
-                continue
-            steps = int(np.ceil(float(seconds) / fc.dt))
-            for h in (int(where[vnf, 0]), int(dest)):
-                if h not in base:
-                    base[h] = host_path(fc, where, h, extra[h])
-            gain = move_gain(fc, where, extra, vnf, dest, steps, outage,
-                             base)
-            if gain > min_gain and (best is None or gain > best.gain):
-                best = Move(int(vnf), int(dest), steps, gain)
+        best = _best_move(fc, where, extra, migration, min_gain, [
+            (int(v), int(d)) for v, d in candidates(
+                [(m.vnf, m.dest) for m in moves])
+            if v not in moved and v in migration and
+            np.isfinite(migration[v][0]) and int(where[v, 0]) != int(d)])
         if best is None:
             break
         src = int(where[best.vnf, 0])
@@ -184,3 +227,63 @@ def plan(fc, candidates, migration, max_moves, min_gain=0.0):
         moved.add(best.vnf)
         moves.append(best)
     return moves
+
+
+def _beats(gain, best):
+    """Whether ``gain`` beats the Move ``best`` (None) beyond a tie."""
+    return best is None or gain > best.gain + TIE * max(abs(best.gain), 1.0)
+
+
+def _best_move(fc, where, extra, migration, min_gain, cands):
+    """The most valuable of ``cands`` [(vnf, dest)] on the state
+    ``where``/``extra``, the first asked on a tie; None when none is
+    worth more than ``min_gain``.
+    """
+    base, rows = {}, {}
+
+    def held(h):
+        if h not in base:
+            rows[h] = _rows_on(where, h)
+            base[h] = _path(fc, where[rows[h]], rows[h], h, extra[h])
+        return base[h]
+
+    vnfs = {}
+    for vnf, dest in cands:
+        if vnf in vnfs:
+            continue
+        seconds, outage = migration[vnf]
+        steps = int(np.ceil(float(seconds) / fc.dt))
+        m = min(max(steps, 0), fc.steps)
+        src = int(where[vnf, 0])
+        held(src)
+        over = _overhead(fc, m)
+        leaving = _spared(fc, where, extra, base, rows[src], vnf, -1, m, src,
+                          over)
+        own = float(np.sum(queueing.requests_in_system(
+            fc.demand[vnf, m:] / max(float(fc.vcpus[vnf]), 1.0))))
+        cost = _cost(outage, m, fc)
+        vnfs[vnf] = (steps, m, over, leaving, cost,
+                     (leaving - own) * fc.dt - cost)
+    dests = {}
+    for vnf, dest in cands:
+        dests.setdefault(vnf, []).append(dest)
+    gains, found = {}, None
+    for vnf in sorted(vnfs, key=lambda v: -vnfs[v][5]):
+        steps, m, over, leaving, cost, bound = vnfs[vnf]
+        if bound <= min_gain or (found is not None and bound < found.gain -
+                                 2 * TIE * max(abs(found.gain), 1.0)):
+            break
+        for dest in dests[vnf]:
+            held(dest)
+            gain = float((leaving + _spared(
+                fc, where, extra, base, rows[dest], vnf, dest, m, dest,
+                over)) * fc.dt - cost)
+            gains[vnf, dest] = gain
+            if gain > min_gain and (found is None or gain > found.gain):
+                found = Move(vnf, dest, steps, gain)
+    best = None
+    for vnf, dest in cands:
+        gain = gains.get((vnf, dest))
+        if gain is not None and gain > min_gain and _beats(gain, best):
+            best = Move(vnf, dest, vnfs[vnf][0], gain)
+    return best

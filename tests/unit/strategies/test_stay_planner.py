@@ -116,3 +116,43 @@ def test_a_forecast_with_gaps_or_wrong_shapes_is_refused():
         forecast([[1.0, 1.0]], [[0.5, 0.5, 0.5]], [0])
     with pytest.raises(ValueError, match=r'host_of must have shape \(1,\)'):
         forecast([[1.0, 1.0]], [[0.5, 0.5]], [0, 0])
+
+
+def test_the_bounded_search_chooses_what_valuing_every_move_chooses():
+    """plan() values a VNF's moves only while its bound can reach the best
+    move found; on random clusters its first move is the best of all by
+    move_gain (the first asked on a tie), and nothing when none pays.
+    """
+    rng = np.random.default_rng(1)
+    chosen = 0
+    for _ in range(150):
+        hosts, vnfs, steps = rng.integers(2, 7), rng.integers(2, 25), 40
+        fc = stay_planner.Forecast(
+            bg=rng.uniform(0, 16, (hosts, steps)),
+            demand=rng.uniform(0, 2.5, (vnfs, steps)),
+            vcpus=rng.integers(1, 3, vnfs).astype(float),
+            cores=np.full(hosts, 12.0),
+            host_of=rng.integers(0, hosts, vnfs), dt=10.0)
+        migration = {v: (float(rng.uniform(5, 100)), 0.5)
+                     for v in range(vnfs)}
+        got = stay_planner.plan(fc, lambda planned: [
+            (v, d) for v in range(vnfs) for d in range(hosts)], migration, 1)
+        where = np.repeat(fc.host_of[:, None], steps, axis=1)
+        best = None
+        for v in range(vnfs):
+            for d in range(hosts):
+                if d == fc.host_of[v]:
+                    continue
+                gain = stay_planner.move_gain(
+                    fc, where, np.zeros((hosts, steps)), v, d,
+                    int(np.ceil(migration[v][0] / fc.dt)), 0.5)
+                if gain > 0 and (best is None or gain > best[2] + 1e-9 *
+                                 max(abs(best[2]), 1.0)):
+                    best = (v, d, gain)
+        if best is None:
+            assert got == []
+        else:
+            chosen += 1
+            assert (got[0].vnf, got[0].dest) == best[:2]
+            assert got[0].gain == pytest.approx(best[2])
+    assert 20 < chosen < 150
