@@ -71,7 +71,7 @@ from watcher_failpredict.prediction import training
 
 STEP = 10                    # s, collectd interval and window granularity
 HISTORY = 2 * 3600           # s of host history (training data)
-INSTANCE_HISTORY = 1800      # s of guest metrics (the strategy reads less)
+INSTANCE_HISTORY = 3600      # s of guest metrics (planned mode reads it all)
 NODE_VCPUS = 12
 NODE_MEMORY_MB = 24 * 1024
 NODE_MEMORY_BYTES = NODE_MEMORY_MB * 2 ** 20

@@ -184,6 +184,45 @@ class TestAuditEndToEndOnPrometheus(TestAuditEndToEnd):
                               prometheus.PrometheusDataSource)
 
 
+class TestPlannedAuditEndToEnd(base.FailpredictFunctionalTestCase):
+    """``mode=planned`` through Watcher's API (issue 11).
+
+    compute-2's square wave repeats every 20 minutes, so its background's
+    seasonal forecast over the next 10 minutes sees the rise a minute and
+    a half away, and the forecast it would have made 10 minutes ago held.
+    The planner moves vm-1 off the starved compute-1 to the calm
+    compute-3, not into compute-2's next saturation.
+    """
+
+    PARAMETERS = dict(base.AUDIT_PARAMETERS, mode='planned', look_ahead=600,
+                      planner_history=base.INSTANCE_HISTORY)
+
+    def test_planned_audit_plans_on_the_forecast(self):
+        audit_uuid = self.create_audit(self.PARAMETERS)
+        audit = self.wait_for_audit_end(audit_uuid)
+        self.assertEqual('SUCCEEDED', audit['state'], self.log_output())
+        self.assertEqual('planned', audit['parameters']['mode'])
+        (plan,) = self.action_plans(audit_uuid)
+        plan = self.admin_api.get('/action_plans/%s' % plan['uuid']).json()
+        actions = self.actions(plan['uuid'])
+        self.assertEqual(1, len(actions), actions)
+        self._assert_action(
+            actions, 'migrate', resource_id=base.instance_uuid(
+                base.MOVED_VNF), migration_type='live',
+            source_node=base.SOURCE, destination_node=base.CALM)
+        indicators = _indicators(plan)
+        self.assertEqual(1, indicators['planned_on_forecast'])
+        self.assertGreaterEqual(indicators['forecast_error'], 0.0)
+        self.assertLess(indicators['forecast_error'], 20.0)
+        self.assertEqual(1, indicators['migrations_planned'])
+        log = self.log_output()
+        self.assertIn('Planning on the forecast of the next 600 s', log)
+        self.assertRegex(log, r'Move %s from %s to %s: over the next 600 s '
+                         r'it spares its hosts\' VNFs \d+ request-seconds'
+                         % (base.instance_uuid(base.MOVED_VNF), base.SOURCE,
+                            base.CALM))
+
+
 class TestAuditParameters(base.FailpredictFunctionalTestCase):
     """Bad audit parameters are refused by the API, before any audit runs."""
 

@@ -231,30 +231,45 @@ class PlannedAudit:
         pick = [i for n in sources for i in movable[n.uuid]]
         inst_win = s._instance_windows(pick)
         slot = {i.uuid: v for v, i in enumerate(sub_insts)}
-        migration, series = {}, {}
+        migration, series, cpu_mean = {}, {}, {}
         for node in sources:
             for inst in movable[node.uuid]:
                 load = s._instance_load(inst, inst_win, node)
                 if load is None:
                     continue
-                cpu, mem, _ = load
+                cpu, mem, cpu_mean[slot[inst.uuid]] = load
                 est = s._estimate_migration(inst, cpu, mem)
                 migration[slot[inst.uuid]] = (
                     est.seconds if est.converges else math.inf,
                     est.downtime)
                 series[inst.uuid] = (placement.filled(cpu),
                                      placement.filled(mem))
-        targets = [h for h, n in enumerate(nodes)
-                   if placement.destination_state_reason(n) is None]
+        # destinations asked roomiest first: moves of equal value (a VNF
+        # that slows no one wherever it goes) go to the most room
+        headroom = forecast_inputs.least_headroom(sub)
+        targets = sorted((h for h, n in enumerate(nodes)
+                          if placement.destination_state_reason(n) is None),
+                         key=lambda h: (-headroom[h], h))
         free = {h: dict(s.compute_model.get_node_free_resources(nodes[h]))
                 for h in targets}
+        cpu_now = {h: s._host_cpu(s.node_names[nodes[h].uuid])
+                   for h in range(len(nodes))}
+        threshold = float(p['threshold'])
+
+        def points(vnf, h):
+            # host CPU percent points the VNF's load is on host h
+            return float(placement.cpu_contribution(
+                cpu_mean[vnf], sub_insts[vnf].vcpus, nodes[h].vcpus))
 
         def allowed(planned):
             room = {h: dict(f) for h, f in free.items()}
+            cpu = dict(cpu_now)
             moved = set()
             for vnf, dest in planned:
                 inst, src = sub_insts[vnf], int(sub.host_of[vnf])
                 moved.add(vnf)
+                cpu[dest] += points(vnf, dest)
+                cpu[src] -= points(vnf, src)
                 for key, need in (('vcpu', inst.vcpus),
                                   ('memory', inst.memory),
                                   ('disk', inst.disk)):
@@ -266,7 +281,11 @@ class PlannedAudit:
                 if vnf in moved:
                     continue
                 src = int(sub.host_of[vnf])
+                # as in reactive mode, a destination must stay out of
+                # failure state with the VNF, and have the room for it
                 out.extend((vnf, h) for h in targets if h != src and
+                           not placement.is_failing(cpu[h] + points(vnf, h),
+                                                    threshold) and
                            placement.capacity_reason(
                                sub_insts[vnf], room[h]) is None)
             return out

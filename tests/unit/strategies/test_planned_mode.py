@@ -221,3 +221,41 @@ def test_at_scale_only_the_vnfs_of_the_hosts_weighed_are_read():
     (names,) = read
     assert len(names) == 14
     assert {'vm1', 'vm2', 'vm3'} <= set(names)
+
+
+def test_a_destination_must_stay_out_of_failure_state_with_the_vnf():
+    """``c`` runs 10.2 of its 12 cores: vm1's 1.6 more would slow no one
+    there, so the queueing value alone would not tell it from ``b``, but
+    its CPU would reach 98 %, over the threshold: the reactive mode's
+    rule refuses it, and so does the plan.
+    """
+    def cluster(with_b):
+        c = LongCluster()
+        bg = _wave(c.times)
+        c.host('a', np.minimum((bg + 3.2) / 12 * 100, 100.0), load=bg + 3.2)
+        c.host('c', 85.0, load=10.2)
+        if with_b:
+            c.host('b', 60.0, load=7.2)
+        c.instance('vm1', 'a', cpu=80.0, vcpus=2)
+        c.instance('vm2', 'a', cpu=80.0, vcpus=2)
+        return c
+    solution = cluster(with_b=False).strategy(**PLANNED).execute()
+    assert ts.moves(solution) == []
+    assert ts.indicators(solution)['planned_on_forecast'] == 1
+    # b has the room: it takes vm1
+    solution = cluster(with_b=True).strategy(**PLANNED).execute()
+    assert ts.moves(solution) == [('vm1', 'a', 'b')]
+
+
+def test_moves_of_equal_value_go_to_the_most_room():
+    """vm1 slows no one on ``b`` (7.2 cores of 12) nor on ``d`` (3):
+    the same value; ``d``, asked last, has the most room and takes it.
+    """
+    c = LongCluster()
+    bg = _wave(c.times)
+    c.host('a', np.minimum((bg + 3.2) / 12 * 100, 100.0), load=bg + 3.2)
+    c.host('b', 60.0, load=7.2)
+    c.host('d', 25.0, load=3.0)
+    c.instance('vm1', 'a', cpu=80.0, vcpus=2)
+    c.instance('vm2', 'a', cpu=80.0, vcpus=2)
+    assert ts.moves(c.strategy(**PLANNED).execute()) == [('vm1', 'a', 'd')]
