@@ -71,7 +71,7 @@ from watcher_failpredict.prediction import training
 
 STEP = 10                    # s, collectd interval and window granularity
 HISTORY = 2 * 3600           # s of host history (training data)
-INSTANCE_HISTORY = 3600      # s of guest metrics (planned mode reads it all)
+INSTANCE_HISTORY = 1800      # s of guest metrics (the strategy reads less)
 NODE_VCPUS = 12
 NODE_MEMORY_MB = 24 * 1024
 NODE_MEMORY_BYTES = NODE_MEMORY_MB * 2 ** 20
@@ -269,9 +269,10 @@ def instance_history_lines(end, rng, history=INSTANCE_HISTORY):
     return lines
 
 
-def scenario_lines(end, seed=0):
+def scenario_lines(end, seed=0, instance_history=INSTANCE_HISTORY):
     rng = np.random.default_rng(seed)
-    return host_history_lines(end, rng) + instance_history_lines(end, rng)
+    return host_history_lines(end, rng) + instance_history_lines(
+        end, rng, instance_history)
 
 
 def scenario_openmetrics(end, seed=0):
@@ -311,6 +312,8 @@ class FailpredictFunctionalTestCase(wf_base.WatcherFunctionalTestCase):
     #: False for tests that never reach the decision engine (API
     #: validation): they skip InfluxDB, the history and the training.
     NEEDS_SCENARIO = True
+    #: seconds of guest metrics written (planned mode reads more)
+    INSTANCE_HISTORY = INSTANCE_HISTORY
 
     @classmethod
     def setUpClass(cls):
@@ -322,7 +325,8 @@ class FailpredictFunctionalTestCase(wf_base.WatcherFunctionalTestCase):
         try:
             cls.influx.create_database(cls.DATABASE)
             cls.history_end = int(time.time()) // STEP * STEP
-            cls.lines = scenario_lines(cls.history_end)
+            cls.lines = scenario_lines(cls.history_end,
+                                       instance_history=cls.INSTANCE_HISTORY)
             cls.influx.write_lines(cls.DATABASE, cls.lines, batch=20000)
             cls.bundle, cls.evaluation = cls._train()
             cls.model_path = os.path.join(cls.tmpdir, 'model.joblib')

@@ -194,8 +194,10 @@ class TestPlannedAuditEndToEnd(base.FailpredictFunctionalTestCase):
     compute-3, not into compute-2's next saturation.
     """
 
+    #: an hour of guest history: three of compute-2's cycles
+    INSTANCE_HISTORY = 3600
     PARAMETERS = dict(base.AUDIT_PARAMETERS, mode='planned', look_ahead=600,
-                      planner_history=base.INSTANCE_HISTORY)
+                      planner_history=INSTANCE_HISTORY)
 
     def test_planned_audit_plans_on_the_forecast(self):
         audit_uuid = self.create_audit(self.PARAMETERS)
