@@ -152,6 +152,11 @@ def parse_args(argv=None):
                         'planned also writes every instance\'s history over '
                         'the whole %d s and reads it back as the planner\'s '
                         'history (planner_history)' % HISTORY_S)
+    p.add_argument('--planner-granularity', type=int, default=None,
+                   metavar='SECONDS',
+                   help='with --mode planned: the strategy\'s '
+                        'planner_granularity (default: its own, the '
+                        'granularity, 10 s)')
     p.add_argument('--json', metavar='FILE',
                    help='also write the results as JSON to FILE')
     p.add_argument('--quick', action='store_true',
@@ -236,7 +241,8 @@ def schema_defaults(strategy_cls):
     return params
 
 
-def make_ours(model, datasource, bundle, mode='reactive'):
+def make_ours(model, datasource, bundle, mode='reactive',
+              planner_granularity=None):
     from watcher_failpredict.strategies import predicted_least_failure as plf
     strategy = plf.PredictedLeastFailure(
         _struct(datasources=None, check_optimize_metadata=False),
@@ -248,6 +254,7 @@ def make_ours(model, datasource, bundle, mode='reactive'):
     params['mode'] = mode
     if mode == 'planned':
         params['planner_history'] = HISTORY_S
+        params['planner_granularity'] = planner_granularity
     strategy.input_parameters = _struct(**params)
     strategy.compute_model = model
     return strategy
@@ -385,7 +392,8 @@ def bench_size(server, bundle, n_nodes, args):
               'points_written': points, 'write_seconds': round(write_s, 1),
               'strategies': {}}
     plan = [('predicted_least_failure',
-             lambda m: make_ours(m, ds, bundle, args.mode))]
+             lambda m: make_ours(m, ds, bundle, args.mode,
+                                 args.planner_granularity))]
     if with_wb:
         plan.append(('workload_balance',
                      lambda m: make_workload_balance(m, ds)))
@@ -441,7 +449,8 @@ def bench_prometheus(spec, bundle, now, margin, args):
         for r in range(args.runs):
             try:
                 t, q, moves = time_audit(
-                    lambda m: make_ours(m, ds, bundle, args.mode), spec, ds,
+                    lambda m: make_ours(m, ds, bundle, args.mode,
+                                        args.planner_granularity), spec, ds,
                     f'{PROM_ROW} run {r + 1}/{args.runs}')
             except Exception as exc:  # reported in the table
                 error = f'{type(exc).__name__}: {exc}'
@@ -483,7 +492,8 @@ def report(results, args, model_info, avoided):
       f'instances per node, one saturated node per '
       f'{cluster_data.SATURATE_EVERY}; {HISTORY_S} s of 10 s host history, '
       f'{instance_history(args)} s of instance history. Our mode: '
-      f'{args.mode}.')
+      f'{args.mode}' + (f', planner_granularity {args.planner_granularity} s'
+                        if args.planner_granularity else '') + '.')
     w(f'Model: {model_info["model_kind"]}, {model_info["n_train"]} '
       f'training samples, held-out ROC AUC {model_info["roc_auc"]}, '
       f'sha256 {model_info["sha256"][:12]}... '

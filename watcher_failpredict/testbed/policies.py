@@ -75,7 +75,9 @@ trigger, the future and a forecast of it are worth, not bounds
 is not that search: it plans with the strategy's queueing model on a
 seasonal forecast of what collectd reports, while that forecast has been
 right, and leaves the decision to the strategy's reactive rule
-otherwise.
+otherwise. ``proposed-planned`` is the strategy running that planner
+itself (``mode=planned``, :func:`planned_parameters`), the trained model
+behind its reactive fallback.
 
 ``no-mig`` never migrates. A new policy is a new ranking object (a
 :class:`prediction.risk_model.RiskModel`) added to make_policy(). The
