@@ -21,9 +21,10 @@ host is failing now or not, but only while the forecast has been right
 mode's, and the log and the efficacy indicators say which decided and
 why.
 
-It reads two more bulk windows per audit, whatever the number of hosts:
-every in-scope host's load average and every instance's CPU over
-``planner_history`` seconds, at ``planner_granularity``.
+It reads three more bulk windows per audit, whatever the number of hosts,
+over ``planner_history`` seconds: every in-scope host's load average at a
+coarse step, to choose the hosts it weighs; their load average, and their
+instances' CPU, at ``planner_granularity``.
 """
 
 import math
@@ -47,6 +48,9 @@ LOG = log.getLogger(__name__)
 #: of 20 VNFs), and a greedy round values a few thousand moves.
 PLANNER_SOURCES = 12
 PLANNER_DESTINATIONS = 12
+#: Seconds per step (at least the planner's) of the hosts' load read to
+#: choose them.
+COARSE_STEP = 60
 
 
 class FellBack(Exception):
@@ -78,7 +82,11 @@ class PlannedAudit:
         node_of = {s.node_names[u]: n for u, n in
                    s.compute_model.get_all_compute_nodes().items()}
         names = list(s.windows.names)
-        load, times = self._host_history(names)
+        # the hosts weighed, chosen on every host's load at a coarse step
+        # (a sixth of the samples to read at 10 s), then their load at
+        # the planner's step
+        coarse = max(self.step, COARSE_STEP)
+        load, _ = self._host_history(names, coarse)
         load, hosts_ok = forecast_inputs.gaps_filled(load)
         blind = {names[h]: 'no load average history'
                  for h in np.flatnonzero(~hosts_ok)}
@@ -87,10 +95,15 @@ class PlannedAudit:
                              key=lambda i: i.uuid) for n in names}
         chosen = ok[forecast_inputs.hosts_to_plan(
             load[ok], [float(node_of[names[h]].vcpus) for h in ok],
-            [bool(on_host[names[h]]) for h in ok], self.steps, self.period,
-            PLANNER_SOURCES, PLANNER_DESTINATIONS)]
+            [bool(on_host[names[h]]) for h in ok],
+            int(math.ceil(self.look_ahead / coarse)),
+            max(int(p['period']) // coarse, 1), PLANNER_SOURCES,
+            PLANNER_DESTINATIONS)]
         names = [names[h] for h in chosen]
-        load = load[chosen]
+        load, times = self._host_history(names, self.step)
+        load, fine_ok = forecast_inputs.gaps_filled(load)
+        blind.update({names[h]: 'no load average history'
+                      for h in np.flatnonzero(~fine_ok)})
         past = list(s.migration_history(s.now - float(p['planner_history'])))
         insts = [(i, n) for n in names for i in on_host[n]]
         if not insts:
@@ -174,15 +187,16 @@ class PlannedAudit:
                 exception.ComputeResourceNotFound):
             return 1.0, None
 
-    def _host_history(self, names):
+    def _host_history(self, names, step):
         """``(load, times)``: the hosts' load average over the planner's
-        history (one bulk read), from its first sample on.
+        history at ``step`` seconds (one bulk read), from its first sample
+        on.
         """
         s = self.s
         try:
             hw = s.datasource_backend.cluster_windows(
                 metric_windows.COMPUTE_NODE, tuple(names),
-                int(s.params['planner_history']), self.step,
+                int(s.params['planner_history']), step,
                 metrics=('load',), end=s.now)
         except metric_windows.MetricsUnavailable as exc:
             raise HistoryUnreadable(

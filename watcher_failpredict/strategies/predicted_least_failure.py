@@ -174,10 +174,11 @@ class PredictedLeastFailure(base.BaseStrategy):
 
         Planned mode (``mode: planned``, strategies/planned_mode.py) needs
         collectd's ``load`` plugin and ``planner_history`` seconds of
-        history (two of the longest load cycle). It reads two more bulk
-        windows (the hosts' load average, and the CPU of the instances of
-        the hosts it weighs), forecasts each host's background and each
-        VNF's demand one cycle back over the next ``look_ahead`` seconds,
+        history (two of the longest load cycle). It reads three more bulk
+        windows (every host's load average at a coarse step, then the load
+        of the hosts it weighs and their instances' CPU), forecasts each
+        host's background and each VNF's demand one cycle back over the
+        next ``look_ahead`` seconds,
         and plans the moves whose value by the queueing model over that
         forecast exceeds their migration and switch-over, from any host,
         failing or not; while the forecast it would have made one

@@ -113,15 +113,16 @@ def test_an_audit_makes_as_many_requests_at_200_hosts_as_at_10(
 
 def test_a_planned_audit_makes_as_many_requests_at_200_hosts_as_at_10(
         influxdb_server, trained_bundle):
-    """Planned mode (issue 11) reads two more: every host's load and the
-    CPU of the instances of the hosts it weighs, over its history, one
-    metric each, so one request each; the instances' windows are read
-    once, by the planner or by the reactive rules it falls back to.
+    """Planned mode (issue 11) reads three more over its history: every
+    host's load at a coarse step, then the load of the hosts it weighs and
+    their instances' CPU, one metric each, so one request each; the
+    instances' windows are read once, by the planner or by the reactive
+    rules it falls back to.
     """
     counts, strategies = _audits_at_10_and_200(
         influxdb_server, trained_bundle, 'audit_requests_planned',
         mode='planned', look_ahead=300, planner_history=720)
-    assert counts[10] == counts[200] == 3 * datasource.QUERY_SPLIT + 2, \
+    assert counts[10] == counts[200] == 3 * datasource.QUERY_SPLIT + 3, \
         counts
     for n, strategy in strategies.items():
         assert strategy.planned_on_forecast is not None, n

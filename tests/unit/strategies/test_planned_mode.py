@@ -159,9 +159,10 @@ def test_placement_history_counts_a_vnf_where_it_ran():
 
 
 @pytest.mark.parametrize('drift', [0.0, 420.0])
-def test_five_backend_reads_per_audit(drift):
-    """Planned or fallen back: the host windows and means, the hosts'
-    load and the instances' CPU over the history, and the windows of the
+def test_six_backend_reads_per_audit(drift):
+    """Planned or fallen back: the host windows and means, every host's
+    load over the history at a coarse step, the weighed hosts' load and
+    their instances' CPU at the planner's, and the windows of the
     instances that may move.
     """
     c = _cluster(shift_last=drift, cpu_a=95.0)
@@ -173,7 +174,7 @@ def test_five_backend_reads_per_audit(drift):
         return fetch(*args, **kwargs)
     c.ds.fetch = counted
     ts.moves(c.strategy(**PLANNED).execute())
-    assert len(calls) == 5
+    assert len(calls) == 6
     assert calls.count(metric_windows.INSTANCE) == 2
 
 
