@@ -81,53 +81,19 @@ class PlannedAudit:
         s, p = self.s, self.s.params
         node_of = {s.node_names[u]: n for u, n in
                    s.compute_model.get_all_compute_nodes().items()}
-        names = list(s.windows.names)
-        # the hosts weighed, chosen on every host's load at a coarse step
-        # (a sixth of the samples to read at 10 s), then their load at
-        # the planner's step
-        coarse = max(self.step, COARSE_STEP)
-        load, _ = self._host_history(names, coarse)
-        load, hosts_ok = forecast_inputs.gaps_filled(load)
-        blind = {names[h]: 'no load average history'
-                 for h in np.flatnonzero(~hosts_ok)}
-        ok = np.flatnonzero(hosts_ok)
         on_host = {n: sorted(s.compute_model.get_node_instances(node_of[n]),
-                             key=lambda i: i.uuid) for n in names}
-        chosen = ok[forecast_inputs.hosts_to_plan(
-            load[ok], [float(node_of[names[h]].vcpus) for h in ok],
-            [bool(on_host[names[h]]) for h in ok],
-            int(math.ceil(self.look_ahead / coarse)),
-            max(int(p['period']) // coarse, 1), PLANNER_SOURCES,
-            PLANNER_DESTINATIONS)]
-        names = [names[h] for h in chosen]
+                             key=lambda i: i.uuid) for n in s.windows.names}
+        blind = {}
+        names = self._hosts_to_weigh(node_of, on_host, blind)
         load, times = self._host_history(names, self.step)
         load, fine_ok = forecast_inputs.gaps_filled(load)
         blind.update({names[h]: 'no load average history'
                       for h in np.flatnonzero(~fine_ok)})
-        past = list(s.migration_history(s.now - float(p['planner_history'])))
         insts = [(i, n) for n in names for i in on_host[n]]
         if not insts:
             raise FellBack('no instance runs on the hosts weighed')
-        # the VNFs that ran on these hosts within the history count in
-        # their past load too
-        here = set(names)
-        known = {i.uuid for i, _ in insts}
-        gone = sorted({m.instance_uuid for m in past if m.instance_uuid and
-                       m.instance_uuid not in known and
-                       {m.source_node, m.destination_node} & here})
-        uuids = [i.uuid for i, _ in insts] + gone
-        elsewhere = [self._elsewhere(u) for u in gone]
-        vcpus = np.array([float(max(i.vcpus or 1, 1)) for i, _ in insts] +
-                         [v for v, _ in elsewhere])
-        cpu = self._instance_history(uuids, vcpus, times)
-        cpu, vnfs_ok = forecast_inputs.gaps_filled(cpu)
-        demand = np.where(vnfs_ok[:, None], cpu, 0.0) / 100.0 * \
-            vcpus[:, None]
-        host_now = {i.uuid: n for i, n in insts}
-        host_now.update({u: h for u, (_, h) in zip(gone, elsewhere)})
-        where = forecast_inputs.placement_history(uuids, names, host_now,
-                                                  past, times)
-        bg = forecast_inputs.background(load, demand, where)
+        bg, demand, vcpus, vnfs_ok = self._background(names, insts, load,
+                                                      times)
         for (inst, name), good in zip(insts, vnfs_ok):
             if not good:
                 blind.setdefault(name, f'no CPU history of instance '
@@ -172,6 +138,55 @@ class PlannedAudit:
                  100 * float(p['forecast_tolerance']))
         self._plan(fc, [node_of[names[h]] for h in kept],
                    [insts[v][0] for v in on])
+
+    def _hosts_to_weigh(self, node_of, on_host, blind):
+        """The names of the hosts the plan weighs, chosen on every host's
+        load at a coarse step (a sixth of the samples at 10 s); those
+        without that history are added to ``blind``.
+        """
+        names = list(self.s.windows.names)
+        coarse = max(self.step, COARSE_STEP)
+        load, _ = self._host_history(names, coarse)
+        load, hosts_ok = forecast_inputs.gaps_filled(load)
+        blind.update({names[h]: 'no load average history'
+                      for h in np.flatnonzero(~hosts_ok)})
+        ok = np.flatnonzero(hosts_ok)
+        chosen = ok[forecast_inputs.hosts_to_plan(
+            load[ok], [float(node_of[names[h]].vcpus) for h in ok],
+            [bool(on_host[names[h]]) for h in ok],
+            int(math.ceil(self.look_ahead / coarse)),
+            max(int(self.s.params['period']) // coarse, 1),
+            PLANNER_SOURCES, PLANNER_DESTINATIONS)]
+        return [names[h] for h in chosen]
+
+    def _background(self, names, insts, load, times):
+        """``(background, demand, vcpus, ok)`` of hosts ``names`` and of
+        the instances ``insts`` [(instance, host name)] on them now, then
+        of the instances that ran there within the history (their past
+        load counts in the hosts' too); ``ok``: whether each row of
+        ``insts`` has a history.
+        """
+        s = self.s
+        past = list(s.migration_history(
+            s.now - float(s.params['planner_history'])))
+        here = set(names)
+        known = {i.uuid for i, _ in insts}
+        gone = sorted({m.instance_uuid for m in past if m.instance_uuid and
+                       m.instance_uuid not in known and
+                       {m.source_node, m.destination_node} & here})
+        uuids = [i.uuid for i, _ in insts] + gone
+        elsewhere = [self._elsewhere(u) for u in gone]
+        vcpus = np.array([float(max(i.vcpus or 1, 1)) for i, _ in insts] +
+                         [v for v, _ in elsewhere])
+        cpu = self._instance_history(uuids, vcpus, times)
+        cpu, ok = forecast_inputs.gaps_filled(cpu)
+        demand = np.where(ok[:, None], cpu, 0.0) / 100.0 * vcpus[:, None]
+        host_now = {i.uuid: n for i, n in insts}
+        host_now.update({u: h for u, (_, h) in zip(gone, elsewhere)})
+        where = forecast_inputs.placement_history(uuids, names, host_now,
+                                                  past, times)
+        return (forecast_inputs.background(load, demand, where), demand,
+                vcpus, ok[:len(insts)])
 
     def _elsewhere(self, uuid):
         """``(vCPUs, host name or None)`` of an instance that ran on the
