@@ -34,7 +34,9 @@ what is measured now.
 Each server's and VNF's cycle is estimated once, on the stretch before
 the run, as the cyclic model's are. The testbed's own migration plan
 stands for the strategy's estimate of a migration's duration and outage.
-Not the strategy yet: the measure of the piece the strategy lacks.
+The strategy runs the same planner itself (``mode=planned``,
+:mod:`strategies.planned_mode`; the ``proposed-planned`` policy); this
+testbed twin is kept as the measure it was first taken with.
 """
 
 import numpy as np
