@@ -91,9 +91,18 @@ def background(load, demand, where):
     """
     load = np.asarray(load, dtype=float)
     on = np.zeros_like(load)
-    for h in range(load.shape[0]):
-        on[h] = np.where(where == h, demand, 0.0).sum(axis=0)
+    placed = where >= 0
+    np.add.at(on, (where[placed], np.nonzero(placed)[1]),
+              np.asarray(demand, dtype=float)[placed])
     return np.maximum(load - on, 0.0)
+
+
+def _replayable_cycles(past, period, steps):
+    """Each row's cycle in steps, estimated on ``past``; 0 for a row
+    without one, or whose cycle the history cannot replay.
+    """
+    cyc = cycles.estimate_host_cycles(past, 1, period, steps)
+    return np.where(cyc <= np.shape(past)[1], cyc, 0).astype(int)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,12 +131,8 @@ def outlook(bg_past, demand_past, cores, steps, period,
     reads only the past), checked by the forecast it would have made one
     look-ahead ago.
     """
-    bg_cyc = cycles.estimate_host_cycles(bg_past, 1, period, steps)
-    vnf_cyc = cycles.estimate_host_cycles(demand_past, 1, period, steps)
-    n = bg_past.shape[1]
-    # a cycle the estimator found but the history cannot replay
-    bg_cyc = np.where(bg_cyc <= n, bg_cyc, 0).astype(int)
-    vnf_cyc = np.where(vnf_cyc <= n, vnf_cyc, 0).astype(int)
+    bg_cyc = _replayable_cycles(bg_past, period, steps)
+    vnf_cyc = _replayable_cycles(demand_past, period, steps)
     errors = load_forecast.backtest_errors(bg_past, bg_cyc, steps, period)
     ok, share = load_forecast.trusted(errors, cores, tolerance)
     return Outlook(
@@ -161,12 +166,12 @@ def hosts_to_plan(load_past, cores, has_vnfs, steps, period, sources,
     :param has_vnfs: (hosts,) whether a VNF runs there now
     """
     load_past = np.asarray(load_past, dtype=float)
-    n_hosts, n = load_past.shape
+    n_hosts = load_past.shape[0]
     if n_hosts <= sources + destinations:
         return np.arange(n_hosts)
-    cyc = cycles.estimate_host_cycles(load_past, 1, period, steps)
-    cyc = np.where(cyc <= n, cyc, 0).astype(int)
-    ahead = load_forecast.seasonal_forecast(load_past, cyc, steps, period)
+    ahead = load_forecast.seasonal_forecast(
+        load_past, _replayable_cycles(load_past, period, steps), steps,
+        period)
     cores = np.asarray(cores, dtype=float)
     pressure = np.where(has_vnfs, (ahead / cores[:, None]).mean(axis=1),
                         -np.inf)

@@ -173,18 +173,17 @@ class PredictedLeastFailure(base.BaseStrategy):
         exceed ``cost_weight`` x estimated migration time / horizon.
 
         Planned mode (``mode: planned``, strategies/planned_mode.py) needs
-        collectd's ``load`` plugin and ``planner_history`` seconds of
-        history (two of the longest load cycle). It reads three more bulk
-        windows (every host's load average at a coarse step, then the load
-        of the hosts it weighs and their instances' CPU), forecasts each
-        host's background and each VNF's demand one cycle back over the
-        next ``look_ahead`` seconds,
-        and plans the moves whose value by the queueing model over that
-        forecast exceeds their migration and switch-over, from any host,
-        failing or not; while the forecast it would have made one
-        look-ahead ago missed by more than ``forecast_tolerance`` of the
-        hosts' cores, or cannot be checked, the audit is reactive
-        (``planned_on_forecast`` says which decided).
+        collectd's ``load`` plugin and ``planner_history`` seconds of history
+        (two of the longest load cycle). It reads three more bulk windows
+        (every host's load average at a coarse step, then the load of the hosts
+        it weighs and their instances' CPU), forecasts each host's background
+        and each VNF's demand one cycle back over the next ``look_ahead``
+        seconds, and plans the moves whose value by the queueing model over
+        that forecast exceeds their migration and switch-over, from any host,
+        failing or not; while the forecast it would have made one look-ahead
+        ago missed by more than ``forecast_tolerance`` of the hosts' cores, or
+        cannot be checked, the audit is reactive (``planned_on_forecast`` says
+        which decided).
 
     *Limitations*
 
@@ -825,17 +824,16 @@ class PredictedLeastFailure(base.BaseStrategy):
         audit = planned_mode.PlannedAudit(self)
         try:
             audit.decide()
+            self.planned_on_forecast = True
         except planned_mode.HistoryUnreadable as exc:
             raise MetricsReadFailed(str(exc))
         except planned_mode.FellBack as exc:
             self.planned_on_forecast = False
-            self.forecast_share = audit.share
             LOG.warning('Planned mode falls back to the reactive rules: %s',
                         exc)
-            return False
-        self.planned_on_forecast = True
-        self.forecast_share = audit.share
-        return True
+        finally:
+            self.forecast_share = audit.share
+        return self.planned_on_forecast
 
     @property
     def _proactive(self):

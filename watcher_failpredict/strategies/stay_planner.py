@@ -29,6 +29,7 @@ request-seconds or the budget is spent. Pure functions of arrays, as
 OpenStack Neat's overload detectors: the forecast is the caller's.
 """
 
+import collections
 import dataclasses
 
 import numpy as np
@@ -234,6 +235,13 @@ def _beats(gain, best):
     return best is None or gain > best.gain + TIE * max(abs(best.gain), 1.0)
 
 
+#: What a round knows of a VNF's leaving its source: its migration's
+#: steps (``m`` within the forecast) and copy load, the requests its
+#: departure spares there, its cost, and the bound on any of its moves.
+_Leaving = collections.namedtuple('_Leaving',
+                                  'steps m over leaving cost bound')
+
+
 def _best_move(fc, where, extra, migration, min_gain, cands):
     """The most valuable of ``cands`` [(vnf, dest)] on the state
     ``where``/``extra``, the first asked on a tie; None when none is
@@ -262,13 +270,13 @@ def _best_move(fc, where, extra, migration, min_gain, cands):
         own = float(np.sum(queueing.requests_in_system(
             fc.demand[vnf, m:] / max(float(fc.vcpus[vnf]), 1.0))))
         cost = _cost(outage, m, fc)
-        vnfs[vnf] = (steps, m, over, leaving, cost,
-                     (leaving - own) * fc.dt - cost)
+        vnfs[vnf] = _Leaving(steps, m, over, leaving, cost,
+                             (leaving - own) * fc.dt - cost)
     dests = {}
     for vnf, dest in cands:
         dests.setdefault(vnf, []).append(dest)
     gains, found = {}, None
-    for vnf in sorted(vnfs, key=lambda v: -vnfs[v][5]):
+    for vnf in sorted(vnfs, key=lambda v: -vnfs[v].bound):
         steps, m, over, leaving, cost, bound = vnfs[vnf]
         if bound <= min_gain or (found is not None and bound < found.gain -
                                  2 * TIE * max(abs(found.gain), 1.0)):
@@ -285,5 +293,5 @@ def _best_move(fc, where, extra, migration, min_gain, cands):
     for vnf, dest in cands:
         gain = gains.get((vnf, dest))
         if gain is not None and gain > min_gain and _beats(gain, best):
-            best = Move(vnf, dest, vnfs[vnf][0], gain)
+            best = Move(vnf, dest, vnfs[vnf].steps, gain)
     return best
