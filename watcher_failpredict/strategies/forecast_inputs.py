@@ -142,13 +142,21 @@ def outlook(bg_past, demand_past, cores, steps, period,
         errors=errors, share=share, trusted=ok)
 
 
-def least_headroom(fc):
-    """(hosts,) each host's fewest spare cores over the forecast ``fc``
-    (a stay_planner.Forecast), its VNFs where they are now.
+def host_demand(fc):
+    """(hosts, T) each host's demand (cores) over the forecast ``fc`` (a
+    stay_planner.Forecast), its VNFs where they are now.
     """
     total = np.array(fc.bg, dtype=float)
     np.add.at(total, np.asarray(fc.host_of, dtype=int), fc.demand)
-    return (np.asarray(fc.cores, dtype=float)[:, None] - total).min(axis=1)
+    return total
+
+
+def least_headroom(fc):
+    """(hosts,) each host's fewest spare cores over the forecast ``fc``,
+    its VNFs where they are now.
+    """
+    return (np.asarray(fc.cores, dtype=float)[:, None] -
+            host_demand(fc)).min(axis=1)
 
 
 def hosts_to_plan(load_past, cores, has_vnfs, steps, period, sources,

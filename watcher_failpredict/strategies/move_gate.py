@@ -23,7 +23,9 @@ testbed.rst, "Whether to move"); the paper's rule is ``speed_floor = 1``.
 
 Pure functions of their inputs, as OpenStack Neat's overload detectors:
 the strategy reads the load average (runnable demand in cores, collectd's
-``load`` plugin) over the trigger period and asks :func:`worth_moving`.
+``load`` plugin) over the trigger period and asks :func:`worth_moving`;
+its planned mode asks the same of the forecast's worst period
+(:func:`lowest_period_speed`).
 """
 
 import numpy as np
@@ -45,6 +47,23 @@ def consumer_speed(demand, cores):
     with np.errstate(divide='ignore', invalid='ignore'):
         speed = np.where(demand > cores, cores / demand, 1.0)
     return float(np.mean(speed))
+
+
+def lowest_period_speed(demand, cores, period_steps):
+    """(hosts,) the lowest :func:`consumer_speed` of each host over any
+    ``period_steps`` consecutive steps of ``demand`` (hosts, T), in cores
+    (over all T when shorter): how starved a forecast sees each host,
+    averaged as the trigger averages.
+    """
+    demand = np.asarray(demand, dtype=float)
+    cores = np.asarray(cores, dtype=float).reshape(-1, 1)
+    with np.errstate(divide='ignore', invalid='ignore'):
+        speed = np.where(demand > cores, cores / demand, 1.0)
+    if not speed.shape[1]:
+        return np.ones(speed.shape[0])
+    n = min(max(int(period_steps), 1), speed.shape[1])
+    run = np.cumsum(np.pad(speed, ((0, 0), (1, 0))), axis=1)
+    return ((run[:, n:] - run[:, :-n]) / n).min(axis=1)
 
 
 def worth_moving(speed, floor):

@@ -16,7 +16,9 @@ The reactive rules act on the present: a host whose CPU crossed the
 threshold, a move valued with the load held as it is now. The planned
 mode values every allowed move over a forecast of the coming look-ahead
 (:mod:`strategies.stay_planner`) and plans the ones that pay, whether a
-host is failing now or not, but only while the forecast has been right
+host is failing now or not, off hosts the forecast sees starved (the
+reactive gate's ``speed_floor``), but only while the forecast has been
+right
 (:mod:`strategies.load_forecast`): otherwise the audit is the reactive
 mode's, and the log and the efficacy indicators say which decided and
 why.
@@ -35,6 +37,7 @@ from watcher.common import exception
 
 from watcher_failpredict.datasources import windows as metric_windows
 from watcher_failpredict.strategies import forecast_inputs
+from watcher_failpredict.strategies import move_gate
 from watcher_failpredict.strategies import placement
 from watcher_failpredict.strategies import stay_planner
 
@@ -249,13 +252,38 @@ class PlannedAudit:
             cpu[~((cpu >= lo - tol) & (cpu <= hi + tol))] = np.nan
         return np.clip(cpu, lo, hi)
 
+    def _starved(self, sub, nodes):
+        """(hosts,) whether a VNF may leave each host: the reactive
+        mode's speed_floor asked of the forecast, its worst trigger period
+        over the look-ahead. A VNF on a host whose consumers get nearly
+        all the CPU they ask for throughout gains too little by leaving
+        for its switch-over's timeouts, which the plan's mean hides.
+        """
+        p = self.s.params
+        floor = float(p['speed_floor'])
+        worst = move_gate.lowest_period_speed(
+            forecast_inputs.host_demand(sub), sub.cores,
+            max(int(round(int(p['period']) / self.step)), 1))
+        starved = np.array([move_gate.worth_moving(w, floor)
+                            for w in worst], dtype=bool)
+        if not starved.all():
+            LOG.info('No VNF leaves a host whose consumers the forecast sees '
+                     'get at least %.0f %% of the CPU they ask for over every '
+                     '%s s of the next %.0f s (speed_floor): %s',
+                     100 * floor, p['period'], self.look_ahead, ', '.join(
+                         f'{nodes[h].hostname} ({100 * worst[h]:.0f} %)'
+                         for h in np.flatnonzero(~starved)))
+        return starved
+
     def _plan(self, sub, nodes, sub_insts):
         """Greedy moves over the forecast ``sub`` of hosts ``nodes`` and
         VNFs ``sub_insts``, within the allowed ones, added to the solution.
         """
         s, p = self.s, self.s.params
         recent_inst, recent_dest = s._recent_migrations(p['cooldown'])
-        sources = [n for n in nodes if n.hostname not in recent_dest]
+        starved = self._starved(sub, nodes)
+        sources = [n for h, n in enumerate(nodes)
+                   if starved[h] and n.hostname not in recent_dest]
         movable = s._movable_instances(sources, recent_inst)
         pick = [i for n in sources for i in movable[n.uuid]]
         inst_win = s._instance_windows(pick)

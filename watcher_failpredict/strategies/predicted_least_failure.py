@@ -352,9 +352,10 @@ class PredictedLeastFailure(base.BaseStrategy):
                                    'gate. planned: value every allowed '
                                    'move over a seasonal forecast of the '
                                    'next look_ahead seconds and plan those '
-                                   'that pay, while that forecast has been '
-                                   'right (forecast_tolerance); reactive '
-                                   'otherwise.',
+                                   'that pay off hosts it sees starved '
+                                   '(speed_floor), while that forecast has '
+                                   'been right (forecast_tolerance); '
+                                   'reactive otherwise.',
                     'type': 'string', 'enum': [REACTIVE, PROACTIVE, PLANNED],
                     'default': REACTIVE,
                 },
@@ -423,7 +424,10 @@ class PredictedLeastFailure(base.BaseStrategy):
                                    'more than it spares; 1 moves whenever '
                                    'the threshold is crossed (the paper). '
                                    'Hosts at risk in proactive mode are '
-                                   'not gated.',
+                                   'not gated; in planned mode a VNF '
+                                   'leaves only a host the forecast sees '
+                                   'below it over some period of the '
+                                   'look-ahead.',
                     'type': 'number', 'minimum': 0, 'maximum': 1,
                     **NOT_NAN, 'default': 0.85,
                 },

@@ -128,3 +128,19 @@ def test_consumer_speed_is_processor_sharing_per_sample():
     (1.0, 1.0, True), (np.nan, 0.85, True), (0.2, 0.0, False)])
 def test_worth_moving(speed, floor, worth):
     assert move_gate.worth_moving(speed, floor) is worth
+
+
+def test_lowest_period_speed_is_the_worst_window_of_the_forecast():
+    demand = [[8.0, 16.0, 16.0, 4.0, 8.0],   # 1, .5, .5, 1, 1
+              [4.0, 4.0, 4.0, 4.0, 4.0],
+              [10.0, 8.0, 8.0, 8.0, 8.0]]    # .8 then 1
+    got = move_gate.lowest_period_speed(demand, [8.0, 8.0, 8.0], 2)
+    np.testing.assert_allclose(got, [0.5, 1.0, 0.9])
+    # each window as consumer_speed sees it
+    assert got[0] == move_gate.consumer_speed(demand[0][1:3], 8.0)
+    # a look-ahead shorter than the period: its mean
+    np.testing.assert_allclose(
+        move_gate.lowest_period_speed(demand, [8.0, 8.0, 8.0], 30),
+        [0.8, 1.0, 0.96])
+    assert move_gate.lowest_period_speed(np.zeros((2, 0)), [8.0, 8.0],
+                                         3).tolist() == [1.0, 1.0]
