@@ -37,6 +37,9 @@ node per 50) this benchmark
 5. prints a table (min / median / max wall time of ``--runs`` runs,
    InfluxDB HTTP requests per audit, the ratio) and the growth of our time
    with the number of nodes, with the targets of issue 2 next to them;
+   with ``--mode proactive`` or ``planned``, our reactive audit runs too,
+   on the same data in the same run, and the ratio of the two medians
+   says what the mode costs;
 6. with ``--backend prometheus``, also loads the same history into a real
    ``prometheus`` on 127.0.0.1 as node_exporter / libvirt exporter series
    (``cluster_data.write_prometheus_history``, ``promtool``) and times our
@@ -394,6 +397,11 @@ def bench_size(server, bundle, n_nodes, args):
     plan = [('predicted_least_failure',
              lambda m: make_ours(m, ds, bundle, args.mode,
                                  args.planner_granularity))]
+    if args.mode != 'reactive':
+        # the default mode on the same data in the same run: the baseline
+        # a mode's cost is a ratio to (this machine is shared and noisy)
+        plan.append((REACTIVE_ROW,
+                     lambda m: make_ours(m, ds, bundle, 'reactive')))
     if with_wb:
         plan.append(('workload_balance',
                      lambda m: make_workload_balance(m, ds)))
@@ -426,6 +434,7 @@ def bench_size(server, bundle, n_nodes, args):
 
 
 PROM_ROW = 'ours on Prometheus'
+REACTIVE_ROW = 'ours, reactive mode'
 
 
 def bench_prometheus(spec, bundle, now, margin, args):
@@ -502,17 +511,21 @@ def report(results, args, model_info, avoided):
     w('')
     hdr = (f'{"nodes":>6} {"instances":>9}  {"strategy":<24} {"min s":>7} '
            f'{"median s":>8} {"max s":>7} {"requests":>8} {"moves":>5}  '
-           f'{"wb/ours":>7}')
+           f'{"ratio":>7}')
     w(hdr)
     w('-' * len(hdr))
+    w('(ratio: workload_balance\'s median over ours' + (
+        f'; on the "{REACTIVE_ROW}" rows, our {args.mode} audit\'s median '
+        f'over the reactive one\'s, same data, same run)'
+        if args.mode != 'reactive' else ')'))
     for res in results:
         s = res['strategies']
         ours = s.get('predicted_least_failure')
         wb = s.get('workload_balance')
-        for name in ('predicted_least_failure', PROM_ROW,
+        for name in ('predicted_least_failure', REACTIVE_ROW, PROM_ROW,
                      'workload_balance'):
             row = s.get(name)
-            if row is None and name == PROM_ROW:
+            if row is None and name in (PROM_ROW, REACTIVE_ROW):
                 continue
             if row is None:
                 w(f'{res["nodes"]:>6} {res["instances"]:>9}  {name:<24} '
@@ -529,6 +542,9 @@ def report(results, args, model_info, avoided):
             ratio = ''
             if name == 'workload_balance' and ours and 'median' in ours:
                 ratio = f'{row["median"] / ours["median"]:7.1f}x'
+            if name == REACTIVE_ROW and ours and 'median' in ours:
+                # how much the mode costs over the default, same data
+                ratio = f'{ours["median"] / row["median"]:7.2f}x'
             w(f'{res["nodes"]:>6} {res["instances"]:>9}  {name:<24} '
               f'{_fmt_s(row["min"])} {row["median"]:8.3f} '
               f'{_fmt_s(row["max"])} {req_txt:>8} {len(row["moves"]):>5}  '
