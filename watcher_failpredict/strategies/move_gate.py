@@ -30,6 +30,8 @@ its planned mode asks the same of the forecast's worst period
 
 import numpy as np
 
+from watcher_failpredict.strategies import queueing
+
 
 def consumer_speed(demand, cores):
     """Mean share of the CPU its consumers ask for that a host gives them.
@@ -44,9 +46,7 @@ def consumer_speed(demand, cores):
     demand = demand[~np.isnan(demand)]
     if not demand.size:
         return float('nan')
-    with np.errstate(divide='ignore', invalid='ignore'):
-        speed = np.where(demand > cores, cores / demand, 1.0)
-    return float(np.mean(speed))
+    return float(np.mean(queueing.speed(demand, cores)))
 
 
 def lowest_period_speed(demand, cores, period_steps):
@@ -55,10 +55,8 @@ def lowest_period_speed(demand, cores, period_steps):
     (over all T when shorter): how starved a forecast sees each host,
     averaged as the trigger averages.
     """
-    demand = np.asarray(demand, dtype=float)
-    cores = np.asarray(cores, dtype=float).reshape(-1, 1)
-    with np.errstate(divide='ignore', invalid='ignore'):
-        speed = np.where(demand > cores, cores / demand, 1.0)
+    speed = queueing.speed(demand, np.asarray(cores, dtype=float).reshape(
+        -1, 1))
     if not speed.shape[1]:
         return np.ones(speed.shape[0])
     n = min(max(int(period_steps), 1), speed.shape[1])

@@ -180,7 +180,8 @@ class PredictedLeastFailure(base.BaseStrategy):
         and each VNF's demand one cycle back over the next ``look_ahead``
         seconds, and plans the moves whose value by the queueing model over
         that forecast exceeds their migration and switch-over, from any host,
-        failing or not; while the forecast it would have made one look-ahead
+        failing or not, that the forecast sees starved (``speed_floor``);
+        while the forecast it would have made one look-ahead
         ago missed by more than ``forecast_tolerance`` of the hosts' cores, or
         cannot be checked, the audit is reactive (``planned_on_forecast`` says
         which decided).
