@@ -133,13 +133,15 @@ def outlook(bg_past, demand_past, cores, steps, period,
     """
     bg_cyc = _replayable_cycles(bg_past, period, steps)
     vnf_cyc = _replayable_cycles(demand_past, period, steps)
-    errors = load_forecast.backtest_errors(bg_past, bg_cyc, steps, period)
-    ok, share = load_forecast.trusted(errors, cores, tolerance)
+    residuals = load_forecast.backtest_residuals(bg_past, bg_cyc, steps,
+                                                 period)
+    ok, share = load_forecast.trusted(residuals, cores, period, tolerance)
     return Outlook(
         bg=load_forecast.seasonal_forecast(bg_past, bg_cyc, steps, period),
         demand=load_forecast.seasonal_forecast(demand_past, vnf_cyc, steps,
                                                period),
-        errors=errors, share=share, trusted=ok)
+        errors=load_forecast.backtest_errors(bg_past, bg_cyc, steps, period),
+        share=share, trusted=ok)
 
 
 def host_demand(fc):

@@ -18,20 +18,23 @@ follows cycles that no longer hold moves VNFs onto hosts about to peak:
 on the testbed, a search on a seasonal forecast tripled the response time
 of a scenario whose cycles had drifted (doc/source/testbed.rst). So the
 forecast is checked the simplest way before it is used: the forecast it
-would have made one look-ahead ago against what then happened.
+would have made one look-ahead ago against what then happened, in the
+worst trigger period of that look-ahead.
 
 Pure functions of arrays, as OpenStack Neat's overload detectors.
 """
 
 import numpy as np
 
-#: Mean absolute error of the forecast over the last look-ahead, as a
-#: share of a host's cores, averaged over the hosts, above which a plan
-#: does not rest on it. Chosen on the validation stretches and on a
-#: drift scenario the built-ins do not have (cycles x0.8, shifted 900 s),
-#: before any test stretch was run: 0.07-0.16 on the validation stretches
-#: of every built-in scenario (10th-90th percentile of the audits), 0.18-
-#: 0.36 under that drift (doc/source/testbed.rst).
+#: Mean absolute error of the forecast over the worst trigger period of
+#: the last look-ahead, as a share of a host's cores, averaged over the
+#: hosts, above which a plan does not rest on it (:func:`trusted`). The
+#: value was chosen for the mean over the whole look-ahead, on the
+#: validation stretches and on a drift scenario the built-ins do not have
+#: (cycles x0.8, shifted 900 s), before any test stretch was run: 0.07-0.16
+#: on the validation stretches of every built-in scenario (10th-90th
+#: percentile of the audits), 0.18-0.36 under that drift. The worst period
+#: came later (doc/source/testbed.rst), with the value kept.
 TOLERANCE = 0.2
 
 
@@ -63,32 +66,57 @@ def seasonal_forecast(past, cycle_steps, steps, period):
     return out
 
 
-def backtest_errors(past, cycle_steps, steps, period):
-    """Each row's mean absolute error over its last ``steps`` values of
-    the forecast :func:`seasonal_forecast` would have made just before
-    them; NaN for a row whose cycle is longer than the history then.
+def backtest_residuals(past, cycle_steps, steps, period):
+    """(rows, steps) each row's absolute error over its last ``steps``
+    values of the forecast :func:`seasonal_forecast` would have made just
+    before them; NaN for a row whose cycle is longer than the history
+    then, every value NaN when the history is no longer than ``steps``.
     """
     past = np.asarray(past, dtype=float)
     cyc = np.asarray(cycle_steps, dtype=int).reshape(-1)
     rows, n = past.shape
-    out = np.full(rows, np.nan)
     start = n - steps
+    out = np.full((rows, max(steps, 0)), np.nan)
     if steps < 1 or start < 1:
         return out
     ok = (cyc == 0) | ((cyc >= steps) & (cyc <= start))
     if ok.any():
         then = seasonal_forecast(past[ok, :start], cyc[ok], steps, period)
-        out[ok] = np.abs(past[ok, start:] - then).mean(axis=1)
+        out[ok] = np.abs(past[ok, start:] - then)
     return out
 
 
-def trusted(errors, cores, tolerance=TOLERANCE):
-    """``(ok, share)``: whether the hosts' forecast errors (cores), as a
-    share of their ``cores`` averaged over the hosts that have one, are
-    at most ``tolerance``; not ok when no host has one.
+def backtest_errors(past, cycle_steps, steps, period):
+    """Each row's mean absolute error over its last ``steps`` values of
+    the forecast :func:`seasonal_forecast` would have made just before
+    them; NaN for a row whose cycle is longer than the history then.
     """
-    share = np.asarray(errors, dtype=float) / np.asarray(cores, dtype=float)
-    if not np.isfinite(share).any():
+    res = backtest_residuals(past, cycle_steps, steps, period)
+    if res.shape[1] == 0:
+        return np.full(res.shape[0], np.nan)
+    return res.mean(axis=1)
+
+
+def trusted(residuals, cores, period, tolerance=TOLERANCE):
+    """``(ok, share)``: whether the hosts' forecast errors (cores, from
+    :func:`backtest_residuals`), as a share of their ``cores`` averaged
+    over the hosts that have one, are at most ``tolerance`` over every
+    ``period`` steps of the backtest; ``share`` is the worst such window's.
+    Not ok when no host has one.
+
+    The worst window, not the mean over the whole backtest: a load whose
+    cycles changed a few minutes ago has a forecast that is wrong only
+    over the backtest's last minutes, and a mean over the look-ahead
+    hides it (doc/source/testbed.rst, "A forecast right until a moment
+    ago").
+    """
+    res = np.asarray(residuals, dtype=float)
+    share = res / np.asarray(cores, dtype=float).reshape(-1, 1)
+    known = np.isfinite(share).all(axis=1)
+    if not known.any() or share.shape[1] == 0:
         return False, float('nan')
-    mean = float(np.nanmean(share))
-    return mean <= tolerance, mean
+    per_step = share[known].mean(axis=0)
+    width = min(max(int(period), 1), per_step.size)
+    total = np.concatenate([[0.0], np.cumsum(per_step)])
+    worst = float(((total[width:] - total[:-width]) / width).max())
+    return worst <= tolerance, worst

@@ -128,16 +128,18 @@ class PlannedAudit:
             raise FellBack(
                 f'its forecast of the last {self.look_ahead:.0f} s missed '
                 f'by {100 * seen.share:.0f} % of the hosts\' cores on '
-                f'average (forecast_tolerance '
+                f'average over its worst {self.period * self.step} s '
+                f'(forecast_tolerance '
                 f'{100 * float(p["forecast_tolerance"]):.0f} %)')
         fc = stay_planner.Forecast(
             bg=seen.bg, demand=seen.demand, vcpus=vcpus[on], cores=cores,
             host_of=local[np.array([names.index(insts[v][1]) for v in on],
                                    dtype=int)], dt=float(self.step))
         LOG.info('Planning on the forecast of the next %.0f s: it missed by '
-                 '%.0f %% of the cores of the %d hosts weighed over the last '
-                 'one (forecast_tolerance %.0f %%)', self.look_ahead,
-                 100 * seen.share, len(kept),
+                 '%.0f %% of the cores of the %d hosts weighed over the '
+                 'worst %d s of the last one (forecast_tolerance %.0f %%)',
+                 self.look_ahead, 100 * seen.share, len(kept),
+                 self.period * self.step,
                  100 * float(p['forecast_tolerance']))
         self._plan(fc, [node_of[names[h]] for h in kept],
                    [insts[v][0] for v in on])

@@ -181,10 +181,10 @@ class PredictedLeastFailure(base.BaseStrategy):
         seconds, and plans the moves whose value by the queueing model over
         that forecast exceeds their migration and switch-over, from any host,
         failing or not, that the forecast sees starved (``speed_floor``);
-        while the forecast it would have made one look-ahead
-        ago missed by more than ``forecast_tolerance`` of the hosts' cores, or
-        cannot be checked, the audit is reactive (``planned_on_forecast`` says
-        which decided).
+        while the forecast it would have made one look-ahead ago missed
+        by more than ``forecast_tolerance`` of the hosts' cores over any
+        ``period`` of it, or cannot be checked, the audit is reactive
+        (``planned_on_forecast`` says which decided).
 
     *Limitations*
 
@@ -391,8 +391,9 @@ class PredictedLeastFailure(base.BaseStrategy):
                                    'have made one look_ahead ago missed '
                                    'what followed by this share of the '
                                    'hosts\' cores on average (mean '
-                                   'absolute error) at most, or the audit '
-                                   'is reactive.',
+                                   'absolute error) over every period '
+                                   'of it at most, or the audit is '
+                                   'reactive.',
                     'type': 'number', 'minimum': 0, 'maximum': 10,
                     **NOT_NAN, 'default': load_forecast.TOLERANCE,
                 },

@@ -26,8 +26,9 @@ the coming look-ahead (:mod:`strategies.stay_planner`), not with the
 testbed's physics, and plans only while its forecast has been right: at
 each decision the forecast it would have made one look-ahead ago is
 compared with what happened (:func:`strategies.load_forecast.
-backtest_errors`); when the hosts' mean error exceeds
-:data:`load_forecast.TOLERANCE` of their cores, the decision is the
+backtest_residuals`); when the hosts' mean error over the worst trigger
+period of it exceeds :data:`load_forecast.TOLERANCE` of their cores
+(:func:`strategies.load_forecast.trusted`), the decision is the
 ``fallback`` policy's (the strategy's own reactive rule), which acts on
 what is measured now.
 
@@ -109,8 +110,8 @@ class SeasonalQueueingPlanner:
         return np.maximum(host['load'] - vnf_sum, 0.0), demand
 
     def forecast(self, tb):
-        """``(background, VNF demand, error share)`` over the look-ahead,
-        from the history only; None at the stretch's end.
+        """``(background, VNF demand, backtest residuals)`` over the
+        look-ahead, from the history only; None at the stretch's end.
         """
         per = self._trigger_steps()
         full = int(round(self.look_ahead / self.dt))
@@ -124,18 +125,19 @@ class SeasonalQueueingPlanner:
                                              per)
         demand = load_forecast.seasonal_forecast(dem_past, self.vnf_cycles,
                                                  steps, per)
-        errors = load_forecast.backtest_errors(bg_past, self.bg_cycles, full,
-                                               per)
-        return bg, demand, errors
+        residuals = load_forecast.backtest_residuals(bg_past, self.bg_cycles,
+                                                     full, per)
+        return bg, demand, residuals
 
     def decide(self, tb):
         self.calls += 1
         got = self.forecast(tb)
         if got is None:
             return []
-        bg, demand, errors = got
+        bg, demand, residuals = got
         ok, share = load_forecast.trusted(
-            errors, np.full(tb.n_servers, tb.cores), self.tolerance)
+            residuals, np.full(tb.n_servers, tb.cores),
+            self._trigger_steps(), self.tolerance)
         self.errors.append(share)
         if not ok:
             self.fell_back += 1

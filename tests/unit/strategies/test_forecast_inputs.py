@@ -15,6 +15,7 @@ the sub-problem the planner is given.
 """
 
 import numpy as np
+import pytest
 
 from watcher_failpredict.strategies import forecast_inputs as fi
 from watcher_failpredict.strategies import migrations
@@ -108,3 +109,12 @@ def test_outlook_replays_a_repeating_load_and_trusts_it():
     drift[0, -200:] = np.where(((t[-200:] + 90) % 180) < 60, 14.0, 2.0)
     seen = fi.outlook(drift, demand, np.full(2, 12.0), 66, 30)
     assert not seen.trusted and seen.share > 0.2
+    # a new workload for the last 20 steps only: 14 % of the cores off
+    # over the backtest's 66 steps (the old check trusted it), 32 % over
+    # its worst 30 (20 x 12 cores on one host of two, / 30 / 12)
+    recent = bg.copy()
+    recent[0, -20:] = 14.0
+    seen = fi.outlook(recent, demand, np.full(2, 12.0), 66, 30)
+    assert np.nanmean(seen.errors / 12.0) == pytest.approx(0.144, abs=0.001)
+    assert not seen.trusted
+    assert seen.share == pytest.approx(0.317, abs=0.001)

@@ -60,9 +60,37 @@ def test_backtest_is_nan_where_the_history_is_too_short():
 
 
 def test_trusted_averages_the_hosts_error_share_of_their_cores():
-    ok, share = load_forecast.trusted([1.2, 3.6, np.nan], [12, 12, 12], 0.2)
+    # constant residuals: every window is the mean; the host with no
+    # backtest (NaN) is left out
+    res = np.array([[1.2] * 4, [3.6] * 4, [np.nan] * 4])
+    ok, share = load_forecast.trusted(res, [12, 12, 12], 2, 0.2)
     assert ok and share == pytest.approx(0.2)
-    ok, share = load_forecast.trusted([1.2, 3.7], [12, 12], 0.2)
+    ok, share = load_forecast.trusted([[1.2] * 4, [3.7] * 4], [12, 12], 2,
+                                      0.2)
     assert not ok and share > 0.2
-    ok, share = load_forecast.trusted([np.nan], [12])
+    ok, share = load_forecast.trusted([[np.nan] * 4], [12], 2)
     assert not ok and np.isnan(share)
+
+
+def test_trusted_judges_the_worst_period_not_the_whole_backtest():
+    # right for six steps, then 4.8 cores off (40 % of 12) for the last
+    # two: 10 % over the whole backtest, 40 % over its last period of two
+    res = np.array([[0.0] * 6 + [4.8] * 2])
+    ok, share = load_forecast.trusted(res, [12], 2, 0.2)
+    assert not ok and share == pytest.approx(0.4)
+    # by hand: the windows' means are 0, 0, 0, 0, 0.2, 0.4 (share)
+    ok, share = load_forecast.trusted(res, [12], 3, 0.3)
+    assert ok and share == pytest.approx((0.0 + 0.4 + 0.4) / 3)
+    # a period longer than the backtest is the whole backtest
+    ok, share = load_forecast.trusted(res, [12], 20, 0.2)
+    assert ok and share == pytest.approx(0.1)
+
+
+def test_backtest_residuals_are_the_errors_step_by_step():
+    pattern = np.array([0.0, 0.0, 4.0, 4.0, 0.0, 8.0])
+    past = np.vstack([np.tile(pattern, 3), np.tile(pattern, 3)])
+    res = load_forecast.backtest_residuals(past, [6, 0], 4, 2)
+    assert res[0].tolist() == [0.0] * 4
+    assert res[1].tolist() == [4.0, 4.0, 0.0, 8.0]
+    assert load_forecast.backtest_errors(past, [6, 0], 4, 2).tolist() == \
+        res.mean(axis=1).tolist()

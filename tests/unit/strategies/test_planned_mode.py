@@ -132,6 +132,8 @@ def test_falls_back_to_the_reactive_rules_when_the_forecast_missed(caplog):
     assert ts.moves(planned) == ts.moves(reactive) != []
     assert 'Planned mode falls back to the reactive rules: its forecast ' \
         'of the last 660 s missed by' in caplog.text
+    assert 'on average over its worst 300 s (forecast_tolerance 20 %)' \
+        in caplog.text
 
 
 def test_falls_back_when_the_history_cannot_check_a_forecast(caplog):
