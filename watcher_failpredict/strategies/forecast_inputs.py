@@ -140,8 +140,8 @@ def outlook(bg_past, demand_past, cores, steps, period,
         bg=load_forecast.seasonal_forecast(bg_past, bg_cyc, steps, period),
         demand=load_forecast.seasonal_forecast(demand_past, vnf_cyc, steps,
                                                period),
-        errors=load_forecast.backtest_errors(bg_past, bg_cyc, steps, period),
-        share=share, trusted=ok)
+        errors=load_forecast.mean_errors(residuals), share=share,
+        trusted=ok)
 
 
 def host_demand(fc):

@@ -91,7 +91,12 @@ def backtest_errors(past, cycle_steps, steps, period):
     the forecast :func:`seasonal_forecast` would have made just before
     them; NaN for a row whose cycle is longer than the history then.
     """
-    res = backtest_residuals(past, cycle_steps, steps, period)
+    return mean_errors(backtest_residuals(past, cycle_steps, steps, period))
+
+
+def mean_errors(residuals):
+    """Each row's mean of :func:`backtest_residuals`; NaN where unknown."""
+    res = np.asarray(residuals, dtype=float)
     if res.shape[1] == 0:
         return np.full(res.shape[0], np.nan)
     return res.mean(axis=1)
