@@ -106,7 +106,8 @@ class FailureMitigationSpecification(efficacy_base.EfficacySpecification):
                    'Planned mode: 1 when the plan rests on the forecast '
                    'of the look-ahead, 0 when the forecast missed by more '
                    'than forecast_tolerance (or could not be checked) and '
-                   'the reactive rules decided. The decision engine log '
+                   'the reactive rules decided, ranking destinations by '
+                   'fallback_ranking. The decision engine log '
                    'says why.', required=False),
             _Percent('forecast_error',
                      'Planned mode: the mean absolute error of the '

@@ -27,6 +27,7 @@ from watcher.decision_engine.strategy.strategies import base
 
 from watcher_failpredict import conf as fp_conf
 from watcher_failpredict.datasources import windows as metric_windows
+from watcher_failpredict.prediction import baseline_risk
 from watcher_failpredict.prediction import feature_sets
 from watcher_failpredict.prediction import features
 from watcher_failpredict.prediction import migration_time
@@ -87,6 +88,10 @@ PROACTIVE_TRIES = 3
 #: Whether to relieve a failing host and which VNF (``move_rule``),
 #: default first.
 MOVE_RULES = ('queueing', 'speed_floor')
+#: How planned mode's reactive fallback ranks destinations
+#: (``fallback_ranking``), default first.
+CURRENT_CPU = 'current_cpu'
+FALLBACK_RANKINGS = (CURRENT_CPU, 'model')
 
 #: JSON schema (draft 4, as Watcher's API validates) has no "finite"
 #: keyword, and NaN passes every ``minimum`` and ``maximum``: jsonschema
@@ -184,7 +189,10 @@ class PredictedLeastFailure(base.BaseStrategy):
         while the forecast it would have made one look-ahead ago missed
         by more than ``forecast_tolerance`` of the hosts' cores over any
         ``period`` of it, or cannot be checked, the audit is reactive
-        (``planned_on_forecast`` says which decided).
+        (``planned_on_forecast`` says which decided), its destinations
+        ranked by ``fallback_ranking`` (by default their CPU now: a
+        forecast that fails its check says the cycles the model learned
+        no longer hold).
 
     *Limitations*
 
@@ -261,6 +269,9 @@ class PredictedLeastFailure(base.BaseStrategy):
         # hosts' mean forecast error (share of their cores)
         self.planned_on_forecast = None
         self.forecast_share = math.nan
+        # what ranks destinations: the bundle, or planned mode's fallback
+        # ranking while the forecast is not trusted
+        self.ranking = None
 
     @classmethod
     def get_name(cls):
@@ -396,6 +407,20 @@ class PredictedLeastFailure(base.BaseStrategy):
                                    'reactive.',
                     'type': 'number', 'minimum': 0, 'maximum': 10,
                     **NOT_NAN, 'default': load_forecast.TOLERANCE,
+                },
+                'fallback_ranking': {
+                    'description': 'Planned mode: how the reactive rules '
+                                   'rank destinations while the forecast '
+                                   'is not trusted. current_cpu: by the '
+                                   'mean CPU over the period now, the '
+                                   'VNF\'s load added (a forecast that '
+                                   'fails its check says the load\'s '
+                                   'cycles have changed, and the trained '
+                                   'model ranks by the cycles it learned); '
+                                   'model: by the trained model, as in '
+                                   'reactive mode.',
+                    'type': 'string', 'enum': list(FALLBACK_RANKINGS),
+                    'default': FALLBACK_RANKINGS[0],
                 },
                 'risk_threshold': {
                     'description': 'Proactive mode: predicted probability '
@@ -837,9 +862,25 @@ class PredictedLeastFailure(base.BaseStrategy):
             self.planned_on_forecast = False
             LOG.warning('Planned mode falls back to the reactive rules: %s',
                         exc)
+            self.ranking = self._fallback_ranking()
         finally:
             self.forecast_share = audit.share
         return self.planned_on_forecast
+
+    def _fallback_ranking(self):
+        """The ranking planned mode's reactive fallback uses (None: the
+        trained model's).
+        """
+        if self.params['fallback_ranking'] == CURRENT_CPU:
+            LOG.info('The fallback ranks destinations by their mean CPU '
+                     'over the last %s s with the VNF (fallback_ranking '
+                     '%s): the trained model ranks by cycles the forecast '
+                     'check says no longer hold', self.params['period'],
+                     CURRENT_CPU)
+            return baseline_risk.CurrentCpuRisk({
+                'period': int(self.params['period']),
+                'granularity': int(self.params['granularity'])})
+        return None
 
     @property
     def _proactive(self):
@@ -1285,7 +1326,8 @@ class PredictedLeastFailure(base.BaseStrategy):
         peak is None when the model has no peak regressor (older bundles,
         the baseline rankings).
         """
-        risk, peak = self.bundle.predict_risk_and_peak(windows)
+        risk, peak = (self.ranking or self.bundle).predict_risk_and_peak(
+            windows)
         return (np.asarray(risk, dtype=float),
                 None if peak is None else np.asarray(peak, dtype=float))
 
@@ -1360,6 +1402,11 @@ class PredictedLeastFailure(base.BaseStrategy):
                      inst.uuid, ', '.join(
                          f'{r.name} {r.risk:.3f} (peak {r.peak:.1f} %)'
                          for r in ranked[:5]), ranking.RISK_TOLERANCE)
+        elif self.ranking is not None:
+            LOG.info('Destinations of %s by mean CPU over the period with '
+                     'it (planned mode\'s fallback_ranking): %s', inst.uuid,
+                     ', '.join(f'{r.name} {100 * r.risk:.1f} %'
+                               for r in ranked[:5]))
         else:
             LOG.info('Destinations of %s by predicted risk: %s (the model '
                      'has no peak regressor: ties by lower CPU now)',

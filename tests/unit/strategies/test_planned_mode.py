@@ -280,3 +280,49 @@ def test_moves_of_equal_value_go_to_the_most_room():
     c.instance('vm1', 'a', cpu=80.0, vcpus=2)
     c.instance('vm2', 'a', cpu=80.0, vcpus=2)
     assert ts.moves(c.strategy(**PLANNED).execute()) == [('vm1', 'a', 'd')]
+
+
+class _LearnedCycles(audit_cluster.MeanCpuRisk):
+    """A model still ranking by cycles that no longer hold: it sees ``c``
+    as quiet whatever its CPU now.
+    """
+
+    def predict_risk(self, windows):
+        risk = super().predict_risk(windows)
+        return np.where(np.asarray(windows.names) == 'c', 0.05, risk)
+
+
+def _three_hosts():
+    """``_cluster`` with the forecast missing, plus ``c``: busier now than
+    ``b`` (60 % against 20 %), quiet by the model.
+    """
+    c = _cluster(shift_last=420.0, cpu_a=95.0)
+    c.host('c', 60.0, load=7.2)
+    return c
+
+
+@pytest.mark.parametrize('fallback, destination, model_ranks', [
+    ('current_cpu', 'b', False), ('model', 'c', True)])
+def test_the_fallback_ranks_destinations_by_fallback_ranking(
+        caplog, fallback, destination, model_ranks):
+    caplog.set_level(logging.INFO)
+    model = _LearnedCycles()
+    solution = _three_hosts().strategy(
+        bundle=model, fallback_ranking=fallback, **PLANNED).execute()
+    assert ts.indicators(solution)['planned_on_forecast'] == 0
+    assert [m[2] for m in ts.moves(solution)] == [destination]
+    # the model scores every host at the start and at the end of the
+    # audit (cluster_risk_before/after); ranking the destinations is one
+    # more call
+    assert model.calls == (3 if model_ranks else 2)
+    assert ('The fallback ranks destinations by their mean CPU over the '
+            'last 300 s with the VNF' in caplog.text) is not model_ranks
+    ranked_by_cpu = ('by mean CPU over the period with it (planned mode\'s '
+                     'fallback_ranking): b 33.3 %, c 73.3 %' in caplog.text)
+    assert ranked_by_cpu is not model_ranks
+
+
+def test_the_model_ranks_the_destinations_of_the_reactive_mode():
+    model = _LearnedCycles()
+    solution = _three_hosts().strategy(bundle=model, cooldown=300).execute()
+    assert [m[2] for m in ts.moves(solution)] == ['c']

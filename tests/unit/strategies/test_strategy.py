@@ -68,7 +68,8 @@ def test_schema_defaults_filled_like_watcher_api():
                       'speed_floor': 0.85, 'instance_choice': 'most_relief',
                       'look_ahead': None, 'planner_history': 21600,
                       'planner_granularity': None,
-                      'forecast_tolerance': 0.2}
+                      'forecast_tolerance': 0.2,
+                      'fallback_ranking': 'current_cpu'}
     for spec in plf.PredictedLeastFailure.get_schema()['properties'].values():
         assert spec['description']
 

@@ -137,5 +137,6 @@ def test_strategy_takes_integral_floats_and_fills_defaults():
         'speed_floor': 0.85,
         'instance_choice': 'most_relief', 'look_ahead': None,
         'planner_history': 21600, 'planner_granularity': None,
-        'forecast_tolerance': 0.2}
+        'forecast_tolerance': 0.2,
+        'fallback_ranking': 'current_cpu'}
     assert isinstance(strategy.params['period'], int)
