@@ -76,8 +76,9 @@ is not that search: it plans with the strategy's queueing model on a
 seasonal forecast of what collectd reports, while that forecast has been
 right, and leaves the decision to the strategy's reactive rule
 otherwise. ``proposed-planned`` is the strategy running that planner
-itself (``mode=planned``, :func:`planned_parameters`), the trained model
-behind its reactive fallback.
+itself (``mode=planned``, :func:`planned_parameters`) with the trained
+model loaded; its reactive fallback ranks destinations by CPU now
+(``fallback_ranking``'s default).
 
 ``no-mig`` never migrates. A new policy is a new ranking object (a
 :class:`prediction.risk_model.RiskModel`) added to make_policy(). The
