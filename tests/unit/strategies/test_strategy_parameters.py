@@ -60,6 +60,7 @@ def test_schema_refuses_nan_and_infinity_from_json(body):
     {'risk_threshold': 1.01}, {'mode': 'PROACTIVE'},
     {'speed_floor': 1.01}, {'speed_floor': -0.1},
     {'instance_choice': 'MOST_RELIEF'}, {'instance_choice': None},
+    {'fallback_ranking': 'cpu'}, {'fallback_ranking': None},
 ])
 def test_schema_refuses_values_above_their_bound(bad):
     with pytest.raises(jsonschema.ValidationError):
@@ -75,6 +76,7 @@ def test_schema_refuses_values_above_their_bound(bad):
     {'cost_weight': 1000}, {'mode': 'proactive'}, {'speed_floor': 0},
     {'speed_floor': 1}, {'instance_choice': 'cheapest_ending'},
     {'instance_choice': 'most_relief'},
+    {'fallback_ranking': 'current_cpu'}, {'fallback_ranking': 'model'},
 ])
 def test_schema_keeps_accepting_every_finite_value_in_range(good):
     params = _validate(dict(good))
@@ -101,6 +103,9 @@ def test_schema_keeps_accepting_every_finite_value_in_range(good):
     ({'instance_choice': 'largest'},
      "audit parameter instance_choice must be one of 'most_relief', "
      "'cheapest_ending', got 'largest'"),
+    ({'fallback_ranking': 'trained', 'mode': 'planned'},
+     "audit parameter fallback_ranking must be one of 'current_cpu', "
+     "'model', got 'trained'"),
     ({'period': 10 ** 8}, 'audit parameter period must be an integer from 1 '
                           'to 86400, got 100000000'),
     ({'cooldown': 10 ** 11}, 'audit parameter cooldown must be an integer '
