@@ -104,11 +104,10 @@ class FailureMitigationSpecification(efficacy_base.EfficacySpecification):
                    'each.', required=False),
             _Count('planned_on_forecast',
                    'Planned mode: 1 when the plan rests on the forecast '
-                   'of the look-ahead, 0 when the forecast missed by more '
-                   'than forecast_tolerance (or could not be checked) and '
-                   'the reactive rules decided, ranking destinations by '
-                   'fallback_ranking. The decision engine log '
-                   'says why.', required=False),
+                   'of the look-ahead, 0 when it missed by more than '
+                   'forecast_tolerance (or could not be checked) and the '
+                   'reactive rules decided (ranking by fallback_ranking). '
+                   'The log says why.', required=False),
             _Percent('forecast_error',
                      'Planned mode: the mean absolute error of the '
                      'forecast it would have made one look-ahead ago, '
