@@ -40,6 +40,18 @@ from watcher_failpredict.datasources.prometheus import (
 _db_counter = itertools.count()
 
 
+@pytest.fixture(autouse=True)
+def fresh_audit_memory(monkeypatch):
+    """Every test starts with the ranking check's memory empty: the
+    strategy's is shared by the audits of a process, and one test's audits
+    must not be judged in another.
+    """
+    from watcher_failpredict.strategies import predicted_least_failure
+    from watcher_failpredict.strategies import ranking_check
+    monkeypatch.setattr(predicted_least_failure.PredictedLeastFailure,
+                        'audit_memory', ranking_check.AuditMemory())
+
+
 @pytest.fixture(scope='session')
 def influxdb_server():
     """A real InfluxDB 1.x server on 127.0.0.1, for the whole session."""

@@ -108,6 +108,12 @@ class FailureMitigationSpecification(efficacy_base.EfficacySpecification):
                    'forecast_tolerance (or could not be checked) and the '
                    'reactive rules decided (ranking by fallback_ranking). '
                    'The log says why.', required=False),
+            _Count('ranked_by_model',
+                   'Reactive mode: 1 when the trained model ranked the '
+                   'destinations, 0 when the ranking check found its first '
+                   'picks of one look-ahead ago ran busier than least-CPU\'s '
+                   'and CPU now ranked them; absent when not checked.',
+                   required=False),
             _Percent('forecast_error',
                      'Planned mode: the mean absolute error of the '
                      'forecast it would have made one look-ahead ago, '

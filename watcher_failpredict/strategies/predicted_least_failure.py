@@ -38,6 +38,7 @@ from watcher_failpredict.strategies import move_gate
 from watcher_failpredict.strategies import placement
 from watcher_failpredict.strategies import planned_mode
 from watcher_failpredict.strategies import queueing
+from watcher_failpredict.strategies import ranking_check
 
 LOG = log.getLogger(__name__)
 
@@ -218,10 +219,21 @@ class PredictedLeastFailure(base.BaseStrategy):
           suffer a little for hours (a persistent modest overload) is
           left alone, and it needs collectd's ``load`` plugin (without a
           load average it falls back to ``speed_floor``).
+        * The model ranks by the load cycles it learned. Reactive mode
+          checks its first picks of one look-ahead ago against the
+          least-CPU ones (``ranking_check``, strategies/ranking_check.py)
+          and ranks by CPU now when they ran busier at three audits; the
+          audits are remembered by the decision engine's process, so the
+          check needs audits at least every ``period`` and starts over
+          after a restart.
     """
 
     DATASOURCE_METRICS = ['host_cpu_usage', 'instance_cpu_usage',
                           'instance_ram_usage']
+
+    #: the audits the ranking check judges, shared by every audit of the
+    #: decision engine's process (the testbed gives each policy its own)
+    audit_memory = ranking_check.AuditMemory()
 
     def __init__(self, config, osc=None, datasource=None, model_bundle=None,
                  migration_history=None, clock=None):
@@ -260,6 +272,9 @@ class PredictedLeastFailure(base.BaseStrategy):
         self.failing = []          # [(node, mean cpu)] at audit time
         self.at_risk = []          # [(node, risk)] proactive sources
         self.host_risk = {}        # collectd name -> risk at audit time
+        # collectd name -> the model's ranking score at audit time (its
+        # predicted peak CPU, or its risk without a peak regressor)
+        self.host_score = {}
         self.risk_before = 0.0
         self.moves = []            # [(instance, source, destination)]
         # failing hosts left alone: their VNFs are not starved enough for
@@ -269,9 +284,12 @@ class PredictedLeastFailure(base.BaseStrategy):
         # hosts' mean forecast error (share of their cores)
         self.planned_on_forecast = None
         self.forecast_share = math.nan
-        # what ranks destinations: the bundle, or planned mode's fallback
-        # ranking while the forecast is not trusted
+        # what ranks destinations: the bundle, or a ranking by CPU now
+        # (planned mode's fallback, or the ranking check), and why
         self.ranking = None
+        self.ranking_why = ''
+        # the ranking check's ranking_check.Verdict (None: not judged)
+        self.ranking_verdict = None
 
     @classmethod
     def get_name(cls):
@@ -422,6 +440,24 @@ class PredictedLeastFailure(base.BaseStrategy):
                     'type': 'string', 'enum': list(FALLBACK_RANKINGS),
                     'default': FALLBACK_RANKINGS[0],
                 },
+                'ranking_check': {
+                    'description': 'Reactive mode: at the audits one '
+                                   'look_ahead ago (three, one period '
+                                   'apart), compare the host the trained '
+                                   'model ranked first with the host of '
+                                   'least CPU then, by the mean CPU each '
+                                   'ran at since; when the model\'s picks '
+                                   'ran busier (its cycles no longer '
+                                   'hold), rank destinations by the mean '
+                                   'CPU over the period now, the VNF\'s '
+                                   'load added. The decision engine '
+                                   'remembers its audits: the check needs '
+                                   'audits at least every period '
+                                   '(continuous), and waits a look_ahead '
+                                   'after a restart. false: always rank '
+                                   'by the model.',
+                    'type': 'boolean', 'default': True,
+                },
                 'risk_threshold': {
                     'description': 'Proactive mode: predicted probability '
                                    'of failure within the horizon at which '
@@ -556,6 +592,8 @@ class PredictedLeastFailure(base.BaseStrategy):
 
     def _load_model(self):
         if self.model_bundle is not None:
+            # the ranking check remembers audits per model
+            self.model_key = ('object', id(self.model_bundle))
             return self.model_bundle
         path = CONF.failpredict.model_path
         if not path:
@@ -578,6 +616,7 @@ class PredictedLeastFailure(base.BaseStrategy):
                 f'{exc}')
         LOG.info('Scoring with engine %s: %s (sha256 %s)', engine.NAME,
                  path, digest)
+        self.model_key = ('sha256', digest)
         return model
 
     def _check_model_fits(self, meta, params):
@@ -662,6 +701,53 @@ class PredictedLeastFailure(base.BaseStrategy):
         if meta.get('feature_set') == 'cyclic':
             win = self._with_last_cycle(ds, win, gran)
         self._evaluate_hosts(win)
+        if params['ranking_check']:
+            self._check_ranking()
+
+    def _check_ranking(self):
+        """Reactive mode: rank by CPU now when the model's first picks of
+        one look-ahead ago ran busier than least-CPU's (ranking_check);
+        then remember this audit for the checks to come.
+        """
+        params = self.params
+        span = planned_mode.look_ahead_seconds(params)
+        spacing = float(params['period'])
+        key = (self.model_key, int(params['period']),
+               int(params['granularity']))
+        memory = self.audit_memory
+        if params['mode'] == REACTIVE:
+            verdict = ranking_check.judge(memory.recall(key, self.now),
+                                          self.now, span, spacing)
+            self.ranking_verdict = verdict
+            if verdict is None:
+                LOG.info('The model\'s ranking is not checked: fewer than '
+                         '%d audits remembered %.0f s ago, %s s apart, with '
+                         'audits after them (ranking_check needs audits at '
+                         'least every %s s; the memory starts empty with '
+                         'the decision engine)', ranking_check.DECISIONS,
+                         span, params['period'], params['period'])
+            elif ranking_check.model_lost(verdict):
+                self.ranking_why = (
+                    f'the ranking check: the model\'s first picks at the '
+                    f'{verdict.judged} audits from {span:.0f} s ago ran at '
+                    f'{verdict.model_cpu:.1f} % CPU since, least-CPU\'s at '
+                    f'{verdict.least_cpu:.1f} %')
+                LOG.warning('Destinations ranked by mean CPU over the last '
+                            '%s s with the VNF, not by the model: %s (its '
+                            'load cycles may have changed: retrain it)',
+                            params['period'], self.ranking_why)
+                self.ranking = baseline_risk.CurrentCpuRisk({
+                    'period': int(params['period']),
+                    'granularity': int(params['granularity'])})
+            else:
+                LOG.info('The model\'s ranking checked: its first picks at '
+                         'the %d audits from %.0f s ago ran at %.1f %% CPU '
+                         'since, least-CPU\'s at %.1f %%', verdict.judged,
+                         span,
+                         verdict.model_cpu, verdict.least_cpu)
+        keep = span + (ranking_check.DECISIONS + 1) * spacing
+        memory.remember(key, self.now, self.host_score, {
+            n: self.host_cpu[n] for n in self.host_score}, keep)
 
     def _with_last_cycle(self, ds, win, gran):
         """``win`` plus each host's CPU one load cycle earlier, shifted
@@ -747,10 +833,12 @@ class PredictedLeastFailure(base.BaseStrategy):
                 self.skipped[name] = why
             else:
                 usable.append(name)
-        risks = np.array([])
+        risks = scores = np.array([])
         if usable:
-            risks = np.asarray(
-                self.bundle.predict_risk(win.subset(usable)), dtype=float)
+            risks, peaks = self.bundle.predict_risk_and_peak(
+                win.subset(usable))
+            risks = np.asarray(risks, dtype=float)
+            scores = risks if peaks is None else np.asarray(peaks, float)
             for name, risk in zip(list(usable), risks):
                 if np.isnan(risk):
                     self.skipped[name] = 'the model could not score it'
@@ -764,6 +852,8 @@ class PredictedLeastFailure(base.BaseStrategy):
                 _names_and_reasons(self.skipped))
         self.windows = win.subset(kept)
         self.host_risk = {n: float(r) for n, r in zip(usable, risks)}
+        self.host_score = {n: float(v) for n, v in zip(usable, scores)
+                           if n in self.windows.names}
         self.risk_before = placement.expected_failing_hosts(risks)
 
     def _host_cpu(self, name):
@@ -877,6 +967,7 @@ class PredictedLeastFailure(base.BaseStrategy):
                      '%s): the trained model ranks by cycles the forecast '
                      'check says no longer hold', self.params['period'],
                      CURRENT_CPU)
+            self.ranking_why = 'planned mode\'s fallback_ranking'
             return baseline_risk.CurrentCpuRisk({
                 'period': int(self.params['period']),
                 'granularity': int(self.params['granularity'])})
@@ -1404,7 +1495,7 @@ class PredictedLeastFailure(base.BaseStrategy):
                          for r in ranked[:5]), ranking.RISK_TOLERANCE)
         elif self.ranking is not None:
             LOG.info('Destinations of %s by mean CPU over the period with '
-                     'it (planned mode\'s fallback_ranking): %s', inst.uuid,
+                     'it (%s): %s', inst.uuid, self.ranking_why,
                      ', '.join(f'{r.name} {100 * r.risk:.1f} %'
                                for r in ranked[:5]))
         else:
@@ -1482,6 +1573,9 @@ class PredictedLeastFailure(base.BaseStrategy):
         )
         if self.planned_on_forecast is not None:
             indicators['planned_on_forecast'] = int(self.planned_on_forecast)
+        if self.ranking_verdict is not None:
+            indicators['ranked_by_model'] = int(
+                not ranking_check.model_lost(self.ranking_verdict))
         if np.isfinite(self.forecast_share):
             indicators['forecast_error'] = 100.0 * float(self.forecast_share)
         self.solution.set_efficacy_indicators(**indicators)
@@ -1528,6 +1622,12 @@ def _checked_parameter(name, value, spec):
         allowed = ', '.join(repr(v) for v in spec['enum'])
         raise InvalidParameter(f'audit parameter {name} must be one of '
                                f'{allowed}, got {value!r}')
+    if 'boolean' in types:
+        # 1 and "yes" are not booleans: JSON says true or false
+        if isinstance(value, bool):
+            return value
+        raise InvalidParameter(f'audit parameter {name} must be true or '
+                               f'false, got {value!r}')
     low, high = spec.get('minimum'), spec.get('maximum')
     kind = 'an integer' if 'integer' in types else 'a finite number'
     if 'null' in types:

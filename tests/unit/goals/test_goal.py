@@ -23,7 +23,7 @@ NAMES = ['hosts_in_failure', 'hosts_relieved', 'migrations_planned',
          'cluster_risk_before', 'cluster_risk_after', 'hosts_skipped']
 #: indicators an older strategy version does not set
 OPTIONAL = ['hosts_implausible_metrics', 'moves_not_worth',
-            'planned_on_forecast', 'forecast_error']
+            'planned_on_forecast', 'ranked_by_model', 'forecast_error']
 
 
 def _values(**over):
@@ -99,7 +99,9 @@ def test_planned_mode_indicators_are_optional_and_checked():
     spec = fm.FailureMitigationSpecification()
     spec.validate_efficacy_indicators(_values(planned_on_forecast=1,
                                               forecast_error=12.5))
+    spec.validate_efficacy_indicators(_values(ranked_by_model=0))
     for bad in ({'planned_on_forecast': -1}, {'planned_on_forecast': 0.5},
+                {'ranked_by_model': 2.5}, {'ranked_by_model': -1},
                 {'forecast_error': -0.1}, {'forecast_error': 'low'}):
         with pytest.raises(jsonschema.ValidationError):
             spec.validate_efficacy_indicators(_values(**bad))

@@ -61,6 +61,7 @@ def test_schema_refuses_nan_and_infinity_from_json(body):
     {'speed_floor': 1.01}, {'speed_floor': -0.1},
     {'instance_choice': 'MOST_RELIEF'}, {'instance_choice': None},
     {'fallback_ranking': 'cpu'}, {'fallback_ranking': None},
+    {'ranking_check': 'yes'}, {'ranking_check': 1}, {'ranking_check': None},
 ])
 def test_schema_refuses_values_above_their_bound(bad):
     with pytest.raises(jsonschema.ValidationError):
@@ -77,6 +78,7 @@ def test_schema_refuses_values_above_their_bound(bad):
     {'speed_floor': 1}, {'instance_choice': 'cheapest_ending'},
     {'instance_choice': 'most_relief'},
     {'fallback_ranking': 'current_cpu'}, {'fallback_ranking': 'model'},
+    {'ranking_check': True}, {'ranking_check': False},
 ])
 def test_schema_keeps_accepting_every_finite_value_in_range(good):
     params = _validate(dict(good))
@@ -106,6 +108,10 @@ def test_schema_keeps_accepting_every_finite_value_in_range(good):
     ({'fallback_ranking': 'trained', 'mode': 'planned'},
      "audit parameter fallback_ranking must be one of 'current_cpu', "
      "'model', got 'trained'"),
+    ({'ranking_check': 1}, 'audit parameter ranking_check must be true or '
+                           'false, got 1'),
+    ({'ranking_check': 'false'}, 'audit parameter ranking_check must be '
+                                 "true or false, got 'false'"),
     ({'period': 10 ** 8}, 'audit parameter period must be an integer from 1 '
                           'to 86400, got 100000000'),
     ({'cooldown': 10 ** 11}, 'audit parameter cooldown must be an integer '
@@ -143,5 +149,5 @@ def test_strategy_takes_integral_floats_and_fills_defaults():
         'instance_choice': 'most_relief', 'look_ahead': None,
         'planner_history': 21600, 'planner_granularity': None,
         'forecast_tolerance': 0.2,
-        'fallback_ranking': 'current_cpu'}
+        'fallback_ranking': 'current_cpu', 'ranking_check': True}
     assert isinstance(strategy.params['period'], int)
