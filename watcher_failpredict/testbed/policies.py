@@ -101,6 +101,7 @@ from watcher_failpredict.prediction import feature_sets
 from watcher_failpredict.prediction import labels
 from watcher_failpredict.prediction import risk_model
 from watcher_failpredict.strategies import migrations
+from watcher_failpredict.strategies import ranking_check
 from watcher_failpredict.testbed import cluster
 from watcher_failpredict.testbed import lookahead
 from watcher_failpredict.testbed import physics
@@ -355,8 +356,15 @@ class StrategyPolicy:
         self.scn = scn
         #: strategy input parameters beyond the scenario's (e.g. mode)
         self.extra_params = dict(extra_params or {})
+        if name not in TRAINED:
+            # the ranking check is the trained model's: a baseline ranks
+            # by its own rule, unchecked (perfect-model stays a bound)
+            self.extra_params.setdefault('ranking_check', False)
         self.strategy = load_strategy()
         self.strategy.model_bundle = bundle
+        # the audits the ranking check judges: this policy's own, as a
+        # decision engine would remember them (never another policy's)
+        self.strategy.audit_memory = ranking_check.AuditMemory()
         #: where the strategy reads the testbed's metrics: None for an
         #: InMemoryDataSource, or an influx.InfluxMetrics (``--influxdb``)
         self.metrics = None

@@ -110,7 +110,7 @@ def test_the_policy_falls_back_on_the_strategy_with_its_reactive_rule():
     assert isinstance(policy, planner.SeasonalQueueingPlanner)
     assert isinstance(policy.fallback, policies.StrategyPolicy)
     # the strategy's defaults: no rule of the simple baselines
-    assert policy.fallback.extra_params == {}
+    assert policy.fallback.extra_params == {'ranking_check': False}
 
 
 def test_what_it_reads_is_what_collectd_reports_placed_where_it_ran():
