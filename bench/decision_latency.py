@@ -244,8 +244,32 @@ def schema_defaults(strategy_cls):
     return params
 
 
+REMEMBERED_EVERY_S = 60
+
+
+def remembered_audits(spec, bundle, params, now):
+    """An audit memory as continuous audits every REMEMBERED_EVERY_S
+    would have left it: a look-ahead and the ranking check's three periods
+    of audits, every host scored, so that each timed reactive audit runs
+    the check on a full memory (its worst case), never on an empty one.
+    """
+    from watcher_failpredict.strategies import planned_mode
+    from watcher_failpredict.strategies import ranking_check
+    memory = ranking_check.AuditMemory()
+    span = planned_mode.look_ahead_seconds(params)
+    keep = span + (ranking_check.DECISIONS + 1) * params['period']
+    key = (('object', id(bundle)), params['period'], params['granularity'])
+    rng = np.random.default_rng(0)
+    names = [spec.hostname(i) for i in range(spec.nodes)]
+    for at in np.arange(now - keep, now, REMEMBERED_EVERY_S):
+        memory.remember(key, float(at), dict(zip(
+            names, rng.uniform(0, 100, len(names)).tolist())), dict(zip(
+                names, rng.uniform(0, 100, len(names)).tolist())), keep)
+    return memory
+
+
 def make_ours(model, datasource, bundle, mode='reactive',
-              planner_granularity=None):
+              planner_granularity=None, memory=None):
     from watcher_failpredict.strategies import predicted_least_failure as plf
     strategy = plf.PredictedLeastFailure(
         _struct(datasources=None, check_optimize_metadata=False),
@@ -253,6 +277,8 @@ def make_ours(model, datasource, bundle, mode='reactive',
         # Watcher's action table is not part of this benchmark: no past
         # migrations (a real audit adds one small DB query).
         migration_history=lambda since: [])
+    if memory is not None:
+        strategy.audit_memory = memory
     params = schema_defaults(plf.PredictedLeastFailure)
     params['mode'] = mode
     if mode == 'planned':
@@ -300,7 +326,11 @@ def time_audit(make, spec, datasource, label):
     elapsed = time.perf_counter() - t0
     requests = datasource.request_count - before
     moves = solution_summary(solution)
-    log(f'  {label}: {elapsed:.3f} s, {requests} requests, moves {moves}')
+    verdict = getattr(strategy, 'ranking_verdict', None)
+    checked = '' if verdict is None else \
+        f', ranking check judged {verdict.judged} past audits'
+    log(f'  {label}: {elapsed:.3f} s, {requests} requests, moves {moves}'
+        f'{checked}')
     return elapsed, requests, moves
 
 
@@ -394,14 +424,19 @@ def bench_size(server, bundle, n_nodes, args):
               'saturated_nodes': len(spec.saturated_hosts),
               'points_written': points, 'write_seconds': round(write_s, 1),
               'strategies': {}}
+    from watcher_failpredict.strategies import predicted_least_failure as plf
+    # remembered up to the moment the timed audits start
+    memory = remembered_audits(spec, bundle, schema_defaults(
+        plf.PredictedLeastFailure), time.time())
     plan = [('predicted_least_failure',
              lambda m: make_ours(m, ds, bundle, args.mode,
-                                 args.planner_granularity))]
+                                 args.planner_granularity, memory))]
     if args.mode != 'reactive':
         # the default mode on the same data in the same run: the baseline
         # a mode's cost is a ratio to (this machine is shared and noisy)
         plan.append((REACTIVE_ROW,
-                     lambda m: make_ours(m, ds, bundle, 'reactive')))
+                     lambda m: make_ours(m, ds, bundle, 'reactive',
+                                         memory=memory)))
     if with_wb:
         plan.append(('workload_balance',
                      lambda m: make_workload_balance(m, ds)))

@@ -111,6 +111,38 @@ def test_an_audit_makes_as_many_requests_at_200_hosts_as_at_10(
     assert counts[10] == counts[200] == 3 * datasource.QUERY_SPLIT, counts
 
 
+def test_the_ranking_check_judges_a_full_memory_without_a_request(
+        influxdb_server, trained_bundle):
+    """The ranking check (reactive mode) judges the audits the decision
+    engine remembers: on a look-ahead of them, every host scored, the
+    audit reads what it read without them.
+    """
+    from watcher_failpredict.strategies import predicted_least_failure as plf
+    db = 'audit_requests_checked'
+    influxdb_server.create_database(db)
+    try:
+        spec = cluster_data.ClusterSpec(nodes=50, instances_per_node=PER_NODE)
+        now = time.time()
+        cluster_data.write_history(influxdb_server.url, db, spec, now - 720,
+                                   now + 300, now - 720)
+        ds = decision_latency.datasource_for(idb, influxdb_server.url, db)
+        memory = decision_latency.remembered_audits(
+            spec, trained_bundle, decision_latency.schema_defaults(
+                plf.PredictedLeastFailure), time.time())
+        ours = decision_latency.make_ours(cluster_data.build_model(spec), ds,
+                                          trained_bundle, memory=memory)
+        before = ds.request_count
+        solution = ours.execute()
+        assert ds.request_count - before == 3 * datasource.QUERY_SPLIT
+    finally:
+        influxdb_server.query(f'DROP DATABASE "{db}"')
+    assert ours.ranking_verdict.judged == 3
+    assert decision_latency.solution_summary(solution)
+    # and the audit is remembered: the next one judges it in its turn
+    key = (ours.model_key, 300, 10)
+    assert memory.recall(key, time.time())[-1].at == ours.now
+
+
 def test_a_planned_audit_makes_as_many_requests_at_200_hosts_as_at_10(
         influxdb_server, trained_bundle):
     """Planned mode (issue 11) reads three more over its history: every
