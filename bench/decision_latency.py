@@ -256,9 +256,9 @@ def remembered_audits(spec, bundle, params, now):
     from watcher_failpredict.strategies import planned_mode
     from watcher_failpredict.strategies import ranking_check
     memory = ranking_check.AuditMemory()
-    span = planned_mode.look_ahead_seconds(params)
-    keep = span + (ranking_check.DECISIONS + 1) * params['period']
-    key = (('object', id(bundle)), params['period'], params['granularity'])
+    keep = ranking_check.keep_seconds(planned_mode.look_ahead_seconds(params),
+                                      params['period'])
+    key = ranking_check.memory_key(ranking_check.model_key(bundle), params)
     rng = np.random.default_rng(0)
     names = [spec.hostname(i) for i in range(spec.nodes)]
     for at in np.arange(now - keep, now, REMEMBERED_EVERY_S):

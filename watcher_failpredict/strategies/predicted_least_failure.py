@@ -593,7 +593,7 @@ class PredictedLeastFailure(base.BaseStrategy):
     def _load_model(self):
         if self.model_bundle is not None:
             # the ranking check remembers audits per model
-            self.model_key = ('object', id(self.model_bundle))
+            self.model_key = ranking_check.model_key(self.model_bundle)
             return self.model_bundle
         path = CONF.failpredict.model_path
         if not path:
@@ -616,7 +616,7 @@ class PredictedLeastFailure(base.BaseStrategy):
                 f'{exc}')
         LOG.info('Scoring with engine %s: %s (sha256 %s)', engine.NAME,
                  path, digest)
-        self.model_key = ('sha256', digest)
+        self.model_key = ranking_check.model_key(sha256=digest)
         return model
 
     def _check_model_fits(self, meta, params):
@@ -712,8 +712,7 @@ class PredictedLeastFailure(base.BaseStrategy):
         params = self.params
         span = planned_mode.look_ahead_seconds(params)
         spacing = float(params['period'])
-        key = (self.model_key, int(params['period']),
-               int(params['granularity']))
+        key = ranking_check.memory_key(self.model_key, params)
         memory = self.audit_memory
         if params['mode'] == REACTIVE:
             verdict = ranking_check.judge(memory.recall(key, self.now),
@@ -727,7 +726,7 @@ class PredictedLeastFailure(base.BaseStrategy):
                          'the decision engine)', ranking_check.DECISIONS,
                          span, params['period'], params['period'])
             elif ranking_check.model_lost(verdict):
-                self.ranking_why = (
+                self.ranking = self._cpu_now_ranking(
                     f'the ranking check: the model\'s first picks at the '
                     f'{verdict.judged} audits from {span:.0f} s ago ran at '
                     f'{verdict.model_cpu:.1f} % CPU since, least-CPU\'s at '
@@ -736,18 +735,25 @@ class PredictedLeastFailure(base.BaseStrategy):
                             '%s s with the VNF, not by the model: %s (its '
                             'load cycles may have changed: retrain it)',
                             params['period'], self.ranking_why)
-                self.ranking = baseline_risk.CurrentCpuRisk({
-                    'period': int(params['period']),
-                    'granularity': int(params['granularity'])})
             else:
                 LOG.info('The model\'s ranking checked: its first picks at '
                          'the %d audits from %.0f s ago ran at %.1f %% CPU '
                          'since, least-CPU\'s at %.1f %%', verdict.judged,
                          span,
                          verdict.model_cpu, verdict.least_cpu)
-        keep = span + (ranking_check.DECISIONS + 1) * spacing
         memory.remember(key, self.now, self.host_score, {
-            n: self.host_cpu[n] for n in self.host_score}, keep)
+            n: self.host_cpu[n] for n in self.host_score},
+            ranking_check.keep_seconds(span, spacing))
+
+    def _cpu_now_ranking(self, why):
+        """The ranking by mean CPU over ``period`` with the VNF's load
+        added, used instead of the model's for the reason ``why`` (logged
+        with the destinations).
+        """
+        self.ranking_why = why
+        return baseline_risk.CurrentCpuRisk({
+            'period': int(self.params['period']),
+            'granularity': int(self.params['granularity'])})
 
     def _with_last_cycle(self, ds, win, gran):
         """``win`` plus each host's CPU one load cycle earlier, shifted
@@ -853,7 +859,7 @@ class PredictedLeastFailure(base.BaseStrategy):
         self.windows = win.subset(kept)
         self.host_risk = {n: float(r) for n, r in zip(usable, risks)}
         self.host_score = {n: float(v) for n, v in zip(usable, scores)
-                           if n in self.windows.names}
+                           if n not in self.skipped}
         self.risk_before = placement.expected_failing_hosts(risks)
 
     def _host_cpu(self, name):
@@ -967,10 +973,7 @@ class PredictedLeastFailure(base.BaseStrategy):
                      '%s): the trained model ranks by cycles the forecast '
                      'check says no longer hold', self.params['period'],
                      CURRENT_CPU)
-            self.ranking_why = 'planned mode\'s fallback_ranking'
-            return baseline_risk.CurrentCpuRisk({
-                'period': int(self.params['period']),
-                'granularity': int(self.params['granularity'])})
+            return self._cpu_now_ranking('planned mode\'s fallback_ranking')
         return None
 
     @property

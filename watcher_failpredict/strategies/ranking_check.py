@@ -52,6 +52,28 @@ Verdict = collections.namedtuple(
     'Verdict', 'judged model_cpu least_cpu picks')
 
 
+def model_key(bundle=None, sha256=None):
+    """Who scored the audits: a model file by its SHA-256, or a model
+    object handed to the strategy (tests, the testbed, the benchmarks).
+    """
+    return ('sha256', sha256) if sha256 else ('object', id(bundle))
+
+
+def memory_key(model, params):
+    """The memory an audit is judged in and remembered by: its model
+    (:func:`model_key`) and the period and granularity its scores and CPU
+    are computed on.
+    """
+    return (model, int(params['period']), int(params['granularity']))
+
+
+def keep_seconds(span, spacing, decisions=DECISIONS):
+    """How long an audit is worth remembering: until it is older than the
+    oldest audit :func:`judge` looks for, with a spacing to spare.
+    """
+    return span + (decisions + 1) * spacing
+
+
 def model_lost(verdict):
     """Whether the model's picks ran busier than least-CPU's (a tie keeps
     the model).

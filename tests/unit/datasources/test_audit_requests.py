@@ -118,6 +118,7 @@ def test_the_ranking_check_judges_a_full_memory_without_a_request(
     audit reads what it read without them.
     """
     from watcher_failpredict.strategies import predicted_least_failure as plf
+    from watcher_failpredict.strategies import ranking_check
     db = 'audit_requests_checked'
     influxdb_server.create_database(db)
     try:
@@ -139,7 +140,7 @@ def test_the_ranking_check_judges_a_full_memory_without_a_request(
     assert ours.ranking_verdict.judged == 3
     assert decision_latency.solution_summary(solution)
     # and the audit is remembered: the next one judges it in its turn
-    key = (ours.model_key, 300, 10)
+    key = ranking_check.memory_key(ours.model_key, ours.params)
     assert memory.recall(key, time.time())[-1].at == ours.now
 
 

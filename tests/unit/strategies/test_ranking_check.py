@@ -179,7 +179,8 @@ def _remembered(model, ran, then=None, cooldown=300):
     others.
     """
     span = 2.0 * cooldown + 60
-    key = (('object', id(model)), 300, audit_cluster.STEP)
+    key = rc.memory_key(rc.model_key(model), {
+        'period': 300, 'granularity': audit_cluster.STEP})
     memory = plf.PredictedLeastFailure.audit_memory
     now = audit_cluster.NOW
     for t in np.arange(now - span - 3 * SPACING, now, 60.0):
