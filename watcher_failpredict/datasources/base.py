@@ -27,6 +27,7 @@ that a concrete datasource (InfluxDB, in-memory) implements.
 """
 
 import abc
+import collections
 import contextlib
 import datetime
 import time
@@ -155,7 +156,7 @@ class WindowsDataSource(watcher_ds_base.DataSourceBase, metaclass=abc.ABCMeta):
         self._windows_cache.clear()
         self.metric_cache = watcher_ds_cache.MetricDataCache()
 
-    # -- the one public bulk entry point ------------------------------------
+    # -- the public bulk entry points ---------------------------------------
 
     def cluster_windows(self, resource_type, names, period, granularity,
                         metrics=None, end=None):
@@ -169,6 +170,36 @@ class WindowsDataSource(watcher_ds_base.DataSourceBase, metaclass=abc.ABCMeta):
         :param metrics: metric names (default: all of the resource type's)
         :raises MetricsUnavailable: the backend could not be read
         """
+        read = self._windows_read(resource_type, names, period, granularity,
+                                  metrics, end)
+        return self.cached(read.key, lambda: read.aligned(self.fetch(
+            *read.fetch_args, bulk=True)))
+
+    def cluster_windows_together(self, reads):
+        """:meth:`cluster_windows` of each of ``reads``, read together.
+
+        For a consumer that needs several small reads at once (planned
+        mode: a few hosts' load and their instances' CPU over the same
+        history): a backend may answer them in one request
+        (:meth:`fetch_together`), so that they cost one request instead of
+        one each.
+
+        :param reads: ``(resource_type, names, period, granularity,
+            metrics, end)`` tuples, the arguments of :meth:`cluster_windows`
+        :returns: their windows, in order
+        :raises MetricsUnavailable: the backend could not be read
+        """
+        reads = [self._windows_read(*r) for r in reads]
+        todo = [r for r in reads if r.key not in self._windows_cache]
+        if todo:
+            raws = self.fetch_together([r.fetch_args for r in todo])
+            for r, raw in zip(todo, raws):
+                self._windows_cache[r.key] = r.aligned(raw)
+        return [self._windows_cache[r.key] for r in reads]
+
+    def _windows_read(self, resource_type, names, period, granularity,
+                      metrics=None, end=None):
+        """One :meth:`cluster_windows` read, its arguments checked."""
         known = metric_windows.METRICS_BY_TYPE[resource_type]
         metrics = tuple(metrics or known)
         unknown = [m for m in metrics if m not in known]
@@ -181,23 +212,8 @@ class WindowsDataSource(watcher_ds_base.DataSourceBase, metaclass=abc.ABCMeta):
                              f'{period} and {granularity}')
         now = self.clock() if end is None else float(end)
         end_t = (now // granularity + 1) * granularity
-        start_t = end_t - period - granularity
-        key = (resource_type, tuple(names), metrics, period, granularity,
-               end_t)
-
-        def read():
-            # Up to NAME_FILTER_LIMIT names: the backend filters on them (an
-            # audit needs the instances of a few failing hosts, not the
-            # whole cloud's); more: read everything once and keep ours.
-            # Either way it is one backend read, whatever the number of
-            # names.
-            only = tuple(names) if len(names) <= NAME_FILTER_LIMIT else None
-            raw = self.fetch(resource_type, metrics, only, start_t, end_t,
-                             granularity, bulk=True)
-            return metric_windows.align(raw, tuple(names), metrics, start_t,
-                                        end_t, granularity)
-
-        return self.cached(key, read)
+        return _WindowsRead(resource_type, tuple(names), metrics,
+                            end_t - period - granularity, end_t, granularity)
 
     def cluster_means(self, resource_type, names, period, granularity,
                       metrics, end=None):
@@ -235,6 +251,13 @@ class WindowsDataSource(watcher_ds_base.DataSourceBase, metaclass=abc.ABCMeta):
             INSTANCE_METRICS (``memory_kib``: host memory used in KiB)
         :raises MetricsUnavailable: on any backend failure
         """
+
+    def fetch_together(self, fetches):
+        """:meth:`fetch` of each of ``fetches`` (its positional arguments),
+        in order. This default reads them one after the other; a backend
+        that can answer several in one request does so.
+        """
+        return [self.fetch(*f, bulk=True) for f in fetches]
 
     def read_history(self, names, start, end, granularity, chunk,
                      progress=None, filter_names=True, chunk_deadline=None,
@@ -410,6 +433,38 @@ class WindowsDataSource(watcher_ds_base.DataSourceBase, metaclass=abc.ABCMeta):
     def get_instance_root_disk_size(self, resource, period, aggregate,
                                     granularity=None):
         self._not_collected('instance_root_disk_size')
+
+
+class _WindowsRead(collections.namedtuple(
+        '_WindowsRead', 'resource_type names metrics start end granularity')):
+    """One cluster-wide windows read: what it fetches, how its answer is
+    cached and aligned.
+    """
+
+    @property
+    def key(self):
+        """What the answer depends on (the cache's key)."""
+        return (self.resource_type, self.names, self.metrics,
+                self.end - self.start - self.granularity, self.granularity,
+                self.end)
+
+    @property
+    def fetch_args(self):
+        """:meth:`WindowsDataSource.fetch`'s positional arguments: up to
+        NAME_FILTER_LIMIT names, the backend filters on them (an audit
+        needs the instances of a few failing hosts, not the whole cloud's);
+        more, it reads everything once and the windows keep ours. Either
+        way it is one backend read, whatever the number of names.
+        """
+        only = (self.names if len(self.names) <= NAME_FILTER_LIMIT
+                else None)
+        return (self.resource_type, self.metrics, only, self.start,
+                self.end, self.granularity)
+
+    def aligned(self, raw):
+        """The fetched samples ``raw`` as this read's windows."""
+        return metric_windows.align(raw, self.names, self.metrics,
+                                    self.start, self.end, self.granularity)
 
 
 def _epoch(value):

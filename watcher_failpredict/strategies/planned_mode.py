@@ -23,10 +23,12 @@ right
 mode's, and the log and the efficacy indicators say which decided and
 why.
 
-It reads three more bulk windows per audit, whatever the number of hosts,
-over ``planner_history`` seconds: every in-scope host's load average at a
-coarse step, to choose the hosts it weighs; their load average, and their
-instances' CPU, at ``planner_granularity``.
+It makes two more reads per audit, whatever the number of hosts, over
+``planner_history`` seconds: every in-scope host's load average at a
+coarse step, to choose the hosts it weighs; then their load average and
+their instances' CPU at ``planner_granularity``, together in one request
+where the backend can
+(:meth:`~.base.WindowsDataSource.cluster_windows_together`).
 """
 
 import math
@@ -88,15 +90,12 @@ class PlannedAudit:
                              key=lambda i: i.uuid) for n in s.windows.names}
         blind = {}
         names = self._hosts_to_weigh(node_of, on_host, blind)
-        load, times = self._host_history(names, self.step)
-        load, fine_ok = forecast_inputs.gaps_filled(load)
-        blind.update({names[h]: 'no load average history'
-                      for h in np.flatnonzero(~fine_ok)})
         insts = [(i, n) for n in names for i in on_host[n]]
         if not insts:
             raise FellBack('no instance runs on the hosts weighed')
-        bg, demand, vcpus, vnfs_ok = self._background(names, insts, load,
-                                                      times)
+        bg, demand, vcpus, vnfs_ok, fine_ok = self._background(names, insts)
+        blind.update({names[h]: 'no load average history'
+                      for h in np.flatnonzero(~fine_ok)})
         for (inst, name), good in zip(insts, vnfs_ok):
             if not good:
                 blind.setdefault(name, f'no CPU history of instance '
@@ -122,7 +121,7 @@ class PlannedAudit:
         if not seen.trusted:
             if np.isnan(seen.share):
                 raise FellBack(
-                    f'the history read ({times.size} samples of '
+                    f'the history read ({bg.shape[1]} samples of '
                     f'{self.step} s) is too short to check a forecast of '
                     f'{self.look_ahead:.0f} s against what followed it')
             raise FellBack(
@@ -164,12 +163,12 @@ class PlannedAudit:
             PLANNER_SOURCES, PLANNER_DESTINATIONS)]
         return [names[h] for h in chosen]
 
-    def _background(self, names, insts, load, times):
-        """``(background, demand, vcpus, ok)`` of hosts ``names`` and of
-        the instances ``insts`` [(instance, host name)] on them now, then
-        of the instances that ran there within the history (their past
+    def _background(self, names, insts):
+        """``(background, demand, vcpus, ok, load_ok)`` of hosts ``names``
+        and of the instances ``insts`` [(instance, host name)] on them now,
+        then of the instances that ran there within the history (their past
         load counts in the hosts' too); ``ok``: whether each row of
-        ``insts`` has a history.
+        ``insts`` has a history, ``load_ok`` each host.
         """
         s = self.s
         past = list(s.migration_history(
@@ -183,7 +182,8 @@ class PlannedAudit:
         elsewhere = [self._elsewhere(u) for u in gone]
         vcpus = np.array([float(max(i.vcpus or 1, 1)) for i, _ in insts] +
                          [v for v, _ in elsewhere])
-        cpu = self._instance_history(uuids, vcpus, times)
+        load, times, cpu = self._histories(names, uuids, vcpus)
+        load, load_ok = forecast_inputs.gaps_filled(load)
         cpu, ok = forecast_inputs.gaps_filled(cpu)
         demand = np.where(ok[:, None], cpu, 0.0) / 100.0 * vcpus[:, None]
         host_now = {i.uuid: n for i, n in insts}
@@ -191,7 +191,7 @@ class PlannedAudit:
         where = forecast_inputs.placement_history(uuids, names, host_now,
                                                   past, times)
         return (forecast_inputs.background(load, demand, where), demand,
-                vcpus, ok[:len(insts)])
+                vcpus, ok[:len(insts)], load_ok)
 
     def _elsewhere(self, uuid):
         """``(vCPUs, host name or None)`` of an instance that ran on the
@@ -212,37 +212,34 @@ class PlannedAudit:
         history at ``step`` seconds (one bulk read), from its first sample
         on.
         """
-        s = self.s
         try:
-            hw = s.datasource_backend.cluster_windows(
-                metric_windows.COMPUTE_NODE, tuple(names),
-                int(s.params['planner_history']), step,
-                metrics=('load',), end=s.now)
+            hw = self.s.datasource_backend.cluster_windows(
+                *self._read_of(metric_windows.COMPUTE_NODE, names, 'load',
+                               step))
         except metric_windows.MetricsUnavailable as exc:
             raise HistoryUnreadable(
                 f'cannot read the hosts\' load history: {exc}')
-        load = np.array(hw.data['load'], dtype=float)
-        with np.errstate(invalid='ignore'):
-            load[~((load >= 0) & np.isfinite(load))] = np.nan
-        # a history younger than planner_history: what there is
-        seen = np.flatnonzero(np.isfinite(load).any(axis=0))
-        start = int(seen[0]) if seen.size else load.shape[1]
-        return load[:, start:], np.asarray(hw.times, dtype=float)[start:]
+        return _load_from(hw)
 
-    def _instance_history(self, uuids, vcpus, times):
-        """(instances, samples) CPU, percent of their vCPUs, over
-        ``times`` (one bulk read); garbage is a lost sample.
+    def _histories(self, names, uuids, vcpus):
+        """``(load, times, cpu)``: the load average of hosts ``names`` as
+        :meth:`_host_history`'s, and the (instances, samples) CPU of
+        ``uuids``, percent of their ``vcpus``, over the same ``times``;
+        read together (one request on InfluxDB); garbage is a lost sample.
         """
         s = self.s
         ds = s.datasource_backend
         try:
-            iw = ds.cluster_windows(
-                metric_windows.INSTANCE, tuple(uuids),
-                int(s.params['planner_history']), self.step,
-                metrics=('cpu',), end=s.now)
+            hw, iw = ds.cluster_windows_together([
+                self._read_of(metric_windows.COMPUTE_NODE, names, 'load',
+                              self.step),
+                self._read_of(metric_windows.INSTANCE, uuids, 'cpu',
+                              self.step)])
         except metric_windows.MetricsUnavailable as exc:
             raise HistoryUnreadable(
-                f'cannot read the instances\' CPU history: {exc}')
+                f'cannot read the hosts\' load and their instances\' CPU '
+                f'history: {exc}')
+        load, times = _load_from(hw)
         cpu = np.array(iw.data['cpu'], dtype=float)[:, -times.size:] \
             if times.size else np.zeros((len(uuids), 0))
         if getattr(ds, 'instance_cpu_per_vcpu', False):
@@ -252,7 +249,15 @@ class PlannedAudit:
         tol = metric_windows.RANGE_TOLERANCE
         with np.errstate(invalid='ignore'):
             cpu[~((cpu >= lo - tol) & (cpu <= hi + tol))] = np.nan
-        return np.clip(cpu, lo, hi)
+        return load, times, np.clip(cpu, lo, hi)
+
+    def _read_of(self, resource_type, names, metric, step):
+        """The :meth:`~.base.WindowsDataSource.cluster_windows` arguments
+        of one metric of ``names`` over the planner's history.
+        """
+        return (resource_type, tuple(names),
+                int(self.s.params['planner_history']), step, (metric,),
+                self.s.now)
 
     def _starved(self, sub, nodes):
         """(hosts,) whether a VNF may leave each host: the reactive
@@ -364,6 +369,19 @@ class PlannedAudit:
                      'migration (%d s) and its switch-over included',
                      inst.uuid, src.hostname, dst.hostname,
                      self.look_ahead, move.gain, move.steps * self.step)
+
+
+def _load_from(hw):
+    """``(load, times)`` of hosts' load windows ``hw``, from the first
+    sample any host has on (a history younger than ``planner_history``:
+    what there is); garbage is a lost sample.
+    """
+    load = np.array(hw.data['load'], dtype=float)
+    with np.errstate(invalid='ignore'):
+        load[~((load >= 0) & np.isfinite(load))] = np.nan
+    seen = np.flatnonzero(np.isfinite(load).any(axis=0))
+    start = int(seen[0]) if seen.size else load.shape[1]
+    return load[:, start:], np.asarray(hw.times, dtype=float)[start:]
 
 
 def look_ahead_seconds(params):

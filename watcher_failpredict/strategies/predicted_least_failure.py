@@ -180,13 +180,14 @@ class PredictedLeastFailure(base.BaseStrategy):
 
         Planned mode (``mode: planned``, strategies/planned_mode.py) needs
         collectd's ``load`` plugin and ``planner_history`` seconds of history
-        (two of the longest load cycle). It reads three more bulk windows
-        (every host's load average at a coarse step, then the load of the hosts
-        it weighs and their instances' CPU), forecasts each host's background
-        and each VNF's demand one cycle back over the next ``look_ahead``
-        seconds, and plans the moves whose value by the queueing model over
-        that forecast exceeds their migration and switch-over, from any host,
-        failing or not, that the forecast sees starved (``speed_floor``);
+        (two of the longest load cycle). It makes two more reads (every
+        host's load average at a coarse step, then the load of the hosts it
+        weighs and their instances' CPU, together), forecasts each host's
+        background and each VNF's demand one cycle back over the next
+        ``look_ahead`` seconds, and plans the moves whose value by the
+        queueing model over that forecast exceeds their migration and
+        switch-over, from any host, failing or not, that the forecast sees
+        starved (``speed_floor``);
         while the forecast it would have made one look-ahead ago missed
         by more than ``forecast_tolerance`` of the hosts' cores over any
         ``period`` of it, or cannot be checked, the audit is reactive

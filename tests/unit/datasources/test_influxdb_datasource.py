@@ -313,6 +313,52 @@ def test_tag_values_are_bound_not_interpolated(influxdb_server, influxdb_db,
     assert influxdb_db in influxdb_server.query('SHOW DATABASES')
 
 
+@pytest.mark.parametrize('form', ['virt', 'guest'])
+def test_reads_together_are_one_request_and_the_reads_alone(
+        influxdb_server, influxdb_db, form):
+    """Planned mode's joint read: hosts' and instances' windows in one
+    request, each read's names bound apart (a name that looks like the
+    other read's placeholder is only a name), equal to each read alone.
+    """
+    hosts = {'cmp-1': lambda k: 20.0, '$r1h0': lambda k: 70.0,
+             EVIL_NAMES[1]: lambda k: 45.0}
+    lines = _host_history(hosts, 60, load=2.5)
+    uuids = ['$r0h0', '6f1c3d0e-1111-4c5e-9a7e-0123456789ab']
+    state = {}
+    for k in range(60):
+        for j, uuid in enumerate(uuids):
+            lines += cs.instance_lines(uuid, T0 + STEP * k,
+                                       cpu_pct=30.0 + 10 * j,
+                                       mem_used_bytes=2 ** 29, form=form,
+                                       vcpus=1, state=state)
+    _write(influxdb_server, influxdb_db, lines)
+    host_read = (metric_windows.COMPUTE_NODE, ('$r1h0', 'cmp-1', 'gone'),
+                 600, 60, ('load', 'cpu'), T0 + 599)
+    vm_read = (metric_windows.INSTANCE, tuple(uuids), 600, 60, ('cpu',),
+               T0 + 599)
+    nobody = (metric_windows.INSTANCE, (), 600, 60, ('cpu',), T0 + 599)
+    ds = _ds(influxdb_server, influxdb_db, instance_metrics=form)
+    before = ds.request_count
+    hw, iw, none = ds.cluster_windows_together([host_read, vm_read, nobody])
+    assert ds.request_count - before == 1
+    np.testing.assert_allclose(_valid(hw.data['cpu'][0]), 70.0, atol=1e-6)
+    np.testing.assert_allclose(_valid(hw.data['cpu'][1]), 20.0, atol=1e-6)
+    np.testing.assert_allclose(_valid(hw.data['load'][1]), 2.5)
+    assert np.isnan(hw.data['cpu'][2]).all()
+    np.testing.assert_allclose(_valid(iw.data['cpu'][0]), 30.0, atol=1e-6)
+    np.testing.assert_allclose(_valid(iw.data['cpu'][1]), 40.0, atol=1e-6)
+    assert _valid(iw.data['cpu'][0]).size >= 9
+    assert none.data['cpu'].shape[0] == 0
+    # cached: the reads alone are not sent again
+    assert ds.cluster_windows(*vm_read) is iw
+    assert ds.request_count - before == 1
+    alone = _ds(influxdb_server, influxdb_db, instance_metrics=form)
+    for read, joint in ((host_read, hw), (vm_read, iw)):
+        w = alone.cluster_windows(*read)
+        for metric in read[4]:
+            np.testing.assert_array_equal(w.data[metric], joint.data[metric])
+
+
 def test_requests_per_cluster_read_do_not_grow_with_the_cluster(
         influxdb_server, influxdb_db):
     hosts = {f'node-{i:03d}': (lambda k, i=i: float(i % 100))

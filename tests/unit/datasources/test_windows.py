@@ -81,6 +81,36 @@ def test_a_repeated_read_is_served_from_the_cache():
     assert a is b and ds.fetch_count == 1
 
 
+def test_reads_together_are_the_reads_alone_and_share_the_cache():
+    ds = _cluster(4)
+    t = NOW - 600 + 10 * np.arange(60)
+    ds.add(metric_windows.INSTANCE, 'cpu', 'vm-1', t, np.full(60, 42.0))
+    hosts = (metric_windows.COMPUTE_NODE, ('h3', 'h1'), 300, 10, ('cpu',),
+             NOW)
+    vms = (metric_windows.INSTANCE, ('vm-1', 'vm-2'), 300, 10, ('cpu',), NOW)
+    hw, iw = ds.cluster_windows_together([hosts, vms])
+    # this backend has no joint read: one fetch each, names filtered
+    assert ds.fetch_count == 2 and ds.asked == [('h3', 'h1'),
+                                                ('vm-1', 'vm-2')]
+    np.testing.assert_allclose(np.nanmean(hw.data['cpu'], axis=1), [3, 1])
+    np.testing.assert_allclose(_valid_row(iw.data['cpu'][0]), 42.0)
+    assert np.isnan(iw.data['cpu'][1]).all()
+    # the same windows as each read alone, from the cache
+    assert ds.cluster_windows(*hosts) is hw
+    assert ds.cluster_windows(*vms) is iw
+    assert ds.cluster_windows_together([vms, hosts]) == [iw, hw]
+    assert ds.fetch_count == 2
+    fresh = _cluster(4)
+    np.testing.assert_array_equal(fresh.cluster_windows(*hosts).data['cpu'],
+                                  hw.data['cpu'])
+    with pytest.raises(ValueError, match='bogus'):
+        ds.cluster_windows_together([hosts[:4] + (('bogus',), NOW)])
+
+
+def _valid_row(row):
+    return row[~np.isnan(row)]
+
+
 def test_bad_requests_name_what_is_wrong():
     ds = _cluster(1)
     with pytest.raises(ValueError, match='bogus'):

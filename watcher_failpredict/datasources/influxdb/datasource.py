@@ -86,6 +86,7 @@ Units returned (see ``HOST_METRICS`` / ``INSTANCE_METRICS`` of
   own view, needs the balloon driver's stats), else ``rss``.
 """
 
+import collections
 import math
 
 import numpy as np
@@ -423,6 +424,49 @@ class InfluxDBDataSource(base.WindowsDataSource):
 
     def fetch(self, resource_type, metrics, names, start, end, granularity,
               bulk=False):
+        read = self._statements(resource_type, metrics, names, start, end,
+                                granularity)
+        if read is None:
+            return {m: {} for m in metrics}
+        decoded = self._read(
+            read.texts, read.q.bind_params, read.weights if bulk else None,
+            each=read.decode, what=read.what)
+        return self._combine(read.plan, decoded, read.start)
+
+    def fetch_together(self, fetches):
+        """Every read of ``fetches`` in one request, whatever their
+        number: their statements joined, each read's names bound under its
+        own prefix (``$r0h0``, ``$r1h0``, ...). For a few small reads
+        needed at once (planned mode's); a large read is better sent by
+        :meth:`fetch`, split over concurrent requests.
+        """
+        reads = [self._statements(*f, param_prefix=f'r{k}h')
+                 for k, f in enumerate(fetches)]
+        sent = [r for r in reads if r is not None]
+        texts, params, owner = [], {}, []
+        for r in sent:
+            params.update(r.q.bind_params)
+            owner.extend((r, i) for i in range(len(r.texts)))
+            texts.extend(r.texts)
+        decoded = self._read(
+            texts, params, each=lambda i, raw: owner[i][0].decode(
+                owner[i][1], raw),
+            what='; '.join(r.what for r in sent)) if sent else []
+        out, at = [], 0
+        for f, r in zip(fetches, reads):
+            if r is None:
+                out.append({m: {} for m in f[1]})
+                continue
+            n = len(r.texts)
+            out.append(self._combine(r.plan, decoded[at:at + n], r.start))
+            at += n
+        return out
+
+    def _statements(self, resource_type, metrics, names, start, end,
+                    granularity, param_prefix='h'):
+        """The statements of one :meth:`fetch`, as a :class:`_Statements`;
+        None when ``names`` is empty (nothing to read).
+        """
         if resource_type not in metric_windows.METRICS_BY_TYPE:
             raise ValueError(f'unknown resource type {resource_type!r}')
         g = int(granularity)
@@ -431,10 +475,11 @@ class InfluxDBDataSource(base.WindowsDataSource):
         start_s, end_s = int(math.floor(start)), int(math.ceil(end))
         names = None if names is None else tuple(names)
         if names is not None and not names:
-            return {m: {} for m in metrics}
+            return None
         q = query.QueryBuilder(start_s, end_s, g, names,
                                raw=self.read_mode(g) == 'raw',
-                               interval=self.collectd_interval)
+                               interval=self.collectd_interval,
+                               param_prefix=param_prefix)
         plan = []  # (metric, [statement indexes], combiner)
         statements = []  # (text, is_counter)
         for metric in metrics:
@@ -449,13 +494,10 @@ class InfluxDBDataSource(base.WindowsDataSource):
                     statements.append(st)
                 idx.append(statements.index(st))
             plan.append((metric, idx, combine))
-        decoded = self._read(
-            [text for text, _ in statements], q.bind_params,
-            [2 if counter else 1 for _, counter in statements]
-            if bulk else None,
-            each=lambda i, raw: q.decode(raw, statements[i][1]),
-            what=_read_name(resource_type, metrics, names, end_s - start_s))
-        return self._combine(plan, decoded, start_s)
+        return _Statements(
+            q, [text for text, _ in statements],
+            [counter for _, counter in statements], plan, start_s,
+            _read_name(resource_type, metrics, names, end_s - start_s))
 
     def _combine(self, plan, decoded, start_s):
         """Each metric's ``{name: (t, v)}`` from its decoded statements."""
@@ -530,6 +572,24 @@ class InfluxDBDataSource(base.WindowsDataSource):
             return (q.counter_statements(*query.HOST_COUNTERS[metric]),
                     q.patched(decode.sum_by_host))
         return None
+
+
+class _Statements(collections.namedtuple(
+        '_Statements', 'q texts counters plan start what')):
+    """One fetch's InfluxQL: the builder ``q`` (its bind parameters),
+    the statements' texts and whether each reads a counter, the plan
+    that combines their answers into metrics, the first second read, and
+    how a deadline's message names the read.
+    """
+
+    @property
+    def weights(self):
+        """Each statement's expected cost (a counter's is two gauges')."""
+        return [2 if c else 1 for c in self.counters]
+
+    def decode(self, i, raw):
+        """Statement ``i``'s raw answer, one value per window and series."""
+        return self.q.decode(raw, self.counters[i])
 
 
 def _read_name(resource_type, metrics, names, seconds, kind=''):

@@ -55,11 +55,13 @@ class QueryBuilder:
     placeholders end up in the text; host names travel in
     :attr:`bind_params`. With ``raw`` the statements select raw points
     (grouped by tags only) and :meth:`decode` windows them; otherwise the
-    server windows them.
+    server windows them. ``param_prefix`` names the bind parameters
+    (``$h0``, ``$h1``, ... by default): builders whose statements share a
+    request need different ones.
     """
 
     def __init__(self, start, end, granularity, names, raw=False,
-                 interval=10.0):
+                 interval=10.0, param_prefix='h'):
         self.start, self.end, self.g = start, end, granularity
         self.raw = bool(raw)
         self.n_windows = max(-(-(end - start) // granularity), 0)
@@ -73,8 +75,8 @@ class QueryBuilder:
         else:
             terms = []
             for i, name in enumerate(names):
-                self.bind_params[f'h{i}'] = str(name)
-                terms.append(f'"{cs.TAG_HOST}" = $h{i}')
+                self.bind_params[f'{param_prefix}{i}'] = str(name)
+                terms.append(f'"{cs.TAG_HOST}" = ${param_prefix}{i}')
             self.host_filter = ' AND (' + ' OR '.join(terms) + ')'
 
     def _group(self, extra_tags):
