@@ -45,7 +45,8 @@ def add_parser(subparsers):
                         'seasonal, least-cpu-gated, seasonal-gated, '
                         'proposed, proposed-proactive, proposed-cycle, '
                         'oracle-peak, '
-                        'perfect-model, perfect-model-proactive, '
+                        'perfect-model, perfect-model-stay, '
+                        'perfect-model-proactive, '
                         'lookahead-persistence, lookahead-seasonal, '
                         'planner-seasonal, proposed-planned, '
                         'oracle-reactive, oracle)')

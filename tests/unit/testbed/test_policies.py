@@ -289,6 +289,12 @@ def test_perfect_model_predicts_its_training_targets_exactly(short):
     _, reactive = runner.run_policy(short, 'perfect-model', 1)
     assert reactive.strategy.model_bundle.horizon == md['horizon']
     assert 'mode' not in reactive.strategy.input_parameters
+    # reactive, known over the stay
+    _, stay = runner.run_policy(short, 'perfect-model-stay', 1)
+    assert 'mode' not in stay.strategy.input_parameters
+    assert isinstance(stay.strategy.model_bundle, policies.PerfectModel)
+    assert stay.strategy.model_bundle.horizon == \
+        lookahead.look_ahead_seconds(short)
 
 
 def test_proposed_proactive_runs_the_strategy_in_proactive_mode(short):
