@@ -221,3 +221,48 @@ def test_the_strategy_falls_back_where_the_load_drifted():
     (seed,) = res['per_seed']['proposed-planned']
     assert seed['fell_back'] > 0
     assert seed['planned'] + seed['fell_back'] == seed['audits']
+
+
+def _plans_as_in_memory(scn, backend):
+    """``proposed-planned`` run through a real metrics ``backend`` (the
+    ``influxdb`` argument of runner.evaluate) plans at every audit, as in
+    memory, with the same moves and response times.
+    """
+    via = runner.evaluate(scn, ['proposed-planned'], influxdb=backend)
+    mem = runner.evaluate(scn, ['proposed-planned'])
+    (v_seed,), (m_seed,) = (via['per_seed']['proposed-planned'],
+                            mem['per_seed']['proposed-planned'])
+    assert (v_seed['planned'], v_seed['fell_back']) == \
+        (m_seed['planned'], m_seed['fell_back']) == (m_seed['audits'], 0)
+    assert v_seed['migrations'] == m_seed['migrations'] >= 1
+    assert v_seed['mean_rt_all'] == pytest.approx(m_seed['mean_rt_all'])
+
+
+def test_through_influxdb_the_plan_reads_the_history_before_the_run(
+        influxdb_server):
+    """``evaluate --influxdb``: the stretch before the run goes into the
+    run's database too, as far back as the policy reads, so the strategy
+    finds the history an operator's InfluxDB would hold and plans as it
+    does in memory.
+    """
+    scn = test_lookahead.exact_cycles()
+    _plans_as_in_memory(scn, {'url': influxdb_server.url,
+                              'prefix': 'tbplan'})
+    # the database holds the hour before the run (planner_history), no more
+    import json
+    start = cluster.Testbed(scn, scn['seed']).now()
+    db = 'tbplan_' + scn['name'] + '_proposed_planned_' + str(scn['seed'])
+    rows = json.loads(influxdb_server.query(
+        'SELECT count("value") FROM "load_shortterm" WHERE "host" = '
+        f"'compute-00' AND time < {int(start)}s", db=db))
+    before = rows['results'][0]['series'][0]['values'][0][1]
+    assert before == 3600 // scn['metrics_interval']
+
+
+def test_through_prometheus_the_plan_reads_the_history_before_the_run():
+    """The same through a real Prometheus (its remote-write receiver)."""
+    from watcher_failpredict.datasources.prometheus import local_server
+    server = local_server.PrometheusServer(remote_write_receiver=True)
+    with server:
+        _plans_as_in_memory(test_lookahead.exact_cycles(), {
+            'backend': 'prometheus', 'url': server.url, 'prefix': 'tbplan'})
