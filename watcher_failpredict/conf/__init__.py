@@ -257,9 +257,12 @@ INFLUXDB_OPTS = [
     cfg.BoolOpt(
         'record_risk', default=False,
         help='Write, at each audit, every evaluated host\'s predicted risk, '
-             'CPU and failure state (measurement failpredict_risk) and the '
-             'planned moves (failpredict_move) into influxdb_database, for '
-             'the Grafana dashboard in etc/grafana/. Needs write access; a '
+             'ranking score, CPU and failure state (measurement '
+             'failpredict_risk, tagged with the model) and the planned '
+             'moves (failpredict_move) into influxdb_database, for the '
+             'Grafana dashboard in etc/grafana/; the ranking check reads a '
+             'model\'s recent audits back from it after a decision-engine '
+             'restart (one request more, only then). Needs write access; a '
              'failed write is logged and never fails the audit.'),
 ]
 

@@ -22,17 +22,24 @@ and migrations on the same time axis.
 Two measurements, in the database the strategy reads
 (``[failpredict] influxdb_database``):
 
-* ``failpredict_risk``, tags ``host`` (collectd name) and ``audit`` (audit
-  UUID), fields ``risk`` (predicted probability of failure state within the
-  model's horizon), ``cpu`` (mean CPU % over the trigger period) and
-  ``failing`` (boolean: in failure state at the audit);
+* ``failpredict_risk``, tags ``host`` (collectd name), ``audit`` (audit
+  UUID) and ``model`` (which model scored the audit, and on which period
+  and granularity: ``<SHA-256 prefix>-p<period>-g<granularity>``; absent
+  for a model that is not a file), fields ``risk`` (predicted probability
+  of failure state within the model's horizon), ``score`` (what the model
+  ranks destinations by: its predicted peak CPU %, else the risk),
+  ``cpu`` (mean CPU % over the trigger period) and ``failing`` (boolean:
+  in failure state at the audit);
 * ``failpredict_move``, tags ``audit``, ``source``, ``destination``, fields
   ``instance`` (the instance UUID, a string) and ``moved`` (integer 1, so
   that ``count``/``sum`` give migrations per interval).
 
 Recording is observability, never a reason to fail an audit: the strategy
 calls :func:`record_audit`, which logs a warning and returns 0 when the write
-fails.
+fails. What is recorded also outlives the decision engine: the ranking
+check reads a model's recent audits back (:meth:`RiskRecorder.audits`)
+when its own memory lacks them, after a restart or when several engines
+share the audits.
 """
 
 import collections
@@ -45,8 +52,13 @@ LOG = log.getLogger(__name__)
 RISK = 'failpredict_risk'
 MOVE = 'failpredict_move'
 
-#: One evaluated host at audit time; risk or cpu may be NaN (left out).
-HostRisk = collections.namedtuple('HostRisk', 'host risk cpu failing')
+#: One evaluated host at audit time; risk, cpu or score may be NaN (left
+#: out).
+HostRisk = collections.namedtuple('HostRisk', 'host risk cpu failing score',
+                                  defaults=(math.nan,))
+
+#: One audit read back: its time (Unix s), each host's score and CPU.
+RecordedAudit = collections.namedtuple('RecordedAudit', 'at scores cpus')
 
 #: One planned live migration.
 Move = collections.namedtuple('Move', 'instance source destination')
@@ -92,10 +104,11 @@ def _line(measurement, tags, fields, at):
     return f'{measurement}{tag_text} {",".join(fields)} {int(at)}'
 
 
-def risk_lines(audit, at, hosts, moves=()):
+def risk_lines(audit, at, hosts, moves=(), model=None):
     """Line-protocol points of one audit (time ``at``, Unix seconds).
 
     :param audit: the audit UUID (tag ``audit``)
+    :param model: the ``model`` tag of the host points, or None
     :param hosts: iterable of :class:`HostRisk`; a host whose risk and CPU
         are both missing gives no point
     :param moves: iterable of :class:`Move`
@@ -103,14 +116,19 @@ def risk_lines(audit, at, hosts, moves=()):
         names the value)
     """
     lines = []
+    tags = {'audit': audit}
+    if model:
+        tags['model'] = model
     for h in hosts:
         fields = [f for f in (_float_field('risk', h.risk),
                               _float_field('cpu', h.cpu)) if f]
         if not fields:
             continue
+        score = _float_field('score', h.score)
+        if score:
+            fields.append(score)
         fields.append(f'failing={"true" if h.failing else "false"}')
-        lines.append(_line(RISK, {'host': h.host, 'audit': audit}, fields,
-                           at))
+        lines.append(_line(RISK, dict(tags, host=h.host), fields, at))
     for m in moves:
         lines.append(_line(
             MOVE, {'audit': audit, 'source': m.source,
@@ -148,15 +166,44 @@ class RiskRecorder:
             self.client.write(lines, batch=len(lines))
         return len(lines)
 
+    def audits(self, model, start, end, deadline=None):
+        """The audits recorded with tag ``model`` in ``[start, end)``
+        (Unix s), oldest first, in one request: each host's score and CPU
+        (a host recorded without a score is left out of that audit).
 
-def record_audit(audit, at, hosts, moves=(), recorder=None):
-    """Write one audit's risks and moves; never raises.
+        :param deadline: a :class:`~.deadline.Deadline` the read ends by
+            (the audit's), or None
+        :raises MetricsUnavailable: the read failed
+        """
+        (raw,) = self.client.query(
+            [f'SELECT "score", "cpu" FROM "{RISK}" WHERE "model" = $model '
+             f'AND time >= {int(start)}s AND time < {int(end)}s '
+             f'GROUP BY "host"'], {'model': str(model)}, deadline=deadline)
+        scores, cpus = collections.defaultdict(dict), \
+            collections.defaultdict(dict)
+        for series in raw.get('series', ()):
+            host = series['tags']['host']
+            col = {c: i for i, c in enumerate(series['columns'])}
+            for row in series.get('values', ()):
+                score, cpu = row[col['score']], row[col['cpu']]
+                if score is None or cpu is None:
+                    continue
+                at = float(row[col['time']])
+                scores[at][host] = float(score)
+                cpus[at][host] = float(cpu)
+        return [RecordedAudit(at, scores[at], cpus[at])
+                for at in sorted(scores)]
+
+
+def record_audit(audit, at, hosts, moves=(), recorder=None, model=None):
+    """Write one audit's risks and moves (``model``: the host points'
+    tag); never raises.
 
     :returns: the number of points written (0 when recording failed; the
         failure is logged as a warning naming the InfluxDB and the reason)
     """
     try:
-        lines = risk_lines(audit, at, hosts, moves)
+        lines = risk_lines(audit, at, hosts, moves, model)
         recorder = recorder or RiskRecorder()
         return recorder.write(lines)
     except Exception as exc:  # observability must not fail the audit

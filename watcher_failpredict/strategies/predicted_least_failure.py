@@ -718,6 +718,8 @@ class PredictedLeastFailure(base.BaseStrategy):
         if params['mode'] == REACTIVE:
             verdict = ranking_check.judge(memory.recall(key, self.now),
                                           self.now, span, spacing)
+            if verdict is None:
+                verdict = self._judge_recorded(key, span, spacing)
             self.ranking_verdict = verdict
             if verdict is None:
                 LOG.info('The model\'s ranking is not checked: fewer than '
@@ -745,6 +747,35 @@ class PredictedLeastFailure(base.BaseStrategy):
         memory.remember(key, self.now, self.host_score, {
             n: self.host_cpu[n] for n in self.host_score},
             ranking_check.keep_seconds(span, spacing))
+
+    def _judge_recorded(self, key, span, spacing):
+        """The ranking check on the audits ``[failpredict] record_risk``
+        wrote, when this process does not remember enough of them (a
+        restarted decision engine, several engines sharing the audits):
+        read back in one request and merged into the memory. None when
+        recording is off, the model is not a file, or still too few.
+        """
+        tag = ranking_check.record_tag(key)
+        if not CONF.failpredict.record_risk or tag is None:
+            return None
+        from watcher_failpredict.datasources import risk_recorder as rr
+        keep = ranking_check.keep_seconds(span, spacing)
+        try:
+            recorded = rr.RiskRecorder().audits(
+                tag, self.now - keep, self.now,
+                deadline=self.datasource_backend.current_deadline())
+        except (metric_windows.MetricsUnavailable, ValueError) as exc:
+            LOG.warning('The ranking check cannot read the audits recorded '
+                        'in %s ([failpredict] record_risk): %s', rr.RISK,
+                        exc)
+            return None
+        added = self.audit_memory.merge(key, recorded, self.now, keep)
+        if not added:
+            return None
+        LOG.info('The ranking check read %d audits of this model back from '
+                 '%s ([failpredict] record_risk)', added, rr.RISK)
+        return ranking_check.judge(self.audit_memory.recall(key, self.now),
+                                   self.now, span, spacing)
 
     def _cpu_now_ranking(self, why):
         """The ranking by mean CPU over ``period`` with the VNF's load
@@ -1543,10 +1574,16 @@ class PredictedLeastFailure(base.BaseStrategy):
             threshold = float(self.params['threshold'])
             cpus = getattr(self, 'host_cpu', {})
             hosts = []
+            scores = getattr(self, 'host_score', {})
             for name, risk in sorted(getattr(self, 'host_risk', {}).items()):
                 cpu = cpus.get(name, float('nan'))  # NaN is never failing
                 hosts.append(rr.HostRisk(name, risk, cpu, bool(
-                    placement.is_failing(cpu, threshold))))
+                    placement.is_failing(cpu, threshold)), scores.get(
+                        name, float('nan'))))
+            # the ranking check reads them back by this tag
+            key = getattr(self, 'model_key', None)
+            model = key and ranking_check.record_tag(
+                ranking_check.memory_key(key, self.params))
             moves = [rr.Move(inst.uuid, self.node_names[src.uuid],
                              self.node_names[dst.uuid])
                      for inst, src, dst in self.moves]
@@ -1554,7 +1591,7 @@ class PredictedLeastFailure(base.BaseStrategy):
             LOG.warning('Cannot record the predicted risks: %s', exc)
             return
         rr.record_audit(getattr(self, 'audit_uuid', None) or 'none',
-                        self.now, hosts, moves)
+                        self.now, hosts, moves, model=model)
 
     def post_execute(self):
         threshold = float(self.params['threshold'])

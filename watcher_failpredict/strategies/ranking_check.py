@@ -67,6 +67,19 @@ def memory_key(model, params):
     return (model, int(params['period']), int(params['granularity']))
 
 
+def record_tag(key):
+    """The ``model`` tag ``[failpredict] record_risk`` writes the audits
+    of memory ``key`` (:func:`memory_key`) under
+    (:mod:`~watcher_failpredict.datasources.risk_recorder`), or None for a
+    model that is not a file: its audits cannot be told from another
+    model's once the process that held it is gone.
+    """
+    (kind, ident), period, granularity = key
+    if kind != 'sha256':
+        return None
+    return f'{ident[:16]}-p{period}-g{granularity}'
+
+
 def keep_seconds(span, spacing, decisions=DECISIONS):
     """How long an audit is worth remembering: until it is older than the
     oldest audit :func:`judge` looks for, with a spacing to spare.
@@ -87,7 +100,8 @@ class AuditMemory:
     Watcher builds a strategy per audit; this memory outlives them in the
     decision engine, whose worker threads may run audits at once (hence the
     lock). It forgets on restart: the check then waits for a look-ahead of
-    new audits. A clock that went backwards (another timeline: a test, a
+    new audits, or reads them back from what ``record_risk`` wrote
+    (:meth:`merge`). A clock that went backwards (another timeline: a test, a
     testbed run) drops what is now in the future.
     """
 
@@ -106,6 +120,26 @@ class AuditMemory:
                       if at - keep <= a.at < at]
             audits.append(Audit(at, dict(scores), dict(cpus)))
             self._audits[key] = audits[-self.max_audits:]
+
+    def merge(self, key, audits, now, keep):
+        """Add ``audits`` read back from elsewhere (``at``, ``scores``,
+        ``cpus`` each) to those remembered for ``key``, within ``keep``
+        seconds before ``now``; an audit at a time already remembered is
+        kept as it was. Returns how many were added.
+        """
+        now = float(now)
+        with self._lock:
+            mine = [a for a in self._audits.get(key, ())
+                    if now - keep <= a.at <= now]
+            known = {a.at for a in mine}
+            new = {float(a.at): Audit(float(a.at), dict(a.scores),
+                                      dict(a.cpus))
+                   for a in audits if now - keep <= float(a.at) <= now and
+                   float(a.at) not in known}
+            self._audits[key] = sorted(
+                mine + list(new.values()),
+                key=lambda a: a.at)[-self.max_audits:]
+            return len(new)
 
     def recall(self, key, now):
         """The audits remembered for ``key`` up to ``now``, oldest first."""

@@ -62,6 +62,42 @@ def test_unsafe_tag_values_are_refused_by_name(bad):
         rr.risk_lines('a', 1, [rr.HostRisk(bad, 0.1, 1.0, False)])
 
 
+def test_score_and_model_tag_are_written_when_given():
+    lines = rr.risk_lines('a', 1700000000, [
+        rr.HostRisk('h', 0.25, 93.5, True, 97.25),
+        rr.HostRisk('g', 0.5, 50.0, False)], model='0123abcd-p300-g10')
+    assert lines == [
+        'failpredict_risk,audit=a,host=h,model=0123abcd-p300-g10 '
+        'risk=0.25,cpu=93.5,score=97.25,failing=true 1700000000',
+        'failpredict_risk,audit=a,host=g,model=0123abcd-p300-g10 '
+        'risk=0.5,cpu=50.0,failing=false 1700000000']
+
+
+def test_a_models_audits_read_back_in_one_request(influxdb_server,
+                                                  influxdb_db):
+    rec = rr.RiskRecorder(url=influxdb_server.url, database=influxdb_db)
+    host = "web 1,rack=2 'x'"
+    for k, at in enumerate((1000, 1060, 1120)):
+        rec.write(rr.risk_lines(f'a{k}', at, [
+            rr.HostRisk(host, 0.1, 50.0 + k, False, 60.0 + k),
+            rr.HostRisk('calm', 0.0, 10.0, False, 12.5),
+            rr.HostRisk('unscored', 0.0, 20.0, False)], model='m-p300-g10'))
+    # another model's audit, and one recorded without a model
+    rec.write(rr.risk_lines('other', 1060, [
+        rr.HostRisk('calm', 0.0, 99.0, False, 99.0)], model='n-p300-g10'))
+    rec.write(rr.risk_lines('old', 1060, [
+        rr.HostRisk('calm', 0.0, 98.0, False)]))
+    before = rec.client.request_count
+    got = rec.audits('m-p300-g10', 1060, 1121)
+    assert rec.client.request_count - before == 1
+    assert [a.at for a in got] == [1060.0, 1120.0]
+    assert got[0].scores == {host: 61.0, 'calm': 12.5}
+    assert got[0].cpus == {host: 51.0, 'calm': 10.0}
+    assert got[1].cpus[host] == 52.0
+    # a model tag that looks like InfluxQL is only a value
+    assert rec.audits("m' OR model =~ /.*/ OR model = 'x", 0, 2000) == []
+
+
 def test_round_trip_through_real_influxd(influxdb_server, influxdb_db):
     rec = rr.RiskRecorder(url=influxdb_server.url, database=influxdb_db)
     host = 'web 1,rack=2 "x"'

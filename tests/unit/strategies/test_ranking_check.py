@@ -161,6 +161,34 @@ def test_the_memory_takes_audits_from_several_threads():
     assert [a.at for a in kept] == sorted(a.at for a in kept)
 
 
+def test_audits_read_back_merge_with_the_remembered_ones():
+    memory = rc.AuditMemory(max_audits=5)
+    key = ('k',)
+    memory.remember(key, NOW - 60, {'a': 1.0}, {'a': 10.0}, keep=600)
+    memory.remember(key, NOW, {'a': 2.0}, {'a': 20.0}, keep=600)
+    back = [rc.Audit(NOW - 700, {'a': 0.0}, {'a': 0.0}),     # too old
+            rc.Audit(NOW - 120, {'a': 3.0}, {'a': 30.0}),
+            rc.Audit(NOW - 60, {'a': 9.0}, {'a': 90.0}),     # known
+            rc.Audit(NOW + 60, {'a': 9.0}, {'a': 90.0})]     # future
+    assert memory.merge(key, back, NOW, keep=600) == 1
+    got = memory.recall(key, NOW)
+    assert [(a.at, a.scores['a']) for a in got] == [
+        (NOW - 120, 3.0), (NOW - 60, 1.0), (NOW, 2.0)]
+    # bounded, the newest kept
+    more = [rc.Audit(NOW - 500 + 10 * i, {}, {}) for i in range(10)]
+    assert memory.merge(key, more, NOW, keep=600) == 10
+    assert [a.at for a in memory.recall(key, NOW)][-2:] == [NOW - 60, NOW]
+    assert len(memory.recall(key, NOW)) == 5
+
+
+def test_only_a_model_file_has_a_record_tag():
+    sha = 'ab' * 32
+    assert rc.record_tag(rc.memory_key(rc.model_key(sha256=sha), {
+        'period': 300, 'granularity': 10})) == 'abababababababab-p300-g10'
+    assert rc.record_tag(rc.memory_key(rc.model_key(object()), {
+        'period': 300, 'granularity': 10})) is None
+
+
 # -- in the strategy ---------------------------------------------------------
 
 
@@ -254,3 +282,61 @@ def test_only_reactive_mode_is_checked(mode):
     strategy = tpm._three_hosts().strategy(bundle=model, **params)
     strategy.execute()
     assert strategy.ranking_verdict is None
+
+
+def test_a_restarted_engine_reads_the_recorded_audits_back(
+        caplog, monkeypatch, influxdb_server, influxdb_db):
+    """With ``record_risk``, the audits the model lost at were written by
+    an engine that has since restarted (this memory is empty): the audit
+    reads them back, once, and ranks by CPU now; without it, not judged.
+    """
+    from watcher_failpredict import conf as fp_conf
+    from watcher_failpredict.datasources import risk_recorder as rr
+    caplog.set_level(logging.INFO)
+    sha = 'cd' * 32
+    monkeypatch.setattr(rc, 'model_key',
+                        lambda bundle=None, sha256=None: ('sha256', sha))
+    model = _LearnedCycles()
+    # what the engine before the restart remembered, as it recorded it
+    memory, key = _remembered(model, {'b': 30.0, 'c': 80.0})
+    tag = rc.record_tag(key)
+    assert tag == 'cdcdcdcdcdcdcdcd-p300-g%d' % audit_cluster.STEP
+    lines = []
+    for a in memory.recall(key, audit_cluster.NOW):
+        lines += rr.risk_lines('before', a.at, [
+            rr.HostRisk(h, 0.0, a.cpus[h], False, a.scores[h])
+            for h in a.scores], model=tag)
+    # the restart
+    monkeypatch.setattr(plf.PredictedLeastFailure, 'audit_memory',
+                        rc.AuditMemory())
+    influxdb_server.write_lines(influxdb_db, lines)
+    for opt, value in (('influxdb_url', influxdb_server.url),
+                       ('influxdb_database', influxdb_db)):
+        fp_conf.CONF.set_override(opt, value, group='failpredict')
+    try:
+        off = tpm._three_hosts().strategy(bundle=model, cooldown=300)
+        assert [m[2] for m in ts.moves(off.execute())] == ['c']
+        assert off.ranking_verdict is None
+        fp_conf.CONF.set_override('record_risk', True, group='failpredict')
+        monkeypatch.setattr(plf.PredictedLeastFailure, 'audit_memory',
+                            rc.AuditMemory())
+        on = tpm._three_hosts().strategy(bundle=model, cooldown=300)
+        solution = on.execute()
+    finally:
+        for opt in ('record_risk', 'influxdb_url', 'influxdb_database'):
+            fp_conf.CONF.clear_override(opt, group='failpredict')
+    assert [m[2] for m in ts.moves(solution)] == ['b']
+    assert on.ranking_verdict.judged == 3
+    assert on.ranking_verdict.model_cpu == pytest.approx(80.0)
+    # every audit recorded (two hosts each), all within what the check
+    # keeps: a look-ahead and four periods back
+    n = len(lines) // 2
+    assert n == len(memory.recall(key, audit_cluster.NOW)) > 3
+    assert (f'The ranking check read {n} audits of this model back from '
+            f'failpredict_risk ([failpredict] record_risk)' in caplog.text)
+    # this audit recorded in turn, score and tag included
+    body = influxdb_server.query(
+        'SELECT "score" FROM "failpredict_risk" WHERE "host" = \'c\' AND '
+        f'"model" = \'{tag}\' AND time >= {int(audit_cluster.NOW)}s',
+        influxdb_db)
+    assert '0.05' in body
