@@ -226,7 +226,8 @@ class PredictedLeastFailure(base.BaseStrategy):
           and ranks by CPU now when they ran busier at three audits; the
           audits are remembered by the decision engine's process, so the
           check needs audits at least every ``period`` and starts over
-          after a restart.
+          after a restart, unless ``record_risk`` wrote them (then it
+          reads them back).
     """
 
     DATASOURCE_METRICS = ['host_cpu_usage', 'instance_cpu_usage',
@@ -455,8 +456,9 @@ class PredictedLeastFailure(base.BaseStrategy):
                                    'remembers its audits: the check needs '
                                    'audits at least every period '
                                    '(continuous), and waits a look_ahead '
-                                   'after a restart. false: always rank '
-                                   'by the model.',
+                                   'after a restart unless record_risk '
+                                   'wrote them. false: always rank by the '
+                                   'model.',
                     'type': 'boolean', 'default': True,
                 },
                 'risk_threshold': {
@@ -714,12 +716,13 @@ class PredictedLeastFailure(base.BaseStrategy):
         span = planned_mode.look_ahead_seconds(params)
         spacing = float(params['period'])
         key = ranking_check.memory_key(self.model_key, params)
+        keep = ranking_check.keep_seconds(span, spacing)
         memory = self.audit_memory
         if params['mode'] == REACTIVE:
             verdict = ranking_check.judge(memory.recall(key, self.now),
                                           self.now, span, spacing)
             if verdict is None:
-                verdict = self._judge_recorded(key, span, spacing)
+                verdict = self._judge_recorded(key, span, spacing, keep)
             self.ranking_verdict = verdict
             if verdict is None:
                 LOG.info('The model\'s ranking is not checked: fewer than '
@@ -745,21 +748,20 @@ class PredictedLeastFailure(base.BaseStrategy):
                          span,
                          verdict.model_cpu, verdict.least_cpu)
         memory.remember(key, self.now, self.host_score, {
-            n: self.host_cpu[n] for n in self.host_score},
-            ranking_check.keep_seconds(span, spacing))
+            n: self.host_cpu[n] for n in self.host_score}, keep)
 
-    def _judge_recorded(self, key, span, spacing):
+    def _judge_recorded(self, key, span, spacing, keep):
         """The ranking check on the audits ``[failpredict] record_risk``
         wrote, when this process does not remember enough of them (a
         restarted decision engine, several engines sharing the audits):
         read back in one request and merged into the memory. None when
-        recording is off, the model is not a file, or still too few.
+        recording is off, the model is not a file, or still too few;
+        ``keep``: the seconds of audits the memory keeps.
         """
         tag = ranking_check.record_tag(key)
         if not CONF.failpredict.record_risk or tag is None:
             return None
         from watcher_failpredict.datasources import risk_recorder as rr
-        keep = ranking_check.keep_seconds(span, spacing)
         try:
             recorded = rr.RiskRecorder().audits(
                 tag, self.now - keep, self.now,

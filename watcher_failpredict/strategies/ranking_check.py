@@ -23,7 +23,8 @@ ranking by cycles that changed, and the audit ranks by CPU now instead.
 Two parts, each small:
 
 * :class:`AuditMemory`: each audit's per-host score and CPU, remembered
-  by the decision engine's process (no metric read, nothing written);
+  by the decision engine's process (no metric read, nothing written;
+  with ``record_risk`` the strategy merges back what it recorded);
 * :func:`judge`: a pure function of those records and the clock.
 """
 
