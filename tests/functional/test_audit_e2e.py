@@ -218,7 +218,8 @@ class TestPlannedAuditEndToEnd(base.FailpredictFunctionalTestCase):
         self.assertLess(indicators['forecast_error'], 20.0)
         self.assertEqual(1, indicators['migrations_planned'])
         log = self.log_output()
-        self.assertIn('Planning on the forecast of the next 600 s', log)
+        self.assertIn('Planning on the seasonal forecast of the next 600 s',
+                      log)
         self.assertRegex(log, r'Move %s from %s to %s: over the next 600 s '
                          r'it spares its hosts\' VNFs \d+ request-seconds'
                          % (base.instance_uuid(base.MOVED_VNF), base.SOURCE,

@@ -18,7 +18,8 @@ VNFs. That background is the load average less the CPU of the VNFs that
 were on the server at the time, so the placement at every sample is
 rebuilt from the migrations Watcher ran. Each row's cycle is estimated
 on the history read, the coming look-ahead is the seasonal naive
-forecast (:mod:`strategies.load_forecast`). At scale the plan weighs
+forecast, or where that one fails its check the forecast by analogy
+(:mod:`strategies.load_forecast`). At scale the plan weighs
 only the hosts that matter, chosen on their load averages before any
 VNF's history is read: those the forecast sees busiest, and those it
 sees with the most room.
@@ -115,6 +116,8 @@ class Outlook:
         the history is too short to tell
     :param share: the hosts' mean error as a share of their cores
     :param trusted: whether ``share`` is within the tolerance
+    :param forecast: the background forecast planned on
+        (load_forecast.SEASONAL or ANALOG)
     """
 
     bg: np.ndarray
@@ -122,26 +125,68 @@ class Outlook:
     errors: np.ndarray
     share: float
     trusted: bool
+    forecast: str = load_forecast.SEASONAL
+
+
+#: The background forecasts :func:`outlook` can make (the strategy's
+#: ``planner_forecast``), default first: the seasonal one while it passes
+#: its check, else the one by analogy.
+SEASONAL_OR_ANALOG = 'seasonal_or_analog'
+FORECASTS = (SEASONAL_OR_ANALOG, load_forecast.SEASONAL,
+             load_forecast.ANALOG)
 
 
 def outlook(bg_past, demand_past, cores, steps, period,
-            tolerance=load_forecast.TOLERANCE):
-    """The seasonal forecast of the next ``steps`` steps, each row's cycle
-    estimated on its history (longer than ``steps``, so the forecast
-    reads only the past), checked by the forecast it would have made one
-    look-ahead ago.
+            tolerance=load_forecast.TOLERANCE, step=None,
+            forecast=load_forecast.SEASONAL):
+    """The forecast of the next ``steps`` steps, checked by the forecast
+    it would have made one look-ahead ago (:func:`load_forecast.trusted`).
+
+    Each VNF's demand is the seasonal one, its cycle estimated on its
+    history (longer than ``steps``, so the forecast reads only the past).
+    The hosts' background is ``forecast``: seasonal, by analogy
+    (:func:`load_forecast.analog_forecast`, which needs ``step``, the
+    history's seconds per step), or ``seasonal_or_analog``: the seasonal
+    one while it passes its check, else the one by analogy where that
+    one passes, else the one that missed by less. Seasonal first: where
+    the cycles hold, it replays them with no search to go wrong
+    (doc/source/testbed.rst, "A forecast by analogy"); the analogy is
+    for the audits whose cycles stretched or shifted.
     """
-    bg_cyc = _replayable_cycles(bg_past, period, steps)
+    if forecast not in FORECASTS:
+        raise ValueError(f'forecast must be one of {", ".join(FORECASTS)}, '
+                         f'got {forecast!r}')
+    if forecast != load_forecast.SEASONAL and step is None:
+        raise ValueError('the forecast by analogy needs the history\'s '
+                         'seconds per step')
     vnf_cyc = _replayable_cycles(demand_past, period, steps)
-    residuals = load_forecast.backtest_residuals(bg_past, bg_cyc, steps,
-                                                 period)
-    ok, share = load_forecast.trusted(residuals, cores, period, tolerance)
-    return Outlook(
-        bg=load_forecast.seasonal_forecast(bg_past, bg_cyc, steps, period),
-        demand=load_forecast.seasonal_forecast(demand_past, vnf_cyc, steps,
-                                               period),
-        errors=load_forecast.mean_errors(residuals), share=share,
-        trusted=ok)
+    demand = load_forecast.seasonal_forecast(demand_past, vnf_cyc, steps,
+                                             period)
+
+    def checked(name):
+        if name == load_forecast.SEASONAL:
+            cyc = _replayable_cycles(bg_past, period, steps)
+            bg = load_forecast.seasonal_forecast(bg_past, cyc, steps, period)
+            res = load_forecast.backtest_residuals(bg_past, cyc, steps,
+                                                   period)
+        else:
+            bg = load_forecast.analog_forecast(bg_past, steps, step)
+            res = load_forecast.analog_residuals(bg_past, steps, step)
+        ok, share = load_forecast.trusted(res, cores, period, tolerance)
+        return Outlook(bg=bg, demand=demand,
+                       errors=load_forecast.mean_errors(res), share=share,
+                       trusted=ok, forecast=name)
+
+    if forecast != SEASONAL_OR_ANALOG:
+        return checked(forecast)
+    seasonal = checked(load_forecast.SEASONAL)
+    if seasonal.trusted:
+        return seasonal
+    analog = checked(load_forecast.ANALOG)
+    if analog.trusted or np.isnan(seasonal.share) or \
+            analog.share < seasonal.share:
+        return analog
+    return seasonal
 
 
 def host_demand(fc):

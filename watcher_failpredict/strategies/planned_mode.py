@@ -58,6 +58,11 @@ PLANNER_DESTINATIONS = 12
 COARSE_STEP = 60
 
 
+#: How the log names the forecast planned on.
+_NAMES = {'seasonal': 'seasonal', 'analog': 'analog (its cycles changed '
+          'pace or phase)'}
+
+
 class FellBack(Exception):
     """The forecast cannot be planned on; the message says why."""
 
@@ -116,7 +121,8 @@ class PlannedAudit:
         cores = np.array([float(node_of[names[h]].vcpus) for h in kept])
         seen = forecast_inputs.outlook(
             bg[kept], demand[on], cores, self.steps, self.period,
-            float(p['forecast_tolerance']))
+            float(p['forecast_tolerance']), step=self.step,
+            forecast=p['planner_forecast'])
         self.share = seen.share
         if not seen.trusted:
             if np.isnan(seen.share):
@@ -124,8 +130,12 @@ class PlannedAudit:
                     f'the history read ({bg.shape[1]} samples of '
                     f'{self.step} s) is too short to check a forecast of '
                     f'{self.look_ahead:.0f} s against what followed it')
+            what = (f'the nearer of its seasonal and analog forecasts '
+                    f'({seen.forecast})' if p['planner_forecast'] ==
+                    forecast_inputs.SEASONAL_OR_ANALOG else
+                    f'its {seen.forecast} forecast')
             raise FellBack(
-                f'its forecast of the last {self.look_ahead:.0f} s missed '
+                f'{what} of the last {self.look_ahead:.0f} s missed '
                 f'by {100 * seen.share:.0f} % of the hosts\' cores on '
                 f'average over its worst {self.period * self.step} s '
                 f'(forecast_tolerance '
@@ -134,10 +144,11 @@ class PlannedAudit:
             bg=seen.bg, demand=seen.demand, vcpus=vcpus[on], cores=cores,
             host_of=local[np.array([names.index(insts[v][1]) for v in on],
                                    dtype=int)], dt=float(self.step))
-        LOG.info('Planning on the forecast of the next %.0f s: it missed by '
-                 '%.0f %% of the cores of the %d hosts weighed over the '
+        LOG.info('Planning on the %s forecast of the next %.0f s: it missed '
+                 'by %.0f %% of the cores of the %d hosts weighed over the '
                  'worst %d s of the last one (forecast_tolerance %.0f %%)',
-                 self.look_ahead, 100 * seen.share, len(kept),
+                 _NAMES[seen.forecast], self.look_ahead, 100 * seen.share,
+                 len(kept),
                  self.period * self.step,
                  100 * float(p['forecast_tolerance']))
         self._plan(fc, [node_of[names[h]] for h in kept],

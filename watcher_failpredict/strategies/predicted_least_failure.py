@@ -32,6 +32,7 @@ from watcher_failpredict.prediction import feature_sets
 from watcher_failpredict.prediction import features
 from watcher_failpredict.prediction import migration_time
 from watcher_failpredict.prediction import ranking
+from watcher_failpredict.strategies import forecast_inputs
 from watcher_failpredict.strategies import load_forecast
 from watcher_failpredict.strategies import migrations
 from watcher_failpredict.strategies import move_gate
@@ -427,6 +428,23 @@ class PredictedLeastFailure(base.BaseStrategy):
                                    'reactive.',
                     'type': 'number', 'minimum': 0, 'maximum': 10,
                     **NOT_NAN, 'default': load_forecast.TOLERANCE,
+                },
+                'planner_forecast': {
+                    'description': 'Planned mode: the forecast of the '
+                                   'hosts\' background load. seasonal: '
+                                   'the value one cycle back; analog: the '
+                                   'stretch of each host\'s history '
+                                   'that, stretched or squeezed in time, '
+                                   'best matches its last two hours, '
+                                   'continued (follows cycles that '
+                                   'changed pace or phase); '
+                                   'seasonal_or_analog: the seasonal one '
+                                   'while it passes the forecast_tolerance '
+                                   'check, else the analog one if that '
+                                   'one passes.',
+                    'type': 'string',
+                    'enum': list(forecast_inputs.FORECASTS),
+                    'default': forecast_inputs.FORECASTS[0],
                 },
                 'fallback_ranking': {
                     'description': 'Planned mode: how the reactive rules '

@@ -118,3 +118,53 @@ def test_outlook_replays_a_repeating_load_and_trusts_it():
     assert np.nanmean(seen.errors / 12.0) == pytest.approx(0.144, abs=0.001)
     assert not seen.trusted
     assert seen.share == pytest.approx(0.317, abs=0.001)
+
+
+def _square(clock):
+    return np.where(clock % 180 < 60, 14.0, 2.0)
+
+
+def test_outlook_turns_to_the_analog_forecast_when_seasonal_missed():
+    t = np.arange(2160.0)                      # 6 h at 10 s
+    steady = np.vstack([_square(t), _square(t + 90.0)])
+    demand = np.full((3, 2160), 1.5)
+    cores = np.full(2, 12.0)
+    seen = fi.outlook(steady, demand, cores, 66, 30, step=10.0,
+                      forecast='seasonal_or_analog')
+    # the seasonal one holds: it is planned on, no search made
+    assert seen.trusted and seen.forecast == 'seasonal'
+    # the wave 30 % slower over its last 2 h 30 min
+    since = 1260.0
+    clock = np.where(t < since, t, since + (t - since) / 1.3)
+    slow = np.vstack([_square(clock), _square(clock + 90.0)])
+    seasonal = fi.outlook(slow, demand, cores, 66, 30)
+    assert not seasonal.trusted and seasonal.forecast == 'seasonal'
+    seen = fi.outlook(slow, demand, cores, 66, 30, step=10.0,
+                      forecast='seasonal_or_analog')
+    assert seen.trusted and seen.forecast == 'analog'
+    assert seen.share < 0.05 < 0.2 < seasonal.share
+    # the VNFs' demand is the seasonal one either way
+    np.testing.assert_array_equal(seen.demand, seasonal.demand)
+    assert fi.outlook(slow, demand, cores, 66, 30, step=10.0,
+                      forecast='analog').forecast == 'analog'
+
+
+def test_outlook_keeps_the_nearer_when_neither_passes():
+    noise = np.random.default_rng(3).uniform(0.0, 12.0, (2, 2160))
+    demand = np.full((3, 2160), 1.5)
+    both = [fi.outlook(noise, demand, np.full(2, 12.0), 66, 30, step=10.0,
+                       forecast=f) for f in ('seasonal', 'analog')]
+    seen = fi.outlook(noise, demand, np.full(2, 12.0), 66, 30, step=10.0,
+                      forecast='seasonal_or_analog')
+    assert not seen.trusted
+    assert seen.share == min(o.share for o in both)
+    assert seen.forecast == min(both, key=lambda o: o.share).forecast
+
+
+def test_outlook_refuses_an_unknown_forecast_or_analog_without_step():
+    bg, demand = np.ones((2, 100)), np.ones((1, 100))
+    with pytest.raises(ValueError, match="one of seasonal_or_analog, "
+                       "seasonal, analog, got 'arima'"):
+        fi.outlook(bg, demand, np.full(2, 12.0), 10, 3, forecast='arima')
+    with pytest.raises(ValueError, match='seconds per step'):
+        fi.outlook(bg, demand, np.full(2, 12.0), 10, 3, forecast='analog')

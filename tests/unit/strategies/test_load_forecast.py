@@ -94,3 +94,67 @@ def test_backtest_residuals_are_the_errors_step_by_step():
     assert res[1].tolist() == [4.0, 4.0, 0.0, 8.0]
     assert load_forecast.backtest_errors(past, [6, 0], 4, 2).tolist() == \
         res.mean(axis=1).tolist()
+
+
+def _sine(t, period):
+    return 6.0 + 5.0 * np.sin(2.0 * np.pi * t / period)
+
+
+def _stretched(n_old, n_new, period, scale, step=10.0):
+    """A sine of ``period`` s for ``n_old`` steps of ``step`` s, then the
+    same sine ``scale`` times slower, continuous, for ``n_new`` steps and
+    a look-ahead more (returned apart: the history, what followed).
+    """
+    t = step * np.arange(n_old + n_new + 126)
+    since = step * n_old
+    clock = np.where(t < since, t, since + (t - since) / scale)
+    wave = _sine(clock, period)
+    return wave[:n_old + n_new], wave[n_old + n_new:]
+
+
+def test_analog_forecast_follows_a_cycle_that_slowed_down():
+    # 5 h 10 min of a 30 min cycle, then 50 min of it 30 % slower: not
+    # two whole slow cycles (39 min) to copy one from
+    past, then = _stretched(1860, 300, 1800.0, 1.3)
+    out = load_forecast.analog_forecast(past[None], 126, 10.0)
+    assert np.abs(out[0] - then).mean() < 0.3
+    # without the time scales, the best copy is an old cycle's
+    flat = load_forecast.analog_forecast(past[None], 126, 10.0,
+                                         scales=(1.0,))
+    assert np.abs(flat[0] - then).mean() > 2.0
+    seasonal = load_forecast.seasonal_forecast(past[None], [180], 126, 30)
+    assert np.abs(seasonal[0] - then).mean() > 2.0
+    # 2 h after the change the slow cycle is in the history too, and the
+    # time scales still help
+    past, then = _stretched(1440, 720, 1800.0, 1.3)
+    out = load_forecast.analog_forecast(past[None], 126, 10.0)
+    flat = load_forecast.analog_forecast(past[None], 126, 10.0,
+                                         scales=(1.0,))
+    assert np.abs(out[0] - then).mean() < 0.4 < \
+        np.abs(flat[0] - then).mean()
+
+
+def test_analog_forecast_of_a_repeating_load_is_one_cycle_back():
+    pattern = np.array([0.0] * 60 + [4.0] * 30 + [9.0] * 30 + [1.0] * 60)
+    past = np.tile(pattern, 12)[None]          # 6 h at 10 s, cycle 30 min
+    out = load_forecast.analog_forecast(past, 126, 10.0)
+    np.testing.assert_allclose(out[0], past[0, -180:-54], atol=1e-9)
+
+
+def test_analog_forecast_needs_twice_the_match_of_history():
+    past = np.tile(np.arange(6.0), (2, 230))   # 1,380 steps: < 4 h at 10 s
+    out = load_forecast.analog_forecast(past, 5, 10.0)
+    # held at the mean of the last 60 s
+    np.testing.assert_array_equal(out, np.full((2, 5), 2.5))
+    assert np.isnan(load_forecast.analog_residuals(past, 5, 10.0)).all()
+    # one match's worth more (4 h 1 min): a match, a backtest
+    longer = np.tile(np.arange(6.0), (2, 241))
+    res = load_forecast.analog_residuals(longer, 5, 10.0)
+    assert np.isfinite(res).all()
+
+
+def test_analog_backtest_is_the_forecast_made_before_the_last_steps():
+    past, _ = _stretched(1800, 400, 1800.0, 1.3)
+    res = load_forecast.analog_residuals(past[None], 126, 10.0)
+    then = load_forecast.analog_forecast(past[None, :-126], 126, 10.0)
+    np.testing.assert_array_equal(res, np.abs(past[None, -126:] - then))

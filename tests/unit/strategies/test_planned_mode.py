@@ -59,7 +59,13 @@ def _cluster(seconds=7200, shift_last=0.0, a_load=True, cpu_a=None,
     c = LongCluster(seconds)
     t = c.times
     shift = np.where(t > audit_cluster.NOW - 1000.0, shift_last, 0.0)
-    bg = _wave(t, shift, peak)
+    return _placed(c, _wave(t, shift, peak), a_load, cpu_a)
+
+
+def _placed(c, bg, a_load=True, cpu_a=None):
+    """``c`` with ``a`` (background ``bg``) and its two VNFs, and ``b``
+    and its one.
+    """
     load_a = bg + 3.2
     c.host('a', np.minimum(load_a / 12 * 100, 100.0) if cpu_a is None
            else cpu_a, load=load_a if a_load else np.nan)
@@ -81,7 +87,7 @@ def test_plans_ahead_of_a_peak_the_reactive_rules_do_not_see(caplog):
     assert ind['planned_on_forecast'] == 1
     # the wave's cycle is estimated a step short: a small error
     assert 0.0 <= ind['forecast_error'] < 2.0
-    assert 'Planning on the forecast of the next 660 s' in caplog.text
+    assert 'Planning on the seasonal forecast of the next 660 s' in caplog.text
     assert 'Move vm1 from a to b: over the next 660 s it spares' in \
         caplog.text
 
@@ -130,10 +136,50 @@ def test_falls_back_to_the_reactive_rules_when_the_forecast_missed(caplog):
     assert ind['planned_on_forecast'] == 0
     assert ind['forecast_error'] > 20.0
     assert ts.moves(planned) == ts.moves(reactive) != []
-    assert 'Planned mode falls back to the reactive rules: its forecast ' \
-        'of the last 660 s missed by' in caplog.text
+    # two hours of history are too short for a match by analogy (four):
+    # the seasonal forecast is the nearer, and it missed
+    assert 'Planned mode falls back to the reactive rules: the nearer of ' \
+        'its seasonal and analog forecasts (seasonal) of the last 660 s ' \
+        'missed by' in caplog.text
     assert 'on average over its worst 300 s (forecast_tolerance 20 %)' \
         in caplog.text
+
+
+def _stretched_cluster():
+    """``a``'s wave 30 % slower over the last 9,000 s (its peak still
+    begins 120 s after the audit), over six hours of history.
+    """
+    c = LongCluster(seconds=21600)
+    t = c.times
+    since = audit_cluster.NOW - 9000.0
+    # the wave's own clock: 1/1.3 of real time since the change
+    clock = np.where(t >= since, (t - audit_cluster.NOW - 120.0) / 1.3,
+                     (since - audit_cluster.NOW - 120.0) / 1.3 + t - since)
+    return _placed(c, np.where(clock % CYCLE < PEAK, 14.0, 2.0))
+
+
+def test_plans_on_the_analog_forecast_when_the_cycle_stretched(caplog):
+    caplog.set_level(logging.INFO)
+    params = dict(PLANNED, planner_history=21600)
+    seasonal = _stretched_cluster().strategy(
+        planner_forecast='seasonal', **params).execute()
+    # the old cycle replayed misses the stretched one: reactive, and a is
+    # not in failure state yet
+    assert ts.indicators(seasonal)['planned_on_forecast'] == 0
+    assert ts.indicators(seasonal)['forecast_error'] > 20.0
+    assert ts.moves(seasonal) == []
+    assert 'falls back to the reactive rules: its seasonal forecast of ' \
+        'the last 660 s missed by' in caplog.text
+    caplog.clear()
+    for forecast in ('seasonal_or_analog', 'analog'):
+        solution = _stretched_cluster().strategy(
+            planner_forecast=forecast, **params).execute()
+        ind = ts.indicators(solution)
+        assert ind['planned_on_forecast'] == 1
+        assert ind['forecast_error'] < 5.0
+        assert ts.moves(solution) == [('vm1', 'a', 'b')]
+    assert 'Planning on the analog (its cycles changed pace or phase) ' \
+        'forecast of the next 660 s' in caplog.text
 
 
 def test_falls_back_when_the_history_cannot_check_a_forecast(caplog):
@@ -206,6 +252,7 @@ def test_six_backend_reads_per_audit(drift):
     ({'look_ahead': 5, 'planner_granularity': 60}, 'shorter than one '
      'planner_granularity step (60 s)'),
     ({'forecast_tolerance': float('nan')}, 'forecast_tolerance'),
+    ({'planner_forecast': 'arima'}, 'planner_forecast'),
 ])
 def test_planner_parameters_are_checked(params, message):
     with pytest.raises(plf.InvalidParameter, match=message.replace(

@@ -61,6 +61,7 @@ def test_schema_refuses_nan_and_infinity_from_json(body):
     {'speed_floor': 1.01}, {'speed_floor': -0.1},
     {'instance_choice': 'MOST_RELIEF'}, {'instance_choice': None},
     {'fallback_ranking': 'cpu'}, {'fallback_ranking': None},
+    {'planner_forecast': 'arima'}, {'planner_forecast': None},
     {'ranking_check': 'yes'}, {'ranking_check': 1}, {'ranking_check': None},
 ])
 def test_schema_refuses_values_above_their_bound(bad):
@@ -78,6 +79,7 @@ def test_schema_refuses_values_above_their_bound(bad):
     {'speed_floor': 1}, {'instance_choice': 'cheapest_ending'},
     {'instance_choice': 'most_relief'},
     {'fallback_ranking': 'current_cpu'}, {'fallback_ranking': 'model'},
+    {'planner_forecast': 'seasonal'}, {'planner_forecast': 'analog'},
     {'ranking_check': True}, {'ranking_check': False},
 ])
 def test_schema_keeps_accepting_every_finite_value_in_range(good):
@@ -108,6 +110,9 @@ def test_schema_keeps_accepting_every_finite_value_in_range(good):
     ({'fallback_ranking': 'trained', 'mode': 'planned'},
      "audit parameter fallback_ranking must be one of 'current_cpu', "
      "'model', got 'trained'"),
+    ({'planner_forecast': 'arima', 'mode': 'planned'},
+     "audit parameter planner_forecast must be one of 'seasonal_or_analog', "
+     "'seasonal', 'analog', got 'arima'"),
     ({'ranking_check': 1}, 'audit parameter ranking_check must be true or '
                            'false, got 1'),
     ({'ranking_check': 'false'}, 'audit parameter ranking_check must be '
@@ -149,5 +154,6 @@ def test_strategy_takes_integral_floats_and_fills_defaults():
         'instance_choice': 'most_relief', 'look_ahead': None,
         'planner_history': 21600, 'planner_granularity': None,
         'forecast_tolerance': 0.2,
+        'planner_forecast': 'seasonal_or_analog',
         'fallback_ranking': 'current_cpu', 'ranking_check': True}
     assert isinstance(strategy.params['period'], int)
