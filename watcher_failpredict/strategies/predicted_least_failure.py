@@ -185,8 +185,10 @@ class PredictedLeastFailure(base.BaseStrategy):
         host's load average at a coarse step, then the load of the hosts it
         weighs and their instances' CPU, together), forecasts each host's
         background and each VNF's demand one cycle back over the next
-        ``look_ahead`` seconds, and plans the moves whose value by the
-        queueing model over that forecast exceeds their migration and
+        ``look_ahead`` seconds (the hosts' background by analogy where
+        that fails its check: ``planner_forecast``), and plans the moves
+        whose value by the queueing model over that forecast exceeds
+        their migration and
         switch-over, from any host, failing or not, that the forecast sees
         starved (``speed_floor``);
         while the forecast it would have made one look-ahead ago missed
