@@ -39,6 +39,7 @@ from watcher.common import exception
 
 from watcher_failpredict.datasources import windows as metric_windows
 from watcher_failpredict.strategies import forecast_inputs
+from watcher_failpredict.strategies import load_forecast
 from watcher_failpredict.strategies import move_gate
 from watcher_failpredict.strategies import placement
 from watcher_failpredict.strategies import stay_planner
@@ -59,8 +60,8 @@ COARSE_STEP = 60
 
 
 #: How the log names the forecast planned on.
-_NAMES = {'seasonal': 'seasonal', 'analog': 'analog (its cycles changed '
-          'pace or phase)'}
+_NAMES = {load_forecast.SEASONAL: 'seasonal',
+          load_forecast.ANALOG: 'analog (its cycles changed pace or phase)'}
 
 
 class FellBack(Exception):
