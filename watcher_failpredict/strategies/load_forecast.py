@@ -174,7 +174,6 @@ class _MatchErrors:
     """
 
     def __init__(self, spans, weight, smallest_scale):
-        self.spans = spans
         self.weight = weight
         width = weight.size
         self.recent = spans[:, -width:]
@@ -208,8 +207,7 @@ class _MatchErrors:
         at = low - low[0]
         length = int(at[-1]) + 2
         w = self.weight
-        rows = self.spans.shape[0]
-        linear = np.zeros((length, rows))
+        linear = np.zeros((length, self.recent.shape[0]))
         np.add.at(linear, at, (w * (1.0 - frac))[:, None] * self.recent.T)
         np.add.at(linear, at + 1, (w * frac)[:, None] * self.recent.T)
         square = np.zeros(length)
