@@ -299,7 +299,8 @@ class PlannedAudit:
         VNFs ``sub_insts``, within the allowed ones, added to the solution.
         """
         s, p = self.s, self.s.params
-        recent_inst, recent_dest = s._recent_migrations(p['cooldown'])
+        recent_inst, recent_dest = s._recent_migrations(
+            p['cooldown'], p['received_cooldown'])
         starved = self._starved(sub, nodes)
         sources = [n for h, n in enumerate(nodes)
                    if starved[h] and n.hostname not in recent_dest]

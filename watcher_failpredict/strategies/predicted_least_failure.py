@@ -134,7 +134,10 @@ class PredictedLeastFailure(base.BaseStrategy):
         cooldown (or the model's horizon, the longer) exceeds what the
         migration costs: the copy threads' load on both hosts while it
         runs and the switch-over outage. A failing host whose VNFs barely
-        queue is left alone (``moves_not_worth``).
+        queue is left alone (``moves_not_worth``). A host that just
+        received an instance is a source like any other (unless
+        ``received_cooldown``): a destination that turns out overloaded is
+        relieved of its other instances at once.
         ``move_rule=speed_floor`` keeps the earlier rule: relieve a host
         whose consumers get less than ``speed_floor`` of the CPU they ask
         for, moving its largest consumer (``instance_choice=most_relief``)
@@ -372,11 +375,21 @@ class PredictedLeastFailure(base.BaseStrategy):
                 },
                 'cooldown': {
                     'description': 'Seconds during which a migrated '
-                                   'instance is not moved again and a host '
-                                   'that received one is not a source (at '
-                                   'most 7 days).',
+                                   'instance is not moved again (at most 7 '
+                                   'days).',
                     'type': 'integer', 'minimum': 0, 'maximum': 7 * DAY,
                     'default': 600,
+                },
+                'received_cooldown': {
+                    'description': 'Seconds during which a host that '
+                                   'received an instance is not a source '
+                                   '(at most 7 days). 0: a destination '
+                                   'that turns out overloaded can be '
+                                   'relieved of its other instances at '
+                                   'once; the instance that arrived waits '
+                                   'for cooldown.',
+                    'type': 'integer', 'minimum': 0, 'maximum': 7 * DAY,
+                    'default': 0,
                 },
                 'mode': {
                     'description': 'reactive: act on hosts whose mean CPU '
@@ -966,14 +979,16 @@ class PredictedLeastFailure(base.BaseStrategy):
                      'threshold): %s', params['risk_threshold'], ', '.join(
                          f'{n.hostname} ({r:.3f})' for n, r in at_risk))
 
-        recent_inst, recent_dest = self._recent_migrations(params['cooldown'])
+        recent_inst, recent_dest = self._recent_migrations(
+            params['cooldown'], params['received_cooldown'])
         sources = []
         for node, cpu in failing + at_risk:
             got = recent_dest.get(node.hostname)
             if got is not None:
                 LOG.info('Host %s not used as a source: it received '
-                         'instance %s %.0f s ago (cooldown %s s)',
-                         node.hostname, got[1], got[0], params['cooldown'])
+                         'instance %s %.0f s ago (received_cooldown %s s)',
+                         node.hostname, got[1], got[0],
+                         params['received_cooldown'])
                 continue
             sources.append(node)
 
@@ -1079,18 +1094,22 @@ class PredictedLeastFailure(base.BaseStrategy):
                         CONF.failpredict.migration_margin, need, need)
         return est
 
-    def _recent_migrations(self, cooldown):
+    def _recent_migrations(self, cooldown, received_cooldown):
+        """``(instances, hosts)``: the instances migrated within
+        ``cooldown`` seconds ({UUID: age}) and the hosts that received one
+        within ``received_cooldown`` ({host: (age, UUID)}).
+        """
         recent_inst, recent_dest = {}, {}
-        if not cooldown:
+        longest = max(cooldown, received_cooldown)
+        if not longest:
             return recent_inst, recent_dest
-        for mig in self.migration_history(self.now - cooldown):
+        for mig in self.migration_history(self.now - longest):
             age = max(self.now - float(mig.at), 0.0)
-            if age >= cooldown:
-                continue
-            if mig.instance_uuid and age < recent_inst.get(
+            if mig.instance_uuid and age < cooldown and age < recent_inst.get(
                     mig.instance_uuid, float('inf')):
                 recent_inst[mig.instance_uuid] = age
-            if mig.destination_node and age < recent_dest.get(
+            if mig.destination_node and age < received_cooldown and \
+                    age < recent_dest.get(
                     mig.destination_node, (float('inf'),))[0]:
                 recent_dest[mig.destination_node] = (age, mig.instance_uuid)
         return recent_inst, recent_dest

@@ -27,9 +27,10 @@ and a request still queued when the look-ahead ends at the timeout too.
 Candidates are what any policy with the strategy's decision cadence and
 budget could do at this decision, and more: each movable VNF (not
 migrating, not moved within ``cooldown`` seconds, not on a host that
-received a VNF within ``cooldown``: the strategy's rules) to each host
-with room for it (vCPU, RAM and disk slots, counting the claims of the
-migrations under way), from any host, failing or not, and "no move".
+received a VNF within ``received_cooldown``: the strategy's rules) to
+each host with room for it (vCPU, RAM and disk slots, counting the claims
+of the migrations under way), from any host, failing or not, and "no
+move".
 Several moves: greedily, at most ``max_migrations``, each added while it
 improves the score of the moves already chosen.
 
@@ -448,18 +449,21 @@ def candidates(tb, scn, planned=()):
 
     A VNF is movable when it is not migrating, was not moved in this
     decision nor within ``cooldown`` seconds, and its host did not
-    receive a VNF within ``cooldown`` (the strategy's cooldown, read from
+    receive a VNF within ``received_cooldown`` (the strategy's, read from
     the same migration history). A destination is any other host with a
     free slot for it: vCPU, RAM and disk, counting the VNFs there, the
     claims of the migrations under way to it and of the moves planned.
     """
     cooldown = float(scn['strategy']['cooldown'])
+    received = float(scn['strategy'].get('received_cooldown', 0))
     now = tb.now()
     recent_vnfs, recent_dests = set(), set()
-    if cooldown:
-        for m in tb.migration_history(now - cooldown):
-            if now - float(m.at) < cooldown:
+    if max(cooldown, received):
+        for m in tb.migration_history(now - max(cooldown, received)):
+            age = now - float(m.at)
+            if age < cooldown:
                 recent_vnfs.add(m.instance_uuid)
+            if age < received:
                 recent_dests.add(m.destination_node)
     srv, ch = scn['servers'], scn['chains']
     slots = min(srv['cores'] // ch['vcpus'],

@@ -401,7 +401,9 @@ class StrategyPolicy:
             granularity=scn['metrics_interval'],
             horizon=scn['model']['horizon'],
             max_migrations=scn['strategy']['max_migrations'],
-            cooldown=scn['strategy']['cooldown'], **self.extra_params)
+            cooldown=scn['strategy']['cooldown'],
+            received_cooldown=scn['strategy'].get('received_cooldown', 0),
+            **self.extra_params)
         history = max(scn['model']['window'], scn['trigger']['period']) + \
             3 * scn['metrics_interval'] + self.reach_back
         ds = self.metrics.datasource(tb, history) if self.metrics \

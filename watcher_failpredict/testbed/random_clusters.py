@@ -53,7 +53,8 @@ INVARIANTS = (
     'unmovable_instance',              # not ACTIVE, locked or excluded
     'max_migrations_exceeded',
     'instance_in_cooldown_moved',
-    'source_in_cooldown',              # received a VNF within the cooldown
+    'source_in_cooldown',              # received a VNF within
+                                       # received_cooldown
     'two_moves_from_one_source',
     'instance_moved_twice',
 )
@@ -137,6 +138,7 @@ def random_scenario(rng):
         'period': rng.choice((60, 120, 300, 600)),
         'max_migrations': rng.randint(1, 4),
         'cooldown': rng.choice((0, 300, 600)),
+        'received_cooldown': rng.choice((0, 0, 300, 600)),
         'mode': rng.choice((plf.REACTIVE, plf.REACTIVE, plf.PROACTIVE)),
         'risk_threshold': rng.choice((0.3, 0.5, 0.9)),
         'cost_weight': rng.choice((0.0, 0.1, 1.0, 10.0)),
@@ -214,10 +216,10 @@ def breaches(sc, strategy, moves, nodes_before, insts_before):
     params, model = sc.params, sc.cluster.model
     if len(moves) > params['max_migrations']:
         found['max_migrations_exceeded'] += 1
-    cooldown = params['cooldown']
-    recent = [m for m in sc.cluster.history if NOW - m.at < cooldown]
-    cooling_insts = {m.instance_uuid for m in recent}
-    cooling_hosts = {m.destination_node for m in recent}
+    cooling_insts = {m.instance_uuid for m in sc.cluster.history
+                     if NOW - m.at < params['cooldown']}
+    cooling_hosts = {m.destination_node for m in sc.cluster.history
+                     if NOW - m.at < params.get('received_cooldown', 0)}
     usable = set(strategy.windows.names) if strategy.windows else set()
     sources = collections.Counter(src for _, src, _ in moves)
     found['two_moves_from_one_source'] += sum(

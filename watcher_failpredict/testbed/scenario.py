@@ -125,6 +125,7 @@ SCHEMA = {
     'strategy': {
         'max_migrations': (int, 1, 2),
         'cooldown': (int, 0, 600),
+        'received_cooldown': (int, 0, 0),
     },
     'model': {
         'horizon': (int, 1, 300),

@@ -92,6 +92,20 @@ def test_plans_ahead_of_a_peak_the_reactive_rules_do_not_see(caplog):
         caplog.text
 
 
+def test_a_host_that_just_received_a_vnf_is_a_source_unless_told():
+    # vm2 came to a a minute ago: it stays (cooldown), vm1 may leave
+    def arrived():
+        c = _cluster()
+        c.history.append(migrations.Migration('vm2', 'b', 'a',
+                                              audit_cluster.NOW - 60))
+        return c
+
+    assert ts.moves(arrived().strategy(**PLANNED).execute()) == [
+        ('vm1', 'a', 'b')]
+    assert ts.moves(arrived().strategy(received_cooldown=120, **PLANNED)
+                    .execute()) == []
+
+
 def test_no_move_when_the_forecast_sees_no_peak(caplog):
     caplog.set_level(logging.INFO)
     # far from its peak: it starts 900 s after the audit, past the

@@ -64,8 +64,9 @@ def test_random_clusters_hold_the_degenerate_cases():
 def test_breaches_finds_each_unsafe_move():
     """The checker itself: a hand-made plan breaking every invariant."""
     c = rc.Cluster()
-    sc = rc.Scenario(c, dict(threshold=90.0, max_migrations=1, cooldown=600),
-                     set(), set(), set(), set())
+    params = dict(threshold=90.0, max_migrations=1, cooldown=600,
+                  received_cooldown=600)
+    sc = rc.Scenario(c, params, set(), set(), set(), set())
     c.host('src', 95.0)
     c.host('down', 10.0, state='down')
     c.host('full', 95.0, vcpus=1)

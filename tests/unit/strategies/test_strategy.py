@@ -63,6 +63,7 @@ def test_schema_defaults_filled_like_watcher_api():
         plf.PredictedLeastFailure.get_schema()).validate(params)
     assert params == {'threshold': 90.0, 'period': 300, 'granularity': 10,
                       'horizon': None, 'max_migrations': 1, 'cooldown': 600,
+                      'received_cooldown': 0,
                       'mode': 'reactive', 'risk_threshold': 0.5,
                       'cost_weight': 1.0, 'move_rule': 'queueing',
                       'speed_floor': 0.85, 'instance_choice': 'most_relief',
@@ -192,16 +193,33 @@ def test_cooldown_expired_instance_can_move_again():
     assert moves(c2.strategy(cooldown=800).execute()) == []
 
 
-def test_host_that_just_received_an_instance_is_not_a_source():
+def _just_received():
+    """'src', failing, received 'other' a minute ago; vm1 can leave."""
     c = Cluster()
     c.host('src', 95.0)
     c.host('dst', 10.0)
     c.instance('vm1', 'src', cpu=100, vcpus=2)
+    c.instance('other', 'src', cpu=10, vcpus=1)
     c.history.append(migrations.Migration('other', 'dst', 'src', NOW - 60))
-    solution = c.strategy().execute()
+    return c
+
+
+def test_host_that_just_received_an_instance_is_relieved_of_another():
+    # a destination that turns out overloaded is not left to its fate for
+    # the cooldown: only the instance that arrived waits (cooldown)
+    solution = _just_received().strategy().execute()
+    assert moves(solution) == [('vm1', 'src', 'dst')]
+    assert indicators(solution)['hosts_relieved'] == 1
+
+
+def test_received_cooldown_keeps_a_host_that_just_received_from_sources():
+    solution = _just_received().strategy(received_cooldown=120).execute()
     assert moves(solution) == []
     assert indicators(solution)['hosts_in_failure'] == 1
     assert indicators(solution)['hosts_relieved'] == 0
+    # once it has passed, the host is a source again
+    solution = _just_received().strategy(received_cooldown=60).execute()
+    assert moves(solution) == [('vm1', 'src', 'dst')]
 
 
 def test_audit_tag_filter_when_configured():

@@ -148,7 +148,8 @@ def test_strategy_takes_integral_floats_and_fills_defaults():
     assert moves(strategy.execute()) == [('vm1', 'src', 'dst')]
     assert strategy.params == {
         'threshold': 90.0, 'period': 300, 'granularity': 10, 'horizon': None,
-        'max_migrations': 1, 'cooldown': 600, 'mode': 'reactive',
+        'max_migrations': 1, 'cooldown': 600, 'received_cooldown': 0,
+        'mode': 'reactive',
         'risk_threshold': 0.5, 'cost_weight': 1.0, 'move_rule': 'queueing',
         'speed_floor': 0.85,
         'instance_choice': 'most_relief', 'look_ahead': None,
