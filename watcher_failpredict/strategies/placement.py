@@ -91,20 +91,27 @@ def is_failing(mean_cpu, threshold):
 # -- which VNF to move --------------------------------------------------------
 
 
-def instance_skip_reason(instance, in_cooldown_since=None):
-    """Why an instance may not be moved (None when it may).
-
-    :param in_cooldown_since: seconds since its last migration when that is
-        within the cooldown, else None
-    """
+def instance_skip_reason(instance):
+    """Why an instance may not be moved (None when it may)."""
     if instance.watcher_exclude:
         return 'excluded by the audit scope (watcher_exclude)'
     if instance.locked:
         return 'locked'
     if instance.state != element.InstanceState.ACTIVE.value:
         return f'not ACTIVE (state {instance.state})'
-    if in_cooldown_since is not None:
-        return f'migrated {in_cooldown_since:.0f} s ago (cooldown)'
+    return None
+
+
+def return_reason(instance_uuid, host, recently_left):
+    """Why ``host`` may not take back the instance (None when it may): the
+    instance left it within the cooldown.
+
+    :param recently_left: {instance UUID: (seconds ago, host it left)} of
+        the migrations within the cooldown
+    """
+    left = recently_left.get(instance_uuid)
+    if left is not None and left[1] == host:
+        return f'the instance left it {left[0]:.0f} s ago (cooldown)'
     return None
 
 

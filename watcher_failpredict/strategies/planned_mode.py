@@ -299,12 +299,12 @@ class PlannedAudit:
         VNFs ``sub_insts``, within the allowed ones, added to the solution.
         """
         s, p = self.s, self.s.params
-        recent_inst, recent_dest = s._recent_migrations(
+        left, recent_dest = s._recent_migrations(
             p['cooldown'], p['received_cooldown'])
         starved = self._starved(sub, nodes)
         sources = [n for h, n in enumerate(nodes)
                    if starved[h] and n.hostname not in recent_dest]
-        movable = s._movable_instances(sources, recent_inst)
+        movable = s._movable_instances(sources)
         pick = [i for n in sources for i in movable[n.uuid]]
         inst_win = s._instance_windows(pick)
         slot = {i.uuid: v for v, i in enumerate(sub_insts)}
@@ -358,9 +358,13 @@ class PlannedAudit:
                 if vnf in moved:
                     continue
                 src = int(sub.host_of[vnf])
-                # as in reactive mode, a destination must stay out of
-                # failure state with the VNF, and have the room for it
+                # as in reactive mode, a destination must not be the host
+                # the VNF left within the cooldown, stay out of failure
+                # state with the VNF, and have the room for it
+                uuid = sub_insts[vnf].uuid
                 out.extend((vnf, h) for h in targets if h != src and
+                           placement.return_reason(
+                               uuid, nodes[h].hostname, left) is None and
                            not placement.is_failing(cpu[h] + points(vnf, h),
                                                     threshold) and
                            placement.capacity_reason(

@@ -298,6 +298,9 @@ class PredictedLeastFailure(base.BaseStrategy):
         self.ranking_why = ''
         # the ranking check's ranking_check.Verdict (None: not judged)
         self.ranking_verdict = None
+        # {instance UUID: (seconds ago, host it left)} within the cooldown:
+        # an instance does not go back to the host it left
+        self.recently_left = {}
 
     @classmethod
     def get_name(cls):
@@ -375,8 +378,9 @@ class PredictedLeastFailure(base.BaseStrategy):
                 },
                 'cooldown': {
                     'description': 'Seconds during which a migrated '
-                                   'instance is not moved again (at most 7 '
-                                   'days).',
+                                   'instance does not go back to the host '
+                                   'it left (at most 7 days); it may move '
+                                   'on elsewhere.',
                     'type': 'integer', 'minimum': 0, 'maximum': 7 * DAY,
                     'default': 600,
                 },
@@ -385,9 +389,7 @@ class PredictedLeastFailure(base.BaseStrategy):
                                    'received an instance is not a source '
                                    '(at most 7 days). 0: a destination '
                                    'that turns out overloaded can be '
-                                   'relieved of its other instances at '
-                                   'once; the instance that arrived waits '
-                                   'for cooldown.',
+                                   'relieved at once.',
                     'type': 'integer', 'minimum': 0, 'maximum': 7 * DAY,
                     'default': 0,
                 },
@@ -979,7 +981,7 @@ class PredictedLeastFailure(base.BaseStrategy):
                      'threshold): %s', params['risk_threshold'], ', '.join(
                          f'{n.hostname} ({r:.3f})' for n, r in at_risk))
 
-        recent_inst, recent_dest = self._recent_migrations(
+        self.recently_left, recent_dest = self._recent_migrations(
             params['cooldown'], params['received_cooldown'])
         sources = []
         for node, cpu in failing + at_risk:
@@ -992,7 +994,7 @@ class PredictedLeastFailure(base.BaseStrategy):
                 continue
             sources.append(node)
 
-        cands = self._movable_instances(sources, recent_inst)
+        cands = self._movable_instances(sources)
         if params['move_rule'] == 'queueing' and not self._proactive:
             # the VNFs that stay share the source's cores too
             read = [i for s in sources
@@ -1096,7 +1098,8 @@ class PredictedLeastFailure(base.BaseStrategy):
 
     def _recent_migrations(self, cooldown, received_cooldown):
         """``(instances, hosts)``: the instances migrated within
-        ``cooldown`` seconds ({UUID: age}) and the hosts that received one
+        ``cooldown`` seconds and the host each left, by their last
+        migration ({UUID: (age, host)}), and the hosts that received one
         within ``received_cooldown`` ({host: (age, UUID)}).
         """
         recent_inst, recent_dest = {}, {}
@@ -1106,15 +1109,15 @@ class PredictedLeastFailure(base.BaseStrategy):
         for mig in self.migration_history(self.now - longest):
             age = max(self.now - float(mig.at), 0.0)
             if mig.instance_uuid and age < cooldown and age < recent_inst.get(
-                    mig.instance_uuid, float('inf')):
-                recent_inst[mig.instance_uuid] = age
+                    mig.instance_uuid, (float('inf'),))[0]:
+                recent_inst[mig.instance_uuid] = (age, mig.source_node)
             if mig.destination_node and age < received_cooldown and \
                     age < recent_dest.get(
                     mig.destination_node, (float('inf'),))[0]:
                 recent_dest[mig.destination_node] = (age, mig.instance_uuid)
         return recent_inst, recent_dest
 
-    def _movable_instances(self, sources, recent_inst):
+    def _movable_instances(self, sources):
         model = self.compute_model
         out = {}
         for source in sources:
@@ -1122,8 +1125,7 @@ class PredictedLeastFailure(base.BaseStrategy):
             tagged = {i.uuid for i in self._audit_tag_filter(insts)}
             ok = []
             for inst in sorted(insts, key=lambda i: i.uuid):
-                why = placement.instance_skip_reason(
-                    inst, recent_inst.get(inst.uuid))
+                why = placement.instance_skip_reason(inst)
                 if why is None and inst.uuid not in tagged:
                     why = 'its "optimize" metadata is false'
                 if why:
@@ -1516,7 +1518,9 @@ class PredictedLeastFailure(base.BaseStrategy):
                 skip = 'no metrics'
             # cheapest checks first: Watcher's free-resource arithmetic
             # walks the node's instances, so it runs last
-            why = placement.destination_state_reason(node, source, skip)
+            why = placement.destination_state_reason(node, source, skip) \
+                or placement.return_reason(inst.uuid, node.hostname,
+                                           self.recently_left)
             load = None
             if why is None:
                 load = placement.moved_load(inst, cpu_series, mem_series,

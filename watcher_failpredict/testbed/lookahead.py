@@ -26,11 +26,11 @@ and a request still queued when the look-ahead ends at the timeout too.
 
 Candidates are what any policy with the strategy's decision cadence and
 budget could do at this decision, and more: each movable VNF (not
-migrating, not moved within ``cooldown`` seconds, not on a host that
-received a VNF within ``received_cooldown``: the strategy's rules) to
-each host with room for it (vCPU, RAM and disk slots, counting the claims
-of the migrations under way), from any host, failing or not, and "no
-move".
+migrating, not on a host that received a VNF within
+``received_cooldown``: the strategy's rules) to each host with room for
+it (vCPU, RAM and disk slots, counting the claims of the migrations under
+way) but the host it left within ``cooldown`` seconds, from any host,
+failing or not, and "no move".
 Several moves: greedily, at most ``max_migrations``, each added while it
 improves the score of the moves already chosen.
 
@@ -448,21 +448,24 @@ def candidates(tb, scn, planned=()):
     decision.
 
     A VNF is movable when it is not migrating, was not moved in this
-    decision nor within ``cooldown`` seconds, and its host did not
-    receive a VNF within ``received_cooldown`` (the strategy's, read from
-    the same migration history). A destination is any other host with a
-    free slot for it: vCPU, RAM and disk, counting the VNFs there, the
-    claims of the migrations under way to it and of the moves planned.
+    decision, and its host did not receive a VNF within
+    ``received_cooldown`` (the strategy's rules, read from the same
+    migration history). A destination is any other host with a free slot
+    for it (vCPU, RAM and disk, counting the VNFs there, the claims of the
+    migrations under way to it and of the moves planned) but the host the
+    VNF left within ``cooldown`` seconds.
     """
     cooldown = float(scn['strategy']['cooldown'])
     received = float(scn['strategy'].get('received_cooldown', 0))
     now = tb.now()
-    recent_vnfs, recent_dests = set(), set()
+    left, recent_dests = {}, set()
     if max(cooldown, received):
-        for m in tb.migration_history(now - max(cooldown, received)):
+        # in time order: a VNF's last migration says which host it left
+        for m in sorted(tb.migration_history(now - max(cooldown, received)),
+                        key=lambda m: float(m.at)):
             age = now - float(m.at)
             if age < cooldown:
-                recent_vnfs.add(m.instance_uuid)
+                left[m.instance_uuid] = m.source_node
             if age < received:
                 recent_dests.add(m.destination_node)
     srv, ch = scn['servers'], scn['chains']
@@ -478,10 +481,11 @@ def candidates(tb, scn, planned=()):
     for vnf in range(tb.n_vnfs):
         src = int(tb.host_of[vnf])
         if vnf in moved or tb.migrating(vnf) or \
-                cluster.vnf_uuid(vnf) in recent_vnfs or \
                 cluster.host_name(src) in recent_dests:
             continue
+        back = left.get(cluster.vnf_uuid(vnf))
         for dst in range(tb.n_servers):
-            if dst != src and used[dst] < slots:
+            if dst != src and used[dst] < slots and \
+                    cluster.host_name(dst) != back:
                 out.setdefault(src, []).append((vnf, dst))
     return out

@@ -52,7 +52,7 @@ INVARIANTS = (
     'same_host_destination',
     'unmovable_instance',              # not ACTIVE, locked or excluded
     'max_migrations_exceeded',
-    'instance_in_cooldown_moved',
+    'instance_returned_in_cooldown',   # to the host it left within it
     'source_in_cooldown',              # received a VNF within
                                        # received_cooldown
     'two_moves_from_one_source',
@@ -216,8 +216,10 @@ def breaches(sc, strategy, moves, nodes_before, insts_before):
     params, model = sc.params, sc.cluster.model
     if len(moves) > params['max_migrations']:
         found['max_migrations_exceeded'] += 1
-    cooling_insts = {m.instance_uuid for m in sc.cluster.history
-                     if NOW - m.at < params['cooldown']}
+    left = {}             # the host each VNF left last, within cooldown
+    for m in sorted(sc.cluster.history, key=lambda m: m.at):
+        if NOW - m.at < params['cooldown']:
+            left[m.instance_uuid] = m.source_node
     cooling_hosts = {m.destination_node for m in sc.cluster.history
                      if NOW - m.at < params.get('received_cooldown', 0)}
     usable = set(strategy.windows.names) if strategy.windows else set()
@@ -231,8 +233,8 @@ def breaches(sc, strategy, moves, nodes_before, insts_before):
         state, locked, excluded = insts_before[uuid]
         if state != 'active' or locked or excluded:
             found['unmovable_instance'] += 1
-        if uuid in cooling_insts:
-            found['instance_in_cooldown_moved'] += 1
+        if left.get(uuid) == dst:
+            found['instance_returned_in_cooldown'] += 1
         if src in cooling_hosts:
             found['source_in_cooldown'] += 1
         if src == dst:

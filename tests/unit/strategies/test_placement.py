@@ -55,18 +55,25 @@ def test_trigger_at_and_below_threshold():
     assert not pl.is_failing(89.99, 90.0)
 
 
-@pytest.mark.parametrize('kw,cool,word', [
-    ({'watcher_exclude': True}, None, 'excluded'),
-    ({'locked': True}, None, 'locked'),
-    ({'state': 'stopped'}, None, 'not ACTIVE'),
-    ({}, 30.0, 'cooldown'),
+@pytest.mark.parametrize('kw,word', [
+    ({'watcher_exclude': True}, 'excluded'),
+    ({'locked': True}, 'locked'),
+    ({'state': 'stopped'}, 'not ACTIVE'),
 ])
-def test_instance_skip_reasons(kw, cool, word):
-    assert word in pl.instance_skip_reason(_inst(**kw), cool)
+def test_instance_skip_reasons(kw, word):
+    assert word in pl.instance_skip_reason(_inst(**kw))
 
 
 def test_instance_allowed():
-    assert pl.instance_skip_reason(_inst(), None) is None
+    assert pl.instance_skip_reason(_inst()) is None
+
+
+def test_an_instance_does_not_go_back_within_the_cooldown():
+    left = {'vm1': (30.0, 'a')}
+    assert pl.return_reason('vm1', 'a', left) == \
+        'the instance left it 30 s ago (cooldown)'
+    assert pl.return_reason('vm1', 'b', left) is None
+    assert pl.return_reason('vm2', 'a', left) is None
 
 
 def test_contributions_and_cost():

@@ -74,7 +74,9 @@ def test_breaches_finds_each_unsafe_move():
     c.instance('big', 'src', vcpus=2)
     sc.garbage_hosts.add('full')
     sc.garbage_instances.add('big')
-    c.history.append(rc.migrations.Migration('big', 'x', 'src', rc.NOW - 60))
+    # big came from full a minute ago: moving it back breaks the cooldown
+    c.history.append(rc.migrations.Migration('big', 'full', 'src',
+                                             rc.NOW - 60))
     strategy = c.strategy(**sc.params)
     strategy.pre_execute()
     before = rc._before(c.model)
@@ -88,7 +90,7 @@ def test_breaches_finds_each_unsafe_move():
     assert found == collections.Counter(
         max_migrations_exceeded=1, two_moves_from_one_source=1,
         instance_moved_twice=1, unmovable_instance=2,
-        instance_in_cooldown_moved=1, source_in_cooldown=3,
+        instance_returned_in_cooldown=1, source_in_cooldown=3,
         same_host_destination=1, disabled_or_down_destination=1,
         over_committed_destination=1, failing_destination=2,
         unevaluable_destination=0, garbage_destination=1,

@@ -145,14 +145,12 @@ def _choice_cluster():
     c.instance('locked', 'src', cpu=100, vcpus=2, memory=512, locked=True)
     c.instance('stopped', 'src', cpu=100, vcpus=2, memory=512,
                state='stopped')
-    c.instance('cooling', 'src', cpu=100, vcpus=2, memory=512)
     c.instance('nometrics', 'src', vcpus=2, memory=512, metrics=False)
     # Eligible: 'tiny' does not end the overload (95 - 100*1/12 >= 90),
     # 'big' and 'small' do; 'small' costs less.
     c.instance('tiny', 'src', cpu=60, vcpus=1, memory=256)
     c.instance('big', 'src', cpu=100, vcpus=2, memory=8192)
     c.instance('small', 'src', cpu=100, vcpus=2, memory=2048)
-    c.history.append(migrations.Migration('cooling', 'x', 'y', NOW - 100))
     return c
 
 
@@ -178,19 +176,33 @@ def test_instance_choice_by_default_moves_the_largest_eligible_consumer():
         ('small', 'src', 'dst')]
 
 
-def test_cooldown_expired_instance_can_move_again():
+def _came_back_from(host, ago, hosts=('dst',)):
+    """'src', failing, and vm1 on it, which came from ``host``."""
     c = Cluster()
     c.host('src', 95.0)
-    c.host('dst', 10.0)
+    for name in hosts:
+        c.host(name, 10.0)
     c.instance('vm1', 'src', cpu=100, vcpus=2)
-    c.history.append(migrations.Migration('vm1', 'x', 'src', NOW - 700))
-    assert moves(c.strategy().execute()) == [('vm1', 'src', 'dst')]
-    c2 = Cluster()
-    c2.host('src', 95.0)
-    c2.host('dst', 10.0)
-    c2.instance('vm1', 'src', cpu=100, vcpus=2)
-    c2.history.append(migrations.Migration('vm1', 'x', 'src', NOW - 700))
-    assert moves(c2.strategy(cooldown=800).execute()) == []
+    c.history.append(migrations.Migration('vm1', host, 'src', NOW - ago))
+    return c
+
+
+def test_an_instance_goes_back_only_once_the_cooldown_is_over():
+    assert moves(_came_back_from('dst', 700).strategy().execute()) == [
+        ('vm1', 'src', 'dst')]
+    assert moves(_came_back_from('dst', 700).strategy(cooldown=800)
+                 .execute()) == []
+
+
+def test_an_instance_moves_on_within_the_cooldown_but_not_back(caplog):
+    # it came from dst a minute ago: src turned out overloaded, so it
+    # moves on to other, not back to dst (the least loaded)
+    caplog.set_level(logging.DEBUG)
+    c = _came_back_from('dst', 60, hosts=('dst', 'other'))
+    solution = c.strategy().execute()
+    assert moves(solution) == [('vm1', 'src', 'other')]
+    assert 'Host dst rejected as destination of vm1: the instance left ' \
+        'it 60 s ago (cooldown)' in caplog.text
 
 
 def _just_received():

@@ -108,21 +108,21 @@ def test_candidates_follow_the_strategys_cooldown_and_room(short):
     cands = lookahead.candidates(tb, short)
     moving = [v for moves in cands.values() for v, _ in moves]
     assert m.vnf not in moving                    # migrating
-    # after the move: the VNF waits for the cooldown, from the migration's
-    # end; its destination is a source at once (received_cooldown 0), or
-    # after received_cooldown
+    # after the move: for the cooldown, from the migration's end, the VNF
+    # may move on but not back; its destination is a source at once
+    # (received_cooldown 0), or after received_cooldown
     tb.run_until(int(m.end // tb.dt) + 2)
     cands = lookahead.candidates(tb, short)
     assert m.dst in cands
-    assert m.vnf not in [v for moves in cands.values() for v, _ in moves]
+    onward = {d for v, d in cands[m.dst] if v == m.vnf}
+    assert onward and m.src not in onward
     waits = copy.deepcopy(short)
     waits['strategy']['received_cooldown'] = short['strategy']['cooldown']
     assert m.dst not in lookahead.candidates(tb, waits)
     tb.run_until(tb.k + int(short['strategy']['cooldown'] / tb.dt) + 1)
     cands = lookahead.candidates(tb, short)
-    assert m.dst in cands
     assert m.dst in lookahead.candidates(tb, waits)
-    assert m.vnf in [v for moves in cands.values() for v, _ in moves]
+    assert m.src in {d for v, d in cands[m.dst] if v == m.vnf}
     # a planned move is not planned twice, and a full host takes nothing
     full = copy.deepcopy(short)
     full['servers']['cores'] = 3          # 3 slots of 1 vCPU
