@@ -403,9 +403,10 @@ def _load_from(hw):
 
 def look_ahead_seconds(params):
     """The planner's look-ahead: ``look_ahead``, or twice the cooldown
-    and a minute for the migration (a moved VNF cannot leave its
-    destination within the cooldown, and what it costs there shows over
-    the time it takes to be moved on, another cooldown).
+    and a minute for the migration (a moved VNF does not go back within
+    the cooldown and stays unless its new host fails in turn, and what it
+    costs there shows over the time it takes to be moved on, another
+    cooldown).
     """
     if params.get('look_ahead') is not None:
         return float(params['look_ahead'])

@@ -95,9 +95,10 @@ def trigger_steps(scn, dt):
 def look_ahead_seconds(scn):
     """The look-ahead: the longest live migration of a VNF (at full CPU)
     plus twice ``cooldown``, rounded up to a whole decision interval. A
-    VNF cannot leave its destination before its migration ends and its
-    cooldown has passed; what it then costs there shows over the time it
-    takes to be moved on, at least another cooldown. One cooldown (660 s
+    VNF cannot go back before its migration ends and its cooldown has
+    passed, and stays unless its new host fails in turn; what it costs
+    there shows over the time it takes to be moved on, at least another
+    cooldown. One cooldown (660 s
     on ``paper``) was too short: moves that paid within it cost after it,
     and the strategy's queueing rule, making fewer of them, beat the
     oracle on a short ``paper-drift`` stretch (45.3 against 109.4 ms;
