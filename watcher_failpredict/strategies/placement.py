@@ -106,12 +106,25 @@ def return_reason(instance_uuid, host, recently_left):
     """Why ``host`` may not take back the instance (None when it may): the
     instance left it within the cooldown.
 
-    :param recently_left: {instance UUID: (seconds ago, host it left)} of
-        the migrations within the cooldown
+    :param recently_left: {instance UUID: (seconds ago, host it left, host
+        it went to)} of the last migration of each instance within the
+        cooldown
     """
     left = recently_left.get(instance_uuid)
     if left is not None and left[1] == host:
         return f'the instance left it {left[0]:.0f} s ago (cooldown)'
+    return None
+
+
+def under_way_reason(instance_uuid, host, recently_left):
+    """Why the instance, on ``host`` in the model, may not be moved now
+    (None when it may): its last migration, to another host, has not
+    completed (Nova moves an instance in the model when its migration
+    completes, and refuses a second one meanwhile).
+    """
+    left = recently_left.get(instance_uuid)
+    if left is not None and left[2] != host:
+        return f'its migration to {left[2]} is under way'
     return None
 
 

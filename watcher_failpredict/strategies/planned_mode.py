@@ -304,7 +304,7 @@ class PlannedAudit:
         starved = self._starved(sub, nodes)
         sources = [n for h, n in enumerate(nodes)
                    if starved[h] and n.hostname not in recent_dest]
-        movable = s._movable_instances(sources)
+        movable = s._movable_instances(sources, left)
         pick = [i for n in sources for i in movable[n.uuid]]
         inst_win = s._instance_windows(pick)
         slot = {i.uuid: v for v, i in enumerate(sub_insts)}

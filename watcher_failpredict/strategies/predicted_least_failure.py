@@ -298,8 +298,9 @@ class PredictedLeastFailure(base.BaseStrategy):
         self.ranking_why = ''
         # the ranking check's ranking_check.Verdict (None: not judged)
         self.ranking_verdict = None
-        # {instance UUID: (seconds ago, host it left)} within the cooldown:
-        # an instance does not go back to the host it left
+        # {instance UUID: (seconds ago, host it left, host it went to)}
+        # within the cooldown: an instance does not go back to the host it
+        # left, nor moves while its migration is under way
         self.recently_left = {}
 
     @classmethod
@@ -994,7 +995,7 @@ class PredictedLeastFailure(base.BaseStrategy):
                 continue
             sources.append(node)
 
-        cands = self._movable_instances(sources)
+        cands = self._movable_instances(sources, self.recently_left)
         if params['move_rule'] == 'queueing' and not self._proactive:
             # the VNFs that stay share the source's cores too
             read = [i for s in sources
@@ -1098,9 +1099,9 @@ class PredictedLeastFailure(base.BaseStrategy):
 
     def _recent_migrations(self, cooldown, received_cooldown):
         """``(instances, hosts)``: the instances migrated within
-        ``cooldown`` seconds and the host each left, by their last
-        migration ({UUID: (age, host)}), and the hosts that received one
-        within ``received_cooldown`` ({host: (age, UUID)}).
+        ``cooldown`` seconds, with the hosts their last migration left and
+        went to ({UUID: (age, source, destination)}), and the hosts that
+        received one within ``received_cooldown`` ({host: (age, UUID)}).
         """
         recent_inst, recent_dest = {}, {}
         longest = max(cooldown, received_cooldown)
@@ -1110,14 +1111,15 @@ class PredictedLeastFailure(base.BaseStrategy):
             age = max(self.now - float(mig.at), 0.0)
             if mig.instance_uuid and age < cooldown and age < recent_inst.get(
                     mig.instance_uuid, (float('inf'),))[0]:
-                recent_inst[mig.instance_uuid] = (age, mig.source_node)
+                recent_inst[mig.instance_uuid] = (age, mig.source_node,
+                                                  mig.destination_node)
             if mig.destination_node and age < received_cooldown and \
                     age < recent_dest.get(
                     mig.destination_node, (float('inf'),))[0]:
                 recent_dest[mig.destination_node] = (age, mig.instance_uuid)
         return recent_inst, recent_dest
 
-    def _movable_instances(self, sources):
+    def _movable_instances(self, sources, recently_left):
         model = self.compute_model
         out = {}
         for source in sources:
@@ -1125,7 +1127,9 @@ class PredictedLeastFailure(base.BaseStrategy):
             tagged = {i.uuid for i in self._audit_tag_filter(insts)}
             ok = []
             for inst in sorted(insts, key=lambda i: i.uuid):
-                why = placement.instance_skip_reason(inst)
+                why = placement.instance_skip_reason(inst) or \
+                    placement.under_way_reason(inst.uuid, source.hostname,
+                                               recently_left)
                 if why is None and inst.uuid not in tagged:
                     why = 'its "optimize" metadata is false'
                 if why:

@@ -69,11 +69,20 @@ def test_instance_allowed():
 
 
 def test_an_instance_does_not_go_back_within_the_cooldown():
-    left = {'vm1': (30.0, 'a')}
+    left = {'vm1': (30.0, 'a', 'b')}
     assert pl.return_reason('vm1', 'a', left) == \
         'the instance left it 30 s ago (cooldown)'
-    assert pl.return_reason('vm1', 'b', left) is None
+    assert pl.return_reason('vm1', 'c', left) is None
     assert pl.return_reason('vm2', 'a', left) is None
+
+
+def test_an_instance_does_not_move_while_its_migration_is_under_way():
+    left = {'vm1': (0.0, 'a', 'b')}
+    # still on a in the model: Nova moves it when the migration completes
+    assert pl.under_way_reason('vm1', 'a', left) == \
+        'its migration to b is under way'
+    assert pl.under_way_reason('vm1', 'b', left) is None
+    assert pl.under_way_reason('vm2', 'a', left) is None
 
 
 def test_contributions_and_cost():

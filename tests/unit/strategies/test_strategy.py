@@ -194,6 +194,20 @@ def test_an_instance_goes_back_only_once_the_cooldown_is_over():
                  .execute()) == []
 
 
+def test_an_instance_whose_migration_is_under_way_is_not_moved(caplog):
+    # Watcher dates a migration under way now; Nova has not moved vm1 yet
+    caplog.set_level(logging.DEBUG)
+    c = Cluster()
+    c.host('src', 95.0)
+    c.host('dst', 10.0)
+    c.host('other', 10.0)
+    c.instance('vm1', 'src', cpu=100, vcpus=2)
+    c.history.append(migrations.Migration('vm1', 'src', 'dst', NOW))
+    assert moves(c.strategy().execute()) == []
+    assert 'Instance vm1 on src not a candidate: its migration to dst is ' \
+        'under way' in caplog.text
+
+
 def test_an_instance_moves_on_within_the_cooldown_but_not_back(caplog):
     # it came from dst a minute ago: src turned out overloaded, so it
     # moves on to other, not back to dst (the least loaded)
