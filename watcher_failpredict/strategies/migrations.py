@@ -31,6 +31,34 @@ Migration = collections.namedtuple(
 MIGRATE = 'migrate'
 
 
+def recent(history, now, cooldown, received_cooldown):
+    """``(left, received)``: what the cooldowns hold at ``now``.
+
+    ``left``: the instances migrated within ``cooldown`` seconds, with the
+    hosts their last migration left and went to ({UUID: (age, source,
+    destination)}): an instance does not go back to the host it left, nor
+    moves while that migration is under way. ``received``: the hosts that
+    received one within ``received_cooldown`` ({host: (age, UUID)}), not
+    sources. The strategy and the testbed's oracle read them the same way.
+
+    :param history: ``callable(since) -> iterable of Migration``
+    """
+    left, received = {}, {}
+    longest = max(cooldown, received_cooldown)
+    if not longest:
+        return left, received
+    for mig in history(now - longest):
+        age = max(now - float(mig.at), 0.0)
+        if mig.instance_uuid and age < cooldown and age < left.get(
+                mig.instance_uuid, (float('inf'),))[0]:
+            left[mig.instance_uuid] = (age, mig.source_node,
+                                       mig.destination_node)
+        if mig.destination_node and age < received_cooldown and \
+                age < received.get(mig.destination_node, (float('inf'),))[0]:
+            received[mig.destination_node] = (age, mig.instance_uuid)
+    return left, received
+
+
 def epoch(when):
     """Unix seconds of a datetime (a naive one is UTC, as Watcher stores
     them).

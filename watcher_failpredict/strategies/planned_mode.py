@@ -40,6 +40,7 @@ from watcher.common import exception
 from watcher_failpredict.datasources import windows as metric_windows
 from watcher_failpredict.strategies import forecast_inputs
 from watcher_failpredict.strategies import load_forecast
+from watcher_failpredict.strategies import migrations
 from watcher_failpredict.strategies import move_gate
 from watcher_failpredict.strategies import placement
 from watcher_failpredict.strategies import stay_planner
@@ -299,8 +300,9 @@ class PlannedAudit:
         VNFs ``sub_insts``, within the allowed ones, added to the solution.
         """
         s, p = self.s, self.s.params
-        left, recent_dest = s._recent_migrations(
-            p['cooldown'], p['received_cooldown'])
+        left, recent_dest = migrations.recent(
+            s.migration_history, s.now, p['cooldown'],
+            p['received_cooldown'])
         starved = self._starved(sub, nodes)
         sources = [n for h, n in enumerate(nodes)
                    if starved[h] and n.hostname not in recent_dest]

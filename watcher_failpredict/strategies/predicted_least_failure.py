@@ -982,8 +982,9 @@ class PredictedLeastFailure(base.BaseStrategy):
                      'threshold): %s', params['risk_threshold'], ', '.join(
                          f'{n.hostname} ({r:.3f})' for n, r in at_risk))
 
-        self.recently_left, recent_dest = self._recent_migrations(
-            params['cooldown'], params['received_cooldown'])
+        self.recently_left, recent_dest = migrations.recent(
+            self.migration_history, self.now, params['cooldown'],
+            params['received_cooldown'])
         sources = []
         for node, cpu in failing + at_risk:
             got = recent_dest.get(node.hostname)
@@ -1096,28 +1097,6 @@ class PredictedLeastFailure(base.BaseStrategy):
                         '%.0f s', horizon, inst.uuid, est.seconds,
                         CONF.failpredict.migration_margin, need, need)
         return est
-
-    def _recent_migrations(self, cooldown, received_cooldown):
-        """``(instances, hosts)``: the instances migrated within
-        ``cooldown`` seconds, with the hosts their last migration left and
-        went to ({UUID: (age, source, destination)}), and the hosts that
-        received one within ``received_cooldown`` ({host: (age, UUID)}).
-        """
-        recent_inst, recent_dest = {}, {}
-        longest = max(cooldown, received_cooldown)
-        if not longest:
-            return recent_inst, recent_dest
-        for mig in self.migration_history(self.now - longest):
-            age = max(self.now - float(mig.at), 0.0)
-            if mig.instance_uuid and age < cooldown and age < recent_inst.get(
-                    mig.instance_uuid, (float('inf'),))[0]:
-                recent_inst[mig.instance_uuid] = (age, mig.source_node,
-                                                  mig.destination_node)
-            if mig.destination_node and age < received_cooldown and \
-                    age < recent_dest.get(
-                    mig.destination_node, (float('inf'),))[0]:
-                recent_dest[mig.destination_node] = (age, mig.instance_uuid)
-        return recent_inst, recent_dest
 
     def _movable_instances(self, sources, recently_left):
         model = self.compute_model

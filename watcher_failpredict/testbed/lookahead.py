@@ -58,6 +58,7 @@ import numpy as np
 
 from watcher_failpredict.prediction import cycles
 from watcher_failpredict.strategies import load_forecast
+from watcher_failpredict.strategies import migrations
 from watcher_failpredict.testbed import cluster
 from watcher_failpredict.testbed import physics
 
@@ -456,19 +457,9 @@ def candidates(tb, scn, planned=()):
     migrations under way to it and of the moves planned) but the host the
     VNF left within ``cooldown`` seconds.
     """
-    cooldown = float(scn['strategy']['cooldown'])
-    received = float(scn['strategy'].get('received_cooldown', 0))
-    now = tb.now()
-    left, recent_dests = {}, set()
-    if max(cooldown, received):
-        # in time order: a VNF's last migration says which host it left
-        for m in sorted(tb.migration_history(now - max(cooldown, received)),
-                        key=lambda m: float(m.at)):
-            age = now - float(m.at)
-            if age < cooldown:
-                left[m.instance_uuid] = m.source_node
-            if age < received:
-                recent_dests.add(m.destination_node)
+    left, recent_dests = migrations.recent(
+        tb.migration_history, tb.now(), float(scn['strategy']['cooldown']),
+        float(scn['strategy'].get('received_cooldown', 0)))
     srv, ch = scn['servers'], scn['chains']
     slots = min(srv['cores'] // ch['vcpus'],
                 srv['memory_mb'] // ch['memory_mb'],
@@ -484,7 +475,7 @@ def candidates(tb, scn, planned=()):
         if vnf in moved or tb.migrating(vnf) or \
                 cluster.host_name(src) in recent_dests:
             continue
-        back = left.get(cluster.vnf_uuid(vnf))
+        back = left.get(cluster.vnf_uuid(vnf), (None, None))[1]
         for dst in range(tb.n_servers):
             if dst != src and used[dst] < slots and \
                     cluster.host_name(dst) != back:

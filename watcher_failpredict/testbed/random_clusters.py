@@ -216,6 +216,8 @@ def breaches(sc, strategy, moves, nodes_before, insts_before):
     params, model = sc.params, sc.cluster.model
     if len(moves) > params['max_migrations']:
         found['max_migrations_exceeded'] += 1
+    # derived here, not by strategies.migrations.recent, so that the
+    # checker does not check the strategy's rule against itself
     left = {}             # the host each VNF left last, within cooldown
     for m in sorted(sc.cluster.history, key=lambda m: m.at):
         if NOW - m.at < params['cooldown']:
