@@ -38,7 +38,9 @@ python-watcherclient, ``OS_AUTH_TYPE=none``):
 5. bad parameters get Watcher's 400 with a readable message.
 
 Every command and its output goes to ``transcript.txt`` in the stack
-folder (printed at the end). Takes about three minutes.
+folder, kept (and its path printed) when a test failed or
+``FAILPREDICT_KEEP_STACK_DIR`` is set, removed otherwise. Takes about
+three minutes.
 """
 
 import json
@@ -135,7 +137,7 @@ def _wait(what, fetch, ok, timeout, interval=2.0):
 
 
 @pytest.fixture(scope='module')
-def stack():
+def stack(request):
     if not _can_run():
         pytest.skip('needs influxdb, collectd, stress-ng, rabbitmq-server '
                     '(or root with apt-get to install them)')
@@ -152,13 +154,21 @@ def stack():
                   OS_ENDPOINT='http://127.0.0.1:%d' % ports['api'])
     info = {'dir': stack_dir, 'ports': ports, 'tr': tr,
             'up_seconds': up_seconds, 'up_output': up.stdout}
+    failed_before = request.session.testsfailed
     try:
         yield info
     finally:
         tr.run([STACK, 'stress', 'off'], check=False)
         down = tr.run([STACK, 'down'], check=False)
         status = tr.run([STACK, 'status'], check=False, record=False)
-        print('\nstack folder (logs, transcript): %s' % stack_dir)
+        stopped = down.returncode == 0 and 'running' not in status.stdout
+        # the folder (about 120 MB of databases and logs) is kept only
+        # where someone will read it: a failure, or when asked
+        if stopped and request.session.testsfailed == failed_before and \
+                not os.environ.get('FAILPREDICT_KEEP_STACK_DIR'):
+            shutil.rmtree(stack_dir, ignore_errors=True)
+        else:
+            print('\nstack folder (logs, transcript): %s' % stack_dir)
         assert down.returncode == 0, down.stderr
         assert 'running' not in status.stdout, status.stdout
 
