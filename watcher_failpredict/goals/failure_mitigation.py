@@ -102,6 +102,12 @@ class FailureMitigationSpecification(efficacy_base.EfficacySpecification):
                    'would cost their VNFs more than it spares them '
                    '(move_rule). The decision engine log says why for '
                    'each.', required=False),
+            _Count('hosts_starved',
+                   'Hosts below the threshold whose consumers got less '
+                   'than speed_floor of the CPU they ask for over the last '
+                   'starved_window seconds: relieved like hosts in failure '
+                   'state, not counted in hosts_in_failure.',
+                   required=False),
             _Count('planned_on_forecast',
                    'Planned mode: 1 when the plan rests on the forecast '
                    'of the look-ahead, 0 when it missed by more than '

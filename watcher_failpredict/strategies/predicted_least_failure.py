@@ -116,7 +116,12 @@ class PredictedLeastFailure(base.BaseStrategy):
         Reacts to compute hosts in *failure state*: a host whose mean CPU
         over the last ``period`` seconds is at or above ``threshold``
         percent (the paper's trigger; saturated cores mean the VNFs on it
-        can no longer guarantee their performance). From each failing host
+        can no longer guarantee their performance), and, with
+        ``starved_window`` set, a host whose consumers got less than
+        ``speed_floor`` of the CPU they ask for over its last seconds (its
+        cores over its load average): a 300 s mean lags a load that just
+        rose while the chains through the host already time out. From
+        each such host
         it live-migrates one VNF (Nova instance) to the feasible host that a
         trained model predicts is least likely to be in failure state
         within its horizon once that VNF's load is added.
@@ -126,7 +131,9 @@ class PredictedLeastFailure(base.BaseStrategy):
         its runnable demand (its load average), so each VNF runs at
         ``g = min(1, cores / load)`` and, busy ``rho = demand / (vCPUs x
         g)`` of the time, holds ``rho / (1 - rho)`` requests (Little's law
-        for an M/M/1 queue, continued along its tangent past 0.95). Among
+        for an M/M/1 queue, continued along its tangent past 0.95), both
+        measured over the trigger period (a host relieved because it
+        starved: over the last ``starved_window`` seconds). Among
         the host's ACTIVE, unlocked, non-excluded instances that were not
         migrated in the last ``cooldown`` seconds, have metrics and whose
         live migration would converge, the one whose move spares the most
@@ -278,6 +285,7 @@ class PredictedLeastFailure(base.BaseStrategy):
         self._cpu_of = None        # the windows _cpu_now was computed on
         self._cpu_now = {}
         self.failing = []          # [(node, mean cpu)] at audit time
+        self.starved = []          # [(node, recent load)] below threshold
         self.at_risk = []          # [(node, risk)] proactive sources
         self.host_risk = {}        # collectd name -> risk at audit time
         # collectd name -> the model's ranking score at audit time (its
@@ -549,6 +557,26 @@ class PredictedLeastFailure(base.BaseStrategy):
                     'type': 'string', 'enum': list(MOVE_RULES),
                     'default': MOVE_RULES[0],
                 },
+                'starved_window': {
+                    'description': 'Seconds of the latest metrics that say '
+                                   'how starved a host is now (at most '
+                                   'period). A host whose consumers got '
+                                   'less than speed_floor of the CPU they '
+                                   'ask for over them (its cores over its '
+                                   'load average) is relieved like a host '
+                                   'in failure state, before its mean CPU '
+                                   'over period crosses threshold, and the '
+                                   'queueing rule values a move off it on '
+                                   'them. '
+                                   '0 (default): the threshold over period '
+                                   'alone decides, and the queueing rule '
+                                   'values moves over period. 60 relieves '
+                                   'loads that ramp up sooner but moves '
+                                   'on short spikes that a move does not '
+                                   'pay for (doc/source/strategy.rst).',
+                    'type': 'integer', 'minimum': 0, 'maximum': DAY,
+                    'default': 0,
+                },
                 'instance_choice': {
                     'description': 'Which VNF leaves a failing host (reactive '
                                    'mode): most_relief, the one whose '
@@ -707,6 +735,12 @@ class PredictedLeastFailure(base.BaseStrategy):
         gran = int(params['granularity'])
         self.length = max(int(meta.get('window') or 0), int(params['period']))
         self.period_steps = max(int(params['period']) // gran, 1)
+        #: steps of the latest metrics that say how starved a host is now
+        self.recent_steps = min(max(
+            int(params['starved_window']) // gran, 1), self.period_steps) \
+            if params['starved_window'] else self.period_steps
+        #: steps the source being relieved is valued on (_relieve)
+        self._value_steps = self.period_steps
 
         ds = self.datasource_backend
         # every metric read of this audit shares one deadline
@@ -956,19 +990,24 @@ class PredictedLeastFailure(base.BaseStrategy):
         model = self.compute_model
         usable = set(self.windows.names)
         nodes = model.get_all_compute_nodes()
-        failing = []
+        failing, starved = [], []
         for uuid, node in nodes.items():
             name = self.node_names[uuid]
             if name in usable:
                 cpu = self._host_cpu(name)
                 if placement.is_failing(cpu, threshold):
                     failing.append((node, cpu))
+                elif self._starved_now(node):
+                    starved.append((node, self._load_average(
+                        node, self.recent_steps)))
         failing.sort(key=lambda nc: (-nc[1], nc[0].hostname))
+        starved.sort(key=lambda nl: (-nl[1] / nl[0].vcpus, nl[0].hostname))
         self.failing = failing
-        self.at_risk = at_risk = self._at_risk_hosts(failing)
+        self.starved = starved
+        self.at_risk = at_risk = self._at_risk_hosts(failing + starved)
         if params['mode'] == PLANNED and self._planned():
             return self.solution
-        if not failing and not at_risk:
+        if not failing and not at_risk and not starved:
             LOG.info('No host in failure state (mean CPU >= %s %% over %s '
                      's)%s', threshold, params['period'],
                      ' nor at risk (predicted risk >= %s)'
@@ -977,6 +1016,14 @@ class PredictedLeastFailure(base.BaseStrategy):
         if failing:
             LOG.info('Hosts in failure state: %s', ', '.join(
                 f'{n.hostname} ({c:.1f} %)' for n, c in failing))
+        if starved:
+            LOG.info('Hosts starved over the last %s s, relieved before '
+                     'the threshold (their consumers got less than '
+                     'speed_floor %.0f %% of the CPU they ask for): %s',
+                     self.recent_steps * int(params['granularity']),
+                     100 * float(params['speed_floor']), ', '.join(
+                         f'{n.hostname} (load {d:.1f} on {n.vcpus} cores)'
+                         for n, d in starved))
         if at_risk:
             LOG.info('Hosts at risk (predicted risk >= %s before the CPU '
                      'threshold): %s', params['risk_threshold'], ', '.join(
@@ -986,7 +1033,7 @@ class PredictedLeastFailure(base.BaseStrategy):
             self.migration_history, self.now, params['cooldown'],
             params['received_cooldown'])
         sources = []
-        for node, cpu in failing + at_risk:
+        for node, _ in failing + starved + at_risk:
             got = recent_dest.get(node.hostname)
             if got is not None:
                 LOG.info('Host %s not used as a source: it received '
@@ -1054,8 +1101,9 @@ class PredictedLeastFailure(base.BaseStrategy):
         return self.params.get('mode') == PROACTIVE
 
     def _at_risk_hosts(self, failing):
-        """Proactive sources: usable hosts not failing by CPU whose
-        predicted risk is >= risk_threshold, riskiest first.
+        """Proactive sources: usable hosts not among ``failing`` (failing
+        by CPU, or starved) whose predicted risk is >= risk_threshold,
+        riskiest first.
         """
         if not self._proactive:
             return []
@@ -1203,7 +1251,7 @@ class PredictedLeastFailure(base.BaseStrategy):
                             'moving a VNF off it pays cannot be weighed; '
                             'moving as the threshold says', source.hostname)
             return True
-        self.moves_not_worth += 1
+        self._count_not_worth(source)
         LOG.info('Host %s is %s but its consumers get %.0f %% of the CPU '
                  'they ask for (speed_floor %.0f %%): its VNFs are barely '
                  'slowed and a migration would cost them more; no move',
@@ -1216,6 +1264,12 @@ class PredictedLeastFailure(base.BaseStrategy):
         none is worth it.
         """
         queueing_rule = self.params['move_rule'] == 'queueing'
+        # a host in failure state is valued over the trigger period, as
+        # the threshold judged it; a starved one over the minute that
+        # starved it, as its period's means still look mild
+        self._value_steps = self.period_steps if any(
+            n.uuid == source.uuid for n, _ in self.failing) \
+            else self.recent_steps
         self._estimates = {}
         if queueing_rule:
             src_load = self._host_load(source, inst_win)
@@ -1261,7 +1315,7 @@ class PredictedLeastFailure(base.BaseStrategy):
         if queueing_rule:
             worth = self._move_value(src_load, inst, dest[0], est)
             if not worth.pays:
-                self.moves_not_worth += 1
+                self._count_not_worth(source)
                 LOG.info('Move of %s from %s to %s not planned: it %s',
                          inst.uuid, source.hostname, dest[0].hostname,
                          worth.reason())
@@ -1274,17 +1328,18 @@ class PredictedLeastFailure(base.BaseStrategy):
                  choice.cost, source.hostname, dest[0].hostname)
         return True
 
-    def _load_average(self, node):
+    def _load_average(self, node, steps=None):
         """A host's runnable demand (cores): its load average's mean over
-        the trigger period; NaN without samples.
+        the last ``steps`` (those the source being relieved is valued on);
+        NaN without samples.
         """
         load = self._load_period(node)
-        return float(placement.period_mean(load, self.period_steps)) \
-            if load.size else math.nan
+        return float(placement.period_mean(
+            load, steps or self._value_steps)) if load.size else math.nan
 
     def _host_load(self, source, inst_win):
-        """queueing.HostLoad of a source over the trigger period (its
-        instances with CPU metrics, movable or not), or None (warned)
+        """queueing.HostLoad of a source (its instances with CPU metrics,
+        movable or not) over the steps it is valued on, or None (warned)
         without a load average.
         """
         demand = self._load_average(source)
@@ -1299,7 +1354,7 @@ class PredictedLeastFailure(base.BaseStrategy):
                     inst.uuid in self.garbage_instances:
                 continue
             cpu = float(placement.period_mean(
-                inst_win.series('cpu', inst.uuid), self.period_steps))
+                inst_win.series('cpu', inst.uuid), self._value_steps))
             if np.isnan(cpu):
                 continue
             self._vnf_slot[inst.uuid] = len(vnf_demand)
@@ -1471,7 +1526,29 @@ class PredictedLeastFailure(base.BaseStrategy):
         for node, cpu in self.failing:
             if node.uuid == source.uuid:
                 return f'failing ({cpu:.1f} %)'
+        for node, load in self.starved:
+            if node.uuid == source.uuid:
+                return f'starved (load {load:.1f})'
         return 'at risk'
+
+    def _count_not_worth(self, source):
+        """Count a host in failure state left alone (moves_not_worth);
+        a starved host below the threshold is not one.
+        """
+        if any(node.uuid == source.uuid for node, _ in self.failing):
+            self.moves_not_worth += 1
+
+    def _starved_now(self, node):
+        """Whether ``node``'s consumers got less than ``speed_floor`` of
+        the CPU they ask for over the last ``starved_window`` seconds (off
+        when it is 0, or ``speed_floor`` is 1 and any queue would do).
+        """
+        floor = float(self.params['speed_floor'])
+        if not self.params['starved_window'] or floor >= 1.0:
+            return False
+        load = self._load_period(node)[-self.recent_steps:]
+        speed = move_gate.consumer_speed(load, node.vcpus)
+        return not np.isnan(speed) and speed < floor
 
     def _risk_and_peak(self, windows):
         """Predicted risk and future peak CPU per host of ``windows``; the
@@ -1640,6 +1717,8 @@ class PredictedLeastFailure(base.BaseStrategy):
             hosts_implausible_metrics=len(self.implausible),
             moves_not_worth=int(self.moves_not_worth),
         )
+        if self.params['starved_window']:
+            indicators['hosts_starved'] = len(self.starved)
         if self.planned_on_forecast is not None:
             indicators['planned_on_forecast'] = int(self.planned_on_forecast)
         if self.ranking_verdict is not None:

@@ -115,11 +115,16 @@ POLICIES = ('no-mig', 'random', 'least-cpu', 'least-cpu-wb', 'mean-kstd',
             'oracle-peak', 'perfect-model', 'perfect-model-stay',
             'perfect-model-proactive', 'lookahead-persistence',
             'lookahead-seasonal', 'planner-seasonal', 'proposed-planned',
+            'proposed-starved', 'proposed-planned-starved',
             'oracle-reactive', 'oracle')
 
 #: Policies that need the model trained on the training stretch.
 TRAINED = ('proposed', 'proposed-proactive', 'proposed-cycle',
-           'proposed-planned')
+           'proposed-planned', 'proposed-starved', 'proposed-planned-starved')
+#: ``starved_window`` of the ``-starved`` policies: the decision interval,
+#: the shortest span a continuous audit sees anew (doc/source/strategy.rst,
+#: "A host starved within the trigger period").
+STARVED_WINDOW = 60
 #: The model kind of a trained policy whose model is not the scenario's
 #: (``model.kind``): proposed-cycle is proposed with the cyclic features,
 #: each server's last load cycle and its forecasters' errors (issue 11).
@@ -127,7 +132,9 @@ TRAINED_KIND = {'proposed-cycle': 'gbt_peak_cycle'}
 #: The simple rules move whenever the threshold is crossed (the paper's
 #: trigger, Watcher's workload_balance): they are what an operator would
 #: otherwise run, so the strategy's whether-to-move rule is switched off
-#: for them (``move_rule: speed_floor`` with ``speed_floor: 1``).
+#: for them (``move_rule: speed_floor`` with ``speed_floor: 1``), and so
+#: is its trigger on hosts starved within the trigger period
+#: (``starved_window: 0``: the paper's threshold alone).
 #: least-cpu-gated keeps the strategy's rule, to show what it is worth
 #: with the simplest ranking. The rules also keep the VNF choice they
 #: always had (the cheapest VNF whose departure ends the overload): on the
@@ -136,7 +143,7 @@ TRAINED_KIND = {'proposed-cycle': 'gbt_peak_cycle'}
 #: (doc/source/testbed.rst, "Which VNF"); their rows stay the baselines
 #: they were. least-cpu-gated takes the strategy's defaults.
 RULE = {'move_rule': 'speed_floor', 'speed_floor': 1.0,
-        'instance_choice': 'cheapest_ending'}
+        'instance_choice': 'cheapest_ending', 'starved_window': 0}
 #: Policies that read the stretch before the run.
 NEEDS_HISTORY = ('seasonal', 'seasonal-gated', 'lookahead-seasonal',
                  'planner-seasonal')
@@ -570,5 +577,9 @@ def make_policy(name, scn, tb, seed, trained_bundle=None, history=None,
         # its own schema defaults; nothing is chosen for the testbed
         return StrategyPolicy(name, scn, trained_bundle, {
             'proposed-proactive': {'mode': 'proactive'},
-            'proposed-planned': planned_parameters(scn)}.get(name))
+            'proposed-planned': planned_parameters(scn),
+            'proposed-starved': {'starved_window': STARVED_WINDOW},
+            'proposed-planned-starved': dict(
+                planned_parameters(scn),
+                starved_window=STARVED_WINDOW)}.get(name))
     raise ValueError(f'unknown policy {name!r}; known: {", ".join(POLICIES)}')

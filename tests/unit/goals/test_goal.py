@@ -23,7 +23,8 @@ NAMES = ['hosts_in_failure', 'hosts_relieved', 'migrations_planned',
          'cluster_risk_before', 'cluster_risk_after', 'hosts_skipped']
 #: indicators an older strategy version does not set
 OPTIONAL = ['hosts_implausible_metrics', 'moves_not_worth',
-            'planned_on_forecast', 'ranked_by_model', 'forecast_error']
+            'hosts_starved', 'planned_on_forecast', 'ranked_by_model',
+            'forecast_error']
 
 
 def _values(**over):

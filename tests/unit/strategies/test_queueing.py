@@ -18,6 +18,7 @@ strategy through its public execute(). Hosts have 12 cores.
 
 import logging
 import math
+import re
 
 import numpy as np
 import pytest
@@ -213,3 +214,110 @@ def test_queueing_rule_without_load_average_falls_back(caplog):
         move_rule='queueing').execute()
     assert ts.moves(solution) == [('vm1', 'src', 'dst')]
     assert 'falling back to speed_floor and instance_choice' in caplog.text
+
+
+# -- starved_window: the latest minute, not the trigger period's mean ---------
+
+#: 600 s of history at 10 s: a load of ``before`` cores, then ``after``
+#: over the last minute (6 samples)
+def _rising(before, after):
+    return np.r_[np.full(54, float(before)), np.full(6, float(after))]
+
+
+def _starved(*vnf_cpus):
+    """'src' at 80 % CPU (threshold 90) whose load rose from 10 to 20
+    cores over the last minute, with VNFs vm1, vm2... using ``vnf_cpus``
+    % of their vCPU, and an idle 'dst'.
+    """
+    c = ts.Cluster()
+    c.host('src', 80.0, load=_rising(10.0, 20.0))
+    c.host('dst', 10.0)
+    for k, cpu in enumerate(vnf_cpus, 1):
+        c.instance(f'vm{k}', 'src', cpu=cpu)
+    return c
+
+
+def test_a_host_starved_in_the_last_minute_is_relieved_below_threshold(
+        caplog):
+    # 80 % CPU over the trigger period (threshold 90), but over the last
+    # minute its consumers get 12 / 20 of the CPU they ask for
+    caplog.set_level(logging.INFO, logger=LOGGER)
+    c = _starved(60.0)
+    solution = c.strategy(starved_window=60).execute()
+    assert ts.moves(solution) == [('vm1', 'src', 'dst')]
+    ind = ts.indicators(solution)
+    assert (ind['hosts_in_failure'], ind['hosts_starved']) == (0, 1)
+    assert ('Hosts starved over the last 60 s, relieved before the '
+            'threshold (their consumers got less than speed_floor 85 % of '
+            'the CPU they ask for): src (load 20.0 on 12 cores)'
+            ) in caplog.text
+    # valued over that minute: at 12 / 20 vm1 (0.6 cores) is at rho 1.0,
+    # past the knee (39 requests), and 1.5 once moved
+    spared = float(re.search(r'spares ([\d.]+) requests',
+                             caplog.text).group(1))
+    assert spared > 30
+    # 0: the paper's trigger alone
+    caplog.clear()
+    solution = c.strategy(starved_window=0).execute()
+    assert ts.moves(solution) == []
+    assert 'hosts_starved' not in ts.indicators(solution)
+    assert 'No host in failure state' in caplog.text
+
+
+def test_a_host_starved_only_on_average_over_the_minute_is_not():
+    # 10 s at 40 cores among 50 s at 10: mean load 15 (12 / 15 = 0.8)
+    # but its consumers got min(1, 12 / load) = 0.88 of what they asked
+    # for on average, above speed_floor, as the move gate measures it
+    c = ts.Cluster()
+    c.host('src', 80.0, load=np.r_[np.full(59, 10.0), 40.0])
+    c.host('dst', 10.0)
+    c.instance('vm1', 'src', cpu=60.0)
+    solution = c.strategy(starved_window=60).execute()
+    assert ts.indicators(solution)['hosts_starved'] == 0
+    assert ts.moves(solution) == []
+
+
+def test_a_starved_host_also_at_risk_is_one_source():
+    # proactive mode: src (80 % CPU) is at risk by the stand-in model
+    # (risk 0.8 >= 0.5) and starved; it gives up one VNF, once
+    c = _starved(60.0, 60.0)
+    solution = c.strategy(mode='proactive', starved_window=60,
+                          max_migrations=2).execute()
+    assert len(ts.moves(solution)) == 1
+    assert ts.indicators(solution)['hosts_starved'] == 1
+
+
+def test_speed_floor_1_keeps_the_papers_trigger():
+    # the testbed's simple rules: speed_floor 1 moves whenever the
+    # threshold is crossed, and only then
+    c = _starved(60.0)
+    assert ts.moves(c.strategy(move_rule='speed_floor', speed_floor=1.0,
+                               starved_window=60).execute()) == []
+
+
+def test_a_starved_host_left_alone_is_not_a_move_not_worth(caplog):
+    # its VNF asks for 5 % of a vCPU: at 12 / 20 it is busy 8 % of the
+    # time, and moving it spares less than the switch-over costs
+    caplog.set_level(logging.INFO, logger=LOGGER)
+    c = _starved(5.0)
+    solution = c.strategy(starved_window=60).execute()
+    assert ts.moves(solution) == []
+    ind = ts.indicators(solution)
+    assert (ind['hosts_starved'], ind['moves_not_worth']) == (1, 0)
+    assert 'Move of vm1 from src to dst not planned' in caplog.text
+
+
+@pytest.mark.parametrize('window', [0, 60, 600])
+def test_a_failing_host_is_valued_over_the_trigger_period(window, caplog):
+    # src failing (95 %) whose load rose to 20 over the last minute: over
+    # the period (its mean load about 12.8) vm1 is at rho 0.64 and the
+    # move does not pay, whatever the window
+    caplog.set_level(logging.INFO, logger=LOGGER)
+    c = _cluster(src_load=_rising(11.0, 20.0))
+    solution = c.strategy(starved_window=window).execute()
+    assert ts.moves(solution) == []
+    assert ts.indicators(solution)['hosts_in_failure'] == 1
+    assert ts.indicators(solution)['moves_not_worth'] == 1
+    spared = float(re.search(r'spares ([\d.]+) requests',
+                             caplog.text).group(1))
+    assert spared < 1

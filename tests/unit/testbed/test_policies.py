@@ -321,6 +321,23 @@ def test_proposed_proactive_runs_the_strategy_in_proactive_mode(short):
     assert 'mode' not in reactive.strategy.input_parameters
 
 
+@pytest.mark.parametrize('name, mode', [
+    ('proposed-starved', 'reactive'), ('proposed-planned-starved', 'planned')])
+def test_the_starved_policies_run_the_strategy_with_starved_window(
+        short, name, mode):
+    bundle, _ = runner.train_model(short, 1)
+    _, policy = runner.run_policy(short, name, 1, bundle)
+    params = policy.strategy.params
+    assert (params['starved_window'], params['mode']) == (
+        policies.STARVED_WINDOW, mode)
+    assert policy.calls > 0
+    # the policies without it keep the strategy's default (off), and the
+    # simple rules keep the paper's trigger whatever the default
+    _, plain = runner.run_policy(short, 'proposed', 1, bundle)
+    assert plain.strategy.params['starved_window'] == 0
+    assert policies.RULE['starved_window'] == 0
+
+
 # -- proposed-cycle: the model that reads each server's last load cycle ------
 
 
