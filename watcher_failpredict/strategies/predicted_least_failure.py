@@ -739,8 +739,6 @@ class PredictedLeastFailure(base.BaseStrategy):
         self.recent_steps = min(max(
             int(params['starved_window']) // gran, 1), self.period_steps) \
             if params['starved_window'] else self.period_steps
-        #: steps the source being relieved is valued on (_relieve)
-        self._value_steps = self.period_steps
 
         ds = self.datasource_backend
         # every metric read of this audit shares one deadline
@@ -1267,12 +1265,11 @@ class PredictedLeastFailure(base.BaseStrategy):
         # a host in failure state is valued over the trigger period, as
         # the threshold judged it; a starved one over the minute that
         # starved it, as its period's means still look mild
-        self._value_steps = self.period_steps if any(
-            n.uuid == source.uuid for n, _ in self.failing) \
+        steps = self.period_steps if self._is_failing(source) \
             else self.recent_steps
         self._estimates = {}
         if queueing_rule:
-            src_load = self._host_load(source, inst_win)
+            src_load = self._host_load(source, inst_win, steps)
             if src_load is None:
                 queueing_rule = False
         if not queueing_rule and not self._starved_enough(source):
@@ -1313,7 +1310,7 @@ class PredictedLeastFailure(base.BaseStrategy):
         est = self._estimates.get(choice.uuid) or self._estimate_migration(
             inst, *raw[choice.uuid])
         if queueing_rule:
-            worth = self._move_value(src_load, inst, dest[0], est)
+            worth = self._move_value(src_load, inst, dest[0], est, steps)
             if not worth.pays:
                 self._count_not_worth(source)
                 LOG.info('Move of %s from %s to %s not planned: it %s',
@@ -1328,21 +1325,20 @@ class PredictedLeastFailure(base.BaseStrategy):
                  choice.cost, source.hostname, dest[0].hostname)
         return True
 
-    def _load_average(self, node, steps=None):
+    def _load_average(self, node, steps):
         """A host's runnable demand (cores): its load average's mean over
-        the last ``steps`` (those the source being relieved is valued on);
-        NaN without samples.
+        the last ``steps``; NaN without samples.
         """
         load = self._load_period(node)
-        return float(placement.period_mean(
-            load, steps or self._value_steps)) if load.size else math.nan
+        return float(placement.period_mean(load, steps)) \
+            if load.size else math.nan
 
-    def _host_load(self, source, inst_win):
+    def _host_load(self, source, inst_win, steps):
         """queueing.HostLoad of a source (its instances with CPU metrics,
-        movable or not) over the steps it is valued on, or None (warned)
-        without a load average.
+        movable or not) over its last ``steps``, or None (warned) without
+        a load average.
         """
-        demand = self._load_average(source)
+        demand = self._load_average(source, steps)
         if np.isnan(demand):
             LOG.warning('Host %s reports no load average: what a move off '
                         'it spares cannot be weighed; falling back to '
@@ -1354,7 +1350,7 @@ class PredictedLeastFailure(base.BaseStrategy):
                     inst.uuid in self.garbage_instances:
                 continue
             cpu = float(placement.period_mean(
-                inst_win.series('cpu', inst.uuid), self._value_steps))
+                inst_win.series('cpu', inst.uuid), steps))
             if np.isnan(cpu):
                 continue
             self._vnf_slot[inst.uuid] = len(vnf_demand)
@@ -1397,8 +1393,8 @@ class PredictedLeastFailure(base.BaseStrategy):
                 best = (key, c)
         return None if best is None else best[1]
 
-    def _move_value(self, src_load, inst, dest, est):
-        demand = self._load_average(dest)
+    def _move_value(self, src_load, inst, dest, est, steps):
+        demand = self._load_average(dest, steps)
         if np.isnan(demand):
             # without a load average, its busy cores are its demand
             demand = self._host_cpu(self.node_names[dest.uuid]) * \
@@ -1442,8 +1438,7 @@ class PredictedLeastFailure(base.BaseStrategy):
         """
         params = self.params
         src_name = self.node_names[source.uuid]
-        if any(n.uuid == source.uuid for n, _ in self.failing) and \
-                not self._starved_enough(source):
+        if self._is_failing(source) and not self._starved_enough(source):
             return False
         horizon = self._model_horizon()
         if not horizon:
@@ -1531,11 +1526,17 @@ class PredictedLeastFailure(base.BaseStrategy):
                 return f'starved (load {load:.1f})'
         return 'at risk'
 
+    def _is_failing(self, node):
+        """Whether ``node`` is in failure state (by its mean CPU over the
+        trigger period) at this audit.
+        """
+        return any(n.uuid == node.uuid for n, _ in self.failing)
+
     def _count_not_worth(self, source):
         """Count a host in failure state left alone (moves_not_worth);
         a starved host below the threshold is not one.
         """
-        if any(node.uuid == source.uuid for node, _ in self.failing):
+        if self._is_failing(source):
             self.moves_not_worth += 1
 
     def _starved_now(self, node):
