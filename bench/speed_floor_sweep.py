@@ -58,8 +58,9 @@ def _run(scn, seed, policy):
 
 def _policies(scn, bundle, floor):
     md = pol.model_metadata(scn)
-    # the speed_floor rule (not the default queueing rule) is what is swept
-    gate = {'move_rule': 'speed_floor', 'speed_floor': floor}
+    # the reactive speed_floor rule (not the default queueing rule, nor
+    # planned mode) is what is swept
+    gate = dict(pol.REACTIVE, move_rule='speed_floor', speed_floor=floor)
     return {
         f'proposed@{floor}': pol.StrategyPolicy(
             'proposed', scn, bundle, gate),

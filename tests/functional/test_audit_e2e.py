@@ -62,6 +62,15 @@ class TestAuditEndToEnd(base.FailpredictFunctionalTestCase):
         self.assertEqual('SUCCEEDED', audit['state'], self.log_output())
         self.assertEqual('failure_mitigation', audit['goal_name'])
         self.assertEqual('predicted_least_failure', audit['strategy_name'])
+        # the defaults Watcher's API filled in: planned mode, whose half
+        # hour of guest history cannot check a forecast (a new
+        # deployment), so its reactive fallback decides, the trained model
+        # ranking, as in the paper
+        self.assertEqual('planned', audit['parameters']['mode'])
+        self.assertEqual(60, audit['parameters']['starved_window'])
+        self.assertIn('The fallback ranks destinations by the trained '
+                      'model: no forecast was checked to say its cycles '
+                      'changed', self.log_output())
 
         plans = self.action_plans(audit_uuid)
         self.assertEqual(1, len(plans))
@@ -95,6 +104,8 @@ class TestAuditEndToEnd(base.FailpredictFunctionalTestCase):
 
         # Efficacy indicators, as Watcher's API shows them on the plan.
         indicators = _indicators(plan)
+        self.assertEqual(0, indicators['planned_on_forecast'])
+        self.assertEqual(0, indicators['hosts_starved'])
         self.assertEqual(1, indicators['hosts_in_failure'])
         self.assertEqual(1, indicators['hosts_relieved'])
         self.assertEqual(1, indicators['migrations_planned'])

@@ -80,7 +80,7 @@ def test_topics_are_covered(html):
                        'failpredict_risk'],
         'troubleshooting': ['Missing metrics', 'Model errors',
                             'InfluxDB down', 'host_name_map'],
-        'limitations': ['Reactive by default', 'pickles'],
+        'limitations': ['Planned by default', 'pickles'],
     }
     for page, words in want.items():
         text = _text(html, page)

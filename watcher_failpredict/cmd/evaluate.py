@@ -49,7 +49,7 @@ def add_parser(subparsers):
                         'perfect-model-proactive, '
                         'lookahead-persistence, lookahead-seasonal, '
                         'planner-seasonal, proposed-planned, '
-                        'proposed-starved, proposed-planned-starved, '
+                        'proposed-reactive, proposed-reactive-starved, '
                         'oracle-reactive, oracle)')
     e.add_argument('--influxdb', metavar='URL', type=common.influxdb_url,
                    help='write the testbed\'s metrics into this InfluxDB '

@@ -66,7 +66,16 @@ _NAMES = {load_forecast.SEASONAL: 'seasonal',
 
 
 class FellBack(Exception):
-    """The forecast cannot be planned on; the message says why."""
+    """The forecast cannot be planned on; the message says why.
+
+    ``forecast_missed``: the forecast failed its check, which says the
+    load's cycles changed; False when no forecast could be checked (a
+    history too short, fewer than two hosts with one, no instance).
+    """
+
+    def __init__(self, message, forecast_missed=False):
+        super().__init__(message)
+        self.forecast_missed = forecast_missed
 
 
 class HistoryUnreadable(Exception):
@@ -141,7 +150,8 @@ class PlannedAudit:
                 f'by {100 * seen.share:.0f} % of the hosts\' cores on '
                 f'average over its worst {self.period * self.step} s '
                 f'(forecast_tolerance '
-                f'{100 * float(p["forecast_tolerance"]):.0f} %)')
+                f'{100 * float(p["forecast_tolerance"]):.0f} %)',
+                forecast_missed=True)
         fc = stay_planner.Forecast(
             bg=seen.bg, demand=seen.demand, vcpus=vcpus[on], cores=cores,
             host_of=local[np.array([names.index(insts[v][1]) for v in on],

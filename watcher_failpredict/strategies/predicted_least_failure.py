@@ -189,7 +189,8 @@ class PredictedLeastFailure(base.BaseStrategy):
         host's risk times its instances, before minus after the move) must
         exceed ``cost_weight`` x estimated migration time / horizon.
 
-        Planned mode (``mode: planned``, strategies/planned_mode.py) needs
+        Planned mode (``mode: planned``, the default;
+        strategies/planned_mode.py) needs
         collectd's ``load`` plugin and ``planner_history`` seconds of history
         (two of the longest load cycle). It makes two more reads (every
         host's load average at a coarse step, then the load of the hosts it
@@ -205,14 +206,22 @@ class PredictedLeastFailure(base.BaseStrategy):
         by more than ``forecast_tolerance`` of the hosts' cores over any
         ``period`` of it, or cannot be checked, the audit is reactive
         (``planned_on_forecast`` says which decided), its destinations
-        ranked by ``fallback_ranking`` (by default their CPU now: a
-        forecast that fails its check says the cycles the model learned
-        no longer hold).
+        ranked by ``fallback_ranking`` (by default their CPU now when
+        the forecast failed its check, which says the cycles the model
+        learned no longer hold; by the model, checked, when none could be
+        checked, as in the first hours of a deployment). Planned mode is
+        the default; ``mode: reactive`` with ``starved_window: 0`` is the
+        paper's method.
 
     *Limitations*
 
-        * Reactive trigger by default: a host is acted upon once its mean
-          CPU has crossed the threshold, as in the paper.
+        * Planned mode by default: it moves a VNF off a host the forecast
+          sees starved before that host crosses the threshold, and needs
+          hours of history (``planner_history``) before it plans on its
+          forecast; meanwhile, and whenever the forecast misses, the
+          reactive rules act on hosts whose mean CPU crossed the
+          threshold, as in the paper, or that starved over the last
+          ``starved_window`` seconds.
         * At most one VNF per failing host per audit, ``max_migrations`` in
           all: predictions after a move rest on an additive load model, so
           the next audit (use ``CONTINUOUS`` audits) sees the measured
@@ -306,6 +315,9 @@ class PredictedLeastFailure(base.BaseStrategy):
         self.ranking_why = ''
         # the ranking check's ranking_check.Verdict (None: not judged)
         self.ranking_verdict = None
+        # planned mode: the verdict its fallback applies when the model
+        # ranks there (None: not judged)
+        self._fallback_verdict = None
         # {instance UUID: (seconds ago, host it left, host it went to)}
         # within the cooldown: an instance does not go back to the host it
         # left, nor moves while its migration is under way
@@ -403,20 +415,24 @@ class PredictedLeastFailure(base.BaseStrategy):
                     'default': 0,
                 },
                 'mode': {
-                    'description': 'reactive: act on hosts whose mean CPU '
-                                   'crossed the threshold (the paper). '
-                                   'proactive: also on hosts whose '
-                                   'predicted risk reaches risk_threshold, '
-                                   'every move passing the cost-benefit '
-                                   'gate. planned: value every allowed '
-                                   'move over a seasonal forecast of the '
-                                   'next look_ahead seconds and plan those '
-                                   'that pay off hosts it sees starved '
-                                   '(speed_floor), while that forecast has '
-                                   'been right (forecast_tolerance); '
-                                   'reactive otherwise.',
+                    'description': 'planned (default): value every '
+                                   'allowed move over a seasonal forecast '
+                                   'of the next look_ahead seconds and '
+                                   'plan those that pay off hosts it sees '
+                                   'starved (speed_floor), while that '
+                                   'forecast has been right '
+                                   '(forecast_tolerance); reactive '
+                                   'otherwise, and while the history is '
+                                   'too short to check it. reactive: act '
+                                   'on hosts whose mean CPU crossed the '
+                                   'threshold (the paper), or that starved '
+                                   '(starved_window), destinations ranked '
+                                   'by the trained model. proactive: also '
+                                   'on hosts whose predicted risk reaches '
+                                   'risk_threshold, every move passing the '
+                                   'cost-benefit gate.',
                     'type': 'string', 'enum': [REACTIVE, PROACTIVE, PLANNED],
-                    'default': REACTIVE,
+                    'default': PLANNED,
                 },
                 'look_ahead': {
                     'description': 'Planned mode: seconds of the forecast a '
@@ -477,12 +493,16 @@ class PredictedLeastFailure(base.BaseStrategy):
                                    'rank destinations while the forecast '
                                    'is not trusted. current_cpu: by the '
                                    'mean CPU over the period now, the '
-                                   'VNF\'s load added (a forecast that '
-                                   'fails its check says the load\'s '
-                                   'cycles have changed, and the trained '
-                                   'model ranks by the cycles it learned); '
-                                   'model: by the trained model, as in '
-                                   'reactive mode.',
+                                   'VNF\'s load added, when the forecast '
+                                   'failed its check (the load\'s cycles '
+                                   'have changed, and the trained model '
+                                   'ranks by the cycles it learned); by '
+                                   'the trained model, checked as in '
+                                   'reactive mode (ranking_check), when '
+                                   'no forecast could be checked (a '
+                                   'history too short: the first hours). '
+                                   'model: by the trained model, checked, '
+                                   'in both cases.',
                     'type': 'string', 'enum': list(FALLBACK_RANKINGS),
                     'default': FALLBACK_RANKINGS[0],
                 },
@@ -567,15 +587,16 @@ class PredictedLeastFailure(base.BaseStrategy):
                                    'in failure state, before its mean CPU '
                                    'over period crosses threshold, and the '
                                    'queueing rule values a move off it on '
-                                   'them. '
-                                   '0 (default): the threshold over period '
-                                   'alone decides, and the queueing rule '
-                                   'values moves over period. 60 relieves '
-                                   'loads that ramp up sooner but moves '
-                                   'on short spikes that a move does not '
-                                   'pay for (doc/source/strategy.rst).',
+                                   'them. 60 (default) relieves loads '
+                                   'that ramp up minutes before their '
+                                   'mean crosses the threshold, and may '
+                                   'move on a spike a move does not pay '
+                                   'for (doc/source/strategy.rst). 0: the '
+                                   'threshold over period alone decides, '
+                                   'and the queueing rule values moves '
+                                   'over period.',
                     'type': 'integer', 'minimum': 0, 'maximum': DAY,
-                    'default': 0,
+                    'default': 60,
                 },
                 'instance_choice': {
                     'description': 'Which VNF leaves a failing host (reactive '
@@ -778,7 +799,8 @@ class PredictedLeastFailure(base.BaseStrategy):
     def _check_ranking(self):
         """Reactive mode: rank by CPU now when the model's first picks of
         one look-ahead ago ran busier than least-CPU's (ranking_check);
-        then remember this audit for the checks to come.
+        planned mode: judge the same for its fallback, should the model
+        rank there; then remember this audit for the checks to come.
         """
         params = self.params
         span = planned_mode.look_ahead_seconds(params)
@@ -815,6 +837,11 @@ class PredictedLeastFailure(base.BaseStrategy):
                          'since, least-CPU\'s at %.1f %%', verdict.judged,
                          span,
                          verdict.model_cpu, verdict.least_cpu)
+        elif params['mode'] == PLANNED:
+            # from this process's memory alone: a planned audit makes its 8
+            # requests already, and the read-back would be a ninth
+            self._fallback_verdict = ranking_check.judge(
+                memory.recall(key, self.now), self.now, span, spacing)
         memory.remember(key, self.now, self.host_score, {
             n: self.host_cpu[n] for n in self.host_score}, keep)
 
@@ -1076,22 +1103,44 @@ class PredictedLeastFailure(base.BaseStrategy):
             self.planned_on_forecast = False
             LOG.warning('Planned mode falls back to the reactive rules: %s',
                         exc)
-            self.ranking = self._fallback_ranking()
+            self.ranking = self._fallback_ranking(exc.forecast_missed)
         finally:
             self.forecast_share = audit.share
         return self.planned_on_forecast
 
-    def _fallback_ranking(self):
+    def _fallback_ranking(self, forecast_missed):
         """The ranking planned mode's reactive fallback uses (None: the
         trained model's).
+
+        :param forecast_missed: the forecast failed its check (its cycles
+            changed), rather than none could be checked (a history too
+            short, the first hours of a deployment)
         """
-        if self.params['fallback_ranking'] == CURRENT_CPU:
+        if self.params['fallback_ranking'] == CURRENT_CPU and forecast_missed:
             LOG.info('The fallback ranks destinations by their mean CPU '
                      'over the last %s s with the VNF (fallback_ranking '
                      '%s): the trained model ranks by cycles the forecast '
                      'check says no longer hold', self.params['period'],
                      CURRENT_CPU)
             return self._cpu_now_ranking('planned mode\'s fallback_ranking')
+        verdict = self._fallback_verdict
+        if verdict is not None:
+            self.ranking_verdict = verdict
+            if ranking_check.model_lost(verdict):
+                ranking = self._cpu_now_ranking(
+                    f'the ranking check: the model\'s first picks at the '
+                    f'{verdict.judged} audits from '
+                    f'{planned_mode.look_ahead_seconds(self.params):.0f} s '
+                    f'ago ran at {verdict.model_cpu:.1f} % CPU since, '
+                    f'least-CPU\'s at {verdict.least_cpu:.1f} %')
+                LOG.warning('The fallback ranks destinations by mean CPU '
+                            'over the last %s s with the VNF, not by the '
+                            'model: %s', self.params['period'],
+                            self.ranking_why)
+                return ranking
+        LOG.info('The fallback ranks destinations by the trained model%s',
+                 ' (fallback_ranking model)' if forecast_missed else
+                 ': no forecast was checked to say its cycles changed')
         return None
 
     @property

@@ -20,9 +20,12 @@ testbed's metrics through the InMemoryDataSource. They differ only in the
 ranking model injected as the strategy's ``model_bundle``, so trigger,
 VNF choice, feasibility and cooldown are identical (like-for-like):
 
-* ``proposed``: the model trained on the scenario's training stretch
-  (``proposed-cycle``: the same learner on the cyclic features, which
-  read each server's last load cycle);
+* ``proposed``: the strategy with its defaults (planned mode, with
+  ``starved_window`` 60) and the model trained on the scenario's training
+  stretch; ``proposed-reactive`` the same model behind the reactive rules
+  as they were the default before (:data:`REACTIVE`), and
+  ``proposed-cycle`` those rules on the same learner with the cyclic
+  features, which read each server's last load cycle;
 * ``least-cpu``: risk = the host's mean CPU over the trigger period now
   (with the VNF's load added), i.e. the least-CPU-now destination;
 * ``random``: a random risk per host, i.e. a random feasible destination;
@@ -31,13 +34,14 @@ VNF choice, feasibility and cooldown are identical (like-for-like):
   of a ranking by the next horizon's peak, not of QoS (the issue 11
   diagnosis: policies beat it).
 
-Two more run the strategy's own defaults (its whether-to-move rule and VNF
-choice) instead of the simple rules' always-move: ``least-cpu-gated`` and
-``seasonal-gated`` (``least-cpu``'s and ``seasonal``'s rankings behind
-that rule). ``perfect-model`` (and ``perfect-model-stay``, its targets
-known over the VNF's stay instead of the horizon, and
-``perfect-model-proactive``, so known in proactive mode) is the strategy,
-with its defaults, fed a model that predicts its training targets
+Two more run the strategy's reactive rules (its whether-to-move rule and
+VNF choice, :data:`REACTIVE`) instead of the simple rules' always-move:
+``least-cpu-gated`` and ``seasonal-gated`` (``least-cpu``'s and
+``seasonal``'s rankings behind that rule). ``perfect-model`` (and
+``perfect-model-stay``, its targets known over the VNF's stay instead of
+the horizon, and ``perfect-model-proactive``, so known in proactive mode)
+is the strategy, with those rules, fed a model that predicts its training
+targets
 exactly (:class:`PerfectModel`): what a
 better model of those targets is worth to the strategy's decisions (a
 measure, not a bound: a perfect forecast of these targets is not the
@@ -77,10 +81,12 @@ trigger, the future and a forecast of it are worth, not bounds
 is not that search: it plans with the strategy's queueing model on a
 seasonal forecast of what collectd reports, while that forecast has been
 right, and leaves the decision to the strategy's reactive rule
-otherwise. ``proposed-planned`` is the strategy running that planner
-itself (``mode=planned``, :func:`planned_parameters`) with the trained
-model loaded; its reactive fallback ranks destinations by CPU now
-(``fallback_ranking``'s default).
+otherwise. ``proposed`` is the strategy running that planner itself
+(``mode=planned``, its default) with the trained model loaded; its
+reactive fallback ranks destinations by CPU now (``fallback_ranking``'s
+default). ``proposed-planned`` is planned mode without ``starved_window``
+(:func:`planned_parameters`), ``proposed-reactive-starved`` the reactive
+rules with it.
 
 ``no-mig`` never migrates. A new policy is a new ranking object (a
 :class:`prediction.risk_model.RiskModel`) added to make_policy(). The
@@ -115,16 +121,24 @@ POLICIES = ('no-mig', 'random', 'least-cpu', 'least-cpu-wb', 'mean-kstd',
             'oracle-peak', 'perfect-model', 'perfect-model-stay',
             'perfect-model-proactive', 'lookahead-persistence',
             'lookahead-seasonal', 'planner-seasonal', 'proposed-planned',
-            'proposed-starved', 'proposed-planned-starved',
+            'proposed-reactive', 'proposed-reactive-starved',
             'oracle-reactive', 'oracle')
 
 #: Policies that need the model trained on the training stretch.
 TRAINED = ('proposed', 'proposed-proactive', 'proposed-cycle',
-           'proposed-planned', 'proposed-starved', 'proposed-planned-starved')
-#: ``starved_window`` of the ``-starved`` policies: the decision interval,
-#: the shortest span a continuous audit sees anew (doc/source/strategy.rst,
-#: "A host starved within the trigger period").
+           'proposed-planned', 'proposed-reactive',
+           'proposed-reactive-starved')
+#: ``starved_window`` of ``proposed-reactive-starved``: the strategy's
+#: default, the decision interval, the shortest span a continuous audit
+#: sees anew (doc/source/strategy.rst, "A host starved within the trigger
+#: period").
 STARVED_WINDOW = 60
+#: The strategy's reactive rules as they were its defaults until planned
+#: mode with ``starved_window`` 60 took their place (issue 11): reactive
+#: mode, the threshold alone as the trigger. The policies that measure a
+#: ranking, a model or a rule behind those rules keep them, so that their
+#: rows stay what the documentation says they measured.
+REACTIVE = {'mode': 'reactive', 'starved_window': 0}
 #: The model kind of a trained policy whose model is not the scenario's
 #: (``model.kind``): proposed-cycle is proposed with the cyclic features,
 #: each server's last load cycle and its forecasters' errors (issue 11).
@@ -141,9 +155,9 @@ TRAINED_KIND = {'proposed-cycle': 'gbt_peak_cycle'}
 #: validation stretch the choice that relieves the most made least-cpu
 #: worse on paper (+26.0 % -> +11.6 %) and trend and seasonal better
 #: (doc/source/testbed.rst, "Which VNF"); their rows stay the baselines
-#: they were. least-cpu-gated takes the strategy's defaults.
-RULE = {'move_rule': 'speed_floor', 'speed_floor': 1.0,
-        'instance_choice': 'cheapest_ending', 'starved_window': 0}
+#: they were. least-cpu-gated takes the strategy's reactive rules.
+RULE = dict(REACTIVE, move_rule='speed_floor', speed_floor=1.0,
+            instance_choice='cheapest_ending')
 #: Policies that read the stretch before the run.
 NEEDS_HISTORY = ('seasonal', 'seasonal-gated', 'lookahead-seasonal',
                  'planner-seasonal')
@@ -389,9 +403,14 @@ class StrategyPolicy:
                 cluster.host_name(i) for i in range(scn['servers']['count'])],
                 scn['metrics_interval'])
             self.reach_back = float(lags.max(initial=0.0))
-        if self.extra_params.get('mode') == 'planned':
+        # the parameters the strategy will run with: its schema's defaults
+        # unless the policy sets them
+        runs_with = dict({name: spec['default'] for name, spec in
+                          self.strategy.get_schema()['properties'].items()},
+                         **self.extra_params)
+        if runs_with['mode'] == 'planned':
             self.reach_back = max(self.reach_back, float(
-                self.extra_params['planner_history']))
+                runs_with['planner_history']))
             #: audits planned on the forecast, and left to the reactive
             #: rules (runner.PLANNER_COUNTERS)
             self.planned = self.fell_back = 0
@@ -521,7 +540,8 @@ def make_policy(name, scn, tb, seed, trained_bundle=None, history=None,
         return StrategyPolicy(name, scn, baseline_risk.CurrentCpuRisk(md),
                               RULE)
     if name == 'least-cpu-gated':
-        return StrategyPolicy(name, scn, baseline_risk.CurrentCpuRisk(md))
+        return StrategyPolicy(name, scn, baseline_risk.CurrentCpuRisk(md),
+                              REACTIVE)
     if name == 'least-cpu-wb':
         return WorkloadBalancePolicy(scn)
     if name == 'mean-kstd':
@@ -533,20 +553,20 @@ def make_policy(name, scn, tb, seed, trained_bundle=None, history=None,
     if name == 'oracle-peak':
         return StrategyPolicy(name, scn, OracleRisk(md, tb), RULE)
     if name == 'perfect-model':
-        return StrategyPolicy(name, scn, PerfectModel(md, tb))
+        return StrategyPolicy(name, scn, PerfectModel(md, tb), REACTIVE)
     if name == 'perfect-model-stay':
         # reactive, its targets known over the VNF's stay: whether judging
         # destinations over the stay instead of the horizon lifts the
         # reactive rule (it does not: doc/source/testbed.rst)
         return StrategyPolicy(name, scn, PerfectModel(
-            md, tb, horizon=lookahead.look_ahead_seconds(scn)))
+            md, tb, horizon=lookahead.look_ahead_seconds(scn)), REACTIVE)
     if name == 'perfect-model-proactive':
         # known over the VNF's stay, not the scenario's horizon: at 300 s
         # a perfect model made proactive mode lose on paper-phases (-2.0 %,
         # validation), at 1260 s it gained 47.7 % (doc/source/testbed.rst)
         return StrategyPolicy(name, scn, PerfectModel(
             md, tb, horizon=lookahead.look_ahead_seconds(scn)),
-            {'mode': 'proactive'})
+            dict(REACTIVE, mode='proactive'))
     if name == 'oracle':
         return lookahead.LookAheadOracle(scn)
     if name == 'oracle-reactive':
@@ -562,24 +582,26 @@ def make_policy(name, scn, tb, seed, trained_bundle=None, history=None,
         # when its forecast has not been right: the strategy's own
         # reactive rule, on the ranking that needs no training
         return planner.SeasonalQueueingPlanner(scn, before, StrategyPolicy(
-            name, scn, baseline_risk.CurrentCpuRisk(md)))
+            name, scn, baseline_risk.CurrentCpuRisk(md), REACTIVE))
     if name in ('seasonal', 'seasonal-gated'):
         if history is None:
             raise ValueError(f'the {name} policy needs the host CPU of the '
                              'stretch before the run')
         return StrategyPolicy(name, scn, SeasonalRisk(md, tb, history),
-                              RULE if name == 'seasonal' else None)
+                              RULE if name == 'seasonal' else REACTIVE)
     if name in TRAINED:
         if trained_bundle is None:
             raise ValueError(f'the {name} policy needs the model trained on '
                              f'the training stretch')
-        # proactive: the strategy fills risk_threshold and cost_weight from
-        # its own schema defaults; nothing is chosen for the testbed
+        # proposed: the strategy's defaults; proactive: the strategy fills
+        # risk_threshold and cost_weight from its own schema defaults;
+        # nothing is chosen for the testbed
         return StrategyPolicy(name, scn, trained_bundle, {
-            'proposed-proactive': {'mode': 'proactive'},
-            'proposed-planned': planned_parameters(scn),
-            'proposed-starved': {'starved_window': STARVED_WINDOW},
-            'proposed-planned-starved': dict(
-                planned_parameters(scn),
-                starved_window=STARVED_WINDOW)}.get(name))
+            'proposed-reactive': REACTIVE,
+            'proposed-cycle': REACTIVE,
+            'proposed-proactive': dict(REACTIVE, mode='proactive'),
+            'proposed-planned': dict(planned_parameters(scn),
+                                     starved_window=0),
+            'proposed-reactive-starved': dict(
+                REACTIVE, starved_window=STARVED_WINDOW)}.get(name))
     raise ValueError(f'unknown policy {name!r}; known: {", ".join(POLICIES)}')

@@ -78,7 +78,7 @@ def _placed(c, bg, a_load=True, cpu_a=None):
 
 def test_plans_ahead_of_a_peak_the_reactive_rules_do_not_see(caplog):
     caplog.set_level(logging.INFO)
-    reactive = _cluster().strategy(cooldown=300).execute()
+    reactive = _cluster().strategy(mode='reactive', cooldown=300).execute()
     assert ts.moves(reactive) == []
     solution = _cluster().strategy(**PLANNED).execute()
     assert ts.moves(solution) == [('vm1', 'a', 'b')]
@@ -383,7 +383,37 @@ def test_the_fallback_ranks_destinations_by_fallback_ranking(
     assert ranked_by_cpu is not model_ranks
 
 
+def _three_hosts_young():
+    """``_three_hosts`` with 10 minutes of history: no forecast can be
+    checked (the first hours of a deployment), none missed.
+    """
+    c = _cluster(seconds=600, shift_last=420.0, cpu_a=95.0)
+    c.host('c', 60.0, load=7.2)
+    return c
+
+
+def test_the_fallback_ranks_by_the_model_where_no_forecast_was_checked(
+        caplog):
+    """With the default ``fallback_ranking`` (current_cpu): the present
+    ranks where the forecast missed, since the cycles the model learned
+    changed; where none could be checked nothing says they did, and the
+    trained model ranks, as in reactive mode.
+    """
+    caplog.set_level(logging.INFO)
+    model = _LearnedCycles()
+    solution = _three_hosts_young().strategy(bundle=model,
+                                             **PLANNED).execute()
+    assert ts.indicators(solution)['planned_on_forecast'] == 0
+    assert 'is too short to check a forecast' in caplog.text
+    assert [m[2] for m in ts.moves(solution)] == ['c']
+    assert model.calls == 3
+    assert ('The fallback ranks destinations by the trained model: no '
+            'forecast was checked to say its cycles changed' in caplog.text)
+    assert 'by their mean CPU over the last 300 s' not in caplog.text
+
+
 def test_the_model_ranks_the_destinations_of_the_reactive_mode():
     model = _LearnedCycles()
-    solution = _three_hosts().strategy(bundle=model, cooldown=300).execute()
+    solution = _three_hosts().strategy(bundle=model, mode='reactive',
+                                       cooldown=300).execute()
     assert [m[2] for m in ts.moves(solution)] == ['c']

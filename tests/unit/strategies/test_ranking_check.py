@@ -218,20 +218,36 @@ def _remembered(model, ran, then=None, cooldown=300):
     return memory, key
 
 
-@pytest.mark.parametrize('ran, then, destination', [
+#: (hosts' CPU at the audits, at the judged ones, destination): the
+#: model's pick ran busier (it lost: ``b`` by CPU now), or calmer (``c``)
+LOST_OR_NOT = pytest.mark.parametrize('ran, then, destination', [
     ({'b': 30.0, 'c': 80.0}, None, 'b'),
     ({'b': 80.0, 'c': 30.0}, {'b': 20.0, 'c': 60.0}, 'c')])
-def test_the_strategy_ranks_by_cpu_now_when_the_model_lost(
-        caplog, ran, then, destination):
-    caplog.set_level(logging.INFO)
+
+
+def _run_judged(cluster, ran, then, destination, **params):
+    """Run the strategy on ``cluster`` after the audits ``_remembered``
+    with ``ran`` and ``then``; check the destination, the verdict and its
+    indicator. Returns (solution, whether the model lost, memory, key).
+    """
     model = _LearnedCycles()
     memory, key = _remembered(model, ran, then)
-    strategy = tpm._three_hosts().strategy(bundle=model, cooldown=300)
+    strategy = cluster.strategy(bundle=model, **params)
     solution = strategy.execute()
     assert [m[2] for m in ts.moves(solution)] == [destination]
     lost = destination == 'b'
     assert strategy.ranking_verdict.judged == 3
     assert ts.indicators(solution)['ranked_by_model'] == int(not lost)
+    return solution, lost, memory, key
+
+
+@LOST_OR_NOT
+def test_the_strategy_ranks_by_cpu_now_when_the_model_lost(
+        caplog, ran, then, destination):
+    caplog.set_level(logging.INFO)
+    _, lost, memory, key = _run_judged(
+        tpm._three_hosts(), ran, then, destination, mode='reactive',
+        cooldown=300)
     assert ('Destinations ranked by mean CPU over the last 300 s with the '
             'VNF, not by the model: the ranking check: the model\'s first '
             'picks at the 3 audits from 660 s ago ran at 80.0 % CPU since, '
@@ -252,7 +268,8 @@ def test_without_the_check_the_model_ranks_and_nothing_is_remembered():
     model = _LearnedCycles()
     memory, key = _remembered(model, {'b': 30.0, 'c': 80.0})
     before = len(memory.recall(key, audit_cluster.NOW))
-    strategy = tpm._three_hosts().strategy(bundle=model, cooldown=300,
+    strategy = tpm._three_hosts().strategy(bundle=model, mode='reactive',
+                                           cooldown=300,
                                            ranking_check=False)
     solution = strategy.execute()
     assert [m[2] for m in ts.moves(solution)] == ['c']
@@ -265,7 +282,7 @@ def test_another_models_audits_are_not_judged(caplog):
     caplog.set_level(logging.INFO)
     _remembered(_LearnedCycles(), {'b': 30.0, 'c': 80.0})
     strategy = tpm._three_hosts().strategy(bundle=_LearnedCycles(),
-                                           cooldown=300)
+                                           mode='reactive', cooldown=300)
     assert [m[2] for m in ts.moves(strategy.execute())] == ['c']
     assert strategy.ranking_verdict is None
     assert ('The model\'s ranking is not checked: fewer than 3 audits '
@@ -275,13 +292,32 @@ def test_another_models_audits_are_not_judged(caplog):
 
 
 @pytest.mark.parametrize('mode', ['proactive', 'planned'])
-def test_only_reactive_mode_is_checked(mode):
+def test_the_model_that_does_not_rank_is_not_checked(mode):
+    """Proactive mode, and planned mode's fallback where the forecast
+    missed (it ranks by CPU now, fallback_ranking's default).
+    """
     model = _LearnedCycles()
     _remembered(model, {'b': 30.0, 'c': 80.0})
     params = tpm.PLANNED if mode == 'planned' else {'mode': mode}
     strategy = tpm._three_hosts().strategy(bundle=model, **params)
     strategy.execute()
     assert strategy.ranking_verdict is None
+
+
+@LOST_OR_NOT
+def test_planned_modes_fallback_checks_the_model_where_it_ranks(
+        caplog, ran, then, destination):
+    """No forecast checked (a young history): the model ranks the
+    fallback's destinations, unless the ranking check says it lost.
+    """
+    caplog.set_level(logging.INFO)
+    solution, lost, _, _ = _run_judged(
+        tpm._three_hosts_young(), ran, then, destination, **tpm.PLANNED)
+    assert ts.indicators(solution)['planned_on_forecast'] == 0
+    assert ('The fallback ranks destinations by mean CPU over the last 300 '
+            's with the VNF, not by the model: the ranking check: the '
+            'model\'s first picks at the 3 audits from 660 s ago ran at '
+            '80.0 % CPU since' in caplog.text) is lost
 
 
 def test_a_restarted_engine_reads_the_recorded_audits_back(
@@ -314,13 +350,15 @@ def test_a_restarted_engine_reads_the_recorded_audits_back(
                        ('influxdb_database', influxdb_db)):
         fp_conf.CONF.set_override(opt, value, group='failpredict')
     try:
-        off = tpm._three_hosts().strategy(bundle=model, cooldown=300)
+        off = tpm._three_hosts().strategy(bundle=model, mode='reactive',
+                                          cooldown=300)
         assert [m[2] for m in ts.moves(off.execute())] == ['c']
         assert off.ranking_verdict is None
         fp_conf.CONF.set_override('record_risk', True, group='failpredict')
         monkeypatch.setattr(plf.PredictedLeastFailure, 'audit_memory',
                             rc.AuditMemory())
-        on = tpm._three_hosts().strategy(bundle=model, cooldown=300)
+        on = tpm._three_hosts().strategy(bundle=model, mode='reactive',
+                                         cooldown=300)
         solution = on.execute()
     finally:
         for opt in ('record_risk', 'influxdb_url', 'influxdb_database'):

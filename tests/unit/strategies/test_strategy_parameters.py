@@ -152,9 +152,9 @@ def test_strategy_takes_integral_floats_and_fills_defaults():
     assert strategy.params == {
         'threshold': 90.0, 'period': 300, 'granularity': 10, 'horizon': None,
         'max_migrations': 1, 'cooldown': 600, 'received_cooldown': 0,
-        'mode': 'reactive',
+        'mode': 'planned',
         'risk_threshold': 0.5, 'cost_weight': 1.0, 'move_rule': 'queueing',
-        'speed_floor': 0.85, 'starved_window': 0,
+        'speed_floor': 0.85, 'starved_window': 60,
         'instance_choice': 'most_relief', 'look_ahead': None,
         'planner_history': 21600, 'planner_granularity': None,
         'forecast_tolerance': 0.2,

@@ -109,8 +109,10 @@ def test_the_policy_falls_back_on_the_strategy_with_its_reactive_rule():
                                   before=before)
     assert isinstance(policy, planner.SeasonalQueueingPlanner)
     assert isinstance(policy.fallback, policies.StrategyPolicy)
-    # the strategy's defaults: no rule of the simple baselines
-    assert policy.fallback.extra_params == {'ranking_check': False}
+    # the strategy's reactive rules (policies.REACTIVE), no rule of the
+    # simple baselines
+    assert policy.fallback.extra_params == {
+        'mode': 'reactive', 'starved_window': 0, 'ranking_check': False}
 
 
 def test_what_it_reads_is_what_collectd_reports_placed_where_it_ran():
@@ -191,7 +193,8 @@ def test_proposed_planned_runs_the_strategy_in_planned_mode():
     assert policy.extra_params == {
         # the look-ahead the oracle searches over, the stretch before the
         # run (an hour) as history
-        'mode': 'planned', 'look_ahead': 300, 'planner_history': 3600}
+        'mode': 'planned', 'look_ahead': 300, 'planner_history': 3600,
+        'starved_window': 0}
     assert policy.reach_back == 3600.0
     assert (policy.planned, policy.fell_back) == (0, 0)
 

@@ -202,7 +202,7 @@ def test_seasonal_policy_runs_the_real_strategy_on_the_training_history(
 
 def test_gated_rankings_run_the_strategys_own_rule(short):
     """The -gated policies keep their ranking and drop the simple rules'
-    always-move: the strategy decides with its schema defaults.
+    always-move: the strategy decides with its reactive rules' defaults.
     """
     from watcher.common import utils
 
@@ -237,6 +237,10 @@ def test_gated_rankings_run_the_strategys_own_rule(short):
         simple_params = utils.Struct(runs[simple][1].strategy.params)
         assert (simple_params.move_rule, simple_params.speed_floor) == (
             'speed_floor', 1.0)
+        # both reactive, on the threshold alone, whatever the default mode
+        for name in (gated, simple):
+            ran = runs[name][1].strategy.params
+            assert (ran['mode'], ran['starved_window']) == ('reactive', 0)
 
 
 def test_perfect_model_predicts_its_training_targets_exactly(short):
@@ -288,10 +292,10 @@ def test_perfect_model_predicts_its_training_targets_exactly(short):
         md['horizon']
     _, reactive = runner.run_policy(short, 'perfect-model', 1)
     assert reactive.strategy.model_bundle.horizon == md['horizon']
-    assert 'mode' not in reactive.strategy.input_parameters
+    assert reactive.strategy.input_parameters.mode == 'reactive'
     # reactive, known over the stay
     _, stay = runner.run_policy(short, 'perfect-model-stay', 1)
-    assert 'mode' not in stay.strategy.input_parameters
+    assert stay.strategy.input_parameters.mode == 'reactive'
     assert isinstance(stay.strategy.model_bundle, policies.PerfectModel)
     assert stay.strategy.model_bundle.horizon == \
         lookahead.look_ahead_seconds(short)
@@ -316,26 +320,60 @@ def test_proposed_proactive_runs_the_strategy_in_proactive_mode(short):
     assert params.cost_weight == schema['cost_weight']['default']
     assert policy.calls > 0
     assert len(tb.migrations) == len(policy.history)
-    # the reactive proposed policy sets no mode (the strategy's default)
-    _, reactive = runner.run_policy(short, 'proposed', 1, bundle)
-    assert 'mode' not in reactive.strategy.input_parameters
 
 
-@pytest.mark.parametrize('name, mode', [
-    ('proposed-starved', 'reactive'), ('proposed-planned-starved', 'planned')])
-def test_the_starved_policies_run_the_strategy_with_starved_window(
-        short, name, mode):
+@pytest.mark.parametrize('name, mode, starved_window', [
+    ('proposed-reactive', 'reactive', 0),
+    ('proposed-reactive-starved', 'reactive', policies.STARVED_WINDOW),
+    ('proposed-planned', 'planned', 0)])
+def test_the_trained_variants_pin_mode_and_starved_window(
+        short, name, mode, starved_window):
     bundle, _ = runner.train_model(short, 1)
     _, policy = runner.run_policy(short, name, 1, bundle)
     params = policy.strategy.params
-    assert (params['starved_window'], params['mode']) == (
-        policies.STARVED_WINDOW, mode)
+    assert (params['mode'], params['starved_window']) == (
+        mode, starved_window)
+    assert policy.strategy.input_parameters.mode == mode
     assert policy.calls > 0
-    # the policies without it keep the strategy's default (off), and the
-    # simple rules keep the paper's trigger whatever the default
-    _, plain = runner.run_policy(short, 'proposed', 1, bundle)
-    assert plain.strategy.params['starved_window'] == 0
-    assert policies.RULE['starved_window'] == 0
+    # planned mode counts its audits planned on the forecast and left to
+    # the reactive rules; the reactive policies have no such counters
+    assert hasattr(policy, 'planned') == (mode == 'planned')
+
+
+def test_proposed_runs_the_strategys_defaults_planned_with_the_window(
+        short):
+    from watcher_failpredict.strategies import predicted_least_failure as plf
+    schema = plf.PredictedLeastFailure.get_schema()['properties']
+    bundle, _ = runner.train_model(short, 1)
+    _, policy = runner.run_policy(short, 'proposed', 1, bundle)
+    given = policy.strategy.input_parameters
+    # nothing chosen for the testbed beyond the scenario's settings
+    assert not {'mode', 'starved_window', 'look_ahead',
+                'planner_history'} & set(given)
+    params = policy.strategy.params
+    assert (params['mode'], params['starved_window']) == ('planned', 60)
+    assert params['planner_history'] == schema['planner_history']['default']
+    # its datasource serves the planner's history, and every audit is
+    # counted as planned on the forecast or left to the reactive rules
+    assert policy.reach_back == schema['planner_history']['default']
+    assert policy.planned + policy.fell_back == policy.calls > 0
+
+
+@pytest.mark.parametrize('name', [
+    'least-cpu-gated', 'perfect-model', 'perfect-model-stay',
+    'proposed-cycle', 'random', 'least-cpu', 'trend', 'oracle-peak'])
+def test_the_ranking_measures_keep_the_former_reactive_rules(short, name):
+    """The policies that measure a ranking behind the strategy's rules
+    keep the reactive ones they were measured with, whatever the
+    strategy's default mode, and the simple rules the paper's trigger.
+    """
+    policy = policies.make_policy(
+        name, short, cluster.Testbed(short, 1), 1,
+        trained_bundle=object() if name in policies.TRAINED else None)
+    extra = policy.extra_params
+    assert (extra['mode'], extra['starved_window']) == ('reactive', 0)
+    # no planner history read, no planned/fell-back counters
+    assert not hasattr(policy, 'planned')
 
 
 # -- proposed-cycle: the model that reads each server's last load cycle ------
@@ -366,11 +404,11 @@ def test_a_testbeds_datasource_serves_the_stretch_before_it(short):
 
 
 def test_proposed_cycle_runs_on_each_servers_own_cycle(short):
-    res = runner.run_seed(short, 3, ['proposed', 'proposed-cycle'])
+    res = runner.run_seed(short, 3, ['proposed-reactive', 'proposed-cycle'])
     _tb, policy = res['runs']['proposed-cycle']
     md = policy.strategy.model_bundle.metadata
     assert md['model_kind'] == 'gbt_peak_cycle'
-    assert res['runs']['proposed'][1].strategy.model_bundle.metadata[
+    assert res['runs']['proposed-reactive'][1].strategy.model_bundle.metadata[
         'model_kind'] == short['model']['kind']
     # each server's background period, found from the stretch before
     cycles = md['feature_params']['host_cycles']
@@ -381,9 +419,10 @@ def test_proposed_cycle_runs_on_each_servers_own_cycle(short):
     # the audits read back as far as the longest cycle less the horizon
     assert policy.reach_back == pytest.approx(
         max(cycles.values()) - short['model']['horizon'], abs=10)
-    # ... into the stretch before the run, which only it is served
+    # ... into the stretch before the run, which only it is served (of
+    # these two: planned mode reads it too)
     assert res['runs']['proposed-cycle'][0].before is not None
-    assert res['runs']['proposed'][0].before is None
+    assert res['runs']['proposed-reactive'][0].before is None
     assert policy.calls > 0
     # the held-out scores reported are the scenario's own model's
     assert res['bundle'].metadata['model_kind'] == short['model']['kind']
