@@ -822,11 +822,7 @@ class PredictedLeastFailure(base.BaseStrategy):
                          'the decision engine)', ranking_check.DECISIONS,
                          span, params['period'], params['period'])
             elif ranking_check.model_lost(verdict):
-                self.ranking = self._cpu_now_ranking(
-                    f'the ranking check: the model\'s first picks at the '
-                    f'{verdict.judged} audits from {span:.0f} s ago ran at '
-                    f'{verdict.model_cpu:.1f} % CPU since, least-CPU\'s at '
-                    f'{verdict.least_cpu:.1f} %')
+                self.ranking = self._ranking_lost(verdict, span)
                 LOG.warning('Destinations ranked by mean CPU over the last '
                             '%s s with the VNF, not by the model: %s (its '
                             'load cycles may have changed: retrain it)',
@@ -844,6 +840,16 @@ class PredictedLeastFailure(base.BaseStrategy):
                 memory.recall(key, self.now), self.now, span, spacing)
         memory.remember(key, self.now, self.host_score, {
             n: self.host_cpu[n] for n in self.host_score}, keep)
+
+    def _ranking_lost(self, verdict, span):
+        """The ranking by CPU now that replaces a model whose first picks
+        ran busier than least-CPU's (``verdict``, audits ``span`` s ago).
+        """
+        return self._cpu_now_ranking(
+            f'the ranking check: the model\'s first picks at the '
+            f'{verdict.judged} audits from {span:.0f} s ago ran at '
+            f'{verdict.model_cpu:.1f} % CPU since, least-CPU\'s at '
+            f'{verdict.least_cpu:.1f} %')
 
     def _judge_recorded(self, key, span, spacing, keep):
         """The ranking check on the audits ``[failpredict] record_risk``
@@ -1127,12 +1133,8 @@ class PredictedLeastFailure(base.BaseStrategy):
         if verdict is not None:
             self.ranking_verdict = verdict
             if ranking_check.model_lost(verdict):
-                ranking = self._cpu_now_ranking(
-                    f'the ranking check: the model\'s first picks at the '
-                    f'{verdict.judged} audits from '
-                    f'{planned_mode.look_ahead_seconds(self.params):.0f} s '
-                    f'ago ran at {verdict.model_cpu:.1f} % CPU since, '
-                    f'least-CPU\'s at {verdict.least_cpu:.1f} %')
+                ranking = self._ranking_lost(
+                    verdict, planned_mode.look_ahead_seconds(self.params))
                 LOG.warning('The fallback ranks destinations by mean CPU '
                             'over the last %s s with the VNF, not by the '
                             'model: %s', self.params['period'],

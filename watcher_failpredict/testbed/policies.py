@@ -403,11 +403,11 @@ class StrategyPolicy:
                 cluster.host_name(i) for i in range(scn['servers']['count'])],
                 scn['metrics_interval'])
             self.reach_back = float(lags.max(initial=0.0))
-        # the parameters the strategy will run with: its schema's defaults
-        # unless the policy sets them
-        runs_with = dict({name: spec['default'] for name, spec in
-                          self.strategy.get_schema()['properties'].items()},
-                         **self.extra_params)
+        # the parameters the strategy will run with: the policy's, the
+        # schema's defaults filled in as Watcher's API fills them
+        runs_with = dict(self.extra_params)
+        utils.StrictDefaultValidatingDraft4Validator(
+            self.strategy.get_schema()).validate(runs_with)
         if runs_with['mode'] == 'planned':
             self.reach_back = max(self.reach_back, float(
                 runs_with['planner_history']))
