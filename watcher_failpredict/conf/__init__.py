@@ -260,9 +260,10 @@ INFLUXDB_OPTS = [
              'ranking score, CPU and failure state (measurement '
              'failpredict_risk, tagged with the model) and the planned '
              'moves (failpredict_move) into influxdb_database, for the '
-             'Grafana dashboard in etc/grafana/; the ranking check reads a '
-             'model\'s recent audits back from it after a decision-engine '
-             'restart (one request more, only then). Needs write access; a '
+             'Grafana dashboard in etc/grafana/; in reactive mode the '
+             'ranking check reads a model\'s recent audits back from it '
+             'after a decision-engine restart (one request more, only '
+             'then). Needs write access; a '
              'failed write is logged and never fails the audit.'),
 ]
 
