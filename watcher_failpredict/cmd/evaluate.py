@@ -48,7 +48,8 @@ def add_parser(subparsers):
                         'perfect-model, perfect-model-stay, '
                         'perfect-model-proactive, '
                         'lookahead-persistence, lookahead-seasonal, '
-                        'planner-seasonal, proposed-planned, '
+                        'planner-seasonal, planner-perfect, '
+                        'proposed-planned, '
                         'proposed-reactive, proposed-reactive-starved, '
                         'oracle-reactive, oracle)')
     e.add_argument('--influxdb', metavar='URL', type=common.influxdb_url,

@@ -44,6 +44,8 @@ import numpy as np
 
 from watcher_failpredict.prediction import cycles
 from watcher_failpredict.strategies import load_forecast
+from watcher_failpredict.strategies import move_gate
+from watcher_failpredict.strategies import placement
 from watcher_failpredict.strategies import stay_planner
 from watcher_failpredict.testbed import cluster
 from watcher_failpredict.testbed import lookahead
@@ -143,16 +145,120 @@ class SeasonalQueueingPlanner:
             self.fell_back += 1
             return self.fallback.decide(tb)
         self.planned += 1
-        fc = stay_planner.Forecast(
-            bg=bg, demand=demand, vcpus=np.full(tb.n_vnfs, tb.vcpus),
-            cores=np.full(tb.n_servers, tb.cores), host_of=tb.host_of,
-            dt=self.dt)
+        return _plan_on(self.scn, tb, self.dt, bg, demand)
 
-        def allowed(planned):
-            return [m for ms in lookahead.candidates(
-                tb, self.scn, planned).values() for m in ms]
-        moving = {v for v in range(tb.n_vnfs) if not tb.migrating(v)}
-        plan = stay_planner.plan(
-            fc, allowed, {v: tb.migration_plan(v) for v in moving},
-            int(self.scn['strategy']['max_migrations']))
-        return [(m.vnf, m.dest) for m in plan]
+
+def _plan_on(scn, tb, dt, bg, demand, sources=None, keep=None):
+    """The strategy's planner (:func:`strategies.stay_planner.plan`) over
+    ``bg`` (servers, T) and ``demand`` (VNFs, T), cores per ``dt`` s, on
+    the moves the strategy's rules allow; only VNFs on the servers marked
+    in ``sources`` (all when None) may leave, and only moves ``keep(
+    planned)`` (a callable returning a filter of (vnf, destination)) lets
+    through.
+    """
+    fc = stay_planner.Forecast(
+        bg=bg, demand=demand, vcpus=np.full(tb.n_vnfs, tb.vcpus),
+        cores=np.full(tb.n_servers, tb.cores), host_of=tb.host_of, dt=dt)
+
+    def allowed(planned):
+        ok = keep(planned) if keep is not None else None
+        return [(v, d) for ms in lookahead.candidates(
+            tb, scn, planned).values() for v, d in ms
+            if (sources is None or sources[tb.host_of[v]]) and
+            (ok is None or ok(v, d))]
+    moving = {v for v in range(tb.n_vnfs) if not tb.migrating(v)}
+    plan = stay_planner.plan(
+        fc, allowed, {v: tb.migration_plan(v) for v in moving},
+        int(scn['strategy']['max_migrations']))
+    return [(m.vnf, m.dest) for m in plan]
+
+
+class PerfectForecastPlanner:
+    """The ``planner-perfect`` measure: the strategy's planned mode on the
+    true future.
+
+    At each decision the forecast is what the coming look-ahead will
+    bring, known exactly: each server's background and each VNF's offered
+    demand (the testbed's exogenous load, cores), averaged to collectd's
+    interval. A VNF leaves only a server whose consumers that future sees
+    get less than ``speed_floor`` of the CPU they ask for over some
+    trigger period (the strategy's gate, :func:`strategies.move_gate.
+    lowest_period_speed`), and goes only where the host stays out of
+    failure state with it (the strategy's destination rule, on the CPU
+    measured over the last trigger period); the moves are valued by the
+    strategy's queueing model (:mod:`strategies.stay_planner`), not by the
+    testbed's physics.
+    Not a policy Watcher can run: what planned mode would decide with a
+    perfect forecast, so that its distance to the oracle splits into what
+    its forecast costs and what its model of a move costs.
+
+    :param scn: the scenario
+    :param speed_floor: the strategy's ``speed_floor``
+    """
+
+    name = 'planner-perfect'
+    metrics = None
+
+    def __init__(self, scn, speed_floor):
+        self.scn = scn
+        self.speed_floor = float(speed_floor)
+        self.look_ahead = lookahead.look_ahead_seconds(scn)
+        self.dt = float(scn['metrics_interval'])
+        self.calls = 0
+
+    def forecast(self, tb):
+        """``(background, VNF demand)`` (cores per collectd interval) of
+        the coming look-ahead, as it will be; None at the stretch's end.
+        """
+        per = max(int(round(self.dt / tb.dt)), 1)
+        steps = min(int(round(self.look_ahead / self.dt)),
+                    (tb.n_steps - tb.k) // per)
+        if steps <= 0:
+            return None
+        ks = np.arange(tb.k, tb.k + steps * per)
+        bg = tb.bg[:, ks].reshape(tb.n_servers, steps, per).mean(axis=2)
+        demand = np.stack([tb.offered_cores(k) for k in ks], axis=1)
+        return bg, demand.reshape(tb.n_vnfs, steps, per).mean(axis=2)
+
+    def decide(self, tb):
+        self.calls += 1
+        got = self.forecast(tb)
+        if got is None:
+            return []
+        bg, demand = got
+        total = bg.copy()
+        np.add.at(total, tb.host_of, demand)
+        worst = move_gate.lowest_period_speed(
+            total, np.full(tb.n_servers, tb.cores),
+            lookahead.trigger_steps(self.scn, self.dt))
+        sources = np.array([move_gate.worth_moving(w, self.speed_floor)
+                            for w in worst], dtype=bool)
+        if not sources.any():
+            return []
+        return _plan_on(self.scn, tb, self.dt, bg, demand, sources,
+                        self._out_of_failure(tb))
+
+    def _out_of_failure(self, tb):
+        """The strategy's destination rule: a destination must stay out
+        of failure state (its mean CPU over the trigger period below the
+        threshold) with the VNF's CPU over that period added, the moves
+        planned before counted.
+        """
+        _, host, inst = tb.metric_samples(0)
+        n = min(lookahead.trigger_steps(self.scn, self.dt),
+                host['cpu'].shape[1])
+        host_cpu = host['cpu'][:, -n:].mean(axis=1) if n else np.zeros(
+            tb.n_servers)
+        # a VNF's CPU (percent of its vCPUs) as host CPU percent points
+        points = (inst['cpu'][:, -n:].mean(axis=1) if n else np.zeros(
+            tb.n_vnfs)) * tb.vcpus / tb.cores
+        threshold = float(self.scn['trigger']['threshold'])
+
+        def keep(planned):
+            cpu = host_cpu.copy()
+            for vnf, dest in planned:
+                cpu[dest] += points[vnf]
+                cpu[tb.host_of[vnf]] -= points[vnf]
+            return lambda vnf, dest: not placement.is_failing(
+                cpu[dest] + points[vnf], threshold)
+        return keep

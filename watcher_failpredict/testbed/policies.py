@@ -120,7 +120,8 @@ POLICIES = ('no-mig', 'random', 'least-cpu', 'least-cpu-wb', 'mean-kstd',
             'proposed', 'proposed-proactive', 'proposed-cycle',
             'oracle-peak', 'perfect-model', 'perfect-model-stay',
             'perfect-model-proactive', 'lookahead-persistence',
-            'lookahead-seasonal', 'planner-seasonal', 'proposed-planned',
+            'lookahead-seasonal', 'planner-seasonal', 'planner-perfect',
+            'proposed-planned',
             'proposed-reactive', 'proposed-reactive-starved',
             'oracle-reactive', 'oracle')
 
@@ -578,6 +579,11 @@ def make_policy(name, scn, tb, seed, trained_bundle=None, history=None,
                          'run')
     if name == 'lookahead-seasonal':
         return lookahead.SeasonalLookAhead(scn, before)
+    if name == 'planner-perfect':
+        # the strategy's own speed_floor, as its planned mode gates with
+        return planner.PerfectForecastPlanner(scn, type(
+            load_strategy()).get_schema()['properties']['speed_floor'][
+                'default'])
     if name == 'planner-seasonal':
         # when its forecast has not been right: the strategy's own
         # reactive rule, on the ranking that needs no training

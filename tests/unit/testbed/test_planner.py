@@ -19,7 +19,9 @@ import pytest
 
 from watcher_failpredict.datasources import windows as metric_windows
 from watcher_failpredict.strategies import load_forecast
+from watcher_failpredict.strategies import move_gate
 from watcher_failpredict.testbed import cluster
+from watcher_failpredict.testbed import lookahead
 from watcher_failpredict.testbed import planner
 from watcher_failpredict.testbed import policies
 from watcher_failpredict.testbed import runner
@@ -269,3 +271,124 @@ def test_through_prometheus_the_plan_reads_the_history_before_the_run():
     with server:
         _plans_as_in_memory(test_lookahead.exact_cycles(), {
             'backend': 'prometheus', 'url': server.url, 'prefix': 'tbplan'})
+
+
+# -- the strategy's planner on the true future: planner-perfect --------------
+
+
+def test_the_perfect_forecast_is_the_coming_load_at_collectds_interval():
+    scn = test_lookahead.exact_cycles()
+    plan = planner.PerfectForecastPlanner(scn, 0.85)
+    tb = test_lookahead.busy_testbed(scn, 240)
+    bg, demand = plan.forecast(tb)
+    per = int(scn['metrics_interval'] / tb.dt)
+    steps = int(lookahead.look_ahead_seconds(scn) / scn['metrics_interval'])
+    assert bg.shape == (tb.n_servers, steps)
+    assert demand.shape == (tb.n_vnfs, steps)
+    # the first interval: the mean of the testbed's own coming steps
+    np.testing.assert_allclose(bg[:, 0], tb.bg[:, 240:240 + per].mean(
+        axis=1))
+    np.testing.assert_allclose(demand[:, 1], np.mean(
+        [tb.offered_cores(k) for k in range(240 + per, 240 + 2 * per)],
+        axis=0))
+    # it reads the future (planner-seasonal reads only the past)
+    tb.bg[:, tb.k:] = tb.bg[:, tb.k:] + 1.0
+    np.testing.assert_allclose(plan.forecast(tb)[0], bg + 1.0)
+
+
+def test_the_perfect_forecast_ends_with_the_stretch():
+    scn = test_lookahead.exact_cycles()
+    plan = planner.PerfectForecastPlanner(scn, 0.85)
+    tb = cluster.Testbed(scn, 3)
+    tb.run_until(tb.n_steps)
+    assert plan.forecast(tb) is None
+    assert plan.decide(tb) == [] and plan.calls == 1
+
+
+def _starve(tb, host, extra):
+    """Load ``host``'s background with ``extra`` cores from now on."""
+    tb.bg[host, tb.k:] = tb.bg[host, tb.k:] + extra
+
+
+def test_a_vnf_leaves_only_a_host_the_future_sees_starved():
+    scn = test_lookahead.exact_cycles()
+    tb = cluster.Testbed(scn, 3)
+    tb.run_until(240)
+    calm = planner.PerfectForecastPlanner(scn, 0.85)
+    # a floor no speed is under: no host is a source, whatever a move is
+    # worth
+    assert planner.PerfectForecastPlanner(scn, 0.0).decide(tb) == []
+
+    def starved():
+        bg, demand = calm.forecast(tb)
+        np.add.at(bg, tb.host_of, demand)
+        worst = move_gate.lowest_period_speed(
+            bg, np.full(tb.n_servers, tb.cores),
+            lookahead.trigger_steps(scn, scn['metrics_interval']))
+        return set(np.flatnonzero(worst < 0.85).tolist())
+    before = starved()
+    assert len(before) < tb.n_servers
+    host = min(set(range(tb.n_servers)) - before)
+    # a host far over its cores from now on: its VNFs may leave; the
+    # VNFs of a host the future sees getting what they ask for may not
+    _starve(tb, host, 2.0 * tb.cores)
+    assert starved() == before | {host}
+    moves = calm.decide(tb)
+    assert moves
+    sources = {int(tb.host_of[v]) for v, _ in moves}
+    assert host in sources and sources <= before | {host}
+    assert all(d not in sources for _, d in moves)
+    assert len(moves) <= scn['strategy']['max_migrations']
+    # without the extra load the same host is never left
+    tb.bg[host, tb.k:] -= 2.0 * tb.cores
+    assert host not in {int(tb.host_of[v]) for v, _ in calm.decide(tb)}
+
+
+def test_a_destination_must_stay_out_of_failure_state_with_the_vnf():
+    scn = test_lookahead.exact_cycles()
+    tb = cluster.Testbed(scn, 3)
+    tb.run_until(240)
+    _starve(tb, 1, 2.0 * tb.cores)
+    plan = planner.PerfectForecastPlanner(scn, 0.85)
+    keep = plan._out_of_failure(tb)([])
+    vnf = int(np.flatnonzero(tb.host_of == 1)[0])
+    _, host, inst = tb.metric_samples(0)
+    n = lookahead.trigger_steps(scn, scn['metrics_interval'])
+    cpu = host['cpu'][:, -n:].mean(axis=1)
+    points = inst['cpu'][vnf, -n:].mean() * tb.vcpus / tb.cores
+    threshold = scn['trigger']['threshold']
+    for dest in range(tb.n_servers):
+        assert keep(vnf, dest) == (cpu[dest] + points < threshold)
+    # a move planned before adds its VNF's CPU to its destination and
+    # takes it off its source
+    other = int(np.flatnonzero(tb.host_of == 1)[1])
+    first = int(np.argmin(cpu))
+    heavy = inst['cpu'][other, -n:].mean() * tb.vcpus / tb.cores
+    assert heavy > 0
+    after = plan._out_of_failure(tb)([(other, first)])
+    for dest in range(tb.n_servers):
+        added = heavy if dest == first else -heavy if dest == 1 else 0.0
+        assert after(vnf, dest) == (cpu[dest] + added + points < threshold)
+    assert sum(keep(vnf, d) for d in range(tb.n_servers)) < tb.n_servers
+
+
+def test_planner_perfect_gates_with_the_strategys_speed_floor():
+    scn = test_lookahead.exact_cycles()
+    tb = cluster.Testbed(scn, 3)
+    policy = policies.make_policy('planner-perfect', scn, tb, 3)
+    assert isinstance(policy, planner.PerfectForecastPlanner)
+    strategy = type(policies.load_strategy())
+    assert policy.speed_floor == strategy.get_schema()['properties'][
+        'speed_floor']['default'] == 0.85
+    assert 'planner-perfect' in policies.POLICIES
+    assert 'planner-perfect' not in policies.NEEDS_HISTORY + policies.TRAINED
+
+
+def test_planner_perfect_takes_the_gain_where_the_load_repeats():
+    res = runner.evaluate(test_lookahead.exact_cycles(),
+                          ['no-mig', 'planner-perfect', 'oracle'])
+    rt = {p: f['mean_rt_all']['mean'] for p, f in res['aggregate'].items()}
+    (seed,) = res['per_seed']['planner-perfect']
+    assert seed['migrations'] >= 1
+    assert rt['planner-perfect'] < 0.95 * rt['no-mig']
+    assert rt['oracle'] <= rt['planner-perfect'] * 1.01
