@@ -98,10 +98,10 @@ class FailureMitigationSpecification(efficacy_base.EfficacySpecification):
                    'never taken for an idle host. The decision engine log '
                    'names each reading.', required=False),
             _Count('moves_not_worth',
-                   'Hosts in failure state left as they are: moving a VNF '
-                   'would cost their VNFs more than it spares them '
-                   '(move_rule). The decision engine log says why for '
-                   'each.', required=False),
+                   'Hosts in failure state left as they are: a move would '
+                   'cost their VNFs more than it spares them (move_rule; '
+                   'planned mode: by the forecast). The decision engine '
+                   'log says why for each.', required=False),
             _Count('hosts_starved',
                    'Hosts below the threshold whose consumers got less '
                    'than speed_floor of the CPU they ask for over the last '

@@ -305,6 +305,27 @@ class PlannedAudit:
                          for h in np.flatnonzero(~starved)))
         return starved
 
+    def _count_left_alone(self, nodes, starved, valued, moves, sub):
+        """Count the hosts in failure state the plan judged and left
+        alone in ``moves_not_worth``, as the reactive gate counts those it
+        refuses, so that ``relieved_ratio`` does not read a right "no
+        move" as a failure of the plan.
+        """
+        s = self.s
+        sources = {int(sub.host_of[m.vnf]) for m in moves}
+        budget_left = len(moves) < int(s.params['max_migrations'])
+        left = []
+        for h, node in enumerate(nodes):
+            if h in sources or not s._is_failing(node):
+                continue
+            why = _left_alone_reason(starved[h], h in valued, budget_left)
+            if why is not None:
+                s._count_not_worth(node)
+                left.append(f'{node.hostname} ({why})')
+        if left:
+            LOG.info('Hosts in failure state left as they are by the plan: '
+                     '%s', ', '.join(left))
+
     def _plan(self, sub, nodes, sub_insts):
         """Greedy moves over the forecast ``sub`` of hosts ``nodes`` and
         VNFs ``sub_insts``, within the allowed ones, added to the solution.
@@ -389,6 +410,8 @@ class PlannedAudit:
             LOG.info('No move pays over the next %.0f s by the forecast '
                      '(%d hosts and %d movable VNFs weighed)',
                      self.look_ahead, len(nodes), len(migration))
+        self._count_left_alone(nodes, starved, {
+            int(sub.host_of[v]) for v in migration}, moves, sub)
         for move in moves:
             inst = sub_insts[move.vnf]
             src, dst = nodes[int(sub.host_of[move.vnf])], nodes[move.dest]
@@ -398,6 +421,19 @@ class PlannedAudit:
                      'migration (%d s) and its switch-over included',
                      inst.uuid, src.hostname, dst.hostname,
                      self.look_ahead, move.gain, move.steps * self.step)
+
+
+def _left_alone_reason(starved, valued, budget_left):
+    """Why the plan leaves a host in failure state as it is on purpose
+    (None: it did not judge it, e.g. its VNFs could not move or the
+    budget went to other hosts): its consumers are not starved by the
+    forecast, or no move of its VNFs pays over the look-ahead.
+    """
+    if not starved:
+        return 'the forecast does not see its consumers starved'
+    if valued and budget_left:
+        return 'no move of its VNFs pays over the look-ahead'
+    return None
 
 
 def _load_from(hw):

@@ -140,6 +140,64 @@ def test_no_vnf_leaves_a_host_the_forecast_does_not_see_starved(caplog):
         [('vm1', 'a', 'b')]
 
 
+def _relieved_ratio(solution):
+    return {g.name: g.value for g in solution.global_efficacy}[
+        'relieved_ratio']
+
+
+def _failing_a(peak):
+    """``_cluster(peak)`` with ``a`` at 95 % CPU throughout: in failure
+    state at the audit (threshold 90 %) whatever its runnable demand.
+    """
+    c = LongCluster()
+    return _placed(c, _wave(c.times, peak=peak), cpu_a=np.full(c.n, 95.0))
+
+
+def test_a_failing_host_the_plan_leaves_alone_is_not_a_failure_of_it(
+        caplog):
+    caplog.set_level(logging.INFO)
+    # a's consumers get 96 % of what they ask for at the peak: not
+    # starved, so no VNF leaves it, on purpose
+    solution = _failing_a(9.3).strategy(**PLANNED).execute()
+    assert ts.moves(solution) == []
+    ind = ts.indicators(solution)
+    assert (ind['hosts_in_failure'], ind['hosts_relieved'],
+            ind['moves_not_worth'], ind['planned_on_forecast']) == (
+                1, 0, 1, 1)
+    assert _relieved_ratio(solution) == 100.0
+    assert 'Hosts in failure state left as they are by the plan: a (the ' \
+        'forecast does not see its consumers starved)' in caplog.text
+    # every host a source (speed_floor 1): a's VNFs are valued, and at 99
+    # % of what they ask for no move of them pays
+    caplog.clear()
+    solution = _failing_a(8.9).strategy(speed_floor=1.0, **PLANNED).execute()
+    assert ts.moves(solution) == []
+    assert ts.indicators(solution)['moves_not_worth'] == 1
+    assert 'a (no move of its VNFs pays over the look-ahead)' in caplog.text
+
+
+def test_a_failing_host_the_plan_relieves_is_not_left_alone(caplog):
+    caplog.set_level(logging.INFO)
+    solution = _failing_a(14.0).strategy(**PLANNED).execute()
+    assert ts.moves(solution) == [('vm1', 'a', 'b')]
+    ind = ts.indicators(solution)
+    assert (ind['hosts_in_failure'], ind['moves_not_worth']) == (1, 0)
+    assert 'left as they are by the plan' not in caplog.text
+
+
+def test_a_failing_host_the_plan_could_not_judge_is_not_counted():
+    # a received a VNF a minute ago and received_cooldown holds it: its
+    # VNFs are never valued, so the plan says nothing of it
+    c = _failing_a(14.0)
+    c.history.append(migrations.Migration('vm2', 'b', 'a',
+                                          audit_cluster.NOW - 60))
+    solution = c.strategy(received_cooldown=120, **PLANNED).execute()
+    assert ts.moves(solution) == []
+    ind = ts.indicators(solution)
+    assert (ind['hosts_in_failure'], ind['moves_not_worth']) == (1, 0)
+    assert _relieved_ratio(solution) == 0.0
+
+
 def test_falls_back_to_the_reactive_rules_when_the_forecast_missed(caplog):
     caplog.set_level(logging.INFO)
     # the wave 420 s ahead over the last 1,000 s: at its peak now
