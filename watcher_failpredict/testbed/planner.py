@@ -38,6 +38,10 @@ stands for the strategy's estimate of a migration's duration and outage.
 The strategy runs the same planner itself (``mode=planned``,
 :mod:`strategies.planned_mode`; the ``proposed-planned`` policy); this
 testbed twin is kept as the measure it was first taken with.
+
+``planner-perfect`` (:class:`PerfectForecastPlanner`) runs the same
+planner, with planned mode's gate and destination rule, on the true
+future instead of a forecast: what the forecast costs planned mode.
 """
 
 import numpy as np
@@ -152,9 +156,9 @@ def _plan_on(scn, tb, dt, bg, demand, sources=None, keep=None):
     """The strategy's planner (:func:`strategies.stay_planner.plan`) over
     ``bg`` (servers, T) and ``demand`` (VNFs, T), cores per ``dt`` s, on
     the moves the strategy's rules allow; only VNFs on the servers marked
-    in ``sources`` (all when None) may leave, and only moves ``keep(
-    planned)`` (a callable returning a filter of (vnf, destination)) lets
-    through.
+    in ``sources`` (all when None) may leave, and only the moves the
+    filter ``keep(planned)`` returns, a callable of (vnf, destination),
+    passes (all when None).
     """
     fc = stay_planner.Forecast(
         bg=bg, demand=demand, vcpus=np.full(tb.n_vnfs, tb.vcpus),
