@@ -24,8 +24,8 @@ testbed.rst, "Whether to move"); the paper's rule is ``speed_floor = 1``.
 Pure functions of their inputs, as OpenStack Neat's overload detectors:
 the strategy reads the load average (runnable demand in cores, collectd's
 ``load`` plugin) over the trigger period and asks :func:`worth_moving`;
-its planned mode asks the same of the forecast's worst period
-(:func:`lowest_period_speed`).
+its planned mode (and the testbed's ``planner-perfect``) asks the same of
+the forecast's worst period (:func:`starved_over`).
 """
 
 import numpy as np
@@ -62,6 +62,16 @@ def lowest_period_speed(demand, cores, period_steps):
     n = min(max(int(period_steps), 1), speed.shape[1])
     run = np.cumsum(np.pad(speed, ((0, 0), (1, 0))), axis=1)
     return ((run[:, n:] - run[:, :-n]) / n).min(axis=1)
+
+
+def starved_over(demand, cores, period_steps, floor):
+    """``(worst, starved)``: each host's :func:`lowest_period_speed` over
+    ``demand`` (hosts, T), and whether that is starved enough to relieve
+    (:func:`worth_moving` against ``floor``): planned mode's gate.
+    """
+    worst = lowest_period_speed(demand, cores, period_steps)
+    return worst, np.array([worth_moving(w, floor) for w in worst],
+                           dtype=bool)
 
 
 def worth_moving(speed, floor):

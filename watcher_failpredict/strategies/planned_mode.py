@@ -291,11 +291,9 @@ class PlannedAudit:
         """
         p = self.s.params
         floor = float(p['speed_floor'])
-        worst = move_gate.lowest_period_speed(
+        worst, starved = move_gate.starved_over(
             forecast_inputs.host_demand(sub), sub.cores,
-            max(int(round(int(p['period']) / self.step)), 1))
-        starved = np.array([move_gate.worth_moving(w, floor)
-                            for w in worst], dtype=bool)
+            max(int(round(int(p['period']) / self.step)), 1), floor)
         if not starved.all():
             LOG.info('No VNF leaves a host whose consumers the forecast sees '
                      'get at least %.0f %% of the CPU they ask for over every '

@@ -47,6 +47,7 @@ future instead of a forecast: what the forecast costs planned mode.
 import numpy as np
 
 from watcher_failpredict.prediction import cycles
+from watcher_failpredict.strategies import forecast_inputs
 from watcher_failpredict.strategies import load_forecast
 from watcher_failpredict.strategies import move_gate
 from watcher_failpredict.strategies import placement
@@ -149,21 +150,25 @@ class SeasonalQueueingPlanner:
             self.fell_back += 1
             return self.fallback.decide(tb)
         self.planned += 1
-        return _plan_on(self.scn, tb, self.dt, bg, demand)
+        return _plan_on(self.scn, tb, _forecast(tb, self.dt, bg, demand))
 
 
-def _plan_on(scn, tb, dt, bg, demand, sources=None, keep=None):
-    """The strategy's planner (:func:`strategies.stay_planner.plan`) over
-    ``bg`` (servers, T) and ``demand`` (VNFs, T), cores per ``dt`` s, on
-    the moves the strategy's rules allow; only VNFs on the servers marked
-    in ``sources`` (all when None) may leave, and only the moves the
-    filter ``keep(planned)`` returns, a callable of (vnf, destination),
-    passes (all when None).
+def _forecast(tb, dt, bg, demand):
+    """``bg`` (servers, T) and ``demand`` (VNFs, T), cores per ``dt`` s,
+    as the strategy's planner sees a forecast of ``tb``.
     """
-    fc = stay_planner.Forecast(
+    return stay_planner.Forecast(
         bg=bg, demand=demand, vcpus=np.full(tb.n_vnfs, tb.vcpus),
         cores=np.full(tb.n_servers, tb.cores), host_of=tb.host_of, dt=dt)
 
+
+def _plan_on(scn, tb, fc, sources=None, keep=None):
+    """The strategy's planner (:func:`strategies.stay_planner.plan`) over
+    the forecast ``fc`` (:func:`_forecast`), on the moves the strategy's
+    rules allow; only VNFs on the servers marked in ``sources`` (all when
+    None) may leave, and only the moves the filter ``keep(planned)``
+    returns, a callable of (vnf, destination), passes (all when None).
+    """
     def allowed(planned):
         ok = keep(planned) if keep is not None else None
         return [(v, d) for ms in lookahead.candidates(
@@ -229,18 +234,13 @@ class PerfectForecastPlanner:
         got = self.forecast(tb)
         if got is None:
             return []
-        bg, demand = got
-        total = bg.copy()
-        np.add.at(total, tb.host_of, demand)
-        worst = move_gate.lowest_period_speed(
-            total, np.full(tb.n_servers, tb.cores),
-            lookahead.trigger_steps(self.scn, self.dt))
-        sources = np.array([move_gate.worth_moving(w, self.speed_floor)
-                            for w in worst], dtype=bool)
+        fc = _forecast(tb, self.dt, *got)
+        _, sources = move_gate.starved_over(
+            forecast_inputs.host_demand(fc), fc.cores,
+            lookahead.trigger_steps(self.scn, self.dt), self.speed_floor)
         if not sources.any():
             return []
-        return _plan_on(self.scn, tb, self.dt, bg, demand, sources,
-                        self._out_of_failure(tb))
+        return _plan_on(self.scn, tb, fc, sources, self._out_of_failure(tb))
 
     def _out_of_failure(self, tb):
         """The strategy's destination rule: a destination must stay out
@@ -253,9 +253,9 @@ class PerfectForecastPlanner:
                 host['cpu'].shape[1])
         host_cpu = host['cpu'][:, -n:].mean(axis=1) if n else np.zeros(
             tb.n_servers)
-        # a VNF's CPU (percent of its vCPUs) as host CPU percent points
-        points = (inst['cpu'][:, -n:].mean(axis=1) if n else np.zeros(
-            tb.n_vnfs)) * tb.vcpus / tb.cores
+        points = placement.cpu_contribution(
+            inst['cpu'][:, -n:].mean(axis=1) if n else np.zeros(tb.n_vnfs),
+            tb.vcpus, tb.cores)
         threshold = float(self.scn['trigger']['threshold'])
 
         def keep(planned):

@@ -109,6 +109,7 @@ from watcher_failpredict.prediction import feature_sets
 from watcher_failpredict.prediction import labels
 from watcher_failpredict.prediction import risk_model
 from watcher_failpredict.strategies import migrations
+from watcher_failpredict.strategies import predicted_least_failure as plf
 from watcher_failpredict.strategies import ranking_check
 from watcher_failpredict.testbed import cluster
 from watcher_failpredict.testbed import lookahead
@@ -339,6 +340,17 @@ def _strategy_loader():
     loader = loading.DefaultStrategyLoader()
     loader.conf = conf
     return loader
+
+
+def strategy_defaults():
+    """``predicted_least_failure``'s input parameters when an audit sets
+    none, filled as Watcher's API fills them (from the class: no loader
+    or configuration needed).
+    """
+    params = {}
+    utils.StrictDefaultValidatingDraft4Validator(
+        plf.PredictedLeastFailure.get_schema()).validate(params)
+    return params
 
 
 def load_strategy():
@@ -581,9 +593,8 @@ def make_policy(name, scn, tb, seed, trained_bundle=None, history=None,
         return lookahead.SeasonalLookAhead(scn, before)
     if name == 'planner-perfect':
         # the strategy's own speed_floor, as its planned mode gates with
-        return planner.PerfectForecastPlanner(scn, type(
-            load_strategy()).get_schema()['properties']['speed_floor'][
-                'default'])
+        return planner.PerfectForecastPlanner(scn, strategy_defaults()[
+            'speed_floor'])
     if name == 'planner-seasonal':
         # when its forecast has not been right: the strategy's own
         # reactive rule, on the ranking that needs no training
