@@ -66,7 +66,7 @@ def train_model(scn, seed, progress=None, stretch='train', history=None,
 
 
 def run_policy(scn, name, seed, bundle=None, progress=None, influxdb=None,
-               stretch='test', history=None, before=None):
+               stretch='test', history=None, before=None, world=None):
     """Run one policy over the test (or validation) stretch; returns
     (testbed, policy).
 
@@ -81,8 +81,13 @@ def run_policy(scn, name, seed, bundle=None, progress=None, influxdb=None,
     :param before: that stretch's Testbed: the in-memory datasource serves
         its host metrics to audits reaching back past the run's start (a
         model with the cyclic features reads the last load cycle)
+    :param world: None, or callable(testbed) that changes the run's
+        exogenous load before it starts (a counterfactual world, as
+        testbed/twin.py's)
     """
     tb = cluster.Testbed(scn, seed, stretch)
+    if world is not None:
+        world(tb)
     policy = pol.make_policy(name, scn, tb, seed, bundle, history, before)
     if getattr(policy, 'reach_back', 0) > 0:
         # only a policy reading past its window gets the stretch before:
@@ -119,10 +124,11 @@ def _needs_history(names):
 
 
 def run_seed(scn, seed, names, progress=None, influxdb=None,
-             stretch='test'):
+             stretch='test', world=None):
     """Every policy in ``names`` on one seed.
 
     :param progress: callable(label, done, total) or None
+    :param world: see run_policy(); the training stretch is left as it is
     :returns: {'evaluation': model evaluation or None,
                'runs': {policy: (testbed, policy object)}}
     """
@@ -149,7 +155,7 @@ def run_seed(scn, seed, names, progress=None, influxdb=None,
                 progress(name, done, total)
         runs[name] = run_policy(scn, name, seed, bundles.get(
             pol.trained_kind(name, scn)), step_progress, influxdb, stretch,
-            history, before)
+            history, before, world)
     return {'evaluation': evaluation, 'runs': runs,
             'bundle': bundles.get(scn['model']['kind'])}
 
