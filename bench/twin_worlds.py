@@ -125,7 +125,11 @@ def main(argv=None):
     args = ap.parse_args(argv)
     # the audits' reasons are not what this measures
     logging.getLogger('watcher_failpredict').setLevel(logging.ERROR)
-    scn = scenario.load(args.scenario)
+    try:
+        scn = scenario.load(args.scenario)
+    except scenario.ScenarioError as exc:
+        print(f'error: {exc}', file=sys.stderr)
+        return 2
     extra = ['oracle'] if args.oracle else []
     rows, moves = [], []
     first_seed = int(scn['seed'])
