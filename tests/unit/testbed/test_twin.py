@@ -12,6 +12,9 @@
 
 """A stretch's twin: the same past, the future its last cycle repeated."""
 
+import importlib.util
+import pathlib
+
 import numpy as np
 import pytest
 
@@ -105,3 +108,31 @@ def test_a_run_in_the_twin_world_is_the_same_until_the_step():
     np.testing.assert_array_equal(cpu[:K], cpu2[:K])
     assert np.abs(cpu[K:K + 120] - cpu2[K:K + 120]).max() > 5.0
     np.testing.assert_array_equal(real.rec_cpu[0], other.rec_cpu[0])
+
+
+def load_bench():
+    path = pathlib.Path(__file__).resolve().parents[3] / 'bench' / \
+        'twin_worlds.py'
+    spec = importlib.util.spec_from_file_location('twin_worlds', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_bench_runs_a_policy_first_move_on_both_worlds():
+    bench = load_bench()
+    scn = test_planner.drifted()
+    rows, move = bench.one_seed(scn, 3, 'least-cpu', 'test', [])
+    assert move is not None and move['same_first_move_on_twin']
+    worlds = {(r['world'], r['policy']) for r in rows}
+    assert worlds == {(w, p) for w in ('real', 'twin')
+                      for p in ('least-cpu', 'no-mig', 'planner-perfect')}
+    real = {r['policy']: r for r in rows if r['world'] == 'real'}
+    other = {r['policy']: r for r in rows if r['world'] == 'twin'}
+    # the same first move, and a changed world after it
+    assert other['least-cpu']['moves'][0] == real['least-cpu']['moves'][0]
+    assert other['no-mig']['mean_rt_all'] != real['no-mig']['mean_rt_all']
+    lines = bench.table(rows, ['least-cpu', 'no-mig'])
+    assert len(lines) == 4
+    assert lines[1].startswith('real  no-mig') and '+0.000 ms' in lines[1]
+    assert 'better on 0/1 seeds' in lines[1]
