@@ -66,8 +66,8 @@ def repeat_cycle(tb, before, server, k, look_ahead, history, interval,
     :param period: the trigger period (seconds), the cycle estimate's
         smoothing
     :returns: the (steps,) background written, at ``tb``'s step
-    :raises ValueError: when the step is not at the run's decisions, or
-        the history holds no cycle to repeat
+    :raises ValueError: when ``tb`` has run past step ``k``, or the
+        history holds no cycle to repeat
     """
     if tb.k > k:
         raise ValueError(f'the testbed has run past step {k}')
