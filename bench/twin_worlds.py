@@ -40,6 +40,7 @@ import sys
 
 from watcher_failpredict import atomic
 from watcher_failpredict.strategies import planned_mode
+from watcher_failpredict.testbed import cluster
 from watcher_failpredict.testbed import policies as pol
 from watcher_failpredict.testbed import report
 from watcher_failpredict.testbed import runner
@@ -70,7 +71,8 @@ def one_seed(scn, seed, policy, stretch, extra):
     first = moved[0]
     defaults = pol.strategy_defaults()
     k = int(round(first.start / real[policy][0].dt))
-    before = runner.simulate_history(scn, seed, runner.TRAINED_ON[stretch])
+    # the stretch before's background (exogenous: no need to run it)
+    before = cluster.Testbed(scn, seed, runner.TRAINED_ON[stretch])
 
     def world(tb):
         twin.repeat_cycle(tb, before, first.src, k,

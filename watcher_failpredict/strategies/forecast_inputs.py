@@ -98,7 +98,7 @@ def background(load, demand, where):
     return np.maximum(load - on, 0.0)
 
 
-def _replayable_cycles(past, period, steps):
+def replayable_cycles(past, period, steps):
     """Each row's cycle in steps, estimated on ``past``; 0 for a row
     without one, or whose cycle the history cannot replay.
     """
@@ -159,13 +159,13 @@ def outlook(bg_past, demand_past, cores, steps, period,
     if forecast != load_forecast.SEASONAL and step is None:
         raise ValueError('the forecast by analogy needs the history\'s '
                          'seconds per step')
-    vnf_cyc = _replayable_cycles(demand_past, period, steps)
+    vnf_cyc = replayable_cycles(demand_past, period, steps)
     demand = load_forecast.seasonal_forecast(demand_past, vnf_cyc, steps,
                                              period)
 
     def checked(name):
         if name == load_forecast.SEASONAL:
-            cyc = _replayable_cycles(bg_past, period, steps)
+            cyc = replayable_cycles(bg_past, period, steps)
             bg = load_forecast.seasonal_forecast(bg_past, cyc, steps, period)
             res = load_forecast.backtest_residuals(bg_past, cyc, steps,
                                                    period)
@@ -225,7 +225,7 @@ def hosts_to_plan(load_past, cores, has_vnfs, steps, period, sources,
     if n_hosts <= sources + destinations:
         return np.arange(n_hosts)
     ahead = load_forecast.seasonal_forecast(
-        load_past, _replayable_cycles(load_past, period, steps), steps,
+        load_past, replayable_cycles(load_past, period, steps), steps,
         period)
     cores = np.asarray(cores, dtype=float)
     pressure = np.where(has_vnfs, (ahead / cores[:, None]).mean(axis=1),

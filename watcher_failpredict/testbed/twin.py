@@ -18,7 +18,8 @@ are the same up to a decision it decides the same. The twin keeps a
 stretch as it is up to step ``k`` and, from there over the look-ahead,
 gives one server the background its own last cycle had: the seasonal
 naive forecast of its true background, the cycle estimated as the
-strategy's planned mode estimates it (:mod:`strategies.forecast_inputs`)
+strategy's planned mode estimates it
+(:func:`strategies.forecast_inputs.replayable_cycles`)
 on the same history (``planner_history`` seconds at collectd's
 interval). Where a move rests on a forecast that the cycle will repeat,
 the twin is the world in which it does, and running a policy on both
@@ -28,20 +29,21 @@ worlds says what refusing that move costs where the forecast was right
 
 import numpy as np
 
-from watcher_failpredict.prediction import cycles
+from watcher_failpredict.strategies import forecast_inputs
 from watcher_failpredict.strategies import load_forecast
 
 
 def last_cycle_repeated(past, period_steps, steps):
     """(steps,) the coming ``steps`` values of the row ``past`` if it
-    repeats its last cycle (the cycle estimated on ``past``, at least
-    ``steps`` long and within it); None when it has none.
+    repeats its last cycle (estimated on ``past`` as planned mode
+    estimates it, longer than ``steps`` and within it); None when it has
+    none.
     """
     past = np.asarray(past, dtype=float).reshape(1, -1)
-    cyc = int(cycles.estimate_host_cycles(past, 1, period_steps, steps)[0])
-    if cyc < steps or cyc > past.shape[1]:
+    cyc = forecast_inputs.replayable_cycles(past, period_steps, steps)
+    if not cyc[0]:
         return None
-    return load_forecast.seasonal_forecast(past, [cyc], steps,
+    return load_forecast.seasonal_forecast(past, cyc, steps,
                                            period_steps)[0]
 
 
