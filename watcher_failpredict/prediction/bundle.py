@@ -61,12 +61,12 @@ REQUIRED_METADATA = (
 
 #: Sane bounds of the metadata the strategy relies on (seconds). A
 #: granularity, period or horizon beyond the audit parameters' own maxima
-#: (predicted_least_failure's schema) could never match an audit.
+#: (strategies/parameters.py) could never match an audit.
 MAX_GRANULARITY = 3600
 MAX_PERIOD = 86400
 MAX_HORIZON = 86400
 #: Most window steps a model may need: the strategy reads at most this many
-#: steps per host (predicted_least_failure.MAX_WINDOW_STEPS, the same
+#: steps per host (strategies.parameters.MAX_WINDOW_STEPS, the same
 #: number; a test pins them equal).
 MAX_WINDOW_STEPS = 8640
 

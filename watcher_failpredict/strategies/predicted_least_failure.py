@@ -16,13 +16,11 @@ import collections
 import dataclasses
 import logging
 import math
-import numbers
 import time
 
 import numpy as np
 from oslo_config import cfg
 from oslo_log import log
-from watcher.common import exception
 from watcher.decision_engine.strategy.strategies import base
 
 from watcher_failpredict import conf as fp_conf
@@ -32,10 +30,10 @@ from watcher_failpredict.prediction import feature_sets
 from watcher_failpredict.prediction import features
 from watcher_failpredict.prediction import migration_time
 from watcher_failpredict.prediction import ranking
-from watcher_failpredict.strategies import forecast_inputs
-from watcher_failpredict.strategies import load_forecast
+from watcher_failpredict.strategies import errors
 from watcher_failpredict.strategies import migrations
 from watcher_failpredict.strategies import move_gate
+from watcher_failpredict.strategies import parameters
 from watcher_failpredict.strategies import placement
 from watcher_failpredict.strategies import planned_mode
 from watcher_failpredict.strategies import queueing
@@ -48,32 +46,6 @@ MEAN_ONLY = features.MEAN_ONLY_METRICS
 CONF = fp_conf.CONF
 
 
-class FailurePredictionError(exception.WatcherException):
-    """The audit cannot be decided safely; Watcher marks it FAILED."""
-
-    msg_fmt = '%(reason)s'
-
-
-class ModelUnavailable(FailurePredictionError):
-    """No usable failure-prediction model."""
-
-
-class NoEvaluableHost(FailurePredictionError):
-    """No host of the audit scope has metrics a decision can rely on."""
-
-
-class MetricsReadFailed(FailurePredictionError):
-    """The metrics backend could not be read."""
-
-
-class IncompatibleParameters(FailurePredictionError):
-    """The audit parameters contradict the model."""
-
-
-class InvalidParameter(FailurePredictionError):
-    """An audit parameter is of the wrong type or outside its range."""
-
-
 def _names_and_reasons(reasons, limit=20):
     items = [f'{name} ({why})' for name, why in sorted(reasons.items())]
     if len(items) > limit:
@@ -81,31 +53,9 @@ def _names_and_reasons(reasons, limit=20):
     return ', '.join(items)
 
 
-REACTIVE = 'reactive'
-PROACTIVE = 'proactive'
-PLANNED = 'planned'
 #: Proactive mode tries at most this many VNFs per source before giving up
 #: on it (each try costs one model call for its destinations).
 PROACTIVE_TRIES = 3
-#: Whether to relieve a failing host and which VNF (``move_rule``),
-#: default first.
-MOVE_RULES = ('queueing', 'speed_floor')
-#: How planned mode's reactive fallback ranks destinations
-#: (``fallback_ranking``), default first.
-CURRENT_CPU = 'current_cpu'
-FALLBACK_RANKINGS = (CURRENT_CPU, 'model')
-
-#: JSON schema (draft 4, as Watcher's API validates) has no "finite"
-#: keyword, and NaN passes every ``minimum`` and ``maximum``: jsonschema
-#: reports a violation when ``value < minimum``, false for NaN. For the same
-#: reason NaN, and only NaN, satisfies both ``maximum: 0`` and ``minimum:
-#: 1``, so refusing that pair refuses NaN and nothing else. Infinity is
-#: refused by the ``maximum`` every number parameter has.
-NOT_NAN = {'not': {'allOf': [{'maximum': 0}, {'minimum': 1}]}}
-#: Most window steps per host an audit may read (one day at 10 s): the
-#: windows of 1,000 hosts stay under 400 MB.
-MAX_WINDOW_STEPS = 8640
-DAY = 86400
 
 
 class PredictedLeastFailure(base.BaseStrategy):
@@ -357,262 +307,7 @@ class PredictedLeastFailure(base.BaseStrategy):
 
     @classmethod
     def get_schema(cls):
-        return {
-            'type': 'object',
-            'properties': {
-                'threshold': {
-                    'description': 'Failure state: mean CPU over the '
-                                   'period at or above this percent of '
-                                   'the host (paper: 90).',
-                    'type': 'number', 'minimum': 0, 'maximum': 100,
-                    **NOT_NAN, 'default': 90.0,
-                },
-                'period': {
-                    'description': 'Seconds over which the trigger '
-                                   'averages host CPU (at most one day: '
-                                   'saturation is a state of now).',
-                    'type': 'integer', 'minimum': 1, 'maximum': DAY,
-                    'default': 300,
-                },
-                'granularity': {
-                    'description': 'Seconds between two metric samples; '
-                                   'must equal the model\'s (at most one '
-                                   'hour).',
-                    'type': 'integer', 'minimum': 1, 'maximum': 3600,
-                    'default': 10,
-                },
-                'horizon': {
-                    'description': 'Prediction horizon in seconds; null '
-                                   'uses the model\'s own. A different '
-                                   'value fails the audit (the model only '
-                                   'knows the horizon it was trained for; '
-                                   'at most one day).',
-                    'type': ['integer', 'null'], 'minimum': 1,
-                    'maximum': DAY, 'default': None,
-                },
-                'max_migrations': {
-                    'description': 'Most live migrations planned per '
-                                   'audit (one VNF per failing host at '
-                                   'most; at most 1000).',
-                    'type': 'integer', 'minimum': 1, 'maximum': 1000,
-                    'default': 1,
-                },
-                'cooldown': {
-                    'description': 'Seconds during which a migrated '
-                                   'instance does not go back to the host '
-                                   'it left (at most 7 days); it may move '
-                                   'on elsewhere.',
-                    'type': 'integer', 'minimum': 0, 'maximum': 7 * DAY,
-                    'default': 600,
-                },
-                'received_cooldown': {
-                    'description': 'Seconds during which a host that '
-                                   'received an instance is not a source '
-                                   '(at most 7 days). 0: a destination '
-                                   'that turns out overloaded can be '
-                                   'relieved at once.',
-                    'type': 'integer', 'minimum': 0, 'maximum': 7 * DAY,
-                    'default': 0,
-                },
-                'mode': {
-                    'description': 'planned (default): value every '
-                                   'allowed move over a seasonal forecast '
-                                   'of the next look_ahead seconds and '
-                                   'plan those that pay off hosts it sees '
-                                   'starved (speed_floor), while that '
-                                   'forecast has been right '
-                                   '(forecast_tolerance); reactive '
-                                   'otherwise, and while the history is '
-                                   'too short to check it. reactive: act '
-                                   'on hosts whose mean CPU crossed the '
-                                   'threshold (the paper), or that starved '
-                                   '(starved_window), destinations ranked '
-                                   'by the trained model. proactive: also '
-                                   'on hosts whose predicted risk reaches '
-                                   'risk_threshold, every move passing the '
-                                   'cost-benefit gate.',
-                    'type': 'string', 'enum': [REACTIVE, PROACTIVE, PLANNED],
-                    'default': PLANNED,
-                },
-                'look_ahead': {
-                    'description': 'Planned mode: seconds of the forecast a '
-                                   'move is valued over; null: twice the '
-                                   'cooldown plus 60 (at most 2 days).',
-                    'type': ['integer', 'null'], 'minimum': 1,
-                    'maximum': 2 * DAY, 'default': None,
-                },
-                'planner_history': {
-                    'description': 'Planned mode: seconds of history read '
-                                   'to estimate each host\'s and VNF\'s '
-                                   'load cycle and check the forecast; at '
-                                   'least twice look_ahead, and two of the '
-                                   'longest cycle to see it (2 days for a '
-                                   'daily one; at most 14 days).',
-                    'type': 'integer', 'minimum': 1, 'maximum': 14 * DAY,
-                    'default': 6 * 3600,
-                },
-                'planner_granularity': {
-                    'description': 'Planned mode: seconds per step of that '
-                                   'history and of the forecast; null: '
-                                   'granularity. At most 8640 steps of '
-                                   'history are read (e.g. 60 s for 6 '
-                                   'days).',
-                    'type': ['integer', 'null'], 'minimum': 1,
-                    'maximum': 3600, 'default': None,
-                },
-                'forecast_tolerance': {
-                    'description': 'Planned mode: the forecast it would '
-                                   'have made one look_ahead ago missed '
-                                   'what followed by this share of the '
-                                   'hosts\' cores on average (mean '
-                                   'absolute error) over every period '
-                                   'of it at most, or the audit is '
-                                   'reactive.',
-                    'type': 'number', 'minimum': 0, 'maximum': 10,
-                    **NOT_NAN, 'default': load_forecast.TOLERANCE,
-                },
-                'planner_forecast': {
-                    'description': 'Planned mode: the forecast of the '
-                                   'hosts\' background load. seasonal: '
-                                   'the value one cycle back; analog: the '
-                                   'stretch of each host\'s history '
-                                   'that, stretched or squeezed in time, '
-                                   'best matches its last two hours, '
-                                   'continued (follows cycles that '
-                                   'changed pace or phase); '
-                                   'seasonal_or_analog: the seasonal one '
-                                   'while it passes the forecast_tolerance '
-                                   'check, else the analog one if that '
-                                   'one passes.',
-                    'type': 'string',
-                    'enum': list(forecast_inputs.FORECASTS),
-                    'default': forecast_inputs.FORECASTS[0],
-                },
-                'fallback_ranking': {
-                    'description': 'Planned mode: how the reactive rules '
-                                   'rank destinations while the forecast '
-                                   'is not trusted. current_cpu: by the '
-                                   'mean CPU over the period now, the '
-                                   'VNF\'s load added, when the forecast '
-                                   'failed its check (the load\'s cycles '
-                                   'have changed, and the trained model '
-                                   'ranks by the cycles it learned); by '
-                                   'the trained model, checked as in '
-                                   'reactive mode (ranking_check), when '
-                                   'no forecast could be checked (a '
-                                   'history too short: the first hours). '
-                                   'model: by the trained model, checked, '
-                                   'in both cases.',
-                    'type': 'string', 'enum': list(FALLBACK_RANKINGS),
-                    'default': FALLBACK_RANKINGS[0],
-                },
-                'ranking_check': {
-                    'description': 'Reactive mode: at the audits one '
-                                   'look_ahead ago (three, one period '
-                                   'apart), compare the host the trained '
-                                   'model ranked first with the host of '
-                                   'least CPU then, by the mean CPU each '
-                                   'ran at since; when the model\'s picks '
-                                   'ran busier (its cycles no longer '
-                                   'hold), rank destinations by the mean '
-                                   'CPU over the period now, the VNF\'s '
-                                   'load added. The decision engine '
-                                   'remembers its audits: the check needs '
-                                   'audits at least every period '
-                                   '(continuous), and waits a look_ahead '
-                                   'after a restart unless record_risk '
-                                   'wrote them. false: always rank by the '
-                                   'model.',
-                    'type': 'boolean', 'default': True,
-                },
-                'risk_threshold': {
-                    'description': 'Proactive mode: predicted probability '
-                                   'of failure within the horizon at which '
-                                   'a host is a source; a destination must '
-                                   'stay below it.',
-                    'type': 'number', 'minimum': 0, 'maximum': 1,
-                    **NOT_NAN, 'default': 0.5,
-                },
-                'cost_weight': {
-                    'description': 'Proactive mode: weight of a '
-                                   'migration\'s cost (estimated migration '
-                                   'time / horizon) against the expected '
-                                   'number of VNFs it keeps off a failing '
-                                   'host (at most 1000).',
-                    'type': 'number', 'minimum': 0, 'maximum': 1000,
-                    **NOT_NAN, 'default': 1.0,
-                },
-                'speed_floor': {
-                    'description': 'Whether to move at all: a host in '
-                                   'failure state is relieved only when its '
-                                   'consumers get less than this share of '
-                                   'the CPU they ask for (its cores over '
-                                   'its runnable demand, the load average, '
-                                   'averaged over the period). Above it '
-                                   'its VNFs are barely slowed and a live '
-                                   'migration\'s switch-over costs them '
-                                   'more than it spares; 1 moves whenever '
-                                   'the threshold is crossed (the paper). '
-                                   'Hosts at risk in proactive mode are '
-                                   'not gated; in planned mode a VNF '
-                                   'leaves only a host the forecast sees '
-                                   'below it over some period of the '
-                                   'look-ahead.',
-                    'type': 'number', 'minimum': 0, 'maximum': 1,
-                    **NOT_NAN, 'default': 0.85,
-                },
-                'move_rule': {
-                    'description': 'Whether to move and which VNF (reactive '
-                                   'mode). speed_floor: relieve a failing '
-                                   'host when its consumers get less than '
-                                   'speed_floor of the CPU they ask for, '
-                                   'moving the VNF instance_choice names. '
-                                   'queueing: move the VNF whose move spares '
-                                   'the most requests (Little\'s law on '
-                                   'each VNF\'s utilisation at its host\'s '
-                                   'processor-sharing speed, over the '
-                                   'cooldown, minus the migration\'s and '
-                                   'switch-over\'s cost), and only when '
-                                   'that is positive.',
-                    'type': 'string', 'enum': list(MOVE_RULES),
-                    'default': MOVE_RULES[0],
-                },
-                'starved_window': {
-                    'description': 'Seconds of the latest metrics that say '
-                                   'how starved a host is now (at most '
-                                   'period). A host whose consumers got '
-                                   'less than speed_floor of the CPU they '
-                                   'ask for over them (its cores over its '
-                                   'load average) is relieved like a host '
-                                   'in failure state, before its mean CPU '
-                                   'over period crosses threshold, and the '
-                                   'queueing rule values a move off it on '
-                                   'them. 60 (default) relieves loads '
-                                   'that ramp up minutes before their '
-                                   'mean crosses the threshold, and may '
-                                   'move on a spike a move does not pay '
-                                   'for (doc/source/strategy.rst). 0: the '
-                                   'threshold over period alone decides, '
-                                   'and the queueing rule values moves '
-                                   'over period.',
-                    'type': 'integer', 'minimum': 0, 'maximum': DAY,
-                    'default': 60,
-                },
-                'instance_choice': {
-                    'description': 'Which VNF leaves a failing host (reactive '
-                                   'mode): most_relief, the one whose '
-                                   'departure relieves it the most (its '
-                                   'largest consumer, cheapest to migrate '
-                                   'on ties), or cheapest_ending, the '
-                                   'cheapest to migrate among those whose '
-                                   'departure alone ends the overload.',
-                    'type': 'string',
-                    'enum': list(placement.INSTANCE_CHOICES),
-                    'default': placement.INSTANCE_CHOICES[0],
-                },
-            },
-            'additionalProperties': False,
-        }
+        return parameters.schema()
 
     # -- injectable collaborators -------------------------------------------
 
@@ -626,10 +321,10 @@ class PredictedLeastFailure(base.BaseStrategy):
             except cfg.ConfigFileValueError as exc:
                 # names the option and file, never the value (a refused
                 # influxdb_url may embed a password)
-                raise MetricsReadFailed(f'cannot read metrics: {exc}')
+                raise errors.MetricsReadFailed(f'cannot read metrics: {exc}')
             except metric_windows.MetricsUnavailable as exc:
                 # e.g. no Aetos endpoint in the Keystone catalogue
-                raise MetricsReadFailed(f'cannot read metrics: {exc}')
+                raise errors.MetricsReadFailed(f'cannot read metrics: {exc}')
         return self._datasource_backend
 
     @datasource_backend.setter
@@ -656,27 +351,8 @@ class PredictedLeastFailure(base.BaseStrategy):
     # -- parameters and model -------------------------------------------------
 
     def _parameters(self):
-        """The audit parameters, each checked against the schema.
-
-        Watcher's API validates them already; the strategy checks them
-        again (defence in depth): the testbed and the evaluation tools set
-        them directly, an audit written without the API skips the schema,
-        and NaN, which no JSON schema keyword names, would make every
-        comparison false (a threshold no host ever reaches).
-        """
-        specs = self.get_schema()['properties']
-        given = dict(self.input_parameters)
-        params = {name: _checked_parameter(name, given.get(
-            name, spec['default']), spec) for name, spec in specs.items()}
-        steps = params['period'] // params['granularity']
-        if steps > MAX_WINDOW_STEPS:
-            raise InvalidParameter(
-                f'audit parameters period {params["period"]} s at '
-                f'granularity {params["granularity"]} s make {steps} steps '
-                f'per host; at most {MAX_WINDOW_STEPS} are allowed')
-        if params['mode'] == PLANNED:
-            _check_planner_parameters(params)
-        return params
+        """The audit parameters, checked (``parameters.checked``)."""
+        return parameters.checked(self.input_parameters)
 
     def _load_model(self):
         if self.model_bundle is not None:
@@ -685,7 +361,7 @@ class PredictedLeastFailure(base.BaseStrategy):
             return self.model_bundle
         path = CONF.failpredict.model_path
         if not path:
-            raise ModelUnavailable(
+            raise errors.ModelUnavailable(
                 'no failure-prediction model configured: set '
                 '[failpredict] model_path to a bundle written by '
                 '"watcher-failpredict train"')
@@ -697,9 +373,10 @@ class PredictedLeastFailure(base.BaseStrategy):
             model, digest = engine.get_engine().load()
         except bundle.ModelError as exc:
             # its message names the file and the reason
-            raise ModelUnavailable(f'unusable failure-prediction model: {exc}')
+            raise errors.ModelUnavailable(
+                f'unusable failure-prediction model: {exc}')
         except OSError as exc:
-            raise ModelUnavailable(
+            raise errors.ModelUnavailable(
                 f'unusable failure-prediction model: model bundle {path}: '
                 f'{exc}')
         LOG.info('Scoring with engine %s: %s (sha256 %s)', engine.NAME,
@@ -711,7 +388,7 @@ class PredictedLeastFailure(base.BaseStrategy):
         if meta.get('model_kind') == 'fixed_hosts':
             # The paper's classifier answers "which of the servers I was
             # trained on"; an audit ranks any subset of feasible hosts.
-            raise IncompatibleParameters(
+            raise errors.IncompatibleParameters(
                 'the configured model is of kind fixed_hosts (the paper\'s '
                 'which-server classifier): it only scores the exact host set '
                 'it was trained on and serves offline evaluation; train a '
@@ -719,12 +396,12 @@ class PredictedLeastFailure(base.BaseStrategy):
         model_h = meta.get('horizon')
         if params['horizon'] is not None and model_h is not None and \
                 int(params['horizon']) != int(model_h):
-            raise IncompatibleParameters(
+            raise errors.IncompatibleParameters(
                 f'horizon {params["horizon"]} s requested but the model '
                 f'predicts {model_h} s ahead; retrain or omit horizon')
         model_g = meta.get('granularity')
         if model_g is not None and int(model_g) != int(params['granularity']):
-            raise IncompatibleParameters(
+            raise errors.IncompatibleParameters(
                 f'granularity {params["granularity"]} s requested but the '
                 f'model was trained on {model_g} s steps')
         for key in ('threshold', 'period'):
@@ -770,7 +447,7 @@ class PredictedLeastFailure(base.BaseStrategy):
                            for u, n in nodes.items()}
         names = tuple(dict.fromkeys(self.node_names.values()))
         if not names:
-            raise NoEvaluableHost('no compute host in the audit scope')
+            raise errors.NoEvaluableHost('no compute host in the audit scope')
         window_s = int(meta.get('window') or self.length)
         try:
             win = ds.cluster_windows(metric_windows.COMPUTE_NODE, names,
@@ -785,7 +462,7 @@ class PredictedLeastFailure(base.BaseStrategy):
                                      window_s, gran, MEAN_ONLY,
                                      end=self.now)
         except metric_windows.MetricsUnavailable as exc:
-            raise MetricsReadFailed(f'cannot read host metrics: {exc}')
+            raise errors.MetricsReadFailed(f'cannot read host metrics: {exc}')
         steps = win.times.size
         win = dataclasses.replace(win, data=dict(win.data, **{
             m: np.repeat(np.asarray(means[m], dtype=float)[:, None], steps,
@@ -808,7 +485,7 @@ class PredictedLeastFailure(base.BaseStrategy):
         key = ranking_check.memory_key(self.model_key, params)
         keep = ranking_check.keep_seconds(span, spacing)
         memory = self.audit_memory
-        if params['mode'] == REACTIVE:
+        if params['mode'] == parameters.REACTIVE:
             verdict = ranking_check.judge(memory.recall(key, self.now),
                                           self.now, span, spacing)
             if verdict is None:
@@ -833,7 +510,7 @@ class PredictedLeastFailure(base.BaseStrategy):
                          'since, least-CPU\'s at %.1f %%', verdict.judged,
                          span,
                          verdict.model_cpu, verdict.least_cpu)
-        elif params['mode'] == PLANNED:
+        elif params['mode'] == parameters.PLANNED:
             # from this process's memory alone: a planned audit makes its 8
             # requests already, and the read-back would be a ninth
             self._fallback_verdict = ranking_check.judge(
@@ -909,12 +586,13 @@ class PredictedLeastFailure(base.BaseStrategy):
             lo, hi = float(lags[known].min()), float(lags[known].max())
             n = win.times.size
             spread = int(round((hi - lo) / gran))
-            if n + spread > MAX_WINDOW_STEPS:
-                raise IncompatibleParameters(
+            if n + spread > parameters.MAX_WINDOW_STEPS:
+                raise errors.IncompatibleParameters(
                     f'the model\'s host cycles run from {lo:g} to {hi:g} s '
                     f'behind the horizon: reading them at once would take '
                     f'{n + spread} steps per host, more than '
-                    f'{MAX_WINDOW_STEPS}; retrain with one declared cycle '
+                    f'{parameters.MAX_WINDOW_STEPS}; retrain with one '
+                    f'declared cycle '
                     f'(train --cycle)')
             names = tuple(np.asarray(win.names)[known])
             try:
@@ -922,7 +600,7 @@ class PredictedLeastFailure(base.BaseStrategy):
                     metric_windows.COMPUTE_NODE, names, self.length +
                     int(hi - lo), gran, metrics=('cpu',), end=self.now - lo)
             except metric_windows.MetricsUnavailable as exc:
-                raise MetricsReadFailed(
+                raise errors.MetricsReadFailed(
                     f'cannot read the hosts\' last load cycle: {exc}')
             cpu = back.data['cpu']
             for name in names:
@@ -988,7 +666,7 @@ class PredictedLeastFailure(base.BaseStrategy):
                         '%s', _names_and_reasons(self.skipped, limit=10**6))
         kept = [n for n in usable if n not in self.skipped]
         if not kept:
-            raise NoEvaluableHost(
+            raise errors.NoEvaluableHost(
                 'no host can be evaluated: ' +
                 _names_and_reasons(self.skipped))
         self.windows = win.subset(kept)
@@ -1036,7 +714,7 @@ class PredictedLeastFailure(base.BaseStrategy):
         self.failing = failing
         self.starved = starved
         self.at_risk = at_risk = self._at_risk_hosts(failing + starved)
-        if params['mode'] == PLANNED and self._planned():
+        if params['mode'] == parameters.PLANNED and self._planned():
             return self.solution
         if not failing and not at_risk and not starved:
             LOG.info('No host in failure state (mean CPU >= %s %% over %s '
@@ -1104,7 +782,7 @@ class PredictedLeastFailure(base.BaseStrategy):
             audit.decide()
             self.planned_on_forecast = True
         except planned_mode.HistoryUnreadable as exc:
-            raise MetricsReadFailed(str(exc))
+            raise errors.MetricsReadFailed(str(exc))
         except planned_mode.FellBack as exc:
             self.planned_on_forecast = False
             LOG.warning('Planned mode falls back to the reactive rules: %s',
@@ -1122,12 +800,13 @@ class PredictedLeastFailure(base.BaseStrategy):
             changed), rather than none could be checked (a history too
             short, the first hours of a deployment)
         """
-        if self.params['fallback_ranking'] == CURRENT_CPU and forecast_missed:
+        if forecast_missed and \
+                self.params['fallback_ranking'] == parameters.CURRENT_CPU:
             LOG.info('The fallback ranks destinations by their mean CPU '
                      'over the last %s s with the VNF (fallback_ranking '
                      '%s): the trained model ranks by cycles the forecast '
                      'check says no longer hold', self.params['period'],
-                     CURRENT_CPU)
+                     parameters.CURRENT_CPU)
             return self._cpu_now_ranking('planned mode\'s fallback_ranking')
         verdict = self._fallback_verdict
         if verdict is not None:
@@ -1147,7 +826,7 @@ class PredictedLeastFailure(base.BaseStrategy):
 
     @property
     def _proactive(self):
-        return self.params.get('mode') == PROACTIVE
+        return self.params.get('mode') == parameters.PROACTIVE
 
     def _at_risk_hosts(self, failing):
         """Proactive sources: usable hosts not among ``failing`` (failing
@@ -1230,9 +909,10 @@ class PredictedLeastFailure(base.BaseStrategy):
                 self.length, int(self.params['granularity']),
                 metrics=('cpu', 'memory'), end=self.now)
         except metric_windows.MetricsUnavailable as exc:
-            raise MetricsReadFailed(f'cannot read instance metrics: {exc}')
+            raise errors.MetricsReadFailed(
+                f'cannot read instance metrics: {exc}')
         if win.times.shape != self.windows.times.shape:
-            raise MetricsReadFailed(
+            raise errors.MetricsReadFailed(
                 f'instance windows have {win.times.size} steps, host '
                 f'windows {self.windows.times.size}: cannot move load')
         if getattr(self.datasource_backend, 'instance_cpu_per_vcpu', False):
@@ -1493,7 +1173,7 @@ class PredictedLeastFailure(base.BaseStrategy):
             return False
         horizon = self._model_horizon()
         if not horizon:
-            raise IncompatibleParameters(
+            raise errors.IncompatibleParameters(
                 'proactive mode needs the model\'s horizon to weigh a '
                 'migration\'s cost, and the model records none')
         weight = float(params['cost_weight'])
@@ -1784,61 +1464,3 @@ class PredictedLeastFailure(base.BaseStrategy):
             for k, v in indicators.items()))
         if CONF.failpredict.record_risk:
             self._record_risk()
-
-
-def _check_planner_parameters(params):
-    """The planned mode's history must hold what it is asked for."""
-    step = int(params['planner_granularity'] or params['granularity'])
-    hist = int(params['planner_history'])
-    ahead = planned_mode.look_ahead_seconds(params)
-    if hist // step > MAX_WINDOW_STEPS:
-        raise InvalidParameter(
-            f'audit parameters planner_history {hist} s at '
-            f'planner_granularity {step} s make {hist // step} steps per '
-            f'host and instance; at most {MAX_WINDOW_STEPS} are allowed: '
-            f'raise planner_granularity')
-    if hist < 2 * ahead:
-        raise InvalidParameter(
-            f'audit parameter planner_history ({hist} s) must be at least '
-            f'twice the look-ahead ({ahead:.0f} s): the forecast is checked '
-            f'on the look-ahead before it')
-    if ahead < step:
-        raise InvalidParameter(
-            f'the look-ahead ({ahead:.0f} s) is shorter than one '
-            f'planner_granularity step ({step} s)')
-
-
-def _checked_parameter(name, value, spec):
-    """``value`` as the strategy uses it, after the checks its JSON schema
-    ``spec`` states (type, finiteness, bounds, enum); InvalidParameter
-    naming the parameter and what is allowed otherwise.
-    """
-    types = spec['type'] if isinstance(spec['type'], list) else [spec['type']]
-    if value is None and 'null' in types:
-        return None
-    if 'enum' in spec:
-        if value in spec['enum'] and isinstance(value, str):
-            return value
-        allowed = ', '.join(repr(v) for v in spec['enum'])
-        raise InvalidParameter(f'audit parameter {name} must be one of '
-                               f'{allowed}, got {value!r}')
-    if 'boolean' in types:
-        # 1 and "yes" are not booleans: JSON says true or false
-        if isinstance(value, bool):
-            return value
-        raise InvalidParameter(f'audit parameter {name} must be true or '
-                               f'false, got {value!r}')
-    low, high = spec.get('minimum'), spec.get('maximum')
-    kind = 'an integer' if 'integer' in types else 'a finite number'
-    if 'null' in types:
-        kind = f'null or {kind}'
-    number = None
-    if isinstance(value, numbers.Real) and not isinstance(value, bool):
-        number = float(value)
-        if not math.isfinite(number) or ('integer' in types and
-                                         not number.is_integer()):
-            number = None
-    if number is None or not low <= number <= high:
-        raise InvalidParameter(f'audit parameter {name} must be {kind} '
-                               f'from {low:g} to {high:g}, got {value!r}')
-    return int(number) if 'integer' in types else number

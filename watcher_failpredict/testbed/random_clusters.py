@@ -35,9 +35,10 @@ import dataclasses
 
 import numpy as np
 
+from watcher_failpredict.strategies import errors
 from watcher_failpredict.strategies import migrations
+from watcher_failpredict.strategies import parameters
 from watcher_failpredict.strategies import placement
-from watcher_failpredict.strategies import predicted_least_failure as plf
 from watcher_failpredict.testbed.audit_cluster import Cluster
 from watcher_failpredict.testbed.audit_cluster import NOW
 
@@ -82,7 +83,8 @@ class Scenario:
             ('garbage readings', self.garbage_hosts),
             ('garbage VNF readings', self.garbage_instances),
             ('stale host', self.stale_hosts),
-            ('proactive mode', self.params.get('mode') == plf.PROACTIVE),
+            ('proactive mode',
+             self.params.get('mode') == parameters.PROACTIVE),
         ) if held}
 
 
@@ -139,10 +141,11 @@ def random_scenario(rng):
         'max_migrations': rng.randint(1, 4),
         'cooldown': rng.choice((0, 300, 600)),
         'received_cooldown': rng.choice((0, 0, 300, 600)),
-        'mode': rng.choice((plf.REACTIVE, plf.REACTIVE, plf.PROACTIVE)),
+        'mode': rng.choice((parameters.REACTIVE, parameters.REACTIVE,
+                            parameters.PROACTIVE)),
         'risk_threshold': rng.choice((0.3, 0.5, 0.9)),
         'cost_weight': rng.choice((0.0, 0.1, 1.0, 10.0)),
-        'move_rule': rng.choice(plf.MOVE_RULES),
+        'move_rule': rng.choice(parameters.MOVE_RULES),
     }
     sc = Scenario(c, params, set(), set(), set(), set())
     hosts = [f'h{i}' for i in range(rng.randint(2, 8))]
@@ -268,7 +271,7 @@ def run(sc):
     out = Outcome(sc)
     try:
         solution = strategy.execute()
-    except plf.FailurePredictionError as exc:
+    except errors.FailurePredictionError as exc:
         out.failed = str(exc)
         return out
     except Exception as exc:  # the fuzz counts every other error as a crash

@@ -24,7 +24,7 @@ import pytest
 
 from tests.unit.strategies.test_strategy import _simple as failing_cluster
 from watcher_failpredict import conf
-from watcher_failpredict.strategies import predicted_least_failure as plf
+from watcher_failpredict.strategies import errors
 
 PASSWORD = 'S3cret-pw'
 CREDENTIAL_URLS = [
@@ -141,7 +141,7 @@ def test_strategy_fails_on_a_credential_url_without_logging_it(
                                 influxdb_url=CREDENTIAL_URLS[0])
     strategy = _failing_cluster_strategy()
     with caplog.at_level(logging.DEBUG), \
-            pytest.raises(plf.MetricsReadFailed) as err:
+            pytest.raises(errors.MetricsReadFailed) as err:
         strategy.execute()
     assert 'influxdb_url' in str(err.value)
     assert 'embeds credentials' in str(err.value)
@@ -162,7 +162,7 @@ def test_strategy_logs_never_show_the_password(global_conf, caplog):
                        influxdb_timeout=2)
     strategy = _failing_cluster_strategy()
     with caplog.at_level(logging.DEBUG), \
-            pytest.raises(plf.MetricsReadFailed) as err:
+            pytest.raises(errors.MetricsReadFailed) as err:
         strategy.execute()
     assert f'127.0.0.1:{port}' in str(err.value)
     assert PASSWORD not in caplog.text + str(err.value)

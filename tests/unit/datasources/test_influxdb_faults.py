@@ -38,7 +38,7 @@ from watcher_failpredict.datasources import deadline as deadline_mod
 from watcher_failpredict.datasources.influxdb import client
 from watcher_failpredict.datasources.influxdb import datasource as idb
 from watcher_failpredict.datasources import windows as metric_windows
-from watcher_failpredict.strategies import predicted_least_failure as plf
+from watcher_failpredict.strategies import errors
 from watcher_failpredict.testbed.audit_cluster import Cluster
 
 #: Seconds a bounded operation may overrun its deadline here (thread
@@ -476,7 +476,7 @@ def test_an_audit_against_a_trickling_server_fails_within_its_deadline(
                                     group='failpredict')
     strategy.datasource_backend = ds
     t0 = time.monotonic()
-    with pytest.raises(plf.MetricsReadFailed) as info:
+    with pytest.raises(errors.MetricsReadFailed) as info:
         strategy.execute()
     elapsed = time.monotonic() - t0
     message = str(info.value)
@@ -505,7 +505,7 @@ def test_an_audit_against_a_refusing_server_fails_naming_the_cause():
             url=url, database='collectd', timeout=2.0, retries=1,
             read_deadline=5.0)
         t0 = time.monotonic()
-        with pytest.raises(plf.MetricsReadFailed) as info:
+        with pytest.raises(errors.MetricsReadFailed) as info:
             strategy.execute()
     message = str(info.value)
     assert message.startswith('cannot read host metrics: InfluxDB at '

@@ -316,8 +316,9 @@ def test_multiscale_bundle_loads_and_its_params_are_checked(tmp_path,
 
 
 def test_metadata_bounds_match_the_strategy():
+    from watcher_failpredict.strategies import parameters
     from watcher_failpredict.strategies import predicted_least_failure as plf
-    assert bundle_mod.MAX_WINDOW_STEPS == plf.MAX_WINDOW_STEPS
+    assert bundle_mod.MAX_WINDOW_STEPS == parameters.MAX_WINDOW_STEPS
     props = plf.PredictedLeastFailure.get_schema()['properties']
     assert bundle_mod.MAX_GRANULARITY == props['granularity']['maximum']
     assert bundle_mod.MAX_PERIOD == props['period']['maximum']

@@ -26,8 +26,8 @@ import pytest
 
 from tests.unit.strategies import test_strategy as ts
 from watcher_failpredict.datasources import windows as metric_windows
+from watcher_failpredict.strategies import errors
 from watcher_failpredict.strategies import migrations
-from watcher_failpredict.strategies import predicted_least_failure as plf
 from watcher_failpredict.testbed import audit_cluster
 
 STEP = audit_cluster.STEP
@@ -327,7 +327,7 @@ def test_six_backend_reads_per_audit(drift):
     ({'planner_forecast': 'arima'}, 'planner_forecast'),
 ])
 def test_planner_parameters_are_checked(params, message):
-    with pytest.raises(plf.InvalidParameter, match=message.replace(
+    with pytest.raises(errors.InvalidParameter, match=message.replace(
             '(', r'\(').replace(')', r'\)')):
         _cluster(seconds=600).strategy(**dict(PLANNED, **params)).execute()
 

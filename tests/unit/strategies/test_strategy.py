@@ -32,6 +32,7 @@ from watcher_failpredict import conf as fp_conf
 from watcher_failpredict.datasources import memory
 from watcher_failpredict.datasources import windows as metric_windows
 from watcher_failpredict.prediction import training
+from watcher_failpredict.strategies import errors
 from watcher_failpredict.strategies import migrations
 from watcher_failpredict.strategies import predicted_least_failure as plf
 from watcher_failpredict.testbed import audit_cluster
@@ -438,7 +439,7 @@ def test_trained_model_loaded_from_file_through_conf(trained, tmp_path):
         c2 = _rising_vs_calm_cluster()
         s2 = c2.strategy()
         s2.model_bundle = None
-        with pytest.raises(plf.ModelUnavailable) as err:
+        with pytest.raises(errors.ModelUnavailable) as err:
             s2.execute()
         assert path in str(err.value) and 'sha256' in str(err.value)
         assert s2.solution.actions == []
@@ -462,7 +463,7 @@ def test_no_model_configured_fails_the_audit():
     strategy = _simple().strategy()
     strategy.model_bundle = None
     fp_conf.CONF.clear_override('model_path', group='failpredict')
-    with pytest.raises(plf.ModelUnavailable, match='model_path'):
+    with pytest.raises(errors.ModelUnavailable, match='model_path'):
         strategy.execute()
 
 
@@ -472,7 +473,7 @@ def test_missing_model_file_fails_naming_it(tmp_path):
     strategy.model_bundle = None
     fp_conf.CONF.set_override('model_path', path, group='failpredict')
     try:
-        with pytest.raises(plf.ModelUnavailable) as err:
+        with pytest.raises(errors.ModelUnavailable) as err:
             strategy.execute()
     finally:
         fp_conf.CONF.clear_override('model_path', group='failpredict')
@@ -499,7 +500,7 @@ def test_garbage_model_file_fails(tmp_path):
     from watcher_failpredict.prediction import bundle as bundle_mod
     path = tmp_path / 'garbage.joblib'
     path.write_bytes(b'not a pickle')
-    with pytest.raises(plf.ModelUnavailable, match='not a model bundle'):
+    with pytest.raises(errors.ModelUnavailable, match='not a model bundle'):
         _execute_with_model_file(path, bundle_mod.file_sha256(path))
 
 
@@ -507,7 +508,7 @@ def test_model_without_digest_fails_unless_opted_in(trained, tmp_path):
     from watcher_failpredict.prediction import bundle as bundle_mod
     path = tmp_path / 'model.joblib'
     bundle_mod.save_bundle(trained, path)
-    with pytest.raises(plf.ModelUnavailable) as err:
+    with pytest.raises(errors.ModelUnavailable) as err:
         _execute_with_model_file(path)
     assert f'model bundle {path}: no sha256 to check it against' in \
         str(err.value)
@@ -535,7 +536,7 @@ def test_bad_model_file_fails_the_audit_at_load(trained, tmp_path):
         joblib.dump({'format': bundle_mod.FORMAT,
                      'format_version': bundle_mod.FORMAT_VERSION,
                      'metadata': trained.metadata, 'model': model}, path)
-        with pytest.raises(plf.ModelUnavailable) as err:
+        with pytest.raises(errors.ModelUnavailable) as err:
             _execute_with_model_file(path, bundle_mod.file_sha256(path))
         assert str(err.value).startswith(
             f'unusable failure-prediction model: model bundle {path}: ')
@@ -544,8 +545,8 @@ def test_bad_model_file_fails_the_audit_at_load(trained, tmp_path):
 
 def test_model_error_is_a_watcher_exception():
     from watcher.common import exception
-    assert issubclass(plf.ModelUnavailable, exception.WatcherException)
-    assert str(plf.ModelUnavailable('boom /x')) == 'boom /x'
+    assert issubclass(errors.ModelUnavailable, exception.WatcherException)
+    assert str(errors.ModelUnavailable('boom /x')) == 'boom /x'
 
 
 def test_no_evaluable_host_fails_naming_hosts():
@@ -553,7 +554,7 @@ def test_no_evaluable_host_fails_naming_hosts():
     c.host('gone', 95.0, metrics=False)
     c.host('old', 95.0, age=250)
     c.instance('vm1', 'gone', cpu=100, vcpus=2)
-    with pytest.raises(plf.NoEvaluableHost) as err:
+    with pytest.raises(errors.NoEvaluableHost) as err:
         c.strategy().execute()
     msg = str(err.value)
     assert 'gone (no metrics at all in the window)' in msg
@@ -580,14 +581,14 @@ def test_model_unable_to_score_counts_as_skipped(caplog):
 def test_metrics_backend_down_fails_the_audit():
     c = _simple()
     c.ds.available = False
-    with pytest.raises(plf.MetricsReadFailed, match='switched off'):
+    with pytest.raises(errors.MetricsReadFailed, match='switched off'):
         c.strategy().execute()
 
 
 def test_incompatible_granularity_and_horizon_fail():
-    with pytest.raises(plf.IncompatibleParameters, match='granularity'):
+    with pytest.raises(errors.IncompatibleParameters, match='granularity'):
         _simple().strategy(granularity=60).execute()
-    with pytest.raises(plf.IncompatibleParameters, match='horizon'):
+    with pytest.raises(errors.IncompatibleParameters, match='horizon'):
         _simple().strategy(horizon=120).execute()
     # the model's own horizon is accepted
     assert len(moves(_simple().strategy(horizon=600).execute())) == 1
@@ -597,7 +598,7 @@ def test_fixed_hosts_model_is_refused_for_audits():
     """The paper's which-server classifier cannot rank a subset of hosts."""
     bundle = audit_cluster.MeanCpuRisk()
     bundle.metadata = dict(META, model_kind='fixed_hosts')
-    with pytest.raises(plf.IncompatibleParameters, match='fixed_hosts'):
+    with pytest.raises(errors.IncompatibleParameters, match='fixed_hosts'):
         _simple().strategy(bundle=bundle).execute()
     assert bundle.calls == 0
 
@@ -792,7 +793,7 @@ def test_a_datasource_the_strategy_built_is_closed_with_the_audit():
     strategy = c.strategy()
     strategy.datasource_backend = None   # as Watcher's loader leaves it
     with mock.patch.object(influxdb, 'InfluxDBDataSource', Recording):
-        with pytest.raises(plf.NoEvaluableHost, match='no metrics'):
+        with pytest.raises(errors.NoEvaluableHost, match='no metrics'):
             strategy.execute()           # the new datasource is empty
     assert len(built) == 1 and built[0].closed == 1
     # An injected datasource belongs to its owner: never closed here.

@@ -26,7 +26,7 @@ import pytest
 from watcher_failpredict.datasources import windows as metric_windows
 from watcher_failpredict.prediction import feature_sets
 from watcher_failpredict.prediction import training
-from watcher_failpredict.strategies import predicted_least_failure as plf
+from watcher_failpredict.strategies import errors
 from watcher_failpredict.testbed.audit_cluster import Cluster
 from watcher_failpredict.testbed.audit_cluster import NOW
 from watcher_failpredict.testbed.audit_cluster import STEP
@@ -126,7 +126,7 @@ def test_a_failed_last_cycle_read_fails_the_audit_naming_it(
         return real(resource_type, names, period, granularity, metrics, end)
 
     monkeypatch.setattr(c.ds, 'cluster_windows', cpu_only_fails)
-    with pytest.raises(plf.MetricsReadFailed,
+    with pytest.raises(errors.MetricsReadFailed,
                        match="last load cycle: backend timed out"):
         c.strategy(bundle=bundle, horizon=300).pre_execute()
 
@@ -138,7 +138,7 @@ def test_cycles_too_far_apart_to_read_at_once_are_refused(
               host_cycles={'c1500': 1500.0, 'c2100': 7 * 86400.0,
                            'flat': 0.0})
     monkeypatch.setitem(bundle.metadata, 'feature_params', fp)
-    with pytest.raises(plf.IncompatibleParameters,
+    with pytest.raises(errors.IncompatibleParameters,
                        match='retrain with one declared cycle'):
         c.strategy(bundle=bundle, horizon=300).pre_execute()
 

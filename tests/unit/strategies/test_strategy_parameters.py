@@ -23,6 +23,8 @@ from watcher.common import utils
 
 from tests.unit.strategies.test_strategy import _simple as failing_cluster
 from tests.unit.strategies.test_strategy import moves
+from watcher_failpredict.strategies import errors
+from watcher_failpredict.strategies import parameters
 from watcher_failpredict.strategies import predicted_least_failure as plf
 
 SCHEMA = plf.PredictedLeastFailure.get_schema()
@@ -138,7 +140,7 @@ def test_schema_keeps_accepting_every_finite_value_in_range(good):
 ])
 def test_strategy_refuses_what_the_schema_would(params, message):
     strategy = failing_cluster().strategy(**params)
-    with pytest.raises(plf.InvalidParameter) as err:
+    with pytest.raises(errors.InvalidParameter) as err:
         strategy.execute()
     assert str(err.value) == message
     # a WatcherException: Watcher's audit handler marks the audit FAILED
@@ -161,3 +163,24 @@ def test_strategy_takes_integral_floats_and_fills_defaults():
         'planner_forecast': 'seasonal_or_analog',
         'fallback_ranking': 'current_cpu', 'ranking_check': True}
     assert isinstance(strategy.params['period'], int)
+
+
+def test_the_schema_is_a_new_dict_each_time():
+    """A caller that edits the schema it got (Watcher fills defaults into
+    what it validates) cannot change the next audit's.
+    """
+    first = parameters.schema()
+    first['properties']['threshold']['default'] = 50.0
+    first['properties'].pop('mode')
+    again = plf.PredictedLeastFailure.get_schema()
+    assert again['properties']['threshold']['default'] == 90.0
+    assert again['properties']['mode']['default'] == parameters.PLANNED
+    assert parameters.checked({})['threshold'] == 90.0
+
+
+def test_checked_leaves_the_given_parameters_as_they_were():
+    given = {'period': 300.0, 'mode': parameters.REACTIVE}
+    params = parameters.checked(given)
+    assert given == {'period': 300.0, 'mode': 'reactive'}
+    assert params['period'] == 300 and isinstance(params['period'], int)
+    assert set(params) == set(parameters.schema()['properties'])
