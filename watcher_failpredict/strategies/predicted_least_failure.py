@@ -36,8 +36,9 @@ from watcher_failpredict.strategies import move_gate
 from watcher_failpredict.strategies import parameters
 from watcher_failpredict.strategies import placement
 from watcher_failpredict.strategies import planned_mode
-from watcher_failpredict.strategies import queueing
+from watcher_failpredict.strategies import proactive_mode
 from watcher_failpredict.strategies import ranking_check
+from watcher_failpredict.strategies import reactive_mode
 
 LOG = log.getLogger(__name__)
 
@@ -51,11 +52,6 @@ def _names_and_reasons(reasons, limit=20):
     if len(items) > limit:
         items = items[:limit] + [f'and {len(items) - limit} more']
     return ', '.join(items)
-
-
-#: Proactive mode tries at most this many VNFs per source before giving up
-#: on it (each try costs one model call for its destinations).
-PROACTIVE_TRIES = 3
 
 
 class PredictedLeastFailure(base.BaseStrategy):
@@ -713,7 +709,8 @@ class PredictedLeastFailure(base.BaseStrategy):
         starved.sort(key=lambda nl: (-nl[1] / nl[0].vcpus, nl[0].hostname))
         self.failing = failing
         self.starved = starved
-        self.at_risk = at_risk = self._at_risk_hosts(failing + starved)
+        self.at_risk = at_risk = proactive_mode.at_risk_hosts(
+            self, failing + starved)
         if params['mode'] == parameters.PLANNED and self._planned():
             return self.solution
         if not failing and not at_risk and not starved:
@@ -766,11 +763,11 @@ class PredictedLeastFailure(base.BaseStrategy):
                          params['max_migrations'])
                 break
             if self._proactive:
-                self._relieve_proactive(source, cands[source.uuid], inst_win,
-                                        threshold)
+                proactive_mode.relieve(self, source, cands[source.uuid],
+                                       inst_win, threshold)
             else:
-                self._relieve(source, cands[source.uuid], inst_win,
-                              threshold)
+                reactive_mode.ReactiveRelief(self).relieve(
+                    source, cands[source.uuid], inst_win, threshold)
         return self.solution
 
     def _planned(self):
@@ -827,24 +824,6 @@ class PredictedLeastFailure(base.BaseStrategy):
     @property
     def _proactive(self):
         return self.params.get('mode') == parameters.PROACTIVE
-
-    def _at_risk_hosts(self, failing):
-        """Proactive sources: usable hosts not among ``failing`` (failing
-        by CPU, or starved) whose predicted risk is >= risk_threshold,
-        riskiest first.
-        """
-        if not self._proactive:
-            return []
-        rt = float(self.params['risk_threshold'])
-        failing_uuids = {n.uuid for n, _ in failing}
-        out = []
-        for uuid, node in self.compute_model.get_all_compute_nodes().items():
-            risk = self.host_risk.get(self.node_names[uuid])
-            if uuid not in failing_uuids and risk is not None and \
-                    self.node_names[uuid] in self.windows.names and \
-                    placement.is_at_risk(risk, rt):
-                out.append((node, risk))
-        return sorted(out, key=lambda nr: (-nr[1], nr[0].hostname))
 
     def _model_horizon(self):
         meta = self.bundle.metadata
@@ -988,74 +967,6 @@ class PredictedLeastFailure(base.BaseStrategy):
                  100 * floor)
         return False
 
-    def _relieve(self, source, instances, inst_win, threshold):
-        """Plan one move off ``source``; False when none is possible or
-        none is worth it.
-        """
-        queueing_rule = self.params['move_rule'] == 'queueing'
-        # a host in failure state is valued over the trigger period, as
-        # the threshold judged it; a starved one over the minute that
-        # starved it, as its period's means still look mild
-        steps = self.period_steps if self._is_failing(source) \
-            else self.recent_steps
-        self._estimates = {}
-        if queueing_rule:
-            src_load = self._host_load(source, inst_win, steps)
-            if src_load is None:
-                queueing_rule = False
-        if not queueing_rule and not self._starved_enough(source):
-            return False
-        src_name = self.node_names[source.uuid]
-        host_cpu = self._host_cpu(src_name)
-        candidates, series, raw = [], {}, {}
-        for inst in instances:
-            load = self._instance_load(inst, inst_win, source)
-            if load is None:
-                continue
-            cpu, mem, cpu_mean = load
-            series[inst.uuid] = (placement.filled(cpu), placement.filled(mem))
-            raw[inst.uuid] = (cpu, mem)
-            relief = host_cpu - self._cpu_with(
-                src_name, -placement.moved_load(inst, *series[inst.uuid],
-                                                source)['cpu'])
-            candidates.append(placement.make_candidate(
-                inst.uuid, relief,
-                placement.migration_cost(inst.memory, cpu_mean),
-                host_cpu, threshold))
-        if queueing_rule:
-            choice = self._most_sparing(source, src_load, candidates, raw)
-        else:
-            choice = placement.choose_instance(
-                candidates, self.params['instance_choice'])
-        if choice is None:
-            LOG.warning('Host %s is failing (%.1f %%) but none of its '
-                        'instances can be moved', source.hostname, host_cpu)
-            return False
-        inst = self.compute_model.get_instance_by_uuid(choice.uuid)
-        cpu_series, mem_series = series[choice.uuid]
-        dest = self._best_destination(source, inst, cpu_series, mem_series,
-                                      threshold)
-        if dest is None:
-            return False
-        # the queueing rule estimated every candidate's migration already
-        est = self._estimates.get(choice.uuid) or self._estimate_migration(
-            inst, *raw[choice.uuid])
-        if queueing_rule:
-            worth = self._move_value(src_load, inst, dest[0], est, steps)
-            if not worth.pays:
-                self._count_not_worth(source)
-                LOG.info('Move of %s from %s to %s not planned: it %s',
-                         inst.uuid, source.hostname, dest[0].hostname,
-                         worth.reason())
-                return False
-            LOG.info('Move of %s from %s to %s %s', inst.uuid,
-                     source.hostname, dest[0].hostname, worth.reason())
-        self._plan_move(inst, source, dest[0], cpu_series, mem_series)
-        LOG.info('Move %s (%s MB, relieves %.1f %% points, cost %.0f) from '
-                 '%s to %s', inst.uuid, inst.memory, choice.relief,
-                 choice.cost, source.hostname, dest[0].hostname)
-        return True
-
     def _load_average(self, node, steps):
         """A host's runnable demand (cores): its load average's mean over
         the last ``steps``; NaN without samples.
@@ -1063,81 +974,6 @@ class PredictedLeastFailure(base.BaseStrategy):
         load = self._load_period(node)
         return float(placement.period_mean(load, steps)) \
             if load.size else math.nan
-
-    def _host_load(self, source, inst_win, steps):
-        """queueing.HostLoad of a source (its instances with CPU metrics,
-        movable or not) over its last ``steps``, or None (warned) without
-        a load average.
-        """
-        demand = self._load_average(source, steps)
-        if np.isnan(demand):
-            LOG.warning('Host %s reports no load average: what a move off '
-                        'it spares cannot be weighed; falling back to '
-                        'speed_floor and instance_choice', source.hostname)
-            return None
-        vnf_demand, vcpus, self._vnf_slot = [], [], {}
-        for inst in self.compute_model.get_node_instances(source):
-            if inst_win is None or inst.uuid not in inst_win.names or \
-                    inst.uuid in self.garbage_instances:
-                continue
-            cpu = float(placement.period_mean(
-                inst_win.series('cpu', inst.uuid), steps))
-            if np.isnan(cpu):
-                continue
-            self._vnf_slot[inst.uuid] = len(vnf_demand)
-            vcpus.append(float(max(inst.vcpus or 1, 1)))
-            vnf_demand.append(max(cpu, 0.0) / 100.0 * vcpus[-1])
-        return queueing.HostLoad(float(source.vcpus), demand,
-                                 tuple(vnf_demand), tuple(vcpus))
-
-    def _stay(self):
-        """Seconds over which a move's effect is counted: a moved VNF
-        cannot leave again within the cooldown, and the model sees a
-        horizon ahead; the present is held as it is meanwhile.
-        """
-        return max(float(self.params['cooldown']),
-                   self._model_horizon() or 0.0)
-
-    def _most_sparing(self, source, src_load, candidates, raw):
-        """The candidate whose move to an idle host spares the most
-        requests (ties: cheapest), or None when none relieves anything;
-        a VNF whose live migration would not converge is passed over.
-        """
-        idle = queueing.HostLoad(float(source.vcpus), 0.0, (), ())
-        best = None
-        for c in candidates:
-            if c.relief <= 0 or c.uuid not in self._vnf_slot:
-                continue
-            inst = self.compute_model.get_instance_by_uuid(c.uuid)
-            self._estimates[c.uuid] = est = self._estimate_migration(
-                inst, *raw[c.uuid])
-            if not est.converges:
-                LOG.info('Instance %s on %s not a candidate: its live '
-                         'migration would not converge', c.uuid,
-                         source.hostname)
-                continue
-            spared = queueing.move_value(
-                src_load, self._vnf_slot[c.uuid], idle, 0.0, 0.0,
-                self._stay()).spared_per_s
-            key = (-spared, c.cost, c.uuid)
-            if best is None or key < best[0]:
-                best = (key, c)
-        return None if best is None else best[1]
-
-    def _move_value(self, src_load, inst, dest, est, steps):
-        demand = self._load_average(dest, steps)
-        if np.isnan(demand):
-            # without a load average, its busy cores are its demand
-            demand = self._host_cpu(self.node_names[dest.uuid]) * \
-                dest.vcpus / 100.0
-        # the destination's own VNFs count in its background: the
-        # feasibility rule keeps it below the threshold with the VNF, so
-        # their speed rarely changes
-        dst_load = queueing.HostLoad(float(dest.vcpus), demand, (), ())
-        return queueing.move_value(
-            src_load, self._vnf_slot[inst.uuid], dst_load,
-            est.seconds if est.converges else math.inf, est.downtime,
-            self._stay())
 
     def _plan_move(self, inst, source, dest, cpu_series, mem_series):
         """Add the migrate action and move the VNF's load in the working
@@ -1156,97 +992,6 @@ class PredictedLeastFailure(base.BaseStrategy):
             rows=[w.index(dst_name)])
         self.windows = placement.clip_nonnegative(w, placement.MOVED_METRICS)
         self.moves.append((inst, source, dest))
-
-    def _relieve_proactive(self, source, instances, inst_win, threshold):
-        """Proactive mode: plan the move off ``source`` that passes the
-        cost-benefit gate with the best margin; False when none does.
-
-        Candidates are ordered by their net value on the source (risk
-        reduction there minus the migration's cost); the first
-        PROACTIVE_TRIES are tried against their best destination, and the
-        first that passes the gate is planned. Every refusal is logged with
-        its benefit and cost.
-        """
-        params = self.params
-        src_name = self.node_names[source.uuid]
-        if self._is_failing(source) and not self._starved_enough(source):
-            return False
-        horizon = self._model_horizon()
-        if not horizon:
-            raise errors.IncompatibleParameters(
-                'proactive mode needs the model\'s horizon to weigh a '
-                'migration\'s cost, and the model records none')
-        weight = float(params['cost_weight'])
-        risk_threshold = float(params['risk_threshold'])
-        cands = []
-        for inst in instances:
-            load = self._instance_load(inst, inst_win, source)
-            if load is None:
-                continue
-            cpu, mem, cpu_mean = load
-            relief = float(placement.cpu_contribution(
-                cpu_mean, inst.vcpus, source.vcpus))
-            if relief <= 0:
-                continue
-            est = self._estimate_migration(inst, cpu, mem)
-            if not est.converges:
-                LOG.info('Move of %s off %s not planned: %s', inst.uuid,
-                         source.hostname, est.reason)
-                continue
-            cands.append((inst, placement.filled(cpu),
-                          placement.filled(mem), est))
-        if not cands:
-            LOG.warning('Host %s is %s but none of its instances can be '
-                        'moved', source.hostname, self._why_source(source))
-            return False
-        # the source's risk now and without each candidate: one model call
-        rows = [src_name] * (len(cands) + 1)
-        w = self.windows.subset(rows)
-        leaving = [placement.moved_load(i, c, m, source)
-                   for i, c, m, _ in cands]
-        w = placement.add_to_rows(w, {
-            metric: -np.stack([np.zeros_like(leaving[0][metric])] +
-                              [load[metric] for load in leaving])
-            for metric in placement.MOVED_METRICS})
-        w = placement.clip_nonnegative(w, placement.MOVED_METRICS)
-        src_risks = np.asarray(self.bundle.predict_risk(w), dtype=float)
-        src_before = float(src_risks[0])
-        scored = []
-        for (inst, cpu_s, mem_s, est), after in zip(cands, src_risks[1:]):
-            net = (src_before - float(after)) - placement.migration_penalty(
-                est.seconds, horizon, weight)
-            scored.append((-net if not np.isnan(net) else np.inf,
-                           inst.uuid, inst, cpu_s, mem_s, est, float(after)))
-        scored.sort(key=lambda t: (t[0], t[1]))
-        for _, _, inst, cpu_s, mem_s, est, src_after in \
-                scored[:PROACTIVE_TRIES]:
-            found = self._best_destination(source, inst, cpu_s, mem_s,
-                                           threshold,
-                                           max_risk=risk_threshold)
-            if found is None:
-                continue
-            dest, dst_after = found
-            dst_name = self.node_names[dest.uuid]
-            dst_before = float(self.bundle.predict_risk(
-                self.windows.subset([dst_name]))[0])
-            verdict = placement.gate(
-                src_before, src_after, dst_before, dst_after, est.seconds,
-                horizon, weight,
-                len(self.compute_model.get_node_instances(source)),
-                len(self.compute_model.get_node_instances(dest)))
-            if not verdict.passed:
-                LOG.info('Move of %s from %s to %s not planned: %s',
-                         inst.uuid, source.hostname, dest.hostname,
-                         verdict.reason)
-                continue
-            self._plan_move(inst, source, dest, cpu_s, mem_s)
-            LOG.info('Move %s (%s MB, ~%.0f s to migrate) from %s to %s: %s',
-                     inst.uuid, inst.memory, est.seconds, source.hostname,
-                     dest.hostname, verdict.reason)
-            return True
-        LOG.info('No move off %s passes the cost-benefit gate',
-                 source.hostname)
-        return False
 
     def _why_source(self, source):
         for node, cpu in self.failing:

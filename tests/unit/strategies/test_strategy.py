@@ -41,7 +41,9 @@ from watcher_failpredict.testbed.audit_cluster import META
 from watcher_failpredict.testbed.audit_cluster import NOW
 from watcher_failpredict.testbed.audit_cluster import STEP
 
-LOGGER = 'watcher_failpredict.strategies.predicted_least_failure'
+# the strategy and the modules of its modes (planned_mode, reactive_mode,
+# proactive_mode) log under this package
+LOGGER = 'watcher_failpredict.strategies'
 
 
 def moves(solution):
