@@ -167,7 +167,15 @@ class PredictedLeastFailure(base.BaseStrategy):
           forecast; meanwhile, and whenever the forecast misses, the
           reactive rules act on hosts whose mean CPU crossed the
           threshold, as in the paper, or that starved over the last
-          ``starved_window`` seconds.
+          ``starved_window`` seconds. After the load's cycles change
+          (drift), that is until the new cycles have shown in the history
+          and a look-ahead more has checked them.
+        * A live migration's switch-over can hold a request past the
+          client's timeout: where the forecast sees a host just below
+          ``speed_floor`` and its VNFs barely suffer, one planned move can
+          lift the worst response time while the mean stays level
+          (doc/source/limitations.rst; a lower ``speed_floor`` trades
+          that for fewer moves where they pay).
         * At most one VNF per failing host per audit, ``max_migrations`` in
           all: predictions after a move rest on an additive load model, so
           the next audit (use ``CONTINUOUS`` audits) sees the measured
