@@ -596,8 +596,7 @@ class PredictedLeastFailure(base.BaseStrategy):
                     f'behind the horizon: reading them at once would take '
                     f'{n + spread} steps per host, more than '
                     f'{parameters.MAX_WINDOW_STEPS}; retrain with one '
-                    f'declared cycle '
-                    f'(train --cycle)')
+                    f'declared cycle (train --cycle)')
             names = tuple(np.asarray(win.names)[known])
             try:
                 back = ds.cluster_windows(
