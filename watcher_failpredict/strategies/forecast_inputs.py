@@ -110,14 +110,18 @@ def replayable_cycles(past, period, steps):
 class Outlook:
     """The forecast of every host and VNF, and how right it has been.
 
-    :param bg: (hosts, T) forecast background (cores)
+    :param bg: (hosts, T) forecast background (cores); of the envelope,
+        its low
     :param demand: (vnfs, T) forecast VNF demand (cores)
     :param errors: (hosts,) each host's backtest error (cores), NaN where
         the history is too short to tell
     :param share: the hosts' mean error as a share of their cores
     :param trusted: whether ``share`` is within the tolerance
     :param forecast: the background forecast planned on
-        (load_forecast.SEASONAL or ANALOG)
+        (load_forecast.SEASONAL, ANALOG or ENVELOPE)
+    :param bg_high: of the envelope, its high (the background a VNF
+        arriving on a host is valued against); None for the others
+    :param of: of the envelope, the forecast it is the envelope of
     """
 
     bg: np.ndarray
@@ -126,6 +130,8 @@ class Outlook:
     share: float
     trusted: bool
     forecast: str = load_forecast.SEASONAL
+    bg_high: np.ndarray = None
+    of: str = None
 
 
 #: The background forecasts :func:`outlook` can make (the strategy's
@@ -138,7 +144,7 @@ FORECASTS = (SEASONAL_OR_ANALOG, load_forecast.SEASONAL,
 
 def outlook(bg_past, demand_past, cores, steps, period,
             tolerance=load_forecast.TOLERANCE, step=None,
-            forecast=load_forecast.SEASONAL):
+            forecast=load_forecast.SEASONAL, margin=0):
     """The forecast of the next ``steps`` steps, checked by the forecast
     it would have made one look-ahead ago (:func:`load_forecast.trusted`).
 
@@ -148,10 +154,17 @@ def outlook(bg_past, demand_past, cores, steps, period,
     (:func:`load_forecast.analog_forecast`, which needs ``step``, the
     history's seconds per step), or ``seasonal_or_analog``: the seasonal
     one while it passes its check, else the one by analogy where that
-    one passes, else the one that missed by less. Seasonal first: where
-    the cycles hold, it replays them with no search to go wrong
-    (doc/source/testbed.rst, "A forecast by analogy"); the analogy is
-    for the audits whose cycles stretched or shifted.
+    one passes. Seasonal first: where the cycles hold, it replays them
+    with no search to go wrong (doc/source/testbed.rst, "A forecast by
+    analogy"); the analogy is for the audits whose cycles stretched or
+    shifted.
+
+    Where every forecast tried fails its check and ``margin`` is at
+    least one step, their time envelopes over ``margin`` steps either
+    way (:func:`load_forecast.time_envelope`) are checked one-sided
+    (:func:`load_forecast.envelope_misses`), and the one that missed by
+    less is planned on if it passes. Otherwise the result is not
+    trusted, and is the forecast that missed by less.
     """
     if forecast not in FORECASTS:
         raise ValueError(f'forecast must be one of {", ".join(FORECASTS)}, '
@@ -162,31 +175,56 @@ def outlook(bg_past, demand_past, cores, steps, period,
     vnf_cyc = replayable_cycles(demand_past, period, steps)
     demand = load_forecast.seasonal_forecast(demand_past, vnf_cyc, steps,
                                              period)
+    bg_past = np.asarray(bg_past, dtype=float)
+    actual = bg_past[:, max(bg_past.shape[1] - steps, 0):]
 
-    def checked(name):
-        if name == load_forecast.SEASONAL:
-            cyc = replayable_cycles(bg_past, period, steps)
-            bg = load_forecast.seasonal_forecast(bg_past, cyc, steps, period)
-            res = load_forecast.backtest_residuals(bg_past, cyc, steps,
-                                                   period)
-        else:
-            bg = load_forecast.analog_forecast(bg_past, steps, step)
-            res = load_forecast.analog_residuals(bg_past, steps, step)
+    def checked(name, bg, then, res=None):
+        # ``then``: the forecast made one look-ahead ago, kept for the
+        # envelope's check
+        if res is None:
+            res = np.full((bg_past.shape[0], max(steps, 0)), np.nan) \
+                if then is None else np.abs(actual - then)
         ok, share = load_forecast.trusted(res, cores, period, tolerance)
         return Outlook(bg=bg, demand=demand,
                        errors=load_forecast.mean_errors(res), share=share,
-                       trusted=ok, forecast=name)
+                       trusted=ok, forecast=name), then
 
-    if forecast != SEASONAL_OR_ANALOG:
-        return checked(forecast)
-    seasonal = checked(load_forecast.SEASONAL)
-    if seasonal.trusted:
-        return seasonal
-    analog = checked(load_forecast.ANALOG)
-    if analog.trusted or np.isnan(seasonal.share) or \
-            analog.share < seasonal.share:
-        return analog
-    return seasonal
+    tried = []
+    if forecast != load_forecast.ANALOG:
+        tried.append(checked(load_forecast.SEASONAL, *_seasonal(
+            bg_past, steps, period)))
+    if forecast != load_forecast.SEASONAL and not (
+            tried and tried[0][0].trusted):
+        tried.append(checked(load_forecast.ANALOG,
+                             load_forecast.analog_forecast(bg_past, steps,
+                                                           step),
+                             load_forecast.analog_backtest(bg_past, steps,
+                                                           step)))
+    last = tried[-1][0]
+    if last.trusted:
+        return last
+    envelopes = []
+    for made, then in tried if int(margin) >= 1 else ():
+        if then is None:
+            continue
+        low, high = load_forecast.time_envelope(made.bg, margin)
+        low_then, high_then = load_forecast.time_envelope(then, margin)
+        res = load_forecast.envelope_misses(actual, low_then, high_then)
+        envelope, _ = checked(load_forecast.ENVELOPE, low, None, res)
+        if envelope.trusted:
+            envelopes.append(dataclasses.replace(
+                envelope, bg_high=high, of=made.forecast))
+    if envelopes:
+        return min(envelopes, key=lambda o: o.share)
+    known = [o for o, _ in tried if not np.isnan(o.share)]
+    return min(known, key=lambda o: o.share) if known else last
+
+
+def _seasonal(bg_past, steps, period):
+    """``(forecast, then)`` of :func:`outlook`'s seasonal forecast."""
+    cyc = replayable_cycles(bg_past, period, steps)
+    return (load_forecast.seasonal_forecast(bg_past, cyc, steps, period),
+            load_forecast.seasonal_backtest(bg_past, cyc, steps, period))
 
 
 def host_demand(fc):

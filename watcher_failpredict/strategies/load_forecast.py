@@ -30,6 +30,14 @@ time, best matches its recent load, and continues it at the same pace.
 It is checked the same way, and planned on where the seasonal forecast
 fails its check (:func:`strategies.forecast_inputs.outlook`).
 
+Where both miss, the shapes are often right and their timing wrong: a
+peak a few minutes early or late. The forecast's time envelope
+(:func:`time_envelope`: its lowest and highest within a margin either
+way) is checked one-sided, the load below the low or above the high
+(:func:`envelope_residuals`), and a plan on it values a VNF's departure
+on the low one and its arrival on the high one, so that it moves only
+what pays whichever way the timing errs.
+
 Pure functions of arrays, as OpenStack Neat's overload detectors.
 """
 
@@ -62,8 +70,9 @@ ANALOG_MATCH = 7200
 ANALOG_RECENCY = 3600
 ANALOG_STEP = 60
 
-#: The two forecasts' names.
-SEASONAL, ANALOG = 'seasonal', 'analog'
+#: The forecasts' names: the two forecasts, and the time envelope of
+#: the one planned on after both failed their check.
+SEASONAL, ANALOG, ENVELOPE = 'seasonal', 'analog', 'envelope'
 
 
 def seasonal_forecast(past, cycle_steps, steps, period):
@@ -223,24 +232,65 @@ class _MatchErrors:
                                       start + count))[:, start:]
 
 
-def backtest_residuals(past, cycle_steps, steps, period):
-    """(rows, steps) each row's absolute error over its last ``steps``
-    values of the forecast :func:`seasonal_forecast` would have made just
-    before them; NaN for a row whose cycle is longer than the history
-    then, every value NaN when the history is no longer than ``steps``.
+def time_envelope(forecast, width):
+    """``(low, high)``: each row's lowest and highest value of
+    ``forecast`` within ``width`` steps either way of each step (within
+    the forecast: the look-ahead's ends see only one side).
+
+    :param forecast: (rows, steps)
+    :param width: steps either way, at least 0 (0: the forecast itself)
+    """
+    forecast = np.asarray(forecast, dtype=float)
+    width = int(width)
+    if width < 0:
+        raise ValueError(f'the envelope\'s width must be at least 0 '
+                         f'steps, got {width}')
+    if width == 0 or forecast.shape[1] == 0:
+        return forecast.copy(), forecast.copy()
+    padded = np.pad(forecast, ((0, 0), (width, width)), mode='edge')
+    windows = np.lib.stride_tricks.sliding_window_view(
+        padded, 2 * width + 1, axis=1)
+    return windows.min(axis=2), windows.max(axis=2)
+
+
+def envelope_misses(actual, low, high):
+    """How far ``actual`` fell outside ``[low, high]`` at each value:
+    above the high or below the low, 0 within.
+    """
+    actual = np.asarray(actual, dtype=float)
+    return np.maximum(actual - high, 0.0) + np.maximum(low - actual, 0.0)
+
+
+def seasonal_backtest(past, cycle_steps, steps, period):
+    """(rows, steps) the forecast :func:`seasonal_forecast` would have
+    made of each row's last ``steps`` values just before them; NaN for a
+    row whose cycle is longer than the history then; None when the
+    history is no longer than ``steps``.
     """
     past = np.asarray(past, dtype=float)
     cyc = np.asarray(cycle_steps, dtype=int).reshape(-1)
     rows, n = past.shape
     start = n - steps
-    out = np.full((rows, max(steps, 0)), np.nan)
     if steps < 1 or start < 1:
-        return out
+        return None
+    then = np.full((rows, steps), np.nan)
     ok = (cyc == 0) | ((cyc >= steps) & (cyc <= start))
     if ok.any():
-        then = seasonal_forecast(past[ok, :start], cyc[ok], steps, period)
-        out[ok] = np.abs(past[ok, start:] - then)
-    return out
+        then[ok] = seasonal_forecast(past[ok, :start], cyc[ok], steps,
+                                     period)
+    return then
+
+
+def backtest_residuals(past, cycle_steps, steps, period):
+    """(rows, steps) each row's absolute error over its last ``steps``
+    values of :func:`seasonal_backtest`'s forecast; NaN where it has
+    none.
+    """
+    past = np.asarray(past, dtype=float)
+    then = seasonal_backtest(past, cycle_steps, steps, period)
+    if then is None:
+        return np.full((past.shape[0], max(steps, 0)), np.nan)
+    return np.abs(past[:, past.shape[1] - steps:] - then)
 
 
 def _analog_spans(n, step, match, match_step):
@@ -252,23 +302,34 @@ def _analog_spans(n, step, match, match_step):
     return coarse, n // coarse, width
 
 
+def analog_backtest(past, steps, step, match=ANALOG_MATCH,
+                    match_step=ANALOG_STEP, **search):
+    """(rows, steps) the forecast :func:`analog_forecast` would have made
+    of each row's last ``steps`` values just before them; None when the
+    history before them is too short for a match (twice ``match``): that
+    forecast would have been a mere mean, not one by analogy.
+    """
+    past = np.asarray(past, dtype=float)
+    n = past.shape[1]
+    _, m, width = _analog_spans(max(n - steps, 0), step, match, match_step)
+    if steps < 1 or m < 2 * width:
+        return None
+    return analog_forecast(past[:, :n - steps], steps, step, match=match,
+                           match_step=match_step, **search)
+
+
 def analog_residuals(past, steps, step, match=ANALOG_MATCH,
                      match_step=ANALOG_STEP, **search):
     """(rows, steps) each row's absolute error over its last ``steps``
-    values of the forecast :func:`analog_forecast` would have made just
-    before them; every value NaN when the history before them is too
-    short for a match (twice ``match``): that forecast would have been a
-    mere mean, not one by analogy.
+    values of :func:`analog_backtest`'s forecast; every value NaN when
+    there is none.
     """
     past = np.asarray(past, dtype=float)
-    rows, n = past.shape
-    out = np.full((rows, max(steps, 0)), np.nan)
-    _, m, width = _analog_spans(max(n - steps, 0), step, match, match_step)
-    if steps < 1 or m < 2 * width:
-        return out
-    then = analog_forecast(past[:, :n - steps], steps, step, match=match,
+    then = analog_backtest(past, steps, step, match=match,
                            match_step=match_step, **search)
-    return np.abs(past[:, n - steps:] - then)
+    if then is None:
+        return np.full((past.shape[0], max(steps, 0)), np.nan)
+    return np.abs(past[:, past.shape[1] - steps:] - then)
 
 
 def backtest_errors(past, cycle_steps, steps, period):

@@ -181,6 +181,24 @@ def schema():
                 'enum': list(forecast_inputs.FORECASTS),
                 'default': forecast_inputs.FORECASTS[0],
             },
+            'forecast_timing_margin': {
+                'description': 'Planned mode: where the forecast '
+                               'fails the forecast_tolerance check, '
+                               'plan on its time envelope (its lowest '
+                               'and highest within this many seconds '
+                               'either way of each moment: peaks that '
+                               'come a little early or late) if the '
+                               'load fell outside the envelope it '
+                               'would have made one look_ahead ago by '
+                               'no more than forecast_tolerance; a VNF '
+                               'then leaves a host starved even at the '
+                               'low, for a host valued at the high. '
+                               'null: period; 0: the audit is '
+                               'reactive whenever the forecast fails '
+                               'its check.',
+                'type': ['integer', 'null'], 'minimum': 0,
+                'maximum': 3600, 'default': None,
+            },
             'fallback_ranking': {
                 'description': 'Planned mode: how the reactive rules '
                                'rank destinations while the forecast '

@@ -61,8 +61,12 @@ COARSE_STEP = 60
 
 
 #: How the log names the forecast planned on.
-_NAMES = {load_forecast.SEASONAL: 'seasonal',
-          load_forecast.ANALOG: 'analog (its cycles changed pace or phase)'}
+_NAMES = {load_forecast.SEASONAL: 'seasonal forecast',
+          load_forecast.ANALOG: 'analog forecast (its cycles changed pace or '
+                                'phase)',
+          load_forecast.ENVELOPE: 'time envelope of the {} forecast within '
+                                  '{:.0f} s either way (its cycles changed: '
+                                  'its peaks may come early or late)'}
 
 
 class FellBack(Exception):
@@ -94,6 +98,10 @@ class PlannedAudit:
         self.look_ahead = look_ahead_seconds(p)
         self.steps = int(math.ceil(self.look_ahead / self.step))
         self.period = max(int(p['period']) // self.step, 1)
+        margin = p['forecast_timing_margin']
+        #: the envelope's margin in steps (0: none)
+        self.margin = int(round(float(
+            p['period'] if margin is None else margin) / self.step))
         #: the hosts' mean forecast error (share of cores), NaN unknown
         self.share = math.nan
 
@@ -133,7 +141,7 @@ class PlannedAudit:
         seen = forecast_inputs.outlook(
             bg[kept], demand[on], cores, self.steps, self.period,
             float(p['forecast_tolerance']), step=self.step,
-            forecast=p['planner_forecast'])
+            forecast=p['planner_forecast'], margin=self.margin)
         self.share = seen.share
         if not seen.trusted:
             if np.isnan(seen.share):
@@ -145,26 +153,39 @@ class PlannedAudit:
                     f'({seen.forecast})' if p['planner_forecast'] ==
                     forecast_inputs.SEASONAL_OR_ANALOG else
                     f'its {seen.forecast} forecast')
+            envelope = (f'; no time envelope within '
+                        f'{self.margin * self.step} s either way passed '
+                        f'either' if self.margin else '')
             raise FellBack(
                 f'{what} of the last {self.look_ahead:.0f} s missed '
                 f'by {100 * seen.share:.0f} % of the hosts\' cores on '
                 f'average over its worst {self.period * self.step} s '
                 f'(forecast_tolerance '
-                f'{100 * float(p["forecast_tolerance"]):.0f} %)',
+                f'{100 * float(p["forecast_tolerance"]):.0f} %){envelope}',
                 forecast_missed=True)
         fc = stay_planner.Forecast(
             bg=seen.bg, demand=seen.demand, vcpus=vcpus[on], cores=cores,
             host_of=local[np.array([names.index(insts[v][1]) for v in on],
-                                   dtype=int)], dt=float(self.step))
-        LOG.info('Planning on the %s forecast of the next %.0f s: it missed '
+                                   dtype=int)], dt=float(self.step),
+            bg_high=seen.bg_high)
+        LOG.info('Planning on the %s of the next %.0f s: it missed '
                  'by %.0f %% of the cores of the %d hosts weighed over the '
                  'worst %d s of the last one (forecast_tolerance %.0f %%)',
-                 _NAMES[seen.forecast], self.look_ahead, 100 * seen.share,
+                 self._forecast_name(seen.forecast, seen.of), self.look_ahead,
+                 100 * seen.share,
                  len(kept),
                  self.period * self.step,
                  100 * float(p['forecast_tolerance']))
         self._plan(fc, [node_of[names[h]] for h in kept],
                    [insts[v][0] for v in on])
+
+    def _forecast_name(self, forecast, of=None):
+        """What the log calls the forecast ``forecast`` planned on (``of``:
+        the one an envelope is of).
+        """
+        if forecast != load_forecast.ENVELOPE:
+            return _NAMES[forecast]
+        return _NAMES[forecast].format(of, self.margin * self.step)
 
     def _hosts_to_weigh(self, node_of, on_host, blind):
         """The names of the hosts the plan weighs, chosen on every host's

@@ -143,14 +143,18 @@ class PredictedLeastFailure(base.BaseStrategy):
         weighs and their instances' CPU, together), forecasts each host's
         background and each VNF's demand one cycle back over the next
         ``look_ahead`` seconds (the hosts' background by analogy where
-        that fails its check: ``planner_forecast``), and plans the moves
+        that fails its check: ``planner_forecast``; where both fail, their
+        time envelope within ``forecast_timing_margin`` seconds either
+        way, a departure valued on its low and an arrival on its high),
+        and plans the moves
         whose value by the queueing model over that forecast exceeds
         their migration and
         switch-over, from any host, failing or not, that the forecast sees
         starved (``speed_floor``);
-        while the forecast it would have made one look-ahead ago missed
-        by more than ``forecast_tolerance`` of the hosts' cores over any
-        ``period`` of it, or cannot be checked, the audit is reactive
+        while the forecast (and its envelope) it would have made one
+        look-ahead ago missed by more than ``forecast_tolerance`` of the
+        hosts' cores over any ``period`` of it, or cannot be checked, the
+        audit is reactive
         (``planned_on_forecast`` says which decided), its destinations
         ranked by ``fallback_ranking`` (by default their CPU now when
         the forecast failed its check, which says the cycles the model
@@ -169,7 +173,10 @@ class PredictedLeastFailure(base.BaseStrategy):
           threshold, as in the paper, or that starved over the last
           ``starved_window`` seconds. After the load's cycles change
           (drift), that is until the new cycles have shown in the history
-          and a look-ahead more has checked them.
+          and a look-ahead more has checked them, unless the peaks only
+          moved by up to ``forecast_timing_margin``: then it plans on the
+          forecast's time envelope, which moves only what pays whichever
+          way the timing errs and gains less than a right forecast.
         * A live migration's switch-over can hold a request past the
           client's timeout: where the forecast sees a host just below
           ``speed_floor`` and its VNFs barely suffer, one planned move can

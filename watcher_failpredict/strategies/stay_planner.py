@@ -54,6 +54,10 @@ class Forecast:
     :param cores: (hosts,) each host's cores
     :param host_of: (vnfs,) where each VNF is now
     :param dt: seconds per step
+    :param bg_high: (hosts, T) the background a VNF arriving on a host is
+        valued against, when it is not ``bg`` (a forecast's time
+        envelope: a departure valued on its low, an arrival on its high);
+        None: ``bg``
     """
 
     bg: np.ndarray
@@ -62,6 +66,7 @@ class Forecast:
     cores: np.ndarray
     host_of: np.ndarray
     dt: float
+    bg_high: np.ndarray = None
 
     def __post_init__(self):
         bg, dem = np.asarray(self.bg, float), np.asarray(self.demand, float)
@@ -74,8 +79,13 @@ class Forecast:
             if np.asarray(arr).shape != (n,):
                 raise ValueError(f'{name} must have shape ({n},), got '
                                  f'{np.asarray(arr).shape}')
-        bad = [n for n, a in (('bg', bg), ('demand', dem)) if
-               not np.isfinite(a).all()]
+        if self.bg_high is not None and \
+                np.shape(self.bg_high) != bg.shape:
+            raise ValueError(f'bg_high must have the shape of bg '
+                             f'{bg.shape}, got {np.shape(self.bg_high)}')
+        bad = [n for n, a in (('bg', bg), ('demand', dem),
+                              ('bg_high', self.bg_high))
+               if a is not None and not np.isfinite(a).all()]
         if bad:
             raise ValueError(f'the forecast of {" and ".join(bad)} has '
                              f'missing values: a plan cannot rest on them')
@@ -83,6 +93,14 @@ class Forecast:
     @property
     def steps(self):
         return self.demand.shape[1]
+
+    def background(self, host, arriving=False):
+        """(T,) ``host``'s background, as a VNF arriving there values
+        it when ``arriving``.
+        """
+        if arriving and self.bg_high is not None:
+            return self.bg_high[host]
+        return self.bg[host]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,13 +115,14 @@ class Move:
     gain: float
 
 
-def host_path(fc, where, host, extra):
+def host_path(fc, where, host, extra, arriving=False):
     """(T,) requests held per step by the VNFs on ``host`` when VNF v is
     on ``where[v, t]`` at step t, ``extra`` (T,) cores added (copy
-    threads).
+    threads); ``arriving``: on the background a VNF arriving there is
+    valued against (:meth:`Forecast.background`).
     """
     rows = _rows_on(where, host)
-    return _path(fc, where[rows], rows, host, extra)
+    return _path(fc, where[rows], rows, host, extra, arriving)
 
 
 def _rows_on(where, host):
@@ -111,13 +130,14 @@ def _rows_on(where, host):
     return np.flatnonzero((where == host).any(axis=1))
 
 
-def _path(fc, w, rows, host, extra):
+def _path(fc, w, rows, host, extra, arriving=False):
     """:func:`host_path` over the VNFs ``rows`` alone, ``w`` their rows
-    of ``where``: the others are never on ``host``.
+    of ``where``: the others are never on ``host``; ``arriving``: on the
+    background a VNF arriving there is valued against.
     """
     on = w == host
     demand = np.where(on, fc.demand[rows], 0.0)
-    total = fc.bg[host] + demand.sum(axis=0) + extra
+    total = fc.background(host, arriving) + demand.sum(axis=0) + extra
     g = queueing.speed(total, float(fc.cores[host]))
     with np.errstate(divide='ignore', invalid='ignore'):
         rho = demand / (np.maximum(fc.vcpus[rows], 1.0)[:, None] *
@@ -133,7 +153,7 @@ def _path_after(fc, where, rows, vnf, dest, m, host, extra):
     rows = np.union1d(rows, [vnf])
     w = where[rows]
     w[np.searchsorted(rows, vnf), m:] = dest
-    return _path(fc, w, rows, host, extra)
+    return _path(fc, w, rows, host, extra, arriving=host == dest)
 
 
 def outage_cost(outage_s):
@@ -149,16 +169,17 @@ def move_gain(fc, where, extra, vnf, dest, steps, outage_s, base=None):
     """Request-seconds the move spares over the forecast (negative: it
     costs), on the state ``where``/``extra``.
 
-    :param base: ``{host: host_path(fc, where, host, extra[host])}`` of
-        that state, when the caller has them (every candidate of a round
-        shares them)
+    :param base: ``{host: host_path(fc, where, host, extra[host],
+        arriving=host == dest)}`` of that state, when the caller has them
+        (every candidate of a round shares them)
     """
     src = int(where[vnf, 0])
     if src == dest:
         return 0.0
     m = min(max(int(steps), 0), fc.steps)
     if base is None:
-        base = {h: host_path(fc, where, h, extra[h]) for h in (src, dest)}
+        base = {h: host_path(fc, where, h, extra[h], arriving=h == dest)
+                for h in (src, dest)}
     over = _overhead(fc, m)
     spared = _spared(fc, where, extra, base, _rows_on(where, src), vnf,
                      dest, m, src, over) + \
@@ -247,13 +268,25 @@ def _best_move(fc, where, extra, migration, min_gain, cands):
     ``where``/``extra``, the first asked on a tie; None when none is
     worth more than ``min_gain``.
     """
-    base, rows = {}, {}
+    base, rows, arrival_base = {}, {}, {}
 
     def held(h):
         if h not in base:
             rows[h] = _rows_on(where, h)
             base[h] = _path(fc, where[rows[h]], rows[h], h, extra[h])
         return base[h]
+
+    def held_arriving(h):
+        # a destination's VNFs on the background an arrival is valued
+        # against: the same as held() but for an envelope's high
+        if h not in arrival_base:
+            if fc.bg_high is None:
+                arrival_base[h] = held(h)
+            else:
+                rows[h] = _rows_on(where, h)
+                arrival_base[h] = _path(fc, where[rows[h]], rows[h], h,
+                                        extra[h], arriving=True)
+        return arrival_base[h]
 
     vnfs = {}
     for vnf, dest in cands:
@@ -282,10 +315,10 @@ def _best_move(fc, where, extra, migration, min_gain, cands):
                                  2 * TIE * max(abs(found.gain), 1.0)):
             break
         for dest in dests[vnf]:
-            held(dest)
+            held_arriving(dest)
             gain = float((leaving + _spared(
-                fc, where, extra, base, rows[dest], vnf, dest, m, dest,
-                over)) * fc.dt - cost)
+                fc, where, extra, arrival_base, rows[dest], vnf, dest, m,
+                dest, over)) * fc.dt - cost)
             gains[vnf, dest] = gain
             if gain > min_gain and (found is None or gain > found.gain):
                 found = Move(vnf, dest, steps, gain)

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from watcher_failpredict.strategies import forecast_inputs as fi
+from watcher_failpredict.strategies import load_forecast as lf
 from watcher_failpredict.strategies import migrations
 
 
@@ -147,6 +148,37 @@ def test_outlook_turns_to_the_analog_forecast_when_seasonal_missed():
     np.testing.assert_array_equal(seen.demand, seasonal.demand)
     assert fi.outlook(slow, demand, cores, 66, 30, step=10.0,
                       forecast='analog').forecast == 'analog'
+
+
+def test_outlook_plans_on_the_time_envelope_when_the_peaks_came_early():
+    t = np.arange(2160.0)
+    # the square wave 20 steps early over its last 150: neither forecast
+    # (nor the analog's envelope) passes, the seasonal one's envelope over
+    # 30 steps either way does
+    clock = np.where(t < 2160 - 150, t, t + 20.0)
+    bg = np.vstack([_square(clock), _square(clock + 90.0)])
+    demand = np.full((3, 2160), 1.5)
+    cores = np.full(2, 12.0)
+    kw = dict(step=10.0, forecast='seasonal_or_analog')
+    missed = fi.outlook(bg, demand, cores, 66, 30, **kw)
+    assert not missed.trusted and missed.share > 0.2
+    assert missed.bg_high is None and missed.of is None
+    seen = fi.outlook(bg, demand, cores, 66, 30, margin=30, **kw)
+    assert seen.trusted and seen.forecast == 'envelope'
+    assert seen.of == 'seasonal' and seen.share == 0.0
+    seasonal = fi.outlook(bg, demand, cores, 66, 30)
+    low, high = lf.time_envelope(seasonal.bg, 30)
+    np.testing.assert_array_equal(seen.bg, low)
+    np.testing.assert_array_equal(seen.bg_high, high)
+    np.testing.assert_array_equal(seen.demand, seasonal.demand)
+    # the wider the margin, the less of the early peaks falls outside;
+    # 5 steps either way do not hold 20 steps early
+    shares = [fi.outlook(bg, demand, cores, 66, 30, margin=m, **kw).share
+              for m in (10, 15, 20)]
+    assert 0.2 > shares[0] > shares[1] > shares[2] == 0.0
+    narrow = fi.outlook(bg, demand, cores, 66, 30, margin=5, **kw)
+    assert not narrow.trusted and narrow.forecast == 'seasonal'
+    assert narrow.share == missed.share
 
 
 def test_outlook_keeps_the_nearer_when_neither_passes():

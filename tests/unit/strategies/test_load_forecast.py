@@ -158,3 +158,52 @@ def test_analog_backtest_is_the_forecast_made_before_the_last_steps():
     res = load_forecast.analog_residuals(past[None], 126, 10.0)
     then = load_forecast.analog_forecast(past[None, :-126], 126, 10.0)
     np.testing.assert_array_equal(res, np.abs(past[None, -126:] - then))
+
+
+def test_time_envelope_is_the_lowest_and_highest_within_the_margin():
+    forecast = np.array([[3.0, 1.0, 4.0, 1.0, 5.0, 9.0, 2.0]])
+    low, high = load_forecast.time_envelope(forecast, 1)
+    assert low.tolist() == [[1.0, 1.0, 1.0, 1.0, 1.0, 2.0, 2.0]]
+    assert high.tolist() == [[3.0, 4.0, 4.0, 5.0, 9.0, 9.0, 9.0]]
+    low, high = load_forecast.time_envelope(forecast, 2)
+    assert low.tolist() == [[1.0] * 6 + [2.0]]
+    assert high.tolist() == [[4.0, 4.0, 5.0, 9.0, 9.0, 9.0, 9.0]]
+    # no margin: the forecast itself, a copy
+    low, high = load_forecast.time_envelope(forecast, 0)
+    np.testing.assert_array_equal(low, forecast)
+    np.testing.assert_array_equal(high, forecast)
+    low[0, 0] = -1.0
+    assert forecast[0, 0] == 3.0
+    # wider than the forecast: its extremes throughout
+    low, high = load_forecast.time_envelope(forecast, 50)
+    assert low.tolist() == [[1.0] * 7] and high.tolist() == [[9.0] * 7]
+    with pytest.raises(ValueError, match='at least 0 steps, got -1'):
+        load_forecast.time_envelope(forecast, -1)
+
+
+def test_envelope_misses_count_only_the_load_outside_it():
+    actual = np.array([[1.0, 5.0, 3.0, 2.0, 4.0]])
+    low = np.full((1, 5), 2.0)
+    high = np.full((1, 5), 4.0)
+    assert load_forecast.envelope_misses(actual, low, high).tolist() == [
+        [1.0, 1.0, 0.0, 0.0, 0.0]]
+
+
+def test_seasonal_and_analog_backtests_are_the_forecasts_made_before():
+    t = np.arange(2160.0)
+    past = np.vstack([np.sin(2 * np.pi * t / 180.0) + 2.0, np.full(2160, 3.0)])
+    then = load_forecast.seasonal_backtest(past, [180, 0], 66, 30)
+    np.testing.assert_array_equal(then, load_forecast.seasonal_forecast(
+        past[:, :-66], [180, 0], 66, 30))
+    # a cycle longer than the history then has none; a row without one
+    # is held at its mean
+    short = load_forecast.seasonal_backtest(past[:, :200], [180, 0], 66,
+                                            30)
+    assert np.isnan(short[0]).all() and np.isfinite(short[1]).all()
+    assert load_forecast.seasonal_backtest(past[:, :66], [0, 0], 66,
+                                           30) is None
+    then = load_forecast.analog_backtest(past, 66, 10.0)
+    np.testing.assert_array_equal(then, load_forecast.analog_forecast(
+        past[:, :-66], 66, 10.0))
+    # under two matches (4 h at 10 s) of history before: none
+    assert load_forecast.analog_backtest(past[:, :1500], 66, 10.0) is None

@@ -234,7 +234,8 @@ def test_plans_on_the_analog_forecast_when_the_cycle_stretched(caplog):
     caplog.set_level(logging.INFO)
     params = dict(PLANNED, planner_history=21600)
     seasonal = _stretched_cluster().strategy(
-        planner_forecast='seasonal', **params).execute()
+        planner_forecast='seasonal', forecast_timing_margin=0,
+        **params).execute()
     # the old cycle replayed misses the stretched one: reactive, and a is
     # not in failure state yet
     assert ts.indicators(seasonal)['planned_on_forecast'] == 0
@@ -242,6 +243,7 @@ def test_plans_on_the_analog_forecast_when_the_cycle_stretched(caplog):
     assert ts.moves(seasonal) == []
     assert 'falls back to the reactive rules: its seasonal forecast of ' \
         'the last 660 s missed by' in caplog.text
+    assert 'time envelope' not in caplog.text
     caplog.clear()
     for forecast in ('seasonal_or_analog', 'analog'):
         solution = _stretched_cluster().strategy(
@@ -250,8 +252,34 @@ def test_plans_on_the_analog_forecast_when_the_cycle_stretched(caplog):
         assert ind['planned_on_forecast'] == 1
         assert ind['forecast_error'] < 5.0
         assert ts.moves(solution) == [('vm1', 'a', 'b')]
-    assert 'Planning on the analog (its cycles changed pace or phase) ' \
-        'forecast of the next 660 s' in caplog.text
+    assert 'Planning on the analog forecast (its cycles changed pace or ' \
+        'phase) of the next 660 s' in caplog.text
+
+
+def test_plans_on_the_time_envelope_when_its_forecasts_missed(caplog):
+    caplog.set_level(logging.INFO)
+    params = dict(PLANNED, planner_history=21600, planner_forecast='seasonal')
+    # the stretched wave's peaks come within the trigger period (300 s,
+    # the default margin) of where its old cycle puts them: the load
+    # stayed inside that envelope of the seasonal forecast
+    solution = _stretched_cluster().strategy(**params).execute()
+    ind = ts.indicators(solution)
+    assert ind['planned_on_forecast'] == 1
+    assert 0.0 < ind['forecast_error'] < 20.0
+    # a is starved even at the envelope's low; b has the room at its high
+    assert ts.moves(solution) == [('vm1', 'a', 'b')]
+    assert 'Planning on the time envelope of the seasonal forecast within ' \
+        '300 s either way (its cycles changed: its peaks may come early ' \
+        'or late) of the next 660 s' in caplog.text
+    # a margin too short to hold the stretch: reactive, as without one
+    caplog.clear()
+    solution = _stretched_cluster().strategy(
+        forecast_timing_margin=60, **params).execute()
+    assert ts.indicators(solution)['planned_on_forecast'] == 0
+    assert ts.moves(solution) == []
+    assert 'of the last 660 s missed by 50 % of the hosts\' cores on ' \
+        'average over its worst 300 s (forecast_tolerance 20 %); no time ' \
+        'envelope within 60 s either way passed either' in caplog.text
 
 
 def test_falls_back_when_the_history_cannot_check_a_forecast(caplog):

@@ -12,6 +12,8 @@
 
 """The planner over a forecast: values by hand, timing, greed, refusals."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -156,3 +158,50 @@ def test_the_bounded_search_chooses_what_valuing_every_move_chooses():
             assert (got[0].vnf, got[0].dest) == best[:2]
             assert got[0].gain == pytest.approx(best[2])
     assert 20 < chosen < 150
+
+
+def test_an_envelope_values_the_departure_on_its_low_the_arrival_on_its_high():
+    # host 0 saturated, host 1 quiet on the low; on the high, host 1 has
+    # a peak that may come any time over the look-ahead
+    low = np.array([[6.0] * 30, [0.5] * 30, [0.5] * 30])
+    high = low.copy()
+    high[1] = 6.0
+    demand = [[0.6] * 30]
+    candidates = (lambda planned: [(0, 1), (0, 2)])
+    migration = {0: (20.0, 0.5)}
+    plain = forecast(low, demand, [0])
+    assert [(m.vnf, m.dest) for m in stay_planner.plan(
+        plain, candidates, migration, 1)] == [(0, 1)]
+    enveloped = dataclasses.replace(plain, bg_high=high)
+    moves = stay_planner.plan(enveloped, candidates, migration, 1)
+    # host 2 is quiet at its high too: the move goes there, worth what it
+    # is worth on the low (both quiet destinations alike)
+    assert [(m.vnf, m.dest) for m in moves] == [(0, 2)]
+    assert moves[0].gain == pytest.approx(stay_planner.move_gain(
+        plain, np.zeros((1, 30), dtype=int), np.zeros((3, 30)), 0, 2, 2,
+        0.5))
+    # arriving on host 1's high costs more than leaving host 0 spares
+    where, extra = np.zeros((1, 30), dtype=int), np.zeros((3, 30))
+    assert stay_planner.move_gain(enveloped, where, extra, 0, 1, 2, 0.5) < \
+        0 < stay_planner.move_gain(plain, where, extra, 0, 1, 2, 0.5)
+    # a departure is valued on the low: a source saturated at its high
+    # only is not worth leaving
+    only_high = dataclasses.replace(
+        forecast([[1.0] * 30, [0.5] * 30, [0.5] * 30], demand, [0]),
+        bg_high=np.array([[6.0] * 30, [0.5] * 30, [0.5] * 30]))
+    assert stay_planner.plan(only_high, candidates, migration, 1) == []
+
+
+def test_an_envelope_must_match_the_forecast():
+    with pytest.raises(ValueError, match=r'bg_high must have the shape of '
+                       r'bg \(2, 4\), got \(2, 3\)'):
+        stay_planner.Forecast(
+            bg=np.ones((2, 4)), demand=np.ones((1, 4)), vcpus=np.ones(1),
+            cores=np.full(2, 4.0), host_of=np.zeros(1, dtype=int), dt=10.0,
+            bg_high=np.ones((2, 3)))
+    with pytest.raises(ValueError, match='the forecast of bg_high has '
+                       'missing values'):
+        stay_planner.Forecast(
+            bg=np.ones((2, 4)), demand=np.ones((1, 4)), vcpus=np.ones(1),
+            cores=np.full(2, 4.0), host_of=np.zeros(1, dtype=int), dt=10.0,
+            bg_high=np.full((2, 4), np.nan))

@@ -75,6 +75,7 @@ def test_schema_defaults_filled_like_watcher_api():
                       'planner_granularity': None,
                       'forecast_tolerance': 0.2,
                       'planner_forecast': 'seasonal_or_analog',
+                      'forecast_timing_margin': None,
                       'fallback_ranking': 'current_cpu',
                       'ranking_check': True}
     for spec in plf.PredictedLeastFailure.get_schema()['properties'].values():

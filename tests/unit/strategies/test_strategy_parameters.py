@@ -66,6 +66,8 @@ def test_schema_refuses_nan_and_infinity_from_json(body):
     {'instance_choice': 'MOST_RELIEF'}, {'instance_choice': None},
     {'fallback_ranking': 'cpu'}, {'fallback_ranking': None},
     {'planner_forecast': 'arima'}, {'planner_forecast': None},
+    {'forecast_timing_margin': -1}, {'forecast_timing_margin': 3601},
+    {'forecast_timing_margin': 30.5}, {'forecast_timing_margin': '300'},
     {'ranking_check': 'yes'}, {'ranking_check': 1}, {'ranking_check': None},
 ])
 def test_schema_refuses_values_above_their_bound(bad):
@@ -85,6 +87,8 @@ def test_schema_refuses_values_above_their_bound(bad):
     {'instance_choice': 'most_relief'},
     {'fallback_ranking': 'current_cpu'}, {'fallback_ranking': 'model'},
     {'planner_forecast': 'seasonal'}, {'planner_forecast': 'analog'},
+    {'forecast_timing_margin': 0}, {'forecast_timing_margin': 3600},
+    {'forecast_timing_margin': None},
     {'ranking_check': True}, {'ranking_check': False},
 ])
 def test_schema_keeps_accepting_every_finite_value_in_range(good):
@@ -118,6 +122,9 @@ def test_schema_keeps_accepting_every_finite_value_in_range(good):
     ({'planner_forecast': 'arima', 'mode': 'planned'},
      "audit parameter planner_forecast must be one of 'seasonal_or_analog', "
      "'seasonal', 'analog', got 'arima'"),
+    ({'forecast_timing_margin': -60, 'mode': 'planned'},
+     'audit parameter forecast_timing_margin must be null or an integer '
+     'from 0 to 3600, got -60'),
     ({'ranking_check': 1}, 'audit parameter ranking_check must be true or '
                            'false, got 1'),
     ({'ranking_check': 'false'}, 'audit parameter ranking_check must be '
@@ -161,6 +168,7 @@ def test_strategy_takes_integral_floats_and_fills_defaults():
         'planner_history': 21600, 'planner_granularity': None,
         'forecast_tolerance': 0.2,
         'planner_forecast': 'seasonal_or_analog',
+        'forecast_timing_margin': None,
         'fallback_ranking': 'current_cpu', 'ranking_check': True}
     assert isinstance(strategy.params['period'], int)
 
