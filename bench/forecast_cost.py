@@ -21,7 +21,10 @@ fails its check it also makes, and checks, the one by analogy
 ``forecast_inputs.outlook`` on such a history whose cycles slowed down
 two hours ago (the seasonal one fails, both are made), against the
 seasonal one alone on the same data in the same run, and prints the
-milliseconds and the ratio. ``bench/decision_latency.py --mode planned``
+milliseconds and the ratio; then the worst case, a load that repeats
+nothing (both forecasts fail, and so do their time envelopes, tried at
+the strategy's default margin, ``period``), against the seasonal one on
+those data. ``bench/decision_latency.py --mode planned``
 times the whole audit (its one hour of history is too short for the
 analogy: four hours are needed).
 
@@ -63,13 +66,13 @@ def history(hosts, vnfs, seed=0):
     return np.maximum(bg, 0.0), demand
 
 
-def timed(runs, forecast, bg, demand, cores):
+def timed(runs, forecast, bg, demand, cores, margin=0):
     spent, seen = [], None
     for _ in range(runs):
         start = time.perf_counter()
         seen = forecast_inputs.outlook(
             bg, demand, cores, int(LOOK_AHEAD / STEP), int(PERIOD / STEP),
-            step=STEP, forecast=forecast)
+            step=STEP, forecast=forecast, margin=margin)
         spent.append(time.perf_counter() - start)
     return float(np.median(spent)), seen
 
@@ -96,6 +99,14 @@ def main(argv=None):
           f'{chosen.forecast}, missed {100 * chosen.share:.0f} % (trusted: '
           f'{chosen.trusted})  {both / base:.1f}x, '
           f'+{1000 * (both - base):.1f} ms per planned audit')
+    noise = np.random.default_rng(1).uniform(0.0, 16.0, bg.shape)
+    base, seasonal = timed(args.runs, 'seasonal', noise, demand, cores)
+    worst, chosen = timed(args.runs, 'seasonal_or_analog', noise, demand,
+                          cores, margin=int(PERIOD / STEP))
+    print(f'a load that repeats nothing: seasonal {1000 * base:.1f} ms; '
+          f'both forecasts and their envelopes {1000 * worst:.1f} ms '
+          f'(trusted: {chosen.trusted})  {worst / base:.1f}x, '
+          f'+{1000 * (worst - base):.1f} ms per audit')
 
 
 if __name__ == '__main__':
