@@ -182,8 +182,7 @@ def outlook(bg_past, demand_past, cores, steps, period,
         # ``then``: the forecast made one look-ahead ago, kept for the
         # envelope's check
         if res is None:
-            res = np.full((bg_past.shape[0], max(steps, 0)), np.nan) \
-                if then is None else np.abs(actual - then)
+            res = load_forecast.backtest_misses(bg_past, then, steps)
         ok, share = load_forecast.trusted(res, cores, period, tolerance)
         return Outlook(bg=bg, demand=demand,
                        errors=load_forecast.mean_errors(res), share=share,

@@ -281,16 +281,23 @@ def seasonal_backtest(past, cycle_steps, steps, period):
     return then
 
 
-def backtest_residuals(past, cycle_steps, steps, period):
+def backtest_misses(past, then, steps):
     """(rows, steps) each row's absolute error over its last ``steps``
-    values of :func:`seasonal_backtest`'s forecast; NaN where it has
-    none.
+    values of ``then``, the forecast made of them just before (a
+    backtest); every value NaN when ``then`` is None.
     """
     past = np.asarray(past, dtype=float)
-    then = seasonal_backtest(past, cycle_steps, steps, period)
     if then is None:
         return np.full((past.shape[0], max(steps, 0)), np.nan)
     return np.abs(past[:, past.shape[1] - steps:] - then)
+
+
+def backtest_residuals(past, cycle_steps, steps, period):
+    """:func:`backtest_misses` of :func:`seasonal_backtest`'s forecast;
+    NaN where it has none.
+    """
+    return backtest_misses(past, seasonal_backtest(past, cycle_steps,
+                                                   steps, period), steps)
 
 
 def _analog_spans(n, step, match, match_step):
@@ -320,16 +327,12 @@ def analog_backtest(past, steps, step, match=ANALOG_MATCH,
 
 def analog_residuals(past, steps, step, match=ANALOG_MATCH,
                      match_step=ANALOG_STEP, **search):
-    """(rows, steps) each row's absolute error over its last ``steps``
-    values of :func:`analog_backtest`'s forecast; every value NaN when
-    there is none.
+    """:func:`backtest_misses` of :func:`analog_backtest`'s forecast;
+    every value NaN when there is none.
     """
-    past = np.asarray(past, dtype=float)
-    then = analog_backtest(past, steps, step, match=match,
-                           match_step=match_step, **search)
-    if then is None:
-        return np.full((past.shape[0], max(steps, 0)), np.nan)
-    return np.abs(past[:, past.shape[1] - steps:] - then)
+    return backtest_misses(past, analog_backtest(
+        past, steps, step, match=match, match_step=match_step, **search),
+        steps)
 
 
 def backtest_errors(past, cycle_steps, steps, period):
