@@ -34,7 +34,7 @@ Where both miss, the shapes are often right and their timing wrong: a
 peak a few minutes early or late. The forecast's time envelope
 (:func:`time_envelope`: its lowest and highest within a margin either
 way) is checked one-sided, the load below the low or above the high
-(:func:`envelope_residuals`), and a plan on it values a VNF's departure
+(:func:`envelope_misses`), and a plan on it values a VNF's departure
 on the low one and its arrival on the high one, so that it moves only
 what pays whichever way the timing errs.
 

@@ -270,23 +270,17 @@ def _best_move(fc, where, extra, migration, min_gain, cands):
     """
     base, rows, arrival_base = {}, {}, {}
 
-    def held(h):
-        if h not in base:
-            rows[h] = _rows_on(where, h)
-            base[h] = _path(fc, where[rows[h]], rows[h], h, extra[h])
-        return base[h]
-
-    def held_arriving(h):
-        # a destination's VNFs on the background an arrival is valued
-        # against: the same as held() but for an envelope's high
-        if h not in arrival_base:
-            if fc.bg_high is None:
-                arrival_base[h] = held(h)
-            else:
+    def held(h, arriving=False):
+        # the paths of host h's VNFs, in a cache per background: an
+        # arrival is valued on an envelope's high, when there is one
+        cache = arrival_base if arriving and fc.bg_high is not None \
+            else base
+        if h not in cache:
+            if h not in rows:
                 rows[h] = _rows_on(where, h)
-                arrival_base[h] = _path(fc, where[rows[h]], rows[h], h,
-                                        extra[h], arriving=True)
-        return arrival_base[h]
+            cache[h] = _path(fc, where[rows[h]], rows[h], h, extra[h],
+                             arriving)
+        return cache
 
     vnfs = {}
     for vnf, dest in cands:
@@ -315,10 +309,10 @@ def _best_move(fc, where, extra, migration, min_gain, cands):
                                  2 * TIE * max(abs(found.gain), 1.0)):
             break
         for dest in dests[vnf]:
-            held_arriving(dest)
+            paths = held(dest, arriving=True)
             gain = float((leaving + _spared(
-                fc, where, extra, arrival_base, rows[dest], vnf, dest, m,
-                dest, over)) * fc.dt - cost)
+                fc, where, extra, paths, rows[dest], vnf, dest, m, dest,
+                over)) * fc.dt - cost)
             gains[vnf, dest] = gain
             if gain > min_gain and (found is None or gain > found.gain):
                 found = Move(vnf, dest, steps, gain)
